@@ -1,6 +1,15 @@
 // Package flv turns FLV audio and video tag bodies, as RTMP carries them, into
 // remux tracks and frames. Parsers are stateless, never panic, and never copy
 // frame payloads.
+//
+// Supported: H.264 (legacy codec id 7, or Enhanced RTMP FourCC 'avc1') and AAC
+// (legacy sound format 10, or Enhanced RTMP FourCC 'mp4a'). Every other codec is
+// refused with an error wrapping ErrUnsupportedCodec that names it; a body that
+// breaks its format is refused with an error wrapping ErrMalformed.
+//
+// Frame parsing allocates nothing, including the ErrUnsupportedCodec refusals for
+// codec ids and FourCCs the specifications define. Only building a Track from a
+// sequence header allocates.
 package flv
 
 import (
@@ -20,7 +29,26 @@ const (
 	PacketSequenceHeader PacketType = iota + 1 // Packet.Track is set
 	PacketFrame                                // Packet.Data, CTS and Key are set
 	PacketEndOfSequence                        // nothing to carry
+
+	// PacketCommand is a body the caller ignores: a video info/command frame
+	// (frame type 5), Enhanced RTMP video metadata (HDR colour info) or an audio
+	// multichannel configuration. Nothing else of the Packet is set.
+	PacketCommand
 )
+
+func (t PacketType) String() string {
+	switch t {
+	case PacketSequenceHeader:
+		return "sequence header"
+	case PacketFrame:
+		return "frame"
+	case PacketEndOfSequence:
+		return "end of sequence"
+	case PacketCommand:
+		return "command"
+	}
+	return "unknown"
+}
 
 // Packet is one parsed tag body.
 type Packet struct {
@@ -29,20 +57,4 @@ type Packet struct {
 	CTS   int32        // video composition time offset, ms (signed 24-bit in FLV)
 	Key   bool         // video: frame type 1 (keyframe); audio: always true
 	Data  []byte       // PacketFrame: the payload, aliasing the tag body
-}
-
-// ParseVideo parses a VIDEODATA tag body.
-func ParseVideo(body []byte) (Packet, error) {
-	panic("flv.ParseVideo: not implemented yet")
-}
-
-// ParseAudio parses an AUDIODATA tag body.
-func ParseAudio(body []byte) (Packet, error) {
-	panic("flv.ParseAudio: not implemented yet")
-}
-
-// CheckNALUs reports an error unless data is a whole sequence of NAL units, each
-// prefixed with a big-endian length of lengthSize bytes, ending exactly at len(data).
-func CheckNALUs(data []byte, lengthSize int) error {
-	panic("flv.CheckNALUs: not implemented yet")
 }
