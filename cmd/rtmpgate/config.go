@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+// config is every setting an operator can give. Each field's yaml tag is its name in
+// the -config file; the same name upper-cased with an RTMPGATE_ prefix is its
+// environment variable, and with dashes for underscores its flag. Precedence:
+// defaults < file < environment < flags.
+type config struct {
+	RTMP      string `yaml:"rtmp" help:"RTMP listen address"`
+	HTTP      string `yaml:"http" help:"HTTP listen address"`
+	LogLevel  string `yaml:"log_level" help:"debug, info, warn or error"`
+	LogFormat string `yaml:"log_format" help:"json or console"`
+
+	SegmentDuration    time.Duration `yaml:"segment_duration" help:"target segment duration; segments are cut at the first keyframe after it"`
+	MaxSegmentDuration time.Duration `yaml:"max_segment_duration" help:"hard cap on a segment's duration before the playlist's target duration is fixed"`
+	WindowSegments     int           `yaml:"window_segments" help:"segments listed in a live playlist"`
+	Linger             time.Duration `yaml:"linger" help:"how long an ended stream stays served"`
+	TakeoverAfter      time.Duration `yaml:"takeover_after" help:"a publisher silent this long loses its key to a newcomer"`
+	MaxStreams         int           `yaml:"max_streams" help:"streams at once"`
+	MaxStoreBytes      int64         `yaml:"max_store_bytes" help:"bytes of segments held in memory, all streams"`
+
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
+	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
+	MaxMessageSize   int           `yaml:"max_message_size" help:"largest RTMP message accepted, bytes"`
+
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
+}
+
+func defaultConfig() config {
+	return config{
+		RTMP: ":1935", HTTP: ":8080", LogLevel: "info", LogFormat: "json",
+		SegmentDuration: 2 * time.Second, MaxSegmentDuration: 10 * time.Second, WindowSegments: 6,
+		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 1 << 30,
+		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// loadConfig applies the config file, the environment and the flags in args on top
+// of the defaults and checks the result.
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("rtmpgate", flag.ContinueOnError)
+	configPath := fs.String("config", getenv("RTMPGATE_CONFIG"), "YAML config file (env RTMPGATE_CONFIG)")
+	flagValues := map[string]*string{}
+	forEachField(&cfg, func(tag, help string, _ reflect.Value) {
+		flagName := strings.ReplaceAll(tag, "_", "-")
+		flagValues[tag] = fs.String(flagName, "", fmt.Sprintf("%s (env %s)", help, envName(tag)))
+	})
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath != "" {
+		raw, err := os.ReadFile(*configPath)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", *configPath, err)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[strings.ReplaceAll(f.Name, "-", "_")] = true })
+	var err error
+	forEachField(&cfg, func(tag, _ string, v reflect.Value) {
+		if err != nil {
+			return
+		}
+		if s := getenv(envName(tag)); s != "" {
+			if e := setField(v, s); e != nil {
+				err = fmt.Errorf("%s: %w", envName(tag), e)
+				return
+			}
+		}
+		if set[tag] {
+			if e := setField(v, *flagValues[tag]); e != nil {
+				err = fmt.Errorf("-%s: %w", strings.ReplaceAll(tag, "_", "-"), e)
+			}
+		}
+	})
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func envName(tag string) string { return "RTMPGATE_" + strings.ToUpper(tag) }
+
+func forEachField(cfg *config, fn func(tag, help string, v reflect.Value)) {
+	rv := reflect.ValueOf(cfg).Elem()
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		fn(f.Tag.Get("yaml"), f.Tag.Get("help"), rv.Field(i))
+	}
+}
+
+func setField(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case string:
+		v.SetString(s)
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case int, int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// validate names the first field whose value cannot work.
+func (c config) validate() error {
+	positive := []struct {
+		name string
+		ok   bool
+	}{
+		{"segment_duration", c.SegmentDuration > 0},
+		{"max_segment_duration", c.MaxSegmentDuration >= c.SegmentDuration},
+		{"window_segments", c.WindowSegments >= 3},
+		{"linger", c.Linger >= 0},
+		{"takeover_after", c.TakeoverAfter > 0},
+		{"max_streams", c.MaxStreams > 0},
+		{"max_store_bytes", c.MaxStoreBytes > 0},
+		{"handshake_timeout", c.HandshakeTimeout > 0},
+		{"read_timeout", c.ReadTimeout > 0},
+		{"max_message_size", c.MaxMessageSize >= 1<<10},
+		{"shutdown_timeout", c.ShutdownTimeout > 0},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			return fmt.Errorf("config: %s: value out of range", p.name)
+		}
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return fmt.Errorf("config: log_format: %q is not json or console", c.LogFormat)
+	}
+	return nil
+}

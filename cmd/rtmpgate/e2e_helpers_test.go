@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the real binary and real peers (ffmpeg, GStreamer,
+// nginx-rtmp) on loopback and judge the HLS output by what ffprobe decodes.
+
+var (
+	workDir string // holds the built binary and the clips
+	binPath string
+
+	clipsOnce sync.Once
+	clipsErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rtmpgate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workDir = dir
+	binPath = filepath.Join(dir, "rtmpgate")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTools skips a test whose tools are missing, except under CI=true where a
+// missing tool is a failure: CI must never pass by skipping.
+func needTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI=true (make test-deps installs it): %v", tool, err)
+			}
+			t.Skipf("%s not installed (make test-deps installs it)", tool)
+		}
+	}
+}
+
+// clip returns the path of a test clip made by testdata/make-clips.sh.
+func clip(t testing.TB, name string) string {
+	t.Helper()
+	needTools(t, "ffmpeg", "ffprobe")
+	clipsOnce.Do(func() {
+		out, err := exec.Command("bash", "../../testdata/make-clips.sh", filepath.Join(workDir, "clips"), "8").CombinedOutput()
+		if err != nil {
+			clipsErr = fmt.Errorf("make-clips.sh: %v: %s", err, out)
+		}
+	})
+	if clipsErr != nil {
+		t.Fatal(clipsErr)
+	}
+	return filepath.Join(workDir, "clips", name+".flv")
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type gateway struct {
+	cmd      *exec.Cmd
+	rtmpAddr string
+	httpAddr string
+	logs     *lockedBuffer
+	exited   chan struct{}
+	exitErr  error
+}
+
+// startGateway runs the binary on free loopback ports. Cleanup stops it with SIGTERM
+// and fails the test unless it exits 0 within 10 s.
+func startGateway(t testing.TB, args ...string) *gateway {
+	t.Helper()
+	args = append([]string{"-rtmp", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "debug"}, args...)
+	g := &gateway{cmd: exec.Command(binPath, args...), logs: &lockedBuffer{}, exited: make(chan struct{})}
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan map[string]any, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			g.logs.Write(append(line, '\n'))
+			var ev map[string]any
+			if json.Unmarshal(line, &ev) == nil && ev["message"] == "listening" {
+				select {
+				case listening <- ev:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		g.exitErr = g.cmd.Wait()
+		close(g.exited)
+	}()
+	select {
+	case ev := <-listening:
+		g.rtmpAddr, _ = ev["rtmp"].(string)
+		g.httpAddr, _ = ev["http"].(string)
+	case <-g.exited:
+		t.Fatalf("gateway exited at start: %v\n%s", g.exitErr, g.logs)
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		t.Fatalf("gateway did not report its listeners\n%s", g.logs)
+	}
+	t.Cleanup(func() { g.stop(t) })
+	return g
+}
+
+func (g *gateway) stop(t testing.TB) {
+	select {
+	case <-g.exited:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+		if g.exitErr != nil {
+			t.Errorf("gateway exit after SIGTERM: %v\n%s", g.exitErr, tail(g.logs.String(), 40))
+		}
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+		t.Errorf("gateway did not stop within 10 s of SIGTERM\n%s", tail(g.logs.String(), 40))
+	}
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (g *gateway) ingestURL(key string) string { return "rtmp://" + g.rtmpAddr + "/live/" + key }
+func (g *gateway) tsPlaylistURL(key string) string {
+	return "http://" + g.httpAddr + "/live/" + key + "/ts/index.m3u8"
+}
+
+// publisher is a running RTMP client process.
+type publisher struct {
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	done   chan struct{}
+	err    error
+}
+
+func startProcess(t testing.TB, name string, args ...string) *publisher {
+	t.Helper()
+	p := &publisher{cmd: exec.Command(name, args...), output: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait returns the process's exit error, failing the test if it runs past limit.
+func (p *publisher) wait(t testing.TB, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(limit):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%s still running after %s\n%s", p.cmd.Path, limit, tail(p.output.String(), 20))
+		return nil
+	}
+}
+
+// publishFFmpeg pushes a clip with ffmpeg, stream copy; realtime paces it like a live encoder.
+func publishFFmpeg(t testing.TB, clipPath, url string, realtime bool) *publisher {
+	t.Helper()
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin"}
+	if realtime {
+		args = append(args, "-re")
+	}
+	args = append(args, "-i", clipPath, "-c", "copy", "-f", "flv", url)
+	return startProcess(t, "ffmpeg", args...)
+}
+
+// mediaPlaylist is what the tests read from an HLS media playlist.
+type mediaPlaylist struct {
+	raw                   string
+	version               int
+	targetDuration        int
+	mediaSequence         int
+	discontinuitySequence int
+	endList               bool
+	segments              []playlistSegment
+}
+
+type playlistSegment struct {
+	uri           string
+	duration      float64
+	discontinuity bool
+	programDate   time.Time
+}
+
+func parseMediaPlaylist(t testing.TB, body string) mediaPlaylist {
+	t.Helper()
+	pl := mediaPlaylist{raw: body}
+	lines := strings.Split(strings.TrimRight(body, "\n"), "\n")
+	if len(lines) == 0 || lines[0] != "#EXTM3U" {
+		t.Fatalf("playlist does not start with #EXTM3U:\n%s", body)
+	}
+	var next playlistSegment
+	haveInf := false
+	for _, line := range lines[1:] {
+		name, value, _ := strings.Cut(line, ":")
+		atoi := func() int {
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				t.Fatalf("bad %s in playlist: %q", name, line)
+			}
+			return n
+		}
+		switch {
+		case line == "":
+		case name == "#EXT-X-VERSION":
+			pl.version = atoi()
+		case name == "#EXT-X-TARGETDURATION":
+			pl.targetDuration = atoi()
+		case name == "#EXT-X-MEDIA-SEQUENCE":
+			pl.mediaSequence = atoi()
+		case name == "#EXT-X-DISCONTINUITY-SEQUENCE":
+			pl.discontinuitySequence = atoi()
+		case line == "#EXT-X-ENDLIST":
+			pl.endList = true
+		case line == "#EXT-X-DISCONTINUITY":
+			next.discontinuity = true
+		case name == "#EXT-X-PROGRAM-DATE-TIME":
+			ts, err := time.Parse(time.RFC3339Nano, value)
+			if err != nil {
+				t.Fatalf("bad PROGRAM-DATE-TIME %q: %v", value, err)
+			}
+			next.programDate = ts
+		case name == "#EXTINF":
+			d, err := strconv.ParseFloat(strings.TrimSuffix(value, ","), 64)
+			if err != nil {
+				t.Fatalf("bad EXTINF %q", line)
+			}
+			next.duration, haveInf = d, true
+		case strings.HasPrefix(line, "#"):
+		default:
+			if !haveInf {
+				t.Fatalf("segment %q without EXTINF", line)
+			}
+			next.uri = line
+			pl.segments = append(pl.segments, next)
+			next, haveInf = playlistSegment{}, false
+		}
+	}
+	return pl
+}
+
+func httpGet(t testing.TB, u string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	return res.StatusCode, body
+}
+
+// waitPlaylist polls until the playlist satisfies ok, failing after limit.
+func waitPlaylist(t testing.TB, u string, limit time.Duration, ok func(mediaPlaylist) bool) mediaPlaylist {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		code, body := httpGet(t, u)
+		if code == http.StatusOK {
+			pl := parseMediaPlaylist(t, string(body))
+			if ok(pl) {
+				return pl
+			}
+			last = string(body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("playlist %s not as expected within %s; last (status %d):\n%s", u, limit, code, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ended(pl mediaPlaylist) bool { return pl.endList }
+
+// fetchSegments downloads every segment of pl into dir and returns their paths.
+func fetchSegments(t testing.TB, playlistURL string, pl mediaPlaylist, dir string) []string {
+	t.Helper()
+	base, _ := url.Parse(playlistURL)
+	var paths []string
+	for i, s := range pl.segments {
+		ref, err := url.Parse(s.uri)
+		if err != nil {
+			t.Fatalf("segment URI %q: %v", s.uri, err)
+		}
+		code, body := httpGet(t, base.ResolveReference(ref).String())
+		if code != http.StatusOK {
+			t.Fatalf("segment %s: status %d", s.uri, code)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("seg%03d.ts", i))
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var netDialer = net.Dialer{Timeout: time.Second}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// publishAndCheck waits for a finished publish's playlist to end, then checks every
+// segment against the source clip.
+func checkEndedStream(t *testing.T, g *gateway, key, clipPath string, published time.Time) mediaPlaylist {
+	t.Helper()
+	pl := waitPlaylist(t, g.tsPlaylistURL(key), 5*time.Second, ended)
+	if lag := time.Since(published); lag > time.Second {
+		// The playlist must carry ENDLIST within 1 s of the publisher leaving.
+		t.Logf("ENDLIST seen %s after the publisher exited", lag)
+	}
+	dir := t.TempDir()
+	var segs []media
+	for _, p := range fetchSegments(t, g.tsPlaylistURL(key), pl, dir) {
+		segs = append(segs, probe(t, p, true))
+	}
+	checkHLS(t, pl, segs, probe(t, clipPath, false))
+	return pl
+}
+
+func TestFFmpegPublishToTSHLS(t *testing.T) {
+	g := startGateway(t)
+	for _, name := range []string{"av", "bframes", "audio", "video"} {
+		t.Run(name, func(t *testing.T) {
+			src := clip(t, name)
+			pub := publishFFmpeg(t, src, g.ingestURL(name), false)
+			if err := pub.wait(t, 30*time.Second); err != nil {
+				t.Fatalf("ffmpeg publish: %v\n%s", err, pub.output)
+			}
+			left := time.Now()
+			pl := waitPlaylist(t, g.tsPlaylistURL(name), time.Second, ended)
+			t.Logf("ENDLIST within %s of unpublish", time.Since(left).Round(time.Millisecond))
+			if pl.version < 3 || pl.targetDuration < 2 || pl.mediaSequence != 0 {
+				t.Errorf("playlist header: version %d target %d media sequence %d", pl.version, pl.targetDuration, pl.mediaSequence)
+			}
+			checkEndedStream(t, g, name, src, left)
+			for i, s := range pl.segments {
+				if s.programDate.IsZero() {
+					t.Errorf("segment %d has no PROGRAM-DATE-TIME", i)
+				}
+				t.Logf("segment %d: %.3f s", i, s.duration)
+			}
+		})
+	}
+}
+
+// Three independent RTMP client implementations publish the same clip.
+func TestOtherPublishers(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "bframes")
+	t.Run("gstreamer", func(t *testing.T) {
+		needTools(t, "gst-launch-1.0")
+		pipeline := fmt.Sprintf("filesrc location=%s ! flvdemux name=d d.video ! queue ! h264parse ! flvmux name=m streamable=true ! rtmp2sink sync=false location=%s d.audio ! queue ! aacparse ! m.", src, g.ingestURL("gst"))
+		pub := startProcess(t, "gst-launch-1.0", append([]string{"-q", "-e"}, strings.Fields(pipeline)...)...)
+		if err := pub.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("gst-launch: %v\n%s", err, pub.output)
+		}
+		checkEndedStream(t, g, "gst", src, time.Now())
+	})
+	t.Run("nginx-rtmp-push", func(t *testing.T) {
+		needTools(t, "nginx")
+		port := startNginxPush(t, g)
+		pub := publishFFmpeg(t, src, fmt.Sprintf("rtmp://127.0.0.1:%d/live/nginx", port), false)
+		if err := pub.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("ffmpeg to nginx: %v\n%s", err, pub.output)
+		}
+		checkEndedStream(t, g, "nginx", src, time.Now())
+	})
+}
+
+// startNginxPush runs nginx-rtmp on a free port with an application that pushes every
+// stream it receives into the gateway.
+func startNginxPush(t *testing.T, g *gateway) int {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+	if _, err := os.Stat(module); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx RTMP module missing: %v", err)
+		}
+		t.Skip("libnginx-mod-rtmp not installed")
+	}
+	conf := fmt.Sprintf(`load_module %s;
+daemon off;
+master_process off;
+user root;
+pid %s/nginx.pid;
+error_log %s/error.log info;
+events { worker_connections 64; }
+rtmp {
+  server {
+    listen 127.0.0.1:%d;
+    application live {
+      live on;
+      push rtmp://%s/live;
+    }
+  }
+}
+`, module, dir, dir, port, g.rtmpAddr)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ngx := startProcess(t, "nginx", "-p", dir, "-c", confPath, "-g", "error_log stderr info;")
+	t.Cleanup(func() { _ = ngx.cmd.Process.Signal(syscall.SIGQUIT) })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := (&netDialer).Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %d\n%s", port, ngx.output)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A live reader that follows the playlist must end by itself once the publisher
+// leaves, holding every frame.
+func TestLiveReaderEndsWithPublisher(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	pub := publishFFmpeg(t, src, g.ingestURL("live"), true)
+	waitPlaylist(t, g.tsPlaylistURL("live"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	out := filepath.Join(t.TempDir(), "read.ts")
+	reader := startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-live_start_index", "0",
+		"-i", g.tsPlaylistURL("live"), "-c", "copy", "-f", "mpegts", out)
+	if err := pub.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("publish: %v\n%s", err, pub.output)
+	}
+	left := time.Now()
+	if err := reader.wait(t, 15*time.Second); err != nil {
+		t.Fatalf("reader: %v\n%s", err, reader.output)
+	}
+	t.Logf("live reader exited %s after the publisher", time.Since(left).Round(time.Millisecond))
+	got, want := probe(t, out, true), probe(t, src, false)
+	if got.videoFrames != len(want.video) || got.audioFrames != len(want.audio) {
+		t.Errorf("live reader decoded video %d audio %d frames, source has %d and %d",
+			got.videoFrames, got.audioFrames, len(want.video), len(want.audio))
+	}
+}
+
+func TestRepublishContinuesWithDiscontinuity(t *testing.T) {
+	g := startGateway(t, "-window-segments", "20")
+	src := clip(t, "av")
+	for round := 0; round < 2; round++ {
+		pub := publishFFmpeg(t, src, g.ingestURL("again"), false)
+		if err := pub.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("publish %d: %v\n%s", round, err, pub.output)
+		}
+		waitPlaylist(t, g.tsPlaylistURL("again"), 2*time.Second, ended)
+	}
+	pl := waitPlaylist(t, g.tsPlaylistURL("again"), time.Second, ended)
+	firstRound := 0
+	for i, s := range pl.segments {
+		if s.discontinuity {
+			if firstRound != 0 {
+				t.Errorf("second discontinuity at segment %d", i)
+			}
+			firstRound = i
+		}
+	}
+	if firstRound == 0 {
+		t.Fatalf("no EXT-X-DISCONTINUITY before the republished segments:\n%s", pl.raw)
+	}
+	dir := t.TempDir()
+	paths := fetchSegments(t, g.tsPlaylistURL("again"), pl, dir)
+	var before, after []media
+	for i, p := range paths {
+		m := probe(t, p, true)
+		if i < firstRound {
+			before = append(before, m)
+		} else {
+			after = append(after, m)
+		}
+	}
+	want := probe(t, src, false)
+	checkHLS(t, mediaPlaylist{targetDuration: pl.targetDuration, segments: pl.segments[:firstRound]}, before, want)
+	checkHLS(t, mediaPlaylist{targetDuration: pl.targetDuration, segments: pl.segments[firstRound:]}, after, want)
+}
+
+func TestBusyKeyIsRefused(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	first := publishFFmpeg(t, src, g.ingestURL("busy"), true)
+	waitPlaylist(t, g.tsPlaylistURL("busy"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	second := publishFFmpeg(t, src, g.ingestURL("busy"), true)
+	if err := second.wait(t, 10*time.Second); err == nil {
+		t.Fatalf("second publisher on a live key was accepted\n%s", second.output)
+	}
+	if !strings.Contains(g.logs.String(), "BadName") && !strings.Contains(strings.ToLower(g.logs.String()), "busy") {
+		t.Errorf("gateway log does not say why the second publisher was refused")
+	}
+	if err := first.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("first publisher disturbed: %v\n%s", err, first.output)
+	}
+	checkEndedStream(t, g, "busy", src, time.Now())
+}
+
+// An encoder that stops sending without closing (here: frozen with SIGSTOP) must not
+// lock out its own reconnect: after the takeover time a newcomer gets the key.
+func TestStalePublisherIsTakenOver(t *testing.T) {
+	g := startGateway(t, "-window-segments", "20")
+	src := clip(t, "av")
+	stale := publishFFmpeg(t, src, g.ingestURL("stale"), true)
+	waitPlaylist(t, g.tsPlaylistURL("stale"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	if err := stale.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stale.cmd.Process.Kill() })
+	time.Sleep(3500 * time.Millisecond)
+	fresh := publishFFmpeg(t, src, g.ingestURL("stale"), false)
+	if err := fresh.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("publisher after a stale one was refused: %v\n%s", err, fresh.output)
+	}
+	pl := waitPlaylist(t, g.tsPlaylistURL("stale"), 2*time.Second, ended)
+	first := -1
+	for i, s := range pl.segments {
+		if s.discontinuity {
+			first = i
+		}
+	}
+	if first < 1 {
+		t.Fatalf("no discontinuity between the stale and the new session:\n%s", pl.raw)
+	}
+	dir := t.TempDir()
+	var segs []media
+	for _, p := range fetchSegments(t, g.tsPlaylistURL("stale"), pl, dir)[first:] {
+		segs = append(segs, probe(t, p, true))
+	}
+	checkHLS(t, mediaPlaylist{targetDuration: pl.targetDuration, segments: pl.segments[first:]}, segs, probe(t, src, false))
+}
+
+func TestTwentyConcurrentPublishers(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	want := probe(t, src, false)
+	const n = 20
+	pubs := make([]*publisher, n)
+	for i := range pubs {
+		pubs[i] = publishFFmpeg(t, src, g.ingestURL(fmt.Sprintf("many%02d", i)), true)
+	}
+	var wg sync.WaitGroup
+	for i, p := range pubs {
+		if err := p.wait(t, 40*time.Second); err != nil {
+			t.Fatalf("publisher %d: %v\n%s", i, err, p.output)
+		}
+	}
+	errs := make(chan string, n)
+	for i := range pubs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			key := fmt.Sprintf("many%02d", i)
+			pl := waitPlaylist(t, g.tsPlaylistURL(key), 5*time.Second, ended)
+			var video, audio int
+			for _, p := range fetchSegments(t, g.tsPlaylistURL(key), pl, t.TempDir()) {
+				m := probe(t, p, false)
+				if len(m.video) == 0 || !m.video[0].key {
+					errs <- fmt.Sprintf("%s: a segment does not start with a keyframe", key)
+				}
+				video += len(m.video)
+				audio += len(m.audio)
+			}
+			if video != len(want.video) || audio != len(want.audio) {
+				errs <- fmt.Sprintf("%s: video %d audio %d packets, source %d and %d", key, video, audio, len(want.video), len(want.audio))
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestBadListenAddressExits(t *testing.T) {
+	for _, args := range [][]string{{"-rtmp", "nonsense"}, {"-http", "127.0.0.1:99999"}} {
+		out, err := exec.Command(binPath, args...).CombinedOutput()
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() == 0 {
+			t.Errorf("%v: want a non-zero exit, got %v", args, err)
+		}
+		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "rtmpgate: ") {
+			t.Errorf("%v: want one error line, got %q", args, out)
+		}
+	}
+}
+
+func TestEnvironmentSetsAddresses(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binPath, "-http", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RTMPGATE_RTMP=127.0.0.1:%d", port))
+	out := &lockedBuffer{}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), fmt.Sprintf(`"rtmp":"127.0.0.1:%d"`, port)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("RTMPGATE_RTMP not used:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,133 @@
+// Command rtmpgate is an RTMP-to-HLS origin gateway: publishers push RTMP to
+// rtmp://HOST:1935/{app}/{stream} and viewers pull /{app}/{stream}/ts/index.m3u8.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/ingest"
+	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+func main() {
+	cfg, err := loadConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtmpgate:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "rtmpgate:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg config) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	var log zerolog.Logger
+	if cfg.LogFormat == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(level).With().Timestamp().Logger(), nil
+}
+
+// run serves until ctx ends, then shuts down in order: ingest first (each publisher's
+// partial segment is flushed into its playlist), then the hub, then HTTP.
+func run(ctx context.Context, cfg config) error {
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	rtmpLn, err := net.Listen("tcp", cfg.RTMP)
+	if err != nil {
+		return fmt.Errorf("rtmp: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		rtmpLn.Close()
+		return fmt.Errorf("http: %w", err)
+	}
+
+	hub := packager.NewHub(packager.Config{
+		SegmentDuration:    cfg.SegmentDuration,
+		MaxSegmentDuration: cfg.MaxSegmentDuration,
+		WindowSegments:     cfg.WindowSegments,
+		Linger:             cfg.Linger,
+		TakeoverAfter:      cfg.TakeoverAfter,
+		MaxStreams:         cfg.MaxStreams,
+		MaxStoreBytes:      cfg.MaxStoreBytes,
+	}, log)
+	rtmpSrv := &ingest.Server{
+		Handler:          publishHandler{hub},
+		Logger:           log,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadTimeout:      cfg.ReadTimeout,
+		MaxMessageSize:   cfg.MaxMessageSize,
+	}
+	httpSrv := &http.Server{
+		Handler:           httpserve.New(hub, httpserve.Config{Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
+	go func() { errc <- httpSrv.Serve(httpLn) }()
+	log.Info().Str("rtmp", rtmpLn.Addr().String()).Str("http", httpLn.Addr().String()).Msg("listening")
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info().Msg("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := rtmpSrv.Shutdown(shutCtx); err != nil {
+		log.Warn().Err(err).Msg("rtmp shutdown")
+	}
+	hub.Close()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+		httpSrv.Close()
+	}
+	if serveErr != nil && !errors.Is(serveErr, ingest.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// publishHandler connects ingest to the hub, so neither imports the other.
+type publishHandler struct{ hub *packager.Hub }
+
+func (h publishHandler) OnPublish(_ context.Context, req ingest.PublishRequest) (remux.Writer, error) {
+	remote := ""
+	if req.Remote != nil {
+		remote = req.Remote.String()
+	}
+	return h.hub.Publish(req.App, req.Name, remote, req.Kick)
+}
