@@ -1,0 +1,291 @@
+package cmaf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// Default and hard limits of one fragment. A 2 s segment holds about 120 video or
+// 100 audio samples; the defaults leave room for long forced cuts while keeping a
+// misbehaving publisher from growing the buffers without end.
+const (
+	DefaultMaxSamples = 1 << 14
+	DefaultMaxBytes   = 64 << 20
+	// HardMaxBytes keeps mdat and every box size well inside 32 bits.
+	HardMaxBytes = 1 << 30
+)
+
+// Sample flags (ISO/IEC 14496-12 8.8.3.1). Sync samples depend on no other sample;
+// every other video sample is a non-sync sample depending on others. All AAC
+// frames are sync samples.
+const (
+	flagsSync    = 2 << 24                        // sample_depends_on = 2
+	flagsNonSync = 1<<24 | 1<<16                  // sample_depends_on = 1, sample_is_non_sync_sample
+	tfhdFlags    = 0x020000                       // default-base-is-moof
+	tfhdDefFlags = 0x000020                       // default-sample-flags-present
+	trunFlags    = 0x000001 | 0x000100 | 0x000200 // data offset, sample duration, sample size
+	trunSampleFl = 0x000400                       // sample-flags-present
+	trunCTO      = 0x000800                       // sample-composition-time-offsets-present
+)
+
+// sample is one buffered table entry; its bytes live in Fragmenter.data.
+type sample struct {
+	dts   int64 // ms, kept for error messages and the end check
+	ticks int64 // DTS in the track timescale
+	cto   int32 // composition offset in the track timescale
+	size  uint32
+	flags uint32
+}
+
+// Fragmenter buffers the samples of one track and writes them as one CMAF
+// fragment. Create one per track (and a new one when a new sequence header makes a
+// new *remux.Track). The sample table and the data buffer are reused from one
+// fragment to the next, so in steady state Add and Flush do not allocate.
+// A Fragmenter is not safe for concurrent use.
+type Fragmenter struct {
+	// MaxSamples and MaxBytes bound one fragment: sample count and mdat payload
+	// bytes. Zero means DefaultMaxSamples and DefaultMaxBytes; MaxBytes is capped
+	// at HardMaxBytes. Add refuses a frame that would exceed either.
+	MaxSamples int
+	MaxBytes   int
+
+	track   *remux.Track
+	samples []sample
+	data    []byte
+}
+
+// NewFragmenter returns a Fragmenter for t, which must be a valid H.264 or AAC
+// track (the same checks as AppendInit). t is kept and only read.
+func NewFragmenter(t *remux.Track) (*Fragmenter, error) {
+	if err := validateTrack(t); err != nil {
+		return nil, err
+	}
+	return &Fragmenter{track: t}, nil
+}
+
+// Track is the track the Fragmenter writes.
+func (f *Fragmenter) Track() *remux.Track { return f.track }
+
+// Len is the number of buffered samples.
+func (f *Fragmenter) Len() int { return len(f.samples) }
+
+// Size is the number of buffered payload bytes (the mdat payload of the next
+// fragment).
+func (f *Fragmenter) Size() int { return len(f.data) }
+
+// Reset drops the buffered samples and keeps the buffers for reuse.
+func (f *Fragmenter) Reset() {
+	f.samples = f.samples[:0]
+	f.data = f.data[:0]
+}
+
+func (f *Fragmenter) limits() (maxSamples, maxBytes int) {
+	maxSamples, maxBytes = f.MaxSamples, f.MaxBytes
+	if maxSamples <= 0 {
+		maxSamples = DefaultMaxSamples
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	return maxSamples, min(maxBytes, HardMaxBytes)
+}
+
+// Add buffers fr as the next sample: its table entry and a copy of its bytes
+// (fr.Data is only read and not kept). Frames come in decode order: DTS must not
+// go backwards and must not be negative. fr.Track must be nil or the
+// Fragmenter's track. A refused frame leaves the buffered samples unchanged.
+func (f *Fragmenter) Add(fr *remux.Frame) error {
+	id := f.track.ID
+	if fr == nil {
+		return fmt.Errorf("cmaf: track %d: nil frame", id)
+	}
+	if fr.Track != nil && fr.Track != f.track {
+		return fmt.Errorf("cmaf: track %d: frame of another track (ID %d)", id, fr.Track.ID)
+	}
+	maxSamples, maxBytes := f.limits()
+	if len(f.samples) >= maxSamples {
+		return fmt.Errorf("cmaf: track %d: fragment full: %d samples", id, len(f.samples))
+	}
+	if len(fr.Data) == 0 {
+		return fmt.Errorf("cmaf: track %d: DTS %d: empty frame", id, fr.DTS)
+	}
+	if len(fr.Data) > maxBytes-len(f.data) {
+		return fmt.Errorf("cmaf: track %d: DTS %d: fragment size %d + frame %d > limit %d", id, fr.DTS, len(f.data), len(fr.Data), maxBytes)
+	}
+	if fr.DTS < 0 {
+		return fmt.Errorf("cmaf: track %d: DTS %d is negative", id, fr.DTS)
+	}
+	ticks, ok := toTimescale(fr.DTS, f.track.Timescale)
+	if !ok {
+		return fmt.Errorf("cmaf: track %d: DTS %d out of range", id, fr.DTS)
+	}
+	if n := len(f.samples); n > 0 {
+		prev := &f.samples[n-1]
+		if fr.DTS < prev.dts {
+			return fmt.Errorf("cmaf: track %d: DTS %d before previous DTS %d", id, fr.DTS, prev.dts)
+		}
+		if ticks-prev.ticks > math.MaxUint32 {
+			return fmt.Errorf("cmaf: track %d: DTS %d: gap of %d ms after %d too long for a sample duration", id, fr.DTS, fr.DTS-prev.dts, prev.dts)
+		}
+	}
+	// PTS may overflow int64 only if DTS is near the limit; guard the sum.
+	pts := fr.DTS + int64(fr.CTS)
+	if fr.CTS > 0 && pts < fr.DTS {
+		return fmt.Errorf("cmaf: track %d: DTS %d CTS %d out of range", id, fr.DTS, fr.CTS)
+	}
+	ptsTicks, ok := toTimescale(pts, f.track.Timescale)
+	if !ok {
+		return fmt.Errorf("cmaf: track %d: DTS %d CTS %d out of range", id, fr.DTS, fr.CTS)
+	}
+	cto := ptsTicks - ticks
+	if cto < math.MinInt32 || cto > math.MaxInt32 {
+		return fmt.Errorf("cmaf: track %d: DTS %d: composition offset %d ms too large", id, fr.DTS, fr.CTS)
+	}
+	flags := uint32(flagsSync)
+	if f.track.Codec.Kind() == remux.KindVideo && !fr.Key {
+		flags = flagsNonSync
+	}
+	f.samples = append(f.samples, sample{
+		dts:   fr.DTS,
+		ticks: ticks,
+		cto:   int32(cto),
+		size:  uint32(len(fr.Data)),
+		flags: flags,
+	})
+	f.data = append(f.data, fr.Data...)
+	return nil
+}
+
+// Flush appends one fragment holding the buffered samples to dst: styp, moof
+// (mfhd with sequence number seq, then one traf) and mdat. The last sample lasts
+// until endDTS (milliseconds), so the durations of a fragment add up exactly to
+// the converted segment end and the next fragment starts where this one ends.
+// endDTS must not be before the last sample's DTS. On success the Fragmenter is
+// reset for the next fragment; on error nothing is appended and the samples stay
+// buffered, so the caller may retry with a corrected endDTS.
+//
+// The tfdt baseMediaDecodeTime is the first sample's DTS on the absolute
+// timeline. Sample flags common to all samples go to tfhd's default-sample-flags
+// (e.g. audio), otherwise they are written per sample; composition offsets are
+// written only when some sample has one.
+func (f *Fragmenter) Flush(dst []byte, seq uint32, endDTS int64) ([]byte, error) {
+	id := f.track.ID
+	n := len(f.samples)
+	if n == 0 {
+		return dst, fmt.Errorf("cmaf: track %d: %w", id, ErrNoSamples)
+	}
+	last := &f.samples[n-1]
+	if endDTS < last.dts {
+		return dst, fmt.Errorf("cmaf: track %d: end DTS %d before last sample DTS %d", id, endDTS, last.dts)
+	}
+	endTicks, ok := toTimescale(endDTS, f.track.Timescale)
+	if !ok || endTicks-last.ticks > math.MaxUint32 {
+		return dst, fmt.Errorf("cmaf: track %d: end DTS %d too far after last sample DTS %d", id, endDTS, last.dts)
+	}
+
+	sameFlags, anyCTO := f.layout()
+
+	dst = appendFtyp(dst, "styp", fragmentMajorBrand, fragmentBrands)
+
+	dst, moof := openBox(dst, "moof")
+	dst, mfhd := openFullBox(dst, "mfhd", 0, 0)
+	dst = appendU32(dst, seq)
+	dst = closeBox(dst, mfhd)
+
+	dst, traf := openBox(dst, "traf")
+	tf := uint32(tfhdFlags)
+	if sameFlags {
+		tf |= tfhdDefFlags
+	}
+	dst, tfhd := openFullBox(dst, "tfhd", 0, tf)
+	dst = appendU32(dst, uint32(id))
+	if sameFlags {
+		dst = appendU32(dst, f.samples[0].flags)
+	}
+	dst = closeBox(dst, tfhd)
+
+	dst, tfdt := openFullBox(dst, "tfdt", 1, 0)
+	dst = appendU64(dst, uint64(f.samples[0].ticks))
+	dst = closeBox(dst, tfdt)
+
+	rf := uint32(trunFlags)
+	if !sameFlags {
+		rf |= trunSampleFl
+	}
+	if anyCTO {
+		rf |= trunCTO
+	}
+	dst, trun := openFullBox(dst, "trun", 1, rf)
+	dst = appendU32(dst, uint32(n))
+	dataOffset := len(dst)
+	dst = appendU32(dst, 0) // data_offset, known once moof is closed
+	for i := range f.samples {
+		s := &f.samples[i]
+		next := endTicks
+		if i+1 < n {
+			next = f.samples[i+1].ticks
+		}
+		dst = appendU32(dst, uint32(next-s.ticks))
+		dst = appendU32(dst, s.size)
+		if !sameFlags {
+			dst = appendU32(dst, s.flags)
+		}
+		if anyCTO {
+			dst = appendU32(dst, uint32(s.cto))
+		}
+	}
+	dst = closeBox(dst, trun)
+	dst = closeBox(dst, traf)
+	dst = closeBox(dst, moof)
+	// default-base-is-moof: the offset counts from the first byte of moof to the
+	// first sample byte, just past the 8-byte mdat header.
+	binary.BigEndian.PutUint32(dst[dataOffset:], uint32(len(dst)-moof+8))
+
+	dst = appendU32(dst, uint32(8+len(f.data)))
+	dst = append(dst, "mdat"...)
+	dst = append(dst, f.data...)
+	f.Reset()
+	return dst, nil
+}
+
+// FragmentSize is the exact number of bytes the next Flush appends (0 with no
+// samples), so a caller can size dst once and keep Flush allocation-free.
+func (f *Fragmenter) FragmentSize() int {
+	n := len(f.samples)
+	if n == 0 {
+		return 0
+	}
+	sameFlags, anyCTO := f.layout()
+	per := 8 // duration, size
+	if !sameFlags {
+		per += 4
+	}
+	if anyCTO {
+		per += 4
+	}
+	size := 8 + 4 + 4*len(fragmentBrands) // styp
+	size += 8 + 16 + 8 + 16               // moof, mfhd, traf, tfhd
+	if sameFlags {
+		size += 4
+	}
+	size += 20              // tfdt version 1
+	size += 12 + 4 + 4      // trun header, sample_count, data_offset
+	size += n * per         // trun entries
+	size += 8 + len(f.data) // mdat
+	return size
+}
+
+// layout reports whether all samples share their flags (written once in tfhd)
+// and whether any has a composition offset (else trun omits the column).
+func (f *Fragmenter) layout() (sameFlags, anyCTO bool) {
+	sameFlags = true
+	for i := range f.samples {
+		s := &f.samples[i]
+		sameFlags = sameFlags && s.flags == f.samples[0].flags
+		anyCTO = anyCTO || s.cto != 0
+	}
+	return sameFlags, anyCTO
+}
