@@ -1,0 +1,213 @@
+package remux
+
+import "time"
+
+// Segmenter defaults, used when the corresponding field is zero.
+const (
+	DefaultSegmentTarget   = 2 * time.Second
+	DefaultSegmentMaxDur   = 10 * time.Second
+	DefaultSegmentMaxBytes = 32 << 20
+)
+
+// CutReason says why a segment starts before a frame.
+type CutReason uint8
+
+const (
+	CutNone     CutReason = iota // the frame continues the open segment
+	CutStart                     // the first frame after NewSegmenter or Reset opens a segment
+	CutTarget                    // the target was reached at a sync point: video keyframe, or any audio frame when there is no video
+	CutDuration                  // forced: keeping the frame would let the segment run past MaxDuration
+	CutBytes                     // forced: the frame would push the segment's media past MaxBytes
+)
+
+func (r CutReason) String() string {
+	switch r {
+	case CutNone:
+		return "none"
+	case CutStart:
+		return "start"
+	case CutTarget:
+		return "target"
+	case CutDuration:
+		return "max-duration"
+	case CutBytes:
+		return "max-bytes"
+	}
+	return "unknown"
+}
+
+// Decision is the Segmenter's verdict for one frame.
+type Decision struct {
+	Reason CutReason
+	// Independent reports that the frame opening the new segment is a sync point
+	// (a video keyframe, or an audio frame when the session has no video), so the
+	// segment decodes without its predecessor. Always true for CutTarget.
+	Independent bool
+}
+
+// Cuts reports whether a new segment starts with the frame.
+func (d Decision) Cuts() bool { return d.Reason != CutNone }
+
+// Forced reports a cut made by a hard limit rather than at the target.
+func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == CutBytes }
+
+// Segmenter decides, frame by frame, where segments start. It is pure logic: no
+// I/O, no goroutines, no allocation. The zero value plus Video is ready to use
+// (zero limits take the defaults); it is not safe for concurrent use.
+//
+// Rules, checked in this order for every frame after the first:
+//
+//   - Target: with video, a new segment starts at the first video keyframe whose
+//     DTS is at or after the segment's first DTS + Target. Without video, at the
+//     first frame at or after that time.
+//   - MaxDuration: a frame is cut into a new segment when its DTS plus its
+//     track's last frame interval would end past segment start + MaxDuration.
+//     A segment's duration is the next segment's first DTS minus its own, so
+//     looking one frame interval ahead keeps every segment at or under
+//     MaxDuration as long as each track's frame interval does not grow (a
+//     publisher that pauses mid-segment can still overrun it by the pause).
+//   - MaxBytes: a frame is cut into a new segment when the segment's media bytes
+//     (sum of len(Frame.Data)) would exceed MaxBytes. A segment always takes its
+//     first frame, whatever its size, so segments are never empty.
+//
+// How forced cuts meet HLS's EXT-X-TARGETDURATION: RFC 8216 requires every
+// EXTINF, rounded to the nearest integer, to be at or under the target duration,
+// and the target cannot change for the life of a playlist. A packager that has
+// fixed a target of T seconds sets MaxDuration to T s + 499 ms: any segment not
+// longer than that rounds to at most T. Such a forced cut lands wherever the
+// duration runs out, usually not on a keyframe: that segment (Independent ==
+// false) starts mid-GOP, and players need its predecessor to decode its first
+// frames. It only happens when the publisher's GOP is longer than T, so the
+// packager chooses T from the first real segment to keep it rare.
+type Segmenter struct {
+	Target      time.Duration // cut at the first sync point this long after the segment start; default 2 s
+	MaxDuration time.Duration // hard cap on a segment's duration; default 10 s
+	MaxBytes    int           // hard cap on a segment's media bytes; default 32 MiB
+	Video       bool          // the session has a video track: cut only at video keyframes
+
+	open       bool
+	start      int64 // first DTS of the open segment, ms
+	bytes      int   // media bytes in the open segment
+	frames     int   // frames in the open segment
+	lastVideo  int64 // last DTS seen per kind, for the frame interval
+	lastAudio  int64
+	stepVideo  int64 // last positive DTS interval per kind, ms; 0 while unknown
+	stepAudio  int64
+	seenVideo  bool
+	seenAudio  bool
+	segmentEnd int64 // largest DTS + interval seen in the open segment
+}
+
+// Reset forgets the open segment: the next frame opens a new one (CutStart).
+// Frame interval estimates are kept.
+func (s *Segmenter) Reset() {
+	s.open = false
+	s.bytes = 0
+	s.frames = 0
+}
+
+// Start is the first DTS of the open segment (ms); valid once a frame was pushed.
+func (s *Segmenter) Start() int64 { return s.start }
+
+// Frames is the number of frames in the open segment.
+func (s *Segmenter) Frames() int { return s.frames }
+
+// Bytes is the media bytes in the open segment.
+func (s *Segmenter) Bytes() int { return s.bytes }
+
+// End estimates where the open segment's media ends (ms): the largest DTS in it
+// plus that track's frame interval. It is the duration source for a last segment,
+// which has no successor to measure against.
+func (s *Segmenter) End() int64 { return s.segmentEnd }
+
+// Step is the last positive DTS interval (ms) seen for a kind, 0 if unknown.
+func (s *Segmenter) Step(k Kind) int64 {
+	if k == KindVideo {
+		return s.stepVideo
+	}
+	return s.stepAudio
+}
+
+// Push decides whether a new segment starts with f and accounts f into the
+// segment it belongs to. f.Data is only measured. A nil frame or track is
+// treated as an audio frame with no payload so that bad input cannot panic.
+func (s *Segmenter) Push(f *Frame) Decision {
+	var (
+		dts  int64
+		size int
+		key  bool
+		kind = KindAudio
+	)
+	if f != nil {
+		dts, size, key = f.DTS, len(f.Data), f.Key
+		if f.Track != nil && f.Track.Kind() == KindVideo {
+			kind = KindVideo
+		}
+	}
+	step := s.observe(kind, dts)
+
+	d := Decision{Independent: !s.Video || (kind == KindVideo && key)}
+	switch {
+	case !s.open:
+		d.Reason = CutStart
+	case d.Independent && dts >= s.start+s.target():
+		d.Reason = CutTarget
+	case dts-s.start+step > s.maxDuration():
+		d.Reason = CutDuration
+	case s.bytes+size > s.maxBytes() || s.bytes+size < s.bytes: // the second test catches overflow
+		d.Reason = CutBytes
+	}
+	if d.Reason != CutNone {
+		s.open = true
+		s.start = dts
+		s.bytes = 0
+		s.frames = 0
+		s.segmentEnd = dts
+	}
+	s.bytes += size
+	s.frames++
+	if end := dts + step; end > s.segmentEnd {
+		s.segmentEnd = end
+	}
+	return d
+}
+
+// observe updates the per-kind frame interval and returns the current estimate.
+func (s *Segmenter) observe(k Kind, dts int64) int64 {
+	last, step, seen := &s.lastAudio, &s.stepAudio, &s.seenAudio
+	if k == KindVideo {
+		last, step, seen = &s.lastVideo, &s.stepVideo, &s.seenVideo
+	}
+	if *seen && dts > *last {
+		d := dts - *last
+		// An interval longer than the whole segment budget is a pause or a
+		// timestamp jump, not a frame rate: do not let it shorten every later
+		// segment.
+		if d <= s.maxDuration()/4 {
+			*step = d
+		}
+	}
+	*last, *seen = dts, true
+	return *step
+}
+
+func (s *Segmenter) target() int64 {
+	if s.Target <= 0 {
+		return DefaultSegmentTarget.Milliseconds()
+	}
+	return s.Target.Milliseconds()
+}
+
+func (s *Segmenter) maxDuration() int64 {
+	if s.MaxDuration <= 0 {
+		return DefaultSegmentMaxDur.Milliseconds()
+	}
+	return s.MaxDuration.Milliseconds()
+}
+
+func (s *Segmenter) maxBytes() int {
+	if s.MaxBytes <= 0 {
+		return DefaultSegmentMaxBytes
+	}
+	return s.MaxBytes
+}

@@ -1,0 +1,166 @@
+package remux_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+var (
+	videoTrack = &remux.Track{ID: remux.TrackVideo, Codec: remux.CodecH264, Timescale: 90000}
+	audioTrack = &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAAC, Timescale: 48000, SampleRate: 48000}
+)
+
+// av builds frames in DTS order: video every vStep ms with a keyframe every gop
+// frames, audio every aStep ms (0: no track), up to until ms.
+func av(vStep, gop, aStep, until int64, size int) []remux.Frame {
+	var out []remux.Frame
+	var vt, at int64
+	var n int64
+	for (vStep > 0 && vt < until) || (aStep > 0 && at < until) {
+		if vStep > 0 && vt < until && (aStep == 0 || at >= until || vt <= at) {
+			out = append(out, remux.Frame{Track: videoTrack, DTS: vt, Key: gop > 0 && n%gop == 0, Data: make([]byte, size)})
+			vt += vStep
+			n++
+			continue
+		}
+		out = append(out, remux.Frame{Track: audioTrack, DTS: at, Key: true, Data: make([]byte, size/4)})
+		at += aStep
+	}
+	return out
+}
+
+type cut struct {
+	dts    int64
+	reason remux.CutReason
+	indep  bool
+}
+
+func run(s *remux.Segmenter, frames []remux.Frame) []cut {
+	var cuts []cut
+	for i := range frames {
+		if d := s.Push(&frames[i]); d.Cuts() {
+			cuts = append(cuts, cut{frames[i].DTS, d.Reason, d.Independent})
+		}
+	}
+	return cuts
+}
+
+func TestSegmenterCuts(t *testing.T) {
+	tests := []struct {
+		name   string
+		seg    remux.Segmenter
+		frames []remux.Frame
+		want   []cut
+	}{
+		{
+			name:   "video gop 1s target 2s cuts at every second keyframe",
+			seg:    remux.Segmenter{Target: 2 * time.Second, Video: true},
+			frames: av(40, 25, 0, 6000, 100),
+			want:   []cut{{0, remux.CutStart, true}, {2000, remux.CutTarget, true}, {4000, remux.CutTarget, true}},
+		},
+		{
+			name:   "video gop 3s target 2s cuts at keyframes only",
+			seg:    remux.Segmenter{Target: 2 * time.Second, Video: true},
+			frames: av(40, 75, 21, 9000, 100),
+			want:   []cut{{0, remux.CutStart, true}, {3000, remux.CutTarget, true}, {6000, remux.CutTarget, true}},
+		},
+		{
+			name:  "audio-only cuts on time",
+			seg:   remux.Segmenter{Target: 2 * time.Second},
+			frames: av(0, 0, 21, 4300, 100),
+			// 21 ms frames: first at or after 2000 is 2016, then 2016+2000 -> 4032
+			want: []cut{{0, remux.CutStart, true}, {2016, remux.CutTarget, true}, {4032, remux.CutTarget, true}},
+		},
+		{
+			name:   "no keyframe: forced at max duration looking one frame ahead",
+			seg:    remux.Segmenter{Target: 2 * time.Second, MaxDuration: 2499 * time.Millisecond, Video: true},
+			frames: av(40, 1000, 0, 5100, 100),
+			// 2440+40 = 2480 <= 2499 keeps 2440; 2480+40 > 2499 cuts: duration 2480
+			want: []cut{{0, remux.CutStart, true}, {2480, remux.CutDuration, false}, {4960, remux.CutDuration, false}},
+		},
+		{
+			name:   "max bytes forces a cut without keyframe",
+			seg:    remux.Segmenter{Target: 2 * time.Second, MaxBytes: 1000, Video: true},
+			frames: av(40, 1000, 0, 400, 300),
+			want:   []cut{{0, remux.CutStart, true}, {120, remux.CutBytes, false}, {240, remux.CutBytes, false}, {360, remux.CutBytes, false}},
+		},
+		{
+			name:   "frame bigger than max bytes sits alone",
+			seg:    remux.Segmenter{MaxBytes: 10, Video: true},
+			frames: av(40, 1, 0, 120, 50),
+			want:   []cut{{0, remux.CutStart, true}, {40, remux.CutBytes, true}, {80, remux.CutBytes, true}},
+		},
+		{
+			name:   "first frame not a keyframe opens a dependent segment",
+			seg:    remux.Segmenter{Video: true},
+			frames: []remux.Frame{{Track: videoTrack, DTS: 5}, {Track: videoTrack, DTS: 45, Key: true}},
+			want:   []cut{{5, remux.CutStart, false}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.seg
+			got := run(&s, tt.frames)
+			if len(got) != len(tt.want) {
+				t.Fatalf("cuts = %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("cut %d = %+v, want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestSegmenterResetAndEnd(t *testing.T) {
+	s := remux.Segmenter{Video: true}
+	frames := av(40, 25, 20, 1000, 10)
+	run(&s, frames)
+	if s.Start() != 0 || s.End() != 1000 {
+		t.Fatalf("start, end = %d, %d, want 0, 1000", s.Start(), s.End())
+	}
+	if s.Step(remux.KindVideo) != 40 || s.Step(remux.KindAudio) != 20 {
+		t.Fatalf("steps = %d, %d", s.Step(remux.KindVideo), s.Step(remux.KindAudio))
+	}
+	if s.Frames() != len(frames) {
+		t.Fatalf("frames = %d, want %d", s.Frames(), len(frames))
+	}
+	s.Reset()
+	if d := s.Push(&remux.Frame{Track: videoTrack, DTS: 1000}); d.Reason != remux.CutStart || d.Independent {
+		t.Fatalf("after reset: %+v", d)
+	}
+	if d := s.Push(nil); d.Cuts() {
+		t.Fatalf("nil frame cut: %+v", d)
+	}
+}
+
+func TestSegmenterNoAllocs(t *testing.T) {
+	s := remux.Segmenter{Video: true}
+	frames := av(40, 25, 21, 10000, 10)
+	if n := testing.AllocsPerRun(10, func() { run2(&s, frames) }); n != 0 {
+		t.Fatalf("allocs per run = %v", n)
+	}
+}
+
+func run2(s *remux.Segmenter, frames []remux.Frame) {
+	for i := range frames {
+		s.Push(&frames[i])
+	}
+}
+
+func BenchmarkSegmenter(b *testing.B) {
+	s := remux.Segmenter{Video: true}
+	frames := av(40, 25, 21, 60000, 10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := &frames[i%len(frames)]
+		if i%len(frames) == 0 {
+			s.Reset()
+		}
+		s.Push(f)
+	}
+}
