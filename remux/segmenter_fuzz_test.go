@@ -52,12 +52,12 @@ func FuzzSegmenter(f *testing.F) {
 		data = data[7:]
 
 		var (
-			vt, at     int64 // steady mode clocks
-			rawDTS     int64
-			segFrames  int
-			segBytes   int
-			segStart   int64
-			pushed     int
+			vt, at    int64 // steady mode clocks
+			rawDTS    int64
+			segFrames int
+			segBytes  int
+			segStart  int64
+			pushed    int
 		)
 		frame := remux.Frame{}
 		payload := make([]byte, 64*4)

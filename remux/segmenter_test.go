@@ -67,8 +67,8 @@ func TestSegmenterCuts(t *testing.T) {
 			want:   []cut{{0, remux.CutStart, true}, {3000, remux.CutTarget, true}, {6000, remux.CutTarget, true}},
 		},
 		{
-			name:  "audio-only cuts on time",
-			seg:   remux.Segmenter{Target: 2 * time.Second},
+			name:   "audio-only cuts on time",
+			seg:    remux.Segmenter{Target: 2 * time.Second},
 			frames: av(0, 0, 21, 4300, 100),
 			// 21 ms frames: first at or after 2000 is 2016, then 2016+2000 -> 4032
 			want: []cut{{0, remux.CutStart, true}, {2016, remux.CutTarget, true}, {4032, remux.CutTarget, true}},
