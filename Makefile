@@ -4,9 +4,16 @@ BIN       := bin/rtmpgate
 FUZZTIME  ?= 5s
 PKGS      := ./...
 
-.PHONY: build run test test-deps vet fuzz bench clean
+.PHONY: build web run test test-deps vet fuzz bench clean
 
-build:
+# The player libraries come from npm at the versions pinned in web/package-lock.json
+# and are embedded into the binary; they are fetched, never committed.
+web:
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	cp web/node_modules/hls.js/dist/hls.min.js web/vendor/hls.min.js
+	cp web/node_modules/dashjs/dist/modern/umd/dash.all.min.js web/vendor/dash.all.min.js
+
+build: web
 	$(GO) build -trimpath -o $(BIN) ./cmd/rtmpgate
 
 run: build
@@ -21,7 +28,7 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2 $(PKGS)
 
-test: test-deps vet
+test: test-deps web vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 # Runs every fuzz target for FUZZTIME beyond its committed seeds (go test runs the seeds already).
@@ -37,4 +44,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin web/node_modules web/vendor/*.js
