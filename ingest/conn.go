@@ -1,0 +1,360 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// readBufferSize is each connection's read buffer; it only has to hold one chunk
+// header plus whatever one read brings, since payload bytes are copied out as
+// they arrive.
+const readBufferSize = 64 << 10
+
+// conn is one client connection, served by one goroutine (serve). Only stop and
+// kick are called from other goroutines.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	log    zerolog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	stopped error // why another goroutine ended the connection (Kick, Shutdown)
+
+	readTimeout, writeTimeout time.Duration
+	window                    uint32 // our Window Acknowledgement Size, sent on connect
+	chunkSize                 int    // our outgoing chunk size, sent on connect
+
+	rbuf       []byte
+	rpos, rend int
+	r          *chunkReader
+	w          chunkWriter
+	inBytes    uint64
+	ackedAt    uint64
+	peerWindow uint32 // the window the peer announced; 0 until it does
+	digest     bool   // the client used the digest handshake
+
+	connected  bool
+	app, tcURL string
+	tcQuery    string
+	kick       func() // PublishRequest.Kick, built once
+
+	// The publish session; writer is nil when none is live.
+	pub pubState
+}
+
+// pubState is the per-publish part of a connection, reset by each publish.
+type pubState struct {
+	writer       remux.Writer
+	name         string
+	unpublishing bool // FCUnpublish seen: an EOF after it is a normal end
+	video, audio *remux.Track
+	unsupported  [2]int // messages dropped for an unsupported codec: video, audio
+	early        int    // frames dropped for arriving before their sequence header
+	frames       int
+	bytes        int64
+	started      time.Time
+	tl           timeline
+	frame        remux.Frame // reused for every WriteFrame call
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv:          s,
+		nc:           nc,
+		readTimeout:  orDefault(s.ReadTimeout, DefaultReadTimeout),
+		writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout),
+		window:       s.WindowAckSize,
+		chunkSize:    s.ChunkSize,
+		rbuf:         make([]byte, readBufferSize),
+		r: newChunkReader(
+			uint32(orDefault(s.MaxMessageSize, DefaultMaxMessageSize)),
+			uint32(orDefault(s.MaxChunkSize, DefaultMaxChunkSize)),
+			orDefault(s.MaxChunkStreams, DefaultMaxChunkStreams)),
+		w: chunkWriter{chunkSize: defaultPeerChunkSize},
+	}
+	if c.window == 0 {
+		c.window = DefaultWindowAckSize
+	}
+	if c.chunkSize <= 0 || c.chunkSize > 0x7fffffff {
+		c.chunkSize = DefaultChunkSize
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.log = s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
+	c.kick = func() { c.stop(ErrKicked) }
+	return c
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// stop ends the connection from any goroutine: the socket is closed, which
+// unblocks the serving goroutine's read or write. The first cause wins.
+func (c *conn) stop(cause error) {
+	c.mu.Lock()
+	if c.stopped == nil {
+		c.stopped = cause
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+func (c *conn) stopCause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
+}
+
+// serve runs the connection to its end and releases everything it holds.
+func (c *conn) serve() {
+	err := c.safely(c.run)
+	c.nc.Close()
+	cause := c.endCause(err)
+	c.endPublish(cause)
+	c.cancel()
+
+	var pe *ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		c.log.Warn().Str("kind", pe.Kind).Err(err).Msg("protocol error")
+	case cause != nil:
+		c.log.Info().Err(cause).Msg("disconnect")
+	default:
+		c.log.Info().Msg("disconnect")
+	}
+}
+
+// safely runs f, turning a panic into an error: the last line of defence that
+// keeps one bad connection from taking the process down.
+func (c *conn) safely(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ingest: panic: %v", p)
+			c.log.Error().Str("stack", string(debug.Stack())).Err(err).Msg("panic recovered")
+			if c.srv.OnPanic != nil {
+				c.srv.OnPanic()
+			}
+		}
+	}()
+	return f()
+}
+
+// endCause decides what the Writer's Close is told: a stop from outside wins over
+// the read error it provoked, and an EOF after FCUnpublish is a normal end.
+func (c *conn) endCause(err error) error {
+	if cause := c.stopCause(); cause != nil {
+		return cause
+	}
+	if errors.Is(err, io.EOF) {
+		if c.pub.unpublishing {
+			return nil
+		}
+		return fmt.Errorf("ingest: publisher disconnected without unpublish: %w", err)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("ingest: no data for %v: %w", c.readTimeout, err)
+	}
+	return err
+}
+
+// endPublish closes the live publish session's Writer, if any, exactly once.
+func (c *conn) endPublish(cause error) {
+	w := c.pub.writer
+	if w == nil {
+		return
+	}
+	c.pub.writer = nil
+	ev := c.log.Info()
+	if cause != nil {
+		ev = ev.AnErr("reason", cause)
+	} else {
+		ev = ev.Str("reason", "unpublish")
+	}
+	ev.Int("frames", c.pub.frames).Int64("bytes", c.pub.bytes).
+		Int("early_frames_dropped", c.pub.early).
+		Int("unsupported_video", c.pub.unsupported[0]).Int("unsupported_audio", c.pub.unsupported[1]).
+		Int("ts_clamped", c.pub.tl.Clamped).Int("ts_jumps", c.pub.tl.Jumps).
+		Dur("duration", time.Since(c.pub.started)).Msg("unpublish")
+	if err := c.safely(func() error { return w.Close(cause) }); err != nil {
+		c.log.Warn().Err(err).Msg("writer close")
+	}
+}
+
+// run does the handshake, then reads and handles messages until an error.
+func (c *conn) run() error {
+	if err := c.handshake(); err != nil {
+		return err
+	}
+	for {
+		for c.rpos < c.rend {
+			n, msg, err := c.r.parse(c.rbuf[c.rpos:c.rend])
+			if err != nil {
+				return err
+			}
+			c.rpos += n
+			if msg != nil {
+				if err := c.handle(msg); err != nil {
+					// Replies that explain the end (BadName, Play.Failed) go out first;
+					// a failure to send them changes nothing.
+					_ = c.flush()
+					return err
+				}
+			} else if n == 0 {
+				break
+			}
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+		if c.rpos == c.rend {
+			c.rpos, c.rend = 0, 0
+		} else if len(c.rbuf)-c.rend < maxChunkHeader {
+			c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+			c.rpos = 0
+		}
+		if err := c.nc.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
+			return err
+		}
+		n, err := c.nc.Read(c.rbuf[c.rend:])
+		c.rend += n
+		c.received(n)
+		if err != nil {
+			return fmt.Errorf("ingest: read: %w", err)
+		}
+	}
+}
+
+// received counts bytes and queues an Acknowledgement each time a window is
+// crossed (spec 5.4.3), using the window the peer announced or else ours.
+func (c *conn) received(n int) {
+	c.inBytes += uint64(n)
+	window := c.peerWindow
+	if window == 0 {
+		window = c.window
+	}
+	if c.inBytes-c.ackedAt >= uint64(window) {
+		c.ackedAt = c.inBytes
+		c.w.control(msgAck, uint32(c.inBytes))
+	}
+}
+
+// flush writes queued replies.
+func (c *conn) flush() error {
+	if len(c.w.buf) == 0 {
+		return nil
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(c.w.buf)
+	c.w.buf = c.w.buf[:0]
+	if err != nil {
+		return fmt.Errorf("ingest: write: %w", err)
+	}
+	return nil
+}
+
+// handshake runs C0/C1/C2 against S0/S1/S2 under one deadline for the whole
+// exchange.
+func (c *conn) handshake() error {
+	timeout := orDefault(c.srv.HandshakeTimeout, DefaultHandshakeTimeout)
+	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	c0c1 := c.rbuf[:1+handshakeSize]
+	if _, err := io.ReadFull(c.nc, c0c1[:1]); err != nil {
+		return handshakeIOErr("C0", err)
+	}
+	if c0c1[0] != rtmpVersion {
+		return protoErr(KindHandshake, "version %d, want %d", c0c1[0], rtmpVersion)
+	}
+	if _, err := io.ReadFull(c.nc, c0c1[1:]); err != nil {
+		return handshakeIOErr("C1", err)
+	}
+	reply, digest, err := handshakeReply(c0c1, uint32(time.Now().UnixMilli()), rand.Reader)
+	if err != nil {
+		return err
+	}
+	c.digest = digest
+	if _, err := c.nc.Write(reply); err != nil {
+		return fmt.Errorf("ingest: handshake: write S0+S1+S2: %w", err)
+	}
+	if _, err := io.ReadFull(c.nc, c.rbuf[:handshakeSize]); err != nil {
+		return handshakeIOErr("C2", err)
+	}
+	c.inBytes = 1 + 2*handshakeSize
+	return c.nc.SetDeadline(time.Time{})
+}
+
+func handshakeIOErr(part string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return protoErr(KindHandshake, "%s: handshake timeout: %w", part, err)
+	}
+	return fmt.Errorf("ingest: handshake: read %s: %w", part, err)
+}
+
+// handle dispatches one message.
+func (c *conn) handle(m *message) error {
+	p := m.Payload
+	switch m.Type {
+	case msgSetChunkSize:
+		if len(p) < 4 {
+			return protoErr(KindChunk, "set chunk size: %d-byte payload", len(p))
+		}
+		return c.r.setChunkSize(binary.BigEndian.Uint32(p))
+	case msgAbort:
+		if len(p) < 4 {
+			return protoErr(KindChunk, "abort: %d-byte payload", len(p))
+		}
+		c.r.abort(binary.BigEndian.Uint32(p))
+	case msgWindowAckSize:
+		if len(p) < 4 {
+			return protoErr(KindChunk, "window acknowledgement size: %d-byte payload", len(p))
+		}
+		c.peerWindow = binary.BigEndian.Uint32(p)
+	case msgUserControl:
+		if len(p) >= 6 && binary.BigEndian.Uint16(p) == ucPingRequest {
+			c.w.userControl(ucPingResponse, binary.BigEndian.Uint32(p[2:]))
+		}
+	case msgAudio, msgVideo:
+		return c.media(m)
+	case msgCommandAMF0:
+		return c.command(m.StreamID, p)
+	case msgCommandAMF3, msgDataAMF3:
+		// AMF3 command and data messages start with a 0 byte and then carry AMF0
+		// values, as every encoder we know sends them.
+		if len(p) == 0 {
+			return nil
+		}
+		if p[0] != 0 {
+			return protoErr(KindAMF, "AMF3 message type %d: format byte %d, want 0", m.Type, p[0])
+		}
+		if m.Type == msgCommandAMF3 {
+			return c.command(m.StreamID, p[1:])
+		}
+		return c.data(p[1:])
+	case msgDataAMF0:
+		return c.data(p)
+	}
+	// Acknowledgement, Set Peer Bandwidth, aggregate and unknown types carry
+	// nothing a publisher needs from us.
+	return nil
+}

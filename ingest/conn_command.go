@@ -1,0 +1,285 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// publishStreamID is the only message stream id we hand out: a publisher needs one.
+const publishStreamID = 1
+
+// errPlayRefused ends a connection that asked to play.
+var errPlayRefused = errors.New("ingest: play refused: rtmpgate does not serve RTMP playback")
+
+// command handles one AMF0 command message (spec 7.2).
+func (c *conn) command(streamID uint32, p []byte) error {
+	vals, err := decodeAMF0(p)
+	if err != nil {
+		return &ProtocolError{Kind: KindAMF, Err: fmt.Errorf("command: %w", err)}
+	}
+	if len(vals) == 0 {
+		return protoErr(KindCommand, "empty command message")
+	}
+	name, ok := vals[0].(string)
+	if !ok {
+		return protoErr(KindCommand, "command name is %s, want a string", amfTypeName(vals[0]))
+	}
+	var tx float64
+	if len(vals) > 1 {
+		tx, _ = vals[1].(float64)
+	}
+	var args []any // after the command object
+	if len(vals) > 3 {
+		args = vals[3:]
+	}
+	switch name {
+	case "connect":
+		var obj amfObject
+		if len(vals) > 2 {
+			obj, _ = vals[2].(amfObject)
+		}
+		return c.connect(tx, obj)
+	case "releaseStream":
+		if tx > 0 {
+			c.w.command(0, "_result", tx, nil, amfUndefined{})
+		}
+	case "FCPublish":
+		c.w.command(0, "onFCPublish", 0, nil, amfObject{
+			{Key: "code", Value: "NetStream.Publish.Start"},
+			{Key: "description", Value: argString(args, 0)},
+		})
+	case "createStream":
+		c.w.command(0, "_result", tx, nil, publishStreamID)
+		c.w.userControl(ucStreamBegin, publishStreamID)
+	case "publish":
+		return c.publish(streamID, argString(args, 0))
+	case "FCUnpublish":
+		c.pub.unpublishing = true
+	case "deleteStream", "closeStream":
+		c.pub.unpublishing = true
+		c.endPublish(nil)
+	case "play", "play2":
+		c.w.command(streamID, "onStatus", 0, nil, amfObject{
+			{Key: "level", Value: "error"},
+			{Key: "code", Value: "NetStream.Play.Failed"},
+			{Key: "description", Value: "rtmpgate does not serve RTMP playback"},
+		})
+		return errPlayRefused
+	case "_result", "_error", "onStatus", "onBWDone", "_checkbw", "getStreamLength":
+		// Replies to nothing we asked, and bandwidth probes some encoders send
+		// after connect: nothing to answer.
+	default:
+		if tx > 0 {
+			c.w.command(0, "_error", tx, nil, amfObject{
+				{Key: "level", Value: "error"},
+				{Key: "code", Value: "NetConnection.Call.Failed"},
+				{Key: "description", Value: "unknown command " + truncate(name, 64)},
+			})
+		}
+	}
+	return nil
+}
+
+func argString(args []any, i int) string {
+	if i < len(args) {
+		s, _ := args[i].(string)
+		return s
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func amfTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case amfObject:
+		return "an object"
+	case amfECMAArray:
+		return "an ECMA array"
+	case []any:
+		return "a strict array"
+	case amfUndefined:
+		return "undefined"
+	case amfDate:
+		return "a date"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// connect answers NetConnection.connect: window, bandwidth and chunk size first,
+// then _result, as Flash Media Server and nginx-rtmp order them.
+func (c *conn) connect(tx float64, obj amfObject) error {
+	app, _ := getString(obj, "app")
+	c.tcURL, _ = getString(obj, "tcUrl")
+	c.app, _, _ = strings.Cut(app, "?")
+	if _, q, ok := strings.Cut(c.tcURL, "?"); ok {
+		c.tcQuery = q
+	} else if _, q, ok := strings.Cut(app, "?"); ok {
+		c.tcQuery = q
+	}
+	encoding := 0.0
+	if v, ok := obj.get("objectEncoding"); ok {
+		encoding, _ = v.(float64)
+	}
+	c.connected = true
+	c.log = c.log.With().Str("app", c.app).Logger()
+	ev := c.log.Info().Str("tc_url", c.tcURL).Bool("digest_handshake", c.digest)
+	if v, ok := getString(obj, "flashVer"); ok {
+		ev = ev.Str("flash_ver", v)
+	}
+	// Enhanced RTMP: the client lists the FourCCs it can send; we only note it,
+	// flv says per message what we can carry.
+	if v, ok := obj.get("fourCcList"); ok {
+		if list, ok := v.([]any); ok {
+			cc := make([]string, 0, len(list))
+			for _, e := range list {
+				if s, ok := e.(string); ok {
+					cc = append(cc, s)
+				}
+			}
+			ev = ev.Strs("fourcc_list", cc)
+		}
+	}
+	ev.Msg("connect")
+
+	c.w.control(msgWindowAckSize, c.window)
+	c.w.setPeerBandwidth(c.window)
+	c.w.control(msgSetChunkSize, uint32(c.chunkSize))
+	c.w.chunkSize = c.chunkSize
+	c.w.command(0, "_result", tx,
+		amfObject{
+			{Key: "fmsVer", Value: "FMS/3,0,1,123"},
+			{Key: "capabilities", Value: 31},
+		},
+		amfObject{
+			{Key: "level", Value: "status"},
+			{Key: "code", Value: "NetConnection.Connect.Success"},
+			{Key: "description", Value: "Connection succeeded."},
+			{Key: "objectEncoding", Value: encoding},
+		})
+	return nil
+}
+
+func getString(o amfObject, key string) (string, bool) {
+	v, ok := o.get(key)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+// publish asks the Handler for a Writer. A refusal is answered with
+// NetStream.Publish.BadName and ends the connection.
+func (c *conn) publish(streamID uint32, full string) error {
+	if !c.connected {
+		return protoErr(KindCommand, "publish before connect")
+	}
+	name, query, _ := strings.Cut(full, "?")
+	if query == "" {
+		query = c.tcQuery
+	}
+	var err error
+	var w remux.Writer
+	switch {
+	case name == "":
+		err = errors.New("empty stream name")
+	case c.pub.writer != nil:
+		err = fmt.Errorf("already publishing %q on this connection", c.pub.name)
+	default:
+		w, err = c.srv.Handler.OnPublish(c.ctx, PublishRequest{
+			App: c.app, Name: name, Query: query, Remote: c.nc.RemoteAddr(), Kick: c.kick,
+		})
+		if err == nil && w == nil {
+			err = errors.New("handler returned no writer")
+		}
+	}
+	if err != nil {
+		c.w.command(streamID, "onStatus", 0, nil, amfObject{
+			{Key: "level", Value: "error"},
+			{Key: "code", Value: "NetStream.Publish.BadName"},
+			{Key: "description", Value: err.Error()},
+		})
+		c.log.Info().Str("stream", name).Err(err).Msg("publish refused")
+		return fmt.Errorf("ingest: publish %s/%s refused: %w", c.app, name, err)
+	}
+	c.pub = pubState{writer: w, name: name, started: time.Now()}
+	c.log = c.log.With().Str("stream", name).Logger()
+	c.log.Info().Msg("publish")
+	c.w.userControl(ucStreamBegin, streamID)
+	c.w.command(streamID, "onStatus", 0, nil, amfObject{
+		{Key: "level", Value: "status"},
+		{Key: "code", Value: "NetStream.Publish.Start"},
+		{Key: "description", Value: name + " is now published."},
+		{Key: "details", Value: name},
+	})
+	return nil
+}
+
+// data handles an AMF0 data message: @setDataFrame / onMetaData become
+// remux.Metadata; other data messages are ignored.
+func (c *conn) data(p []byte) error {
+	vals, err := decodeAMF0(p)
+	if err != nil {
+		return &ProtocolError{Kind: KindAMF, Err: fmt.Errorf("data message: %w", err)}
+	}
+	if len(vals) > 0 && vals[0] == "@setDataFrame" {
+		vals = vals[1:]
+	}
+	if len(vals) < 2 || vals[0] != "onMetaData" || c.pub.writer == nil {
+		return nil
+	}
+	var props amfProps
+	switch v := vals[1].(type) {
+	case amfObject:
+		props = amfProps(v)
+	case amfECMAArray:
+		props = amfProps(v)
+	default:
+		return nil
+	}
+	md := &remux.Metadata{}
+	num := func(key string) float64 {
+		v, _ := props.get(key)
+		f, _ := v.(float64)
+		return f
+	}
+	_, md.HasVideo = props.get("videocodecid")
+	_, md.HasAudio = props.get("audiocodecid")
+	md.Width = int(clampDim(num("width")))
+	md.Height = int(clampDim(num("height")))
+	md.FrameRate = num("framerate")
+	md.VideoBitrate = num("videodatarate")
+	md.AudioBitrate = num("audiodatarate")
+	if v, ok := props.get("encoder"); ok {
+		md.Encoder, _ = v.(string)
+	}
+	if err := c.pub.writer.WriteMetadata(md); err != nil {
+		return fmt.Errorf("ingest: writer: metadata: %w", err)
+	}
+	return nil
+}
+
+// clampDim keeps a peer's width or height within what an int conversion and any
+// real picture allow (NaN and negatives become 0).
+func clampDim(f float64) float64 {
+	if !(f > 0) {
+		return 0
+	}
+	return min(f, 1<<16)
+}

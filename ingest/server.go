@@ -1,0 +1,235 @@
+// Package ingest is rtmpgate's RTMP edge: it accepts publishers, runs the
+// handshake (simple and digest), reassembles the chunk stream within fixed limits,
+// answers the AMF0 command exchange, and hands each publish session's tracks and
+// frames to a remux.Writer obtained from the Handler.
+//
+// Every connection is served by one goroutine that reads, parses and calls the
+// Writer synchronously: there are no per-frame channels, and message buffers are
+// reused so that steady-state media costs no allocation in this package.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or Close,
+// and is the cause a Writer's Close gets when the server ends its session.
+var ErrServerClosed = errors.New("ingest: server closed")
+
+// ErrKicked is the cause a Writer's Close gets when PublishRequest.Kick ended it.
+var ErrKicked = errors.New("ingest: publisher kicked")
+
+// Handler is asked for a Writer when a client publishes.
+type Handler interface {
+	// OnPublish returns the Writer for the session, or an error that refuses the
+	// publish (the client gets NetStream.Publish.BadName with the error text).
+	// ctx ends when the connection does.
+	OnPublish(ctx context.Context, req PublishRequest) (remux.Writer, error)
+}
+
+// PublishRequest describes a publish attempt.
+type PublishRequest struct {
+	App, Name string // from connect's app (without query) and publish's name (without query)
+	Query     string // raw query string from the publish name, else from tcUrl
+	Remote    net.Addr
+	Kick      func() // ends this publish session from any goroutine: closes the connection; idempotent
+}
+
+// Defaults for the Server fields left zero.
+const (
+	DefaultAddr             = ":1935"
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultReadTimeout      = 30 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxMessageSize   = 8 << 20
+	DefaultMaxChunkSize     = 1<<24 - 1 // no message is longer (24-bit length), so larger chunks mean nothing
+	DefaultMaxChunkStreams  = 64
+	DefaultWindowAckSize    = 2_500_000
+	DefaultChunkSize        = 4096
+	DefaultMaxConns         = 1024
+)
+
+// Server accepts RTMP publishers. Its fields configure it and must not change
+// after Serve is called; the zero value of each field selects its default.
+type Server struct {
+	Addr    string // for ListenAndServe; DefaultAddr (":1935") if empty
+	Handler Handler
+	// Logger receives one line per lifecycle event (connect, publish, unpublish,
+	// protocol error), never one per frame. The zero value discards everything,
+	// like zerolog.Nop().
+	Logger           zerolog.Logger
+	HandshakeTimeout time.Duration // default 10 s: the whole handshake must finish within it
+	ReadTimeout      time.Duration // default 30 s: a connection with no bytes for this long is closed
+	WriteTimeout     time.Duration // default 10 s: bound on each write of our replies
+	MaxMessageSize   int           // default 8 MiB; a larger declared message length is a ProtocolError
+	// MaxChunkSize bounds the peer's Set Chunk Size; default 16 MiB - 1, the
+	// largest message RTMP can describe. Chunks are copied as they arrive, so a
+	// large chunk size costs no memory by itself. 0, above the limit, or the top
+	// bit set is a ProtocolError.
+	MaxChunkSize    int
+	MaxChunkStreams int    // default 64 chunk stream ids per connection; one more is a ProtocolError
+	WindowAckSize   uint32 // default 2_500_000, sent on connect; we acknowledge every window received
+	ChunkSize       int    // our outgoing chunk size, default 4096, sent on connect
+	// MaxConns bounds concurrent connections (default 1024); connections past
+	// it are closed right after accept.
+	MaxConns int
+	// OnPanic, if set, is called (from the connection's goroutine) after a panic
+	// in a connection was recovered and logged, e.g. to count a metric.
+	OnPanic func()
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// ListenAndServe listens on s.Addr (TCP) and serves it.
+func (s *Server) ListenAndServe() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts connections on ln until Shutdown or Close, serving each on its own
+// goroutine. It closes ln when it returns, and returns ErrServerClosed after
+// Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.Handler == nil {
+		ln.Close()
+		return errors.New("ingest: Server.Handler is nil")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Temporary accept failures (EMFILE and the like): back off, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.track(nc) {
+			continue
+		}
+	}
+}
+
+// track registers a new connection and starts its goroutine; it refuses it when
+// the server is closed or full.
+func (s *Server) track(nc net.Conn) bool {
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	s.mu.Lock()
+	if s.closed || len(s.conns) >= maxConns {
+		s.mu.Unlock()
+		if !s.isClosed() {
+			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", maxConns).Msg("connection refused: too many connections")
+		}
+		nc.Close()
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+		c.serve()
+	}()
+	return true
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// closeAll stops accepting and ends every connection with cause ErrServerClosed.
+func (s *Server) closeAll() error {
+	s.mu.Lock()
+	s.closed = true
+	var err error
+	for ln := range s.listeners {
+		if e := ln.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	for c := range s.conns {
+		c.stop(ErrServerClosed)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Shutdown stops accepting, ends every connection (each Writer gets Close with
+// ErrServerClosed) and waits for all connection goroutines, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.closeAll()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting and ends every connection without waiting for them.
+func (s *Server) Close() error {
+	return s.closeAll()
+}
