@@ -1,20 +1,17 @@
 package httpserve
 
 import (
-	"io/fs"
 	"net/http"
 
 	"github.com/rtmpgate/rtmpgate/web"
 )
 
-// index serves the embedded page. The page itself lists streams from /api/streams.
-func (s *server) index(w http.ResponseWriter, r *http.Request) {
-	page, err := fs.ReadFile(web.FS, "index.html")
-	if err != nil {
-		http.Error(w, "page missing from build", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(page)
+// staticFiles serves the embedded page, the player page and the player libraries.
+// They change only with the binary, so a short cache keeps upgrades visible.
+func staticFiles() http.Handler {
+	files := http.FileServer(http.FS(web.FS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		files.ServeHTTP(w, r)
+	})
 }

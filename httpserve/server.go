@@ -54,7 +54,10 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
-	r.Get("/", s.index)
+	static := staticFiles()
+	r.Method(http.MethodGet, "/", static)
+	r.Method(http.MethodGet, "/play.html", static)
+	r.Method(http.MethodGet, "/vendor/*", static)
 	r.Get("/{app}/{stream}/ts/index.m3u8", s.tsPlaylist)
 	r.Get("/{app}/{stream}/*", s.object)
 	r.Head("/{app}/{stream}/*", s.object)
