@@ -67,7 +67,8 @@ func parseSPS(nal []byte) (sps, error) {
 			return bad("bit_depth_chroma_minus8", v)
 		}
 		r.flag() // qpprime_y_zero_transform_bypass_flag
-		if r.flag() { // seq_scaling_matrix_present_flag
+		scalingMatrix := r.flag()
+		if scalingMatrix {
 			lists := 8
 			if s.chromaFormat == 3 {
 				lists = 12
