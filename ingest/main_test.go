@@ -1,0 +1,338 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// needTool finds an external tool: a missing one skips the test, except under
+// CI=true where it fails.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: %v", name, err)
+		}
+		t.Skipf("%s not found: %v", name, err)
+	}
+	return p
+}
+
+// recFrame is what a recWriter keeps of a Frame (Data is only valid during the call).
+type recFrame struct {
+	Track int
+	DTS   int64
+	CTS   int32
+	Key   bool
+	Size  int
+}
+
+// recWriter records everything a session hands it.
+type recWriter struct {
+	mu       sync.Mutex
+	req      PublishRequest
+	tracks   []*remux.Track
+	frames   []recFrame
+	metadata []remux.Metadata
+	closes   int
+	cause    error
+	closed   chan struct{}
+}
+
+func (w *recWriter) WriteMetadata(m *remux.Metadata) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.metadata = append(w.metadata, *m)
+	return nil
+}
+
+func (w *recWriter) WriteTrack(t *remux.Track) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tracks = append(w.tracks, t)
+	return nil
+}
+
+func (w *recWriter) WriteFrame(f *remux.Frame) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.frames = append(w.frames, recFrame{Track: f.Track.ID, DTS: f.DTS, CTS: f.CTS, Key: f.Key, Size: len(f.Data)})
+	return nil
+}
+
+func (w *recWriter) Close(cause error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closes++
+	w.cause = cause
+	if w.closes == 1 {
+		close(w.closed)
+	}
+	return nil
+}
+
+func (w *recWriter) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer not closed within 10 s")
+	}
+}
+
+func (w *recWriter) count(trackID int) (frames, keys int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.frames {
+		if f.Track == trackID {
+			frames++
+			if f.Key {
+				keys++
+			}
+		}
+	}
+	return
+}
+
+// recHandler hands out recWriters, refusing names listed in refuse.
+type recHandler struct {
+	mu      sync.Mutex
+	refuse  map[string]error
+	writers []*recWriter
+	got     chan *recWriter
+}
+
+func newRecHandler() *recHandler {
+	return &recHandler{refuse: map[string]error{}, got: make(chan *recWriter, 16)}
+}
+
+func (h *recHandler) OnPublish(ctx context.Context, req PublishRequest) (remux.Writer, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.refuse[req.Name]; err != nil {
+		return nil, err
+	}
+	w := &recWriter{req: req, closed: make(chan struct{})}
+	h.writers = append(h.writers, w)
+	select {
+	case h.got <- w:
+	default:
+	}
+	return w, nil
+}
+
+func (h *recHandler) next(t *testing.T) *recWriter {
+	t.Helper()
+	select {
+	case w := <-h.got:
+		return w
+	case <-time.After(10 * time.Second):
+		t.Fatal("no publish within 10 s")
+		return nil
+	}
+}
+
+// startServer serves on 127.0.0.1:0 and shuts down with the test.
+func startServer(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// testClient is a raw RTMP publisher built on our own chunk writer and reader.
+type testClient struct {
+	t    *testing.T
+	nc   net.Conn
+	w    chunkWriter
+	r    *chunkReader
+	buf  []byte
+	rpos int
+}
+
+func dialClient(t *testing.T, addr string) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &testClient{t: t, nc: nc, w: chunkWriter{chunkSize: 128}, r: newChunkReader(1<<24, 1<<24, 64)}
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	c0c1 := make([]byte, 1+handshakeSize)
+	c0c1[0] = 3
+	for i := 9; i < len(c0c1); i++ {
+		c0c1[i] = byte(i * 7)
+	}
+	if _, err := nc.Write(c0c1); err != nil {
+		t.Fatal(err)
+	}
+	s := make([]byte, 1+2*handshakeSize)
+	if _, err := io.ReadFull(nc, s); err != nil {
+		t.Fatalf("read S0S1S2: %v", err)
+	}
+	if _, err := nc.Write(s[1 : 1+handshakeSize]); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *testClient) send(typ uint8, streamID, ts uint32, payload []byte) error {
+	c.w.buf = c.w.buf[:0]
+	csid := uint32(3)
+	switch typ {
+	case msgVideo:
+		csid = 6
+	case msgAudio:
+		csid = 4
+	}
+	c.w.appendMessage(csid, typ, streamID, ts, payload)
+	_, err := c.nc.Write(c.w.buf)
+	return err
+}
+
+func (c *testClient) command(streamID uint32, values ...any) error {
+	var body []byte
+	for _, v := range values {
+		body = appendAMF0(body, v)
+	}
+	return c.send(msgCommandAMF0, streamID, 0, body)
+}
+
+// readMessage returns the next message from the server, or an error (EOF when the
+// server closed the connection).
+func (c *testClient) readMessage() (*message, error) {
+	for {
+		if c.rpos < len(c.buf) {
+			n, msg, err := c.r.parse(c.buf[c.rpos:])
+			if err != nil {
+				return nil, err
+			}
+			c.rpos += n
+			if msg != nil {
+				if msg.Type == msgSetChunkSize && len(msg.Payload) == 4 {
+					c.r.setChunkSize(uint32(msg.Payload[0])<<24 | uint32(msg.Payload[1])<<16 | uint32(msg.Payload[2])<<8 | uint32(msg.Payload[3]))
+				}
+				return msg, nil
+			}
+			if n > 0 {
+				continue
+			}
+		}
+		c.buf = append(c.buf[:0], c.buf[c.rpos:]...)
+		c.rpos = 0
+		var tmp [4096]byte
+		n, err := c.nc.Read(tmp[:])
+		c.buf = append(c.buf, tmp[:n]...)
+		if err != nil && n == 0 {
+			return nil, err
+		}
+	}
+}
+
+// expectCommand reads until a command named name arrives and returns its values.
+func (c *testClient) expectCommand(name string) []any {
+	c.t.Helper()
+	for {
+		msg, err := c.readMessage()
+		if err != nil {
+			c.t.Fatalf("waiting for %q: %v", name, err)
+		}
+		if msg.Type != msgCommandAMF0 {
+			continue
+		}
+		vals, err := decodeAMF0(msg.Payload)
+		if err != nil {
+			c.t.Fatalf("decode reply: %v", err)
+		}
+		if len(vals) > 0 && vals[0] == name {
+			return vals
+		}
+	}
+}
+
+// expectClosed reads until the server closes the connection, within limit.
+func (c *testClient) expectClosed(limit time.Duration) {
+	c.t.Helper()
+	c.nc.SetDeadline(time.Now().Add(limit))
+	for {
+		if _, err := c.readMessage(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.t.Fatalf("connection still open after %v", limit)
+			}
+			return
+		}
+	}
+}
+
+// publish runs connect, createStream and publish, and checks the replies.
+func (c *testClient) publish(app, name string) {
+	c.t.Helper()
+	must(c.t, c.command(0, "connect", 1, amfObject{
+		{Key: "app", Value: app},
+		{Key: "tcUrl", Value: "rtmp://127.0.0.1/" + app},
+		{Key: "fourCcList", Value: []any{"avc1", "hvc1"}},
+	}))
+	res := c.expectCommand("_result")
+	if info, _ := res[3].(amfObject); info == nil {
+		c.t.Fatalf("connect _result without info object: %v", res)
+	} else if code, _ := getString(info, "code"); code != "NetConnection.Connect.Success" {
+		c.t.Fatalf("connect: code %q", code)
+	}
+	must(c.t, c.command(0, "createStream", 2, nil))
+	res = c.expectCommand("_result")
+	if len(res) < 4 || res[3] != float64(1) {
+		c.t.Fatalf("createStream _result: %v", res)
+	}
+	must(c.t, c.command(1, "publish", 3, nil, name, "live"))
+	st := c.expectCommand("onStatus")
+	if code := statusCode(st); code != "NetStream.Publish.Start" {
+		c.t.Fatalf("publish: onStatus %q", code)
+	}
+}
+
+func statusCode(vals []any) string {
+	if len(vals) < 4 {
+		return ""
+	}
+	obj, _ := vals[3].(amfObject)
+	code, _ := getString(obj, "code")
+	return code
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
