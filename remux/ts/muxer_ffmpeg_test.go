@@ -186,7 +186,7 @@ func TestMuxerDecodesWithFFmpeg(t *testing.T) {
 				t.Fatalf("%d segments, want %d", len(segs), tc.wantSegs)
 			}
 			dir := t.TempDir()
-			if k := os.Getenv("TS_KEEP"); k != "" {
+			if k := os.Getenv("TS_KEEP"); k != "" { // keep the segments for a look by hand
 				dir = filepath.Join(k, tc.name)
 				_ = os.MkdirAll(dir, 0o755)
 			}

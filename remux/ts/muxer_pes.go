@@ -151,5 +151,6 @@ func (m *Muxer) appendPES(dst []byte, pid uint16, cc *uint8, total int, pcr bool
 		m.es.read(p[i : i+space])
 		rem -= space
 	}
+	m.es = esReader{} // drop references to the caller's frame: it is only lent
 	return dst
 }
