@@ -17,6 +17,11 @@ type capture struct {
 	mediaEnd   int      // first byte after the last audio/video message
 	video      int      // video messages in [mediaStart, mediaEnd)
 	audio      int      // audio messages in the same range
+	// [framesStart, framesEnd) holds only audio and video frames, every message
+	// with a fmt 0 or fmt 1 header (its own length and type), so it can be replayed
+	// in a loop once the sequence headers before it were read.
+	framesStart, framesEnd int
+	bodyFrames             int // frames in [framesStart, framesEnd)
 	amf        [][]byte // command and data message payloads
 	avcSeq     []byte   // first video message: the AVC sequence header
 	avcKey     []byte   // second video message: the first key frame
@@ -30,6 +35,7 @@ func scanCapture(b []byte) (*capture, error) {
 	r := newChunkReader(1<<24, 1<<24, 64)
 	off := captureHandshake
 	videoMsgs := 0
+	seqHeaders := 0
 	for off < len(b) {
 		n, msg, err := r.parse(b[off:])
 		if err != nil {
@@ -57,6 +63,20 @@ func scanCapture(b []byte) (*capture, error) {
 				continue
 			}
 			c.mediaEnd = off
+			if len(msg.Payload) > 1 {
+				switch msg.Payload[1] {
+				case 0: // AVC or AAC sequence header
+					seqHeaders++
+					if seqHeaders == 2 {
+						c.framesStart = off
+					}
+				case 1: // AVC NALU or AAC raw frame
+					if c.framesStart > 0 {
+						c.framesEnd = off
+						c.bodyFrames++
+					}
+				}
+			}
 			if msg.Type == msgVideo {
 				c.video++
 				videoMsgs++
@@ -77,7 +97,7 @@ func scanCapture(b []byte) (*capture, error) {
 			}
 		}
 	}
-	if c.mediaStart == 0 || c.video < 2 || c.audio < 2 {
+	if c.mediaStart == 0 || c.video < 2 || c.audio < 2 || c.framesStart == 0 || c.bodyFrames == 0 {
 		return nil, fmt.Errorf("capture: no publish with media (media at %d, %d video, %d audio)", c.mediaStart, c.video, c.audio)
 	}
 	return c, nil
