@@ -15,9 +15,10 @@ const maxASC = 256
 var sampleRates = [13]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
 
 // channelCounts maps channelConfiguration to a channel count (ISO/IEC 14496-3
-// 1.6.3.5, with the configurations added in later editions). 0 means a program
-// config element defines the layout, which we refuse; the rest are reserved.
-var channelCounts = [16]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8, 11: 7, 12: 8, 13: 24, 14: 8}
+// 1.6.3.5). 0 means a program config element defines the layout; 11 to 14, added
+// in later editions, do not fit ADTS's 3-bit field. Both are refused as
+// unsupported, the rest are reserved.
+var channelCounts = [16]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8}
 
 // parseASC parses an AudioSpecificConfig into an audio track. Config is a copy of
 // asc.
@@ -60,6 +61,9 @@ func parseASC(asc []byte) (*remux.Track, error) {
 	}
 	if chanCfg == 0 {
 		return nil, unsupportedf("AAC channel configuration 0 (program config element)")
+	}
+	if chanCfg >= 11 && chanCfg <= 14 {
+		return nil, unsupportedf("AAC channel configuration %d (not expressible in ADTS)", chanCfg)
 	}
 	channels := channelCounts[chanCfg]
 	if channels == 0 {

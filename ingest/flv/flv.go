@@ -7,10 +7,12 @@
 // refused with an error wrapping ErrUnsupportedCodec that names it; a body that
 // breaks its format is refused with an error wrapping ErrMalformed.
 //
-// AAC is limited to what an ADTS header can describe, since the TS output needs
-// one: audio object types 1 to 4, optionally under SBR/PS (HE-AAC 5 and 29), and
-// channelConfiguration 1 to 7 or 11 to 14. channelConfiguration 0 (a program
-// config element defines the layout) is refused as unsupported.
+// AAC object types and channel layouts are limited to what an ADTS header can
+// describe, since the TS output needs one: audio object types 1 to 4, optionally
+// under SBR/PS (HE-AAC 5 and 29), and channelConfiguration 1 to 7.
+// channelConfiguration 0 (a program config element defines the layout) and 11 to
+// 14 are refused as unsupported. An explicit sampling frequency (index 15) is
+// accepted; only the 13 indexed rates fit ADTS.
 //
 // Frame parsing allocates nothing, including the ErrUnsupportedCodec refusals for
 // codec ids and FourCCs the specifications define. Only building a Track from a
