@@ -1,0 +1,276 @@
+package packager
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// Hub is the registry of streams by app and name. It is safe for concurrent use.
+//
+// Lock order: Hub.mu before Stream.mu; a session holds neither while calling the
+// other.
+type Hub struct {
+	cfg      Config
+	log      zerolog.Logger
+	newMuxer func(video, audio *remux.Track) muxer
+
+	total atomic.Int64 // segment bytes of all streams
+
+	mu        sync.Mutex
+	streams   map[string]*Stream
+	lastEpoch int64
+	closed    bool
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// NewHub returns a hub and starts its janitor, which evicts streams ended longer
+// than Linger ago and enforces MaxStoreBytes. Close stops it.
+func NewHub(cfg Config, log zerolog.Logger) *Hub {
+	h := &Hub{
+		cfg:      cfg.withDefaults(),
+		log:      log,
+		newMuxer: newTSMuxer,
+		streams:  make(map[string]*Stream),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go h.janitor()
+	return h
+}
+
+// Close stops the janitor and waits for it. Live sessions are ended by ingest
+// before; streams stay readable until the process exits.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		h.mu.Unlock()
+		close(h.stop)
+		<-h.done
+	})
+}
+
+func (h *Hub) janitor() {
+	defer close(h.done)
+	t := time.NewTicker(h.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.Sweep()
+		}
+	}
+}
+
+// StoreBytes is the segment bytes held by all streams.
+func (h *Hub) StoreBytes() int64 { return h.total.Load() }
+
+func streamKey(app, name string) string { return app + "/" + name }
+
+// checkName accepts what can be one URL path segment without escaping surprises.
+func checkName(s string) error {
+	if s == "" || s == "." || s == ".." || len(s) > 128 {
+		return fmt.Errorf("%w: %q", ErrInvalidName, s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '?' || c == '#' || c == '%' {
+			return fmt.Errorf("%w: %q", ErrInvalidName, s)
+		}
+	}
+	return nil
+}
+
+// Publish starts a publish session on app/name and returns its writer, to be fed
+// from the publisher's goroutine. A key with a live session is refused with
+// ErrStreamBusy unless that session wrote nothing for TakeoverAfter: then its kick
+// is called (outside any lock), it is superseded (its later writes and Close leave
+// the stream alone, and its unflushed partial segment is lost) and the newcomer
+// continues the stream. A republish of an ended, lingering key continues its
+// playlist after an EXT-X-DISCONTINUITY. kick may be nil.
+func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, error) {
+	if err := checkName(app); err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	now := h.cfg.Now()
+	key := streamKey(app, name)
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	st := h.streams[key]
+	if st == nil {
+		if len(h.streams) >= h.cfg.MaxStreams && !h.evictOldestEndedLocked() {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("packager: publish %s: %w (limit %d)", key, ErrTooManyStreams, h.cfg.MaxStreams)
+		}
+		epoch := max(now.UnixNano(), h.lastEpoch+1)
+		h.lastEpoch = epoch
+		st = newStream(h, app, name, now, epoch)
+		h.streams[key] = st
+	}
+	st.mu.Lock()
+	old := st.owner
+	if old != nil {
+		if idle := now.Sub(old.lastWriteTime()); idle < h.cfg.TakeoverAfter {
+			st.mu.Unlock()
+			h.mu.Unlock()
+			return nil, fmt.Errorf("packager: publish %s: %w (publisher %s wrote %v ago)", key, ErrStreamBusy, old.remote, idle.Round(time.Millisecond))
+		}
+	}
+	if old != nil {
+		old.superseded.Store(true)
+	}
+	sess := newSession(h, st, remote, kick, now)
+	st.owner = sess
+	st.remote = remote
+	st.ended = false
+	// The new session's timestamps start over: its first segment is discontinuous
+	// with whatever the playlist holds.
+	republish := st.nextSeq > 0
+	st.discNext = republish
+	st.publishLocked(st.window != nil)
+	st.mu.Unlock()
+	h.mu.Unlock()
+
+	if old != nil {
+		sess.log.Warn().Str("old_remote", old.remote).Time("old_last_write", old.lastWriteTime()).Msg("takeover of a silent publisher")
+		if old.kick != nil {
+			old.kick()
+		}
+	}
+	sess.log.Info().Bool("republish", republish).Msg("publish")
+	return sess, nil
+}
+
+// Stream returns the stream of app/name, live or lingering, or ErrNotFound.
+func (h *Hub) Stream(app, name string) (*Stream, error) {
+	h.mu.Lock()
+	st := h.streams[streamKey(app, name)]
+	h.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
+	}
+	return st, nil
+}
+
+// Streams returns every stream, live or lingering, sorted by app then name.
+func (h *Hub) Streams() []*Stream {
+	h.mu.Lock()
+	out := make([]*Stream, 0, len(h.streams))
+	for _, st := range h.streams {
+		out = append(out, st)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].app != out[j].app {
+			return out[i].app < out[j].app
+		}
+		return out[i].name < out[j].name
+	})
+	return out
+}
+
+// Sweep runs one janitor pass at Config.Now: evicts streams ended at least Linger
+// ago, deletes kept segments whose time is up, and enforces MaxStoreBytes. The
+// janitor calls it every SweepInterval; tests with a fake clock call it directly.
+func (h *Hub) Sweep() {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	for key, st := range h.streams {
+		st.mu.Lock()
+		if st.ended && now.Sub(st.endedAt) >= h.cfg.Linger {
+			h.evictLocked(key, st, "linger")
+		} else if st.dropExpiredLocked(now) {
+			st.publishLocked(false)
+		}
+		st.mu.Unlock()
+	}
+	h.mu.Unlock()
+	h.enforceBudget(nil)
+}
+
+// evictLocked removes a stream; the caller holds h.mu and st.mu.
+func (h *Hub) evictLocked(key string, st *Stream, reason string) {
+	freed := st.bytes
+	st.evictLocked()
+	delete(h.streams, key)
+	st.log.Info().Str("reason", reason).Int64("bytes", freed).Dur("ended_for", h.cfg.Now().Sub(st.endedAt)).Msg("evicted")
+}
+
+// evictOldestEndedLocked evicts the stream that ended first, to make room for a
+// new one; the caller holds h.mu.
+func (h *Hub) evictOldestEndedLocked() bool {
+	var (
+		victim    *Stream
+		victimKey string
+	)
+	for key, st := range h.streams {
+		st.mu.Lock()
+		if st.ended && (victim == nil || st.endedAt.Before(victim.endedAt)) {
+			victim, victimKey = st, key
+		}
+		st.mu.Unlock()
+	}
+	if victim == nil {
+		return false
+	}
+	victim.mu.Lock()
+	h.evictLocked(victimKey, victim, "max streams")
+	victim.mu.Unlock()
+	return true
+}
+
+// enforceBudget brings the store back within MaxStoreBytes: first by deleting
+// segments that already left their playlists, then by evicting ended streams,
+// oldest first, and last by shrinking the window of grow, the live stream that
+// just added a segment (nil from the janitor). Live streams that publish while over
+// budget each shrink to their newest segment, so the store exceeds the budget by
+// at most one segment per live stream.
+func (h *Hub) enforceBudget(grow *Stream) {
+	limit := h.cfg.MaxStoreBytes
+	if h.total.Load() <= limit {
+		return
+	}
+	for _, st := range h.Streams() {
+		st.mu.Lock()
+		if st.dropRetiredLocked(len(st.retired)) {
+			st.publishLocked(false)
+		}
+		st.mu.Unlock()
+		if h.total.Load() <= limit {
+			return
+		}
+	}
+	h.mu.Lock()
+	for h.total.Load() > limit {
+		if !h.evictOldestEndedLocked() {
+			break
+		}
+	}
+	h.mu.Unlock()
+	if grow == nil || h.total.Load() <= limit {
+		return
+	}
+	grow.mu.Lock()
+	if grow.shrinkWindowLocked(h.cfg.Now()) {
+		grow.publishLocked(true)
+		grow.log.Warn().Int64("store_bytes", h.total.Load()).Int64("limit", limit).Int("segments", len(grow.window)).Msg("store over budget: live window shrunk")
+	}
+	grow.mu.Unlock()
+}

@@ -1,0 +1,381 @@
+package packager
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// session is the remux.Writer of one publish. Its methods run on the publisher's
+// goroutine only; it starts no goroutines. It touches its Stream only under the
+// stream's lock and only while it owns the stream.
+type session struct {
+	hub    *Hub
+	st     *Stream
+	cfg    *Config
+	log    zerolog.Logger
+	kick   func()
+	remote string
+	begin  time.Time // publish time: the anchor of EXT-X-PROGRAM-DATE-TIME
+
+	lastWrite  atomic.Int64 // unix ns of the last Write call, read by Publish for takeover
+	superseded atomic.Bool  // set by Publish when a newcomer takes the key over
+
+	md           remux.Metadata
+	mdSeen       bool
+	video, audio *remux.Track // announced by sequence headers
+	pend         pending
+
+	started            bool // tracks settled and the muxer exists
+	mux                muxer
+	muxVideo, muxAudio *remux.Track // the track set the muxer was built for
+	seg                remux.Segmenter
+	target             int64 // the stream's fixed EXT-X-TARGETDURATION, s; 0 until known
+
+	buf       []byte // the open segment's TS bytes, reused across segments
+	open      bool
+	segStart  int64 // first DTS of the open segment, ms
+	segEnd    int64 // largest DTS + frame duration in the open segment, ms
+	segFrames int
+	segDisc   bool // the open segment follows a discontinuity
+	discNext  bool // the next segment follows a discontinuity
+	anchored  bool
+	anchorDTS int64 // the session's first DTS, paired with begin
+
+	frames, segments, dropped int64
+	closed                    bool
+}
+
+var errSessionClosed = errors.New("packager: write after Close")
+
+func newSession(h *Hub, st *Stream, remote string, kick func(), now time.Time) *session {
+	s := &session{
+		hub:    h,
+		st:     st,
+		cfg:    &h.cfg,
+		log:    st.log.With().Str("remote", remote).Logger(),
+		kick:   kick,
+		remote: remote,
+		begin:  now,
+		target: st.target, // the caller holds st.mu
+	}
+	s.lastWrite.Store(now.UnixNano())
+	return s
+}
+
+func (s *session) lastWriteTime() time.Time { return time.Unix(0, s.lastWrite.Load()) }
+
+// check refuses writes after Close or a takeover and records the write for the
+// takeover rule.
+func (s *session) check() error {
+	if s.closed {
+		return errSessionClosed
+	}
+	if s.superseded.Load() {
+		return fmt.Errorf("packager: %s: %w", s.st.key(), ErrTakenOver)
+	}
+	s.lastWrite.Store(s.cfg.Now().UnixNano())
+	return nil
+}
+
+// WriteMetadata records what onMetaData said about the tracks to come.
+func (s *session) WriteMetadata(m *remux.Metadata) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if m == nil {
+		return nil
+	}
+	s.md, s.mdSeen = *m, true
+	if !s.started && s.ready() {
+		return s.startMux()
+	}
+	return nil
+}
+
+// WriteTrack takes a sequence header. The same configuration sent again is
+// ignored; a different one mid-stream closes the open segment and starts a new
+// track set after a discontinuity.
+func (s *session) WriteTrack(t *remux.Track) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if t == nil {
+		return fmt.Errorf("packager: %s: nil track", s.st.key())
+	}
+	cur := &s.audio
+	switch t.Kind() {
+	case remux.KindVideo:
+		cur = &s.video
+	case remux.KindAudio:
+	default:
+		return fmt.Errorf("packager: %s: track codec %v: unsupported", s.st.key(), t.Codec)
+	}
+	if *cur != nil && (*cur).Codec == t.Codec && bytes.Equal((*cur).Config, t.Config) {
+		return nil
+	}
+	*cur = t
+	if !s.started {
+		if s.ready() {
+			return s.startMux()
+		}
+		return nil
+	}
+	s.changeTracks()
+	return nil
+}
+
+// WriteFrame takes one access unit; f.Data is copied before WriteFrame returns.
+func (s *session) WriteFrame(f *remux.Frame) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if f == nil || f.Track == nil {
+		return fmt.Errorf("packager: %s: frame without track", s.st.key())
+	}
+	if s.started {
+		return s.frame(f)
+	}
+	if s.announced(f.Track.Kind()) == nil {
+		s.dropped++ // no sequence header yet: nothing could decode it
+		return nil
+	}
+	if len(s.pend.frames) >= pendingFrames || len(s.pend.data)+len(f.Data) > s.cfg.PendingBytes {
+		err := s.startMux()
+		if ferr := s.frame(f); err == nil {
+			err = ferr
+		}
+		return err
+	}
+	s.pend.add(f)
+	if s.ready() {
+		return s.startMux()
+	}
+	return nil
+}
+
+// Close flushes the open segment, ends the stream (EXT-X-ENDLIST) unless this
+// session was superseded, and logs the unpublish.
+func (s *session) Close(cause error) error {
+	if s.closed {
+		return nil
+	}
+	var err error
+	if !s.started && len(s.pend.frames) > 0 && !s.superseded.Load() {
+		err = s.startMux()
+	}
+	if s.started && s.open {
+		s.closeSegment(0, true)
+	}
+	s.closed = true
+	ended := s.st.endSession(s)
+	reason := "unpublish"
+	switch {
+	case !ended:
+		reason = "superseded"
+	case cause != nil:
+		reason = "error"
+	}
+	s.log.Info().Err(cause).Str("reason", reason).Int64("frames", s.frames).Int64("segments", s.segments).
+		Int64("dropped", s.dropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("unpublish")
+	s.buf, s.mux = nil, nil
+	s.pend.release()
+	return err
+}
+
+func (s *session) announced(k remux.Kind) *remux.Track {
+	switch k {
+	case remux.KindVideo:
+		return s.video
+	case remux.KindAudio:
+		return s.audio
+	}
+	return nil
+}
+
+// ready reports whether the track set is settled: every track the metadata
+// promised (both when it said nothing) has its sequence header, or the frames
+// buffered meanwhile span TrackWait.
+func (s *session) ready() bool {
+	if s.video == nil && s.audio == nil {
+		return false
+	}
+	wantVideo, wantAudio := true, true
+	if s.mdSeen && (s.md.HasVideo || s.md.HasAudio) {
+		wantVideo, wantAudio = s.md.HasVideo, s.md.HasAudio
+	}
+	if (!wantVideo || s.video != nil) && (!wantAudio || s.audio != nil) {
+		return true
+	}
+	return s.pend.span() >= s.cfg.TrackWait.Milliseconds()
+}
+
+// maxDuration is the hard cap on a segment: MaxSegmentDuration until the stream's
+// target duration T is fixed, then T s + 499 ms, the longest duration that still
+// rounds to T. Segments of a GOP longer than that are cut mid-GOP (see
+// remux.Segmenter).
+func (s *session) maxDuration() time.Duration {
+	if s.target > 0 {
+		return time.Duration(s.target)*time.Second + 499*time.Millisecond
+	}
+	return s.cfg.MaxSegmentDuration
+}
+
+func (s *session) tracks() []*remux.Track {
+	var ts []*remux.Track
+	if s.video != nil {
+		ts = append(ts, s.video)
+	}
+	if s.audio != nil {
+		ts = append(ts, s.audio)
+	}
+	return ts
+}
+
+// startMux settles the track set, builds the muxer and replays the buffered frames.
+func (s *session) startMux() error {
+	if s.video == nil && s.audio == nil {
+		return nil
+	}
+	s.started = true
+	s.muxVideo, s.muxAudio = s.video, s.audio
+	s.mux = s.hub.newMuxer(s.video, s.audio)
+	s.seg = remux.Segmenter{
+		Target:      s.cfg.SegmentDuration,
+		MaxDuration: s.maxDuration(),
+		// The segmenter counts media bytes; TS packetization adds a few percent
+		// (more for tiny frames, which frame() bounds by the buffer itself).
+		MaxBytes: max(s.cfg.MaxSegmentBytes/8*7, 1),
+		Video:    s.video != nil,
+	}
+	s.logTracks("tracks known")
+	s.st.setTracks(s, s.tracks())
+	err := s.pend.each(s.frame)
+	s.pend.release()
+	return err
+}
+
+// changeTracks closes the open segment and restarts muxing with the new track
+// set; the next segment follows a discontinuity.
+func (s *session) changeTracks() {
+	if s.open {
+		s.closeSegment(0, true)
+	}
+	s.discNext = true
+	s.muxVideo, s.muxAudio = s.video, s.audio
+	s.mux = s.hub.newMuxer(s.video, s.audio)
+	s.seg.Reset()
+	s.seg.Video = s.video != nil
+	s.logTracks("tracks changed")
+	s.st.setTracks(s, s.tracks())
+}
+
+func (s *session) logTracks(msg string) {
+	ev := s.log.Info()
+	if v := s.video; v != nil {
+		ev = ev.Stringer("video", v.Codec).Str("video_codecs", v.CodecString).Int("width", v.Width).Int("height", v.Height)
+	}
+	if a := s.audio; a != nil {
+		ev = ev.Stringer("audio", a.Codec).Str("audio_codecs", a.CodecString).Int("sample_rate", a.SampleRate).Int("channels", a.Channels)
+	}
+	ev.Msg(msg)
+}
+
+// frame segments and muxes one frame of a settled session.
+func (s *session) frame(f *remux.Frame) error {
+	kind := f.Track.Kind()
+	if (kind == remux.KindVideo && s.muxVideo == nil) || (kind == remux.KindAudio && s.muxAudio == nil) || kind == remux.KindUnknown {
+		s.dropped++ // a track that is not in the set: no sequence header before the set settled
+		return nil
+	}
+	if s.open && len(s.buf) >= s.cfg.MaxSegmentBytes {
+		s.seg.Reset() // the TS outgrew the cap before the media count did: cut here
+	}
+	if d := s.seg.Push(f); d.Cuts() {
+		if s.open {
+			s.closeSegment(f.DTS, false)
+		}
+		s.openSegment(f.DTS)
+	}
+	out, err := s.mux.AppendFrame(s.buf, f)
+	if err != nil {
+		return fmt.Errorf("packager: %s: %w", s.st.key(), err)
+	}
+	s.buf = out
+	s.segFrames++
+	s.frames++
+	if end := f.DTS + s.frameDuration(kind); end > s.segEnd {
+		s.segEnd = end
+	}
+	return nil
+}
+
+// frameDuration estimates one frame's duration, ms: the last interval seen, else
+// what the track or the metadata implies.
+func (s *session) frameDuration(k remux.Kind) int64 {
+	if step := s.seg.Step(k); step > 0 {
+		return step
+	}
+	if k == remux.KindAudio {
+		if a := s.muxAudio; a != nil && a.SampleRate > 0 {
+			return (1024*1000 + int64(a.SampleRate)/2) / int64(a.SampleRate)
+		}
+		return 23
+	}
+	if fr := s.md.FrameRate; fr >= 1 && fr <= 1000 {
+		return int64(1000/fr + 0.5)
+	}
+	return 40
+}
+
+func (s *session) openSegment(dts int64) {
+	if !s.anchored {
+		s.anchored, s.anchorDTS = true, dts
+	}
+	s.open = true
+	s.segStart, s.segEnd, s.segFrames = dts, dts, 0
+	s.segDisc, s.discNext = s.discNext, false
+	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
+}
+
+// closeSegment publishes the open segment. Its duration is next minus its first
+// DTS; for the last segment of a track set (last), or when timestamps jumped so
+// that this would be negative or past the cap, it is the media actually in the
+// segment (last DTS plus one frame), and a jump marks the next segment
+// discontinuous.
+func (s *session) closeSegment(next int64, last bool) {
+	s.open = false
+	if s.segFrames == 0 {
+		s.discNext = true // nothing muxed (every frame failed): leave a gap, not a lie
+		return
+	}
+	limit := s.maxDuration().Milliseconds()
+	dur := next - s.segStart
+	if last || dur <= 0 || dur > limit {
+		if !last {
+			s.discNext = true
+		}
+		dur = min(max(s.segEnd-s.segStart, 1), limit)
+	}
+	seg := &segment{
+		data: bytes.Clone(s.buf),
+		dur:  dur,
+		pdt:  s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
+		disc: s.segDisc,
+	}
+	target, ok := s.st.addSegment(s, seg)
+	if !ok {
+		return
+	}
+	s.segments++
+	if s.target == 0 {
+		s.target = target
+		s.seg.MaxDuration = s.maxDuration()
+	}
+	s.hub.enforceBudget(s.st)
+}

@@ -1,0 +1,57 @@
+package packager
+
+import "github.com/rtmpgate/rtmpgate/remux"
+
+// pending holds the frames that arrive while a session waits for its second
+// track's sequence header, so that the first GOP reaches the first segment.
+// Payloads are copied into one arena; the session bounds both counts.
+type pending struct {
+	frames []pendingFrame
+	data   []byte
+}
+
+type pendingFrame struct {
+	track *remux.Track
+	dts   int64
+	cts   int32
+	key   bool
+	end   int // payload is data[previous end:end]
+}
+
+func (p *pending) add(f *remux.Frame) {
+	p.data = append(p.data, f.Data...)
+	p.frames = append(p.frames, pendingFrame{track: f.Track, dts: f.DTS, cts: f.CTS, key: f.Key, end: len(p.data)})
+}
+
+// span is the media time covered so far, ms.
+func (p *pending) span() int64 {
+	if len(p.frames) < 2 {
+		return 0
+	}
+	lo, hi := p.frames[0].dts, p.frames[0].dts
+	for _, f := range p.frames[1:] {
+		lo, hi = min(lo, f.dts), max(hi, f.dts)
+	}
+	return hi - lo
+}
+
+// each calls fn with every frame in arrival order; the Frame and its Data are
+// valid only during the call.
+func (p *pending) each(fn func(f *remux.Frame) error) error {
+	var (
+		first error
+		fr    remux.Frame
+		start int
+	)
+	for _, pf := range p.frames {
+		fr = remux.Frame{Track: pf.track, DTS: pf.dts, CTS: pf.cts, Key: pf.key, Data: p.data[start:pf.end]}
+		start = pf.end
+		if err := fn(&fr); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// release drops the buffers: the wait happens once per session.
+func (p *pending) release() { p.frames, p.data = nil, nil }

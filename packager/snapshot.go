@@ -1,0 +1,26 @@
+package packager
+
+import (
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// Snapshot is a stream's state at one instant. It is immutable: a change builds a
+// new Snapshot and closes the old one's Changed channel.
+type Snapshot struct {
+	App, Name  string
+	Live       bool      // a publisher is on it
+	Since      time.Time // first publish
+	Remote     string    // the current or last publisher's address
+	Tracks     []*remux.Track
+	TSPlaylist []byte // the HLS media playlist; nil until the first segment exists and after eviction
+	Segments   int    // segments in the playlist window
+	Bytes      int64  // store bytes of this stream (window and segments kept after leaving it)
+	// Changed is closed when a newer snapshot replaces this one, so a blocking
+	// request can select on it with its own context and a time cap.
+	Changed <-chan struct{}
+
+	modTime time.Time  // when TSPlaylist last changed
+	objects []*segment // servable segments: the window and those kept after leaving it
+}

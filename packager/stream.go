@@ -1,0 +1,277 @@
+package packager
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// Content types of the objects a stream serves.
+const (
+	ContentTypePlaylist = "application/vnd.apple.mpegurl"
+	ContentTypeTS       = "video/mp2t"
+
+	// PlaylistPath is where Object finds the TS media playlist; segment paths are
+	// "ts/<name>.ts", matching the playlist's relative URIs.
+	PlaylistPath = "ts/index.m3u8"
+)
+
+// Stream is one publish key's state: its window of segments and its playlist. It
+// outlives publish sessions: a republish within the linger time continues it.
+type Stream struct {
+	hub   *Hub
+	app   string
+	name  string
+	since time.Time
+	epoch string // in every segment name, so names never repeat across re-creations
+	log   zerolog.Logger
+
+	snap atomic.Pointer[Snapshot]
+
+	mu       sync.Mutex
+	owner    *session // the live session; nil when none
+	remote   string
+	tracks   []*remux.Track
+	window   []*segment
+	retired  []*segment // left the window, still served until expires
+	nextSeq  uint64
+	discSeq  uint64
+	target   int64 // EXT-X-TARGETDURATION, s; 0 until the first segment closes
+	ended    bool  // the last session ended and no new one started
+	endedAt  time.Time
+	evicted  bool
+	bytes    int64
+	discNext bool // the next segment follows a republish or takeover
+	playlist []byte
+	plTime   time.Time
+	changed  chan struct{}
+}
+
+func (s *Stream) key() string { return streamKey(s.app, s.name) }
+
+// Snapshot returns the stream's current state. It never blocks.
+func (s *Stream) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Object is a servable file: the playlist or a segment. Data must not be modified.
+type Object struct {
+	Data        []byte
+	ModTime     time.Time
+	ContentType string
+}
+
+// Object finds a file by its path relative to /{app}/{stream}/: PlaylistPath
+// ("ts/index.m3u8") or a segment "ts/<name>.ts" still in the window or kept after
+// leaving it. It never blocks.
+func (s *Stream) Object(path string) (Object, bool) {
+	snap := s.snap.Load()
+	if path == PlaylistPath {
+		if snap.TSPlaylist == nil {
+			return Object{}, false
+		}
+		return Object{Data: snap.TSPlaylist, ModTime: snap.modTime, ContentType: ContentTypePlaylist}, true
+	}
+	if !strings.HasPrefix(path, "ts/") {
+		return Object{}, false
+	}
+	for _, seg := range snap.objects {
+		if seg.path == path {
+			return Object{Data: seg.data, ModTime: seg.modTime, ContentType: ContentTypeTS}, true
+		}
+	}
+	return Object{}, false
+}
+
+func newStream(h *Hub, app, name string, now time.Time, epoch int64) *Stream {
+	s := &Stream{
+		hub:   h,
+		app:   app,
+		name:  name,
+		since: now,
+		epoch: strconv.FormatInt(epoch, 36),
+		log:   h.log.With().Str("app", app).Str("stream", name).Logger(),
+	}
+	s.changed = make(chan struct{})
+	s.snap.Store(&Snapshot{App: app, Name: name, Since: now, Changed: s.changed})
+	return s
+}
+
+// publishLocked swaps in a snapshot of the current state; render re-renders the
+// playlist first.
+func (s *Stream) publishLocked(render bool) {
+	if render {
+		s.playlist = nil
+		if len(s.window) > 0 {
+			s.playlist = appendTSPlaylist(make([]byte, 0, 256+160*len(s.window)), s.target, s.discSeq, s.window, s.ended)
+		}
+		s.plTime = s.hub.cfg.Now()
+	}
+	ch := make(chan struct{})
+	snap := &Snapshot{
+		App:        s.app,
+		Name:       s.name,
+		Live:       s.owner != nil,
+		Since:      s.since,
+		Remote:     s.remote,
+		Tracks:     s.tracks,
+		TSPlaylist: s.playlist,
+		Segments:   len(s.window),
+		Bytes:      s.bytes,
+		Changed:    ch,
+		modTime:    s.plTime,
+	}
+	if n := len(s.window) + len(s.retired); n > 0 {
+		snap.objects = make([]*segment, 0, n)
+		snap.objects = append(snap.objects, s.window...)
+		snap.objects = append(snap.objects, s.retired...)
+	}
+	s.snap.Store(snap)
+	close(s.changed)
+	s.changed = ch
+}
+
+// addSegment appends a closed segment for session sess and returns the fixed
+// target duration. ok is false when sess no longer owns the stream.
+func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != sess || s.evicted {
+		return 0, false
+	}
+	cfg := &s.hub.cfg
+	now := cfg.Now()
+	seg.seq = s.nextSeq
+	s.nextSeq++
+	seg.name = s.epoch + "-" + strconv.FormatUint(seg.seq, 10) + ".ts"
+	seg.path = "ts/" + seg.name
+	seg.modTime = now
+	if s.discNext {
+		seg.disc = true
+		s.discNext = false
+	}
+	if s.target == 0 {
+		// Fixed once, from the first real segment, and never changed: RFC 8216
+		// forbids changing EXT-X-TARGETDURATION. See session.maxDuration for how
+		// later segments are kept within it.
+		s.target = max(ceilSeconds(cfg.SegmentDuration), roundSeconds(seg.dur))
+		s.log.Info().Int64("target_duration", s.target).Msg("playlist target duration fixed")
+	}
+	s.window = append(s.window, seg)
+	s.bytes += int64(len(seg.data))
+	s.hub.total.Add(int64(len(seg.data)))
+	s.trimLocked(now)
+	s.dropExpiredLocked(now)
+	s.publishLocked(true)
+	return s.target, true
+}
+
+// trimLocked moves segments out of the window: beyond WindowSegments, but never
+// leaving less than three target durations listed (RFC 8216 6.2.2) unless the
+// window grew to four times its size. A removed segment stays served for its
+// duration plus the duration of the playlist that last listed it (6.2.2).
+func (s *Stream) trimLocked(now time.Time) {
+	cfg := &s.hub.cfg
+	var total int64
+	for _, seg := range s.window {
+		total += seg.dur
+	}
+	for len(s.window) > cfg.WindowSegments {
+		old := s.window[0]
+		if total-old.dur < 3*s.target*1000 && len(s.window) <= 4*cfg.WindowSegments {
+			break
+		}
+		old.expires = now.Add(time.Duration(total+old.dur) * time.Millisecond)
+		if old.disc {
+			s.discSeq++
+		}
+		total -= old.dur
+		s.window[0] = nil
+		s.window = s.window[1:]
+		s.retired = append(s.retired, old)
+	}
+}
+
+// dropExpiredLocked deletes kept segments whose time is up and reports whether any
+// went.
+func (s *Stream) dropExpiredLocked(now time.Time) bool {
+	n := 0
+	for n < len(s.retired) && !s.retired[n].expires.After(now) {
+		n++
+	}
+	return s.dropRetiredLocked(n)
+}
+
+// dropRetiredLocked deletes the n oldest kept segments.
+func (s *Stream) dropRetiredLocked(n int) bool {
+	if n == 0 {
+		return false
+	}
+	var freed int64
+	for i := 0; i < n; i++ {
+		freed += int64(len(s.retired[i].data))
+		s.retired[i] = nil
+	}
+	s.retired = append(s.retired[:0], s.retired[n:]...)
+	s.bytes -= freed
+	s.hub.total.Add(-freed)
+	return true
+}
+
+// shrinkWindowLocked gives up the oldest window segments, keeping at least one,
+// until the store is within budget: the live edge matters more than the DVR depth.
+func (s *Stream) shrinkWindowLocked(now time.Time) bool {
+	changed := false
+	for len(s.window) > 1 && s.hub.total.Load() > s.hub.cfg.MaxStoreBytes {
+		old := s.window[0]
+		if old.disc {
+			s.discSeq++
+		}
+		old.expires = now
+		s.window[0] = nil
+		s.window = s.window[1:]
+		s.retired = append(s.retired, old)
+		s.dropRetiredLocked(len(s.retired))
+		changed = true
+	}
+	return changed
+}
+
+// setTracks records the session's track set.
+func (s *Stream) setTracks(sess *session, tracks []*remux.Track) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != sess || s.evicted {
+		return
+	}
+	s.tracks = tracks
+	s.publishLocked(false)
+}
+
+// endSession marks the stream ended if sess still owns it, and reports whether it
+// did.
+func (s *Stream) endSession(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != sess || s.evicted {
+		return false
+	}
+	s.owner = nil
+	s.ended = true
+	s.endedAt = s.hub.cfg.Now()
+	s.publishLocked(true)
+	return true
+}
+
+// evictLocked forgets every segment and leaves an empty snapshot, so that holders
+// of the *Stream find nothing either.
+func (s *Stream) evictLocked() {
+	s.evicted = true
+	s.hub.total.Add(-s.bytes)
+	s.bytes = 0
+	s.window, s.retired, s.tracks, s.playlist = nil, nil, nil, nil
+	s.publishLocked(false)
+}
