@@ -1,0 +1,258 @@
+package packager_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// lookTool finds a command-line tool; missing, it skips the test, except under
+// CI=true where the tools are part of the contract.
+func lookTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: %v", name, err)
+		}
+		t.Skipf("%s not found: %v", name, err)
+	}
+	return p
+}
+
+func runTool(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return string(out)
+}
+
+type flvTag struct {
+	typ  byte
+	ts   int64 // ms
+	body []byte
+}
+
+// readFLV splits an FLV file into tags; for test fixtures only, so it fails on
+// anything unexpected.
+func readFLV(b []byte) ([]flvTag, error) {
+	if len(b) < 13 || string(b[:3]) != "FLV" {
+		return nil, fmt.Errorf("flv: bad header")
+	}
+	p := int(binary.BigEndian.Uint32(b[5:9])) + 4
+	var tags []flvTag
+	for p < len(b) {
+		if len(b)-p < 11 {
+			return nil, fmt.Errorf("flv: tag header at %d truncated", p)
+		}
+		h := b[p : p+11]
+		size := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+		ts := int64(h[7])<<24 | int64(h[4])<<16 | int64(h[5])<<8 | int64(h[6])
+		p += 11
+		if len(b)-p < size+4 {
+			return nil, fmt.Errorf("flv: tag body at %d truncated", p)
+		}
+		tags = append(tags, flvTag{typ: h[0] & 0x1f, ts: ts, body: b[p : p+size]})
+		p += size + 4
+	}
+	return tags, nil
+}
+
+// clip is an ffmpeg-encoded FLV turned into tracks and frames, as ingest would.
+type clip struct {
+	tracks       []*remux.Track
+	frames       []remux.Frame
+	nVideo, nAud int
+}
+
+func makeClip(t testing.TB, seconds int) clip {
+	t.Helper()
+	ffmpeg := lookTool(t, "ffmpeg")
+	file := filepath.Join(t.TempDir(), "clip.flv")
+	runTool(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", strconv.Itoa(seconds),
+		"-c:v", "libx264", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-f", "flv", file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := readFLV(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c clip
+	for _, tag := range tags {
+		var (
+			pkt flv.Packet
+			err error
+		)
+		switch tag.typ {
+		case 8:
+			pkt, err = flv.ParseAudio(tag.body)
+		case 9:
+			pkt, err = flv.ParseVideo(tag.body)
+		default:
+			continue
+		}
+		if err != nil {
+			t.Fatalf("tag at %d ms: %v", tag.ts, err)
+		}
+		switch pkt.Type {
+		case flv.PacketSequenceHeader:
+			c.tracks = append(c.tracks, pkt.Track)
+		case flv.PacketFrame:
+			var tr *remux.Track
+			for _, x := range c.tracks {
+				if (x.Kind() == remux.KindVideo) == (tag.typ == 9) {
+					tr = x
+				}
+			}
+			if tr == nil {
+				t.Fatalf("frame before sequence header at %d ms", tag.ts)
+			}
+			c.frames = append(c.frames, remux.Frame{Track: tr, DTS: tag.ts, CTS: pkt.CTS, Key: pkt.Key, Data: pkt.Data})
+			if tr.Kind() == remux.KindVideo {
+				c.nVideo++
+			} else {
+				c.nAud++
+			}
+		}
+	}
+	if len(c.tracks) != 2 || c.nVideo != seconds*30 {
+		t.Fatalf("clip: %d tracks, %d video frames", len(c.tracks), c.nVideo)
+	}
+	return c
+}
+
+// TestRealMediaSegments muxes an ffmpeg clip (H.264 with B-frames, AAC) through
+// the real TS muxer and checks every stored segment with ffprobe: it starts with
+// a video keyframe, and the segments together hold every source frame.
+func TestRealMediaSegments(t *testing.T) {
+	ffprobe := lookTool(t, "ffprobe")
+	c := makeClip(t, 7)
+	h := packager.NewHub(packager.Config{WindowSegments: 10}, zerolog.Nop())
+	t.Cleanup(h.Close)
+	w, err := h.Publish("live", "real", "127.0.0.1:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range c.tracks {
+		if err := w.WriteTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFrames(t, w, c.frames)
+	closeWriter(t, w)
+	st := mustStream(t, h, "live", "real")
+	p := snapshotPlaylist(t, st)
+	if len(p.segs) != 4 { // 2 s GOPs over 7 s
+		t.Fatalf("%d segments, want 4", len(p.segs))
+	}
+	dir := t.TempDir()
+	var video, audio int
+	for i, s := range p.segs {
+		obj, ok := st.Object("ts/" + s.name)
+		if !ok {
+			t.Fatalf("segment %s missing", s.name)
+		}
+		if len(obj.Data)%188 != 0 || obj.Data[0] != 0x47 {
+			t.Fatalf("segment %d: %d bytes, not TS packets", i, len(obj.Data))
+		}
+		file := filepath.Join(dir, s.name)
+		if err := os.WriteFile(file, obj.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := runTool(t, ffprobe, "-v", "error", "-show_entries", "packet=codec_type,flags,pts_time,dts_time", "-of", "csv=p=0", file)
+		firstVideo := true
+		var segAudio, segVideo int
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" {
+				continue // ffprobe separates side data sections with blank lines
+			}
+			f := strings.Split(line, ",")
+			if len(f) < 4 {
+				t.Fatalf("ffprobe line %q", line)
+			}
+			switch f[0] {
+			case "video":
+				if firstVideo && !strings.Contains(f[3], "K") {
+					t.Fatalf("segment %d starts with a non-key video packet: %q", i, line)
+				}
+				firstVideo = false
+				segVideo++
+			case "audio":
+				segAudio++
+			}
+		}
+		t.Logf("segment %d: EXTINF %d ms, %d video, %d audio packets", i, s.dur, segVideo, segAudio)
+		video += segVideo
+		audio += segAudio
+	}
+	if video != c.nVideo || audio != c.nAud {
+		t.Fatalf("segments hold %d video and %d audio packets, source %d and %d", video, audio, c.nVideo, c.nAud)
+	}
+}
+
+// BenchmarkSessionFrames measures the publish path from frames to published TS
+// segments: segmenter, TS muxer, segment copies and playlist renders included.
+func BenchmarkSessionFrames(b *testing.B) {
+	c := makeClip(b, 10)
+	h := packager.NewHub(packager.Config{WindowSegments: 6}, zerolog.Nop())
+	defer h.Close()
+	w, err := h.Publish("live", "bench", "127.0.0.1:1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tr := range c.tracks {
+		if err := w.WriteTrack(tr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	span := c.frames[len(c.frames)-1].DTS + 100
+	f := new(remux.Frame)
+	var before, after runtime.MemStats
+	b.ReportAllocs()
+	b.ResetTimer()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		*f = c.frames[i%len(c.frames)]
+		f.DTS += int64(i/len(c.frames)) * span // loop the clip on one timeline
+		if err := w.WriteFrame(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	b.StopTimer()
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/frame")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/frame")
+	if err := w.Close(nil); err != nil {
+		b.Fatal(err)
+	}
+}
