@@ -13,20 +13,20 @@ const captureHandshake = 1 + 2*handshakeSize
 // capture is testdata/publish.rtmp cut at message boundaries.
 type capture struct {
 	data       []byte
-	mediaStart int      // first byte after the publish command
-	mediaEnd   int      // first byte after the last audio/video message
-	video      int      // video messages in [mediaStart, mediaEnd)
-	audio      int      // audio messages in the same range
+	mediaStart int // first byte after the publish command
+	mediaEnd   int // first byte after the last audio/video message
+	video      int // video messages in [mediaStart, mediaEnd)
+	audio      int // audio messages in the same range
 	// [framesStart, framesEnd) holds only audio and video frames, every message
 	// with a fmt 0 or fmt 1 header (its own length and type), so it can be replayed
 	// in a loop once the sequence headers before it were read.
 	framesStart, framesEnd int
-	bodyFrames             int // frames in [framesStart, framesEnd)
-	amf        [][]byte // command and data message payloads
-	avcSeq     []byte   // first video message: the AVC sequence header
-	avcKey     []byte   // second video message: the first key frame
-	aacSeq     []byte
-	aacFrame   []byte
+	bodyFrames             int      // frames in [framesStart, framesEnd)
+	amf                    [][]byte // command and data message payloads
+	avcSeq                 []byte   // first video message: the AVC sequence header
+	avcKey                 []byte   // second video message: the first key frame
+	aacSeq                 []byte
+	aacFrame               []byte
 }
 
 // scanCapture walks the capture's chunk stream to find its message boundaries.

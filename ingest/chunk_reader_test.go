@@ -36,12 +36,13 @@ func feed(r *chunkReader, b []byte, step int) ([]gotMsg, error) {
 			pending = pending[n:]
 			if msg != nil {
 				out = append(out, gotMsg{msg.CSID, msg.Type, msg.StreamID, msg.Timestamp, bytes.Clone(msg.Payload)})
-				switch msg.Type {
-				case msgSetChunkSize:
+				switch {
+				case len(msg.Payload) < 4:
+				case msg.Type == msgSetChunkSize:
 					if err := r.setChunkSize(uint32(msg.Payload[0])<<24 | uint32(msg.Payload[1])<<16 | uint32(msg.Payload[2])<<8 | uint32(msg.Payload[3])); err != nil {
 						return out, err
 					}
-				case msgAbort:
+				case msg.Type == msgAbort:
 					r.abort(uint32(msg.Payload[3]))
 				}
 				continue

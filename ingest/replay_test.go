@@ -57,9 +57,13 @@ func (c *replayConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *replayConn) Close() error                     { c.closed.Store(true); return nil }
-func (c *replayConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1935} }
-func (c *replayConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
+func (c *replayConn) Close() error { c.closed.Store(true); return nil }
+func (c *replayConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1935}
+}
+func (c *replayConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
 func (c *replayConn) SetDeadline(time.Time) error      { return nil }
 func (c *replayConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *replayConn) SetWriteDeadline(time.Time) error { return nil }
@@ -83,4 +87,14 @@ func mallocs() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.Mallocs
+}
+
+// newWriters hands out a new countingWriter per publish. It is used from one
+// connection goroutine and read after that goroutine ended.
+type newWriters struct{ writers []*countingWriter }
+
+func (h *newWriters) OnPublish(context.Context, PublishRequest) (remux.Writer, error) {
+	w := &countingWriter{}
+	h.writers = append(h.writers, w)
+	return w, nil
 }
