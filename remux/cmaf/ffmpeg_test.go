@@ -58,6 +58,7 @@ type probeStream struct {
 	TimeBase     string `json:"time_base"`
 	StartTime    string `json:"start_time"`
 	NbReadFrames string `json:"nb_read_frames"`
+	DurationTS   int64  `json:"duration_ts"`
 }
 
 type probeResult struct {
@@ -192,7 +193,10 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 			got.Streams[0].NbReadFrames != strconv.Itoa(nv) {
 			t.Fatalf("decoded frames: got %+v, source %+v, %d frames", got.Streams, srcCount.Streams, nv)
 		}
-		pk := probe(t, ffprobe, vPath, "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
+		// Without parsers ffprobe reports the container's view: key flags from
+		// the trun sample flags (the H.264 parser would re-derive them from the
+		// bitstream) and durations from trun.
+		pk := probe(t, ffprobe, vPath, "-fflags", "+noparse+nofillin", "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
 		if len(pk) != nv {
 			t.Fatalf("got %d packets, want %d", len(pk), nv)
 		}
@@ -213,6 +217,10 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 				t.Errorf("packet %d: PTS %s s, source %d ms", i, p.PTSTime, src.PTS())
 			}
 		}
+		st := probe(t, ffprobe, vPath, "-show_entries", "stream=duration_ts").Streams
+		if want := (clip.vFrames[nv-1].DTS + 33) * 90; len(st) != 1 || st[0].DurationTS != want {
+			t.Errorf("track ends at %+v ticks, want %d", st, want)
+		}
 	})
 
 	t.Run("audio", func(t *testing.T) {
@@ -224,7 +232,7 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 		if len(got.Streams) != 1 || got.Streams[0].NbReadFrames != srcCount.Streams[0].NbReadFrames {
 			t.Fatalf("decoded frames: got %+v, source %+v", got.Streams, srcCount.Streams)
 		}
-		pk := probe(t, ffprobe, aPath, "-select_streams", "a:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
+		pk := probe(t, ffprobe, aPath, "-fflags", "+noparse+nofillin", "-select_streams", "a:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
 		if len(pk) != na {
 			t.Fatalf("got %d packets, want %d", len(pk), na)
 		}
@@ -246,6 +254,12 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 			if d := p.PTS - pk[i-1].PTS; d < 1024-45 || d > 1024+45 {
 				t.Errorf("packet %d (fragment start %v): %d ticks after the previous one", i, isStart[i], d)
 			}
+		}
+		// ffmpeg 5.1 does not report trun durations per packet, but its track
+		// end is the last tfdt plus the sum of the last trun's durations.
+		st := probe(t, ffprobe, aPath, "-show_entries", "stream=duration_ts").Streams
+		if want := (aEnd*441 + 5) / 10; len(st) != 1 || st[0].DurationTS != want {
+			t.Errorf("track ends at %+v ticks, want round(%d ms * 44.1) = %d", st, aEnd, want)
 		}
 	})
 

@@ -266,7 +266,7 @@ func (f *Fragmenter) FragmentSize() int {
 	if anyCTO {
 		per += 4
 	}
-	size := 8 + 4 + 4*len(fragmentBrands) // styp
+	size := 8 + 8 + 4*len(fragmentBrands) // styp: header, major and minor, brands
 	size += 8 + 16 + 8 + 16               // moof, mfhd, traf, tfhd
 	if sameFlags {
 		size += 4

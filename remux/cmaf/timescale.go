@@ -25,10 +25,12 @@ func toTimescale(ms int64, timescale uint32) (ticks int64, ok bool) {
 		return 0, false
 	}
 	q, _ := bits.Div64(hi, lo, 1000)
-	if q > math.MaxInt64 {
+	switch {
+	case neg && q == 1<<63:
+		return math.MinInt64, true
+	case q > math.MaxInt64:
 		return 0, false
-	}
-	if neg {
+	case neg:
 		return -int64(q), true
 	}
 	return int64(q), true
