@@ -107,13 +107,15 @@ func orDefault[T int | time.Duration](v, def T) T {
 }
 
 // stop ends the connection from any goroutine: the socket is closed, which
-// unblocks the serving goroutine's read or write. The first cause wins.
+// unblocks the serving goroutine's read or write, and the context a Handler got
+// is cancelled, which unblocks a slow OnPublish. The first cause wins.
 func (c *conn) stop(cause error) {
 	c.mu.Lock()
 	if c.stopped == nil {
 		c.stopped = cause
 	}
 	c.mu.Unlock()
+	c.cancel()
 	c.nc.Close()
 }
 

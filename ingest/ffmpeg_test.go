@@ -168,9 +168,8 @@ func TestFFmpegPublish(t *testing.T) {
 // recordingListener keeps every byte its connections read.
 type recordingListener struct {
 	net.Listener
-	mu    sync.Mutex
-	bufs  []*bytes.Buffer
-	conns []*recordingConn
+	mu   sync.Mutex
+	bufs []*bytes.Buffer
 }
 
 type recordingConn struct {

@@ -20,6 +20,7 @@ type replayConn struct {
 	pos          int
 	inBody       bool
 	onBody       func()
+	onLoop       func(left int) // called as each loop after the first starts
 	closed       atomic.Bool
 }
 
@@ -46,6 +47,9 @@ func (c *replayConn) Read(p []byte) (int, error) {
 		}
 		c.loops--
 		c.pos = 0
+		if c.onLoop != nil && c.loops > 0 {
+			c.onLoop(c.loops)
+		}
 	}
 	return 0, io.EOF
 }

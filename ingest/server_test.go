@@ -302,6 +302,27 @@ func TestControlAndCommands(t *testing.T) {
 			t.Fatalf("%d frames", n)
 		}
 	})
+	t.Run("metadata as AMF0 and AMF3 data", func(t *testing.T) {
+		c := dialClient(t, addr)
+		c.publish("live", "meta")
+		w := h.next(t)
+		var md []byte
+		md = appendAMF0(md, "@setDataFrame")
+		md = appendAMF0(md, "onMetaData")
+		md = appendAMF0(md, amfECMAArray{{"width", 1280.0}, {"height", 720.0}, {"framerate", 29.97},
+			{"videocodecid", 7.0}, {"videodatarate", 2500.0}, {"encoder", "obs-output module"}})
+		must(t, c.send(msgDataAMF0, 1, 0, md))
+		md3 := append([]byte{0}, appendAMF0(appendAMF0(nil, "onMetaData"), amfObject{{"audiocodecid", 10.0}, {"audiodatarate", 160.0}})...)
+		must(t, c.send(msgDataAMF3, 1, 0, md3))
+		waitFor(t, "two metadata", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.metadata) == 2 })
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		want0 := remux.Metadata{HasVideo: true, Width: 1280, Height: 720, FrameRate: 29.97, VideoBitrate: 2500, Encoder: "obs-output module"}
+		want1 := remux.Metadata{HasAudio: true, AudioBitrate: 160}
+		if w.metadata[0] != want0 || w.metadata[1] != want1 {
+			t.Fatalf("metadata %+v, want %+v and %+v", w.metadata, want0, want1)
+		}
+	})
 	t.Run("busy key", func(t *testing.T) {
 		c := dialClient(t, addr)
 		must(t, c.command(0, "connect", 1, amfObject{{Key: "app", Value: "live"}}))
