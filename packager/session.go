@@ -40,7 +40,7 @@ type session struct {
 	buf       []byte // the open segment's TS bytes, reused across segments
 	open      bool
 	segStart  int64 // first DTS of the open segment, ms
-	segEnd    int64 // largest DTS + frame duration in the open segment, ms
+	segEnd    [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
 	segFrames int
 	segDisc   bool // the open segment follows a discontinuity
 	discNext  bool // the next segment follows a discontinuity
@@ -309,8 +309,8 @@ func (s *session) frame(f *remux.Frame) error {
 	s.buf = out
 	s.segFrames++
 	s.frames++
-	if end := f.DTS + s.frameDuration(kind); end > s.segEnd {
-		s.segEnd = end
+	if i, end := endIndex(kind), f.DTS+s.frameDuration(kind); end > s.segEnd[i] {
+		s.segEnd[i] = end
 	}
 	return nil
 }
@@ -338,16 +338,34 @@ func (s *session) openSegment(dts int64) {
 		s.anchored, s.anchorDTS = true, dts
 	}
 	s.open = true
-	s.segStart, s.segEnd, s.segFrames = dts, dts, 0
+	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0
 	s.segDisc, s.discNext = s.discNext, false
 	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
+}
+
+func endIndex(k remux.Kind) int {
+	if k == remux.KindVideo {
+		return 0
+	}
+	return 1
+}
+
+// mediaEnd is where the open segment's media ends: its last video frame plus one
+// frame duration, or its last audio frame's end when it has no video. Video leads
+// because it decides the cuts, so every EXTINF measures the same track; an AAC
+// track that runs a few frames past the video (encoder padding) does not stretch
+// the last segment.
+func (s *session) mediaEnd() int64 {
+	if s.muxVideo != nil && s.segEnd[0] > s.segStart {
+		return s.segEnd[0]
+	}
+	return max(s.segEnd[0], s.segEnd[1])
 }
 
 // closeSegment publishes the open segment. Its duration is next minus its first
 // DTS; for the last segment of a track set (last), or when timestamps jumped so
 // that this would be negative or past the cap, it is the media actually in the
-// segment (last DTS plus one frame), and a jump marks the next segment
-// discontinuous.
+// segment (mediaEnd), and a jump marks the next segment discontinuous.
 func (s *session) closeSegment(next int64, last bool) {
 	s.open = false
 	if s.segFrames == 0 {
@@ -360,7 +378,7 @@ func (s *session) closeSegment(next int64, last bool) {
 		if !last {
 			s.discNext = true
 		}
-		dur = min(max(s.segEnd-s.segStart, 1), limit)
+		dur = min(max(s.mediaEnd()-s.segStart, 1), limit)
 	}
 	seg := &segment{
 		data: bytes.Clone(s.buf),

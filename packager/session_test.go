@@ -8,19 +8,19 @@ import (
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
-// mediaEnd is where the frames' media ends: each track's last DTS plus its last
-// interval, the later of the tracks.
+// mediaEnd is where the frames' media ends: the last video DTS plus its last
+// interval, or the audio's when there is no video.
 func mediaEnd(frames []remux.Frame) int64 {
 	last := map[remux.Kind][2]int64{}
 	for _, f := range frames {
 		k := f.Track.Kind()
 		last[k] = [2]int64{last[k][1], f.DTS}
 	}
-	var end int64
-	for _, l := range last {
-		end = max(end, l[1]+l[1]-l[0])
+	l, ok := last[remux.KindVideo]
+	if !ok {
+		l = last[remux.KindAudio]
 	}
-	return end
+	return l[1] + l[1] - l[0]
 }
 
 // checkSegments decodes every listed segment and checks that together they hold
