@@ -39,7 +39,7 @@ type session struct {
 
 	buf       []byte // the open segment's TS bytes, reused across segments
 	open      bool
-	segStart  int64 // first DTS of the open segment, ms
+	segStart  int64    // first DTS of the open segment, ms
 	segEnd    [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
 	segFrames int
 	segDisc   bool // the open segment follows a discontinuity
