@@ -1,0 +1,111 @@
+package packager_test
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// FuzzSession drives a publish session with arbitrary writes (tracks appearing,
+// changing and repeating, metadata, frames with any timestamps, sizes and key
+// flags, republishes) and checks that nothing panics and that every playlist
+// stays valid: rounded EXTINF within the target, unique names, sequence numbers
+// that never go back, ENDLIST after Close, and store bytes that add up.
+//
+// Each op is 4 bytes: op code, then arguments. Codes mod 8: 0 video track A,
+// 1 video track B, 2 audio track, 3 metadata, 4 and 5 video frame, 6 audio frame,
+// 7 close and republish. Frame args: signed DTS step (2 bytes), key bit and size.
+func FuzzSession(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 40, 1, 6, 0, 21, 0, 4, 0, 40, 0, 5, 7, 208, 1, 6, 0, 21, 0, 7, 0, 0, 0, 4, 0, 40, 1})
+	f.Add([]byte{3, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 1, 4, 127, 255, 0, 1, 0, 0, 0, 4, 128, 0, 1, 4, 0, 40, 255, 6, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 3, 232, 0, 6, 255, 0, 0, 6, 0, 21, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, c := newHub(t, packager.Config{WindowSegments: 3, MaxSegmentBytes: 4096, TrackWait: 200 * time.Millisecond, MaxStoreBytes: 1 << 16})
+		w, err := h.Publish("live", "f", "fuzz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			dts     int64
+			payload = make([]byte, 1024)
+			lastMSN int64
+			lastDS  int64
+			closed  bool
+		)
+		check := func() {
+			st, err := h.Stream("live", "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := st.Snapshot()
+			if snap.Bytes != h.StoreBytes() {
+				t.Fatalf("stream bytes %d, store bytes %d", snap.Bytes, h.StoreBytes())
+			}
+			if snap.TSPlaylist == nil {
+				return
+			}
+			p := parsePlaylist(t, snap.TSPlaylist)
+			if p.msn < lastMSN || p.discSeq < lastDS {
+				t.Fatalf("sequence went back: msn %d -> %d, disc %d -> %d", lastMSN, p.msn, lastDS, p.discSeq)
+			}
+			lastMSN, lastDS = p.msn, p.discSeq
+			if p.ended != closed {
+				t.Fatalf("ENDLIST %v after close %v", p.ended, closed)
+			}
+			for _, s := range p.segs {
+				if _, ok := st.Object("ts/" + s.name); !ok {
+					t.Fatalf("listed segment %s not served", s.name)
+				}
+			}
+		}
+		for n := 0; len(data) >= 4 && n < 2000; n++ {
+			op, a, b, x := data[0]%8, data[1], data[2], data[3]
+			data = data[4:]
+			step := int64(int16(binary.BigEndian.Uint16([]byte{a, b})))
+			fr := remux.Frame{Key: x&1 != 0, Data: payload[:int(x>>1)*8]}
+			var err error
+			switch op {
+			case 0:
+				err = w.WriteTrack(videoA)
+			case 1:
+				err = w.WriteTrack(videoB)
+			case 2:
+				err = w.WriteTrack(audioA)
+			case 3:
+				err = w.WriteMetadata(&remux.Metadata{HasVideo: a&1 != 0, HasAudio: a&2 != 0, FrameRate: float64(b)})
+			case 4, 5:
+				dts += step
+				fr.Track, fr.DTS = videoA, dts
+				err = w.WriteFrame(&fr)
+			case 6:
+				dts += step
+				fr.Track, fr.DTS = audioA, dts
+				err = w.WriteFrame(&fr)
+			case 7:
+				if err := w.Close(nil); err != nil {
+					t.Fatal(err)
+				}
+				closed = true
+				check()
+				c.Advance(time.Second)
+				if w, err = h.Publish("live", "f", "fuzz", nil); err != nil {
+					t.Fatal(err)
+				}
+				closed = false
+				dts = 0
+			}
+			if err != nil {
+				t.Fatalf("op %d: %v", op, err)
+			}
+			check()
+		}
+		if err := w.Close(nil); err != nil {
+			t.Fatal(err)
+		}
+		closed = true
+		check()
+	})
+}
