@@ -3,7 +3,9 @@ package cmaf_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -117,9 +119,10 @@ func cutTrack(t *testing.T, path string, tr *remux.Track, frames []remux.Frame, 
 	}
 }
 
-// TestDecodeWithFFmpeg cuts a real x264 (B-frames) + AAC 44.1 kHz clip into 2 s
-// CMAF fragments per track and checks what ffmpeg decodes against the source.
-func TestDecodeWithFFmpeg(t *testing.T) {
+// TestRealDecoders cuts a real x264 (B-frames) + AAC 44.1 kHz clip into 2 s
+// CMAF fragments per track and checks what ffmpeg, GStreamer and Chrome's MSE
+// make of them against the source.
+func TestRealDecoders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes a clip with ffmpeg")
 	}
@@ -263,6 +266,54 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 		}
 	})
 
+	// GStreamer's qtdemux is a second, independent MP4 reader.
+	t.Run("gstreamer", func(t *testing.T) {
+		gst := lookTool(t, "gst-launch-1.0")
+		for _, c := range []struct {
+			path, chain string
+			want        int
+		}{
+			{vPath, "h264parse ! avdec_h264", nv},
+			{aPath, "aacparse ! avdec_aac", na},
+		} {
+			args := append([]string{"filesrc", "location=" + c.path, "!", "qtdemux", "!"}, strings.Fields(c.chain)...)
+			args = append(args, "!", "fakesink", "silent=false", "-v")
+			out, stderr := run(t, gst, args...)
+			if n := strings.Count(out, "last-message = chain"); n != c.want {
+				t.Errorf("%s: GStreamer decoded %d buffers, want %d\n%s", c.path, n, c.want, stderr)
+			}
+			if strings.Contains(out+stderr, "WARNING") || strings.Contains(out+stderr, "ERROR") {
+				t.Errorf("%s: GStreamer complained:\n%.2000s", c.path, out+stderr)
+			}
+		}
+	})
+
+	// Chrome's MSE parser is what hls.js and dash.js feed in a browser.
+	t.Run("chrome_mse", func(t *testing.T) {
+		chromium := lookTool(t, "chromium")
+		vStart, vEnd := int64(math.MaxInt64), int64(0)
+		for _, fr := range clip.vFrames {
+			vStart, vEnd = min(vStart, fr.PTS()), max(vEnd, fr.PTS()+33)
+		}
+		got := chromeMSE(t, chromium, dir, map[string]mseTrack{
+			"video": {`video/mp4; codecs="avc1.64001e"`, vPath},
+			"audio": {`audio/mp4; codecs="mp4a.40.2"`, aPath},
+		})
+		want := map[string][2]float64{
+			"video": {float64(vStart), float64(vEnd)},
+			"audio": {float64(clip.aFrms[0].DTS), float64(aEnd)},
+		}
+		for k, w := range want {
+			r := got.Buffered[k]
+			if !got.Supported[k] || len(r) != 1 || math.Abs(r[0][0]*1000-w[0]) > 1 || math.Abs(r[0][1]*1000-w[1]) > 2 {
+				t.Errorf("%s: supported %v, buffered %v s; want one range [%v, %v] ms", k, got.Supported[k], r, w[0], w[1])
+			}
+		}
+		if got.Error != "" {
+			t.Errorf("MSE error: %s", got.Error)
+		}
+	})
+
 	t.Run("av_offset", func(t *testing.T) {
 		av := filepath.Join(dir, "av.mp4")
 		// -copyts keeps each input's timeline instead of starting both at 0.
@@ -292,4 +343,75 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 			t.Errorf("A/V start offset of the CMAF tracks %.3f ms, source %.3f ms", off, srcOff)
 		}
 	})
+}
+
+type mseTrack struct{ mime, path string }
+
+type mseResult struct {
+	Supported map[string]bool         `json:"supported"`
+	Buffered  map[string][][2]float64 `json:"buffered"`
+	Error     string                  `json:"error"`
+}
+
+// chromeMSE appends each track file (init + fragments) to its own SourceBuffer in
+// headless Chromium and reports the buffered ranges.
+func chromeMSE(t *testing.T, chromium, dir string, tracks map[string]mseTrack) mseResult {
+	t.Helper()
+	var js strings.Builder
+	for k, tr := range tracks {
+		b, err := os.ReadFile(tr.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&js, "tracks[%q] = [%q, %q];\n", k, tr.mime, base64.StdEncoding.EncodeToString(b))
+	}
+	page := `<html><body><video id=v muted></video><pre id=out>pending</pre><script>
+const tracks = {};
+` + js.String() + `
+const res = {supported: {}, buffered: {}, error: ""};
+const decode = s => Uint8Array.from(atob(s), c => c.charCodeAt(0));
+const ms = new MediaSource(), vid = document.getElementById("v");
+vid.src = URL.createObjectURL(ms);
+ms.addEventListener("sourceopen", async () => {
+  try {
+    const sbs = {};
+    for (const [k, [mime]] of Object.entries(tracks)) {
+      res.supported[k] = MediaSource.isTypeSupported(mime);
+      sbs[k] = ms.addSourceBuffer(mime);
+    }
+    for (const [k, [, data]] of Object.entries(tracks)) {
+      const sb = sbs[k];
+      await new Promise((ok, bad) => {
+        sb.addEventListener("updateend", ok, {once: true});
+        sb.addEventListener("error", () => bad(new Error(k + ": SourceBuffer error")), {once: true});
+        sb.appendBuffer(decode(data));
+      });
+      res.buffered[k] = [];
+      for (let i = 0; i < sb.buffered.length; i++) res.buffered[k].push([sb.buffered.start(i), sb.buffered.end(i)]);
+    }
+  } catch (e) { res.error = String(e); }
+  if (vid.error) res.error += " media error " + vid.error.code + " " + vid.error.message;
+  document.getElementById("out").textContent = "RESULT" + JSON.stringify(res) + "END";
+});
+</script></body></html>`
+	html := filepath.Join(dir, "mse.html")
+	if err := os.WriteFile(html, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr := run(t, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(),
+		"--virtual-time-budget=5000", "--dump-dom", "file://"+html)
+	i, j := strings.Index(out, "RESULT"), strings.Index(out, "END</pre>")
+	if i < 0 || j < i {
+		t.Fatalf("no result from Chromium:\n%.2000s\n%.2000s", out, stderr)
+	}
+	var r mseResult
+	if err := json.Unmarshal([]byte(html2text(out[i+len("RESULT"):j])), &r); err != nil {
+		t.Fatalf("%v: %s", err, out[i:j])
+	}
+	return r
+}
+
+// html2text undoes the escaping --dump-dom applies to text nodes.
+func html2text(s string) string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&quot;", "\"", "&amp;", "&").Replace(s)
 }
