@@ -2,6 +2,7 @@ package cmaf
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -16,6 +17,9 @@ const (
 	DefaultMaxBytes   = 64 << 20
 	// HardMaxBytes keeps mdat and every box size well inside 32 bits.
 	HardMaxBytes = 1 << 30
+	// StypSize is the size of the styp box Flush writes and FlushChunk leaves
+	// out: header, major brand, minor version and three compatible brands.
+	StypSize = 8 + 8 + 4*3
 )
 
 // Sample flags (ISO/IEC 14496-12 8.8.3.1). Sync samples depend on no other sample;
@@ -98,6 +102,9 @@ func (f *Fragmenter) limits() (maxSamples, maxBytes int) {
 // go backwards and must not be negative. fr.Track must be nil or the
 // Fragmenter's track. A refused frame leaves the buffered samples unchanged.
 func (f *Fragmenter) Add(fr *remux.Frame) error {
+	if f.track == nil {
+		return errNoTrack
+	}
 	id := f.track.ID
 	if fr == nil {
 		return fmt.Errorf("cmaf: track %d: nil frame", id)
@@ -165,13 +172,31 @@ func (f *Fragmenter) Add(fr *remux.Frame) error {
 // the converted segment end and the next fragment starts where this one ends.
 // endDTS must not be before the last sample's DTS. On success the Fragmenter is
 // reset for the next fragment; on error nothing is appended and the samples stay
-// buffered, so the caller may retry with a corrected endDTS.
+// buffered, so the caller may retry with a corrected endDTS. seq is the caller's
+// fragment sequence number (mfhd), 1 for the first and increasing.
 //
 // The tfdt baseMediaDecodeTime is the first sample's DTS on the absolute
 // timeline. Sample flags common to all samples go to tfhd's default-sample-flags
 // (e.g. audio), otherwise they are written per sample; composition offsets are
 // written only when some sample has one.
 func (f *Fragmenter) Flush(dst []byte, seq uint32, endDTS int64) ([]byte, error) {
+	return f.flush(dst, seq, endDTS, true)
+}
+
+// FlushChunk is Flush without the styp: a CMAF chunk (moof + mdat) to follow
+// an earlier one of the same segment, as LL-HLS parts after the first need. A
+// segment made of chunks is a Flush (or a first chunk prefixed by the caller's
+// own styp) followed by FlushChunk calls with increasing seq.
+func (f *Fragmenter) FlushChunk(dst []byte, seq uint32, endDTS int64) ([]byte, error) {
+	return f.flush(dst, seq, endDTS, false)
+}
+
+var errNoTrack = errors.New("cmaf: Fragmenter not made by NewFragmenter")
+
+func (f *Fragmenter) flush(dst []byte, seq uint32, endDTS int64, styp bool) ([]byte, error) {
+	if f.track == nil {
+		return dst, errNoTrack
+	}
 	id := f.track.ID
 	n := len(f.samples)
 	if n == 0 {
@@ -188,7 +213,9 @@ func (f *Fragmenter) Flush(dst []byte, seq uint32, endDTS int64) ([]byte, error)
 
 	sameFlags, anyCTO := f.layout()
 
-	dst = appendFtyp(dst, "styp", fragmentMajorBrand, fragmentBrands)
+	if styp {
+		dst = appendFtyp(dst, "styp", fragmentMajorBrand, fragmentBrands)
+	}
 
 	dst, moof := openBox(dst, "moof")
 	dst, mfhd := openFullBox(dst, "mfhd", 0, 0)
@@ -253,6 +280,7 @@ func (f *Fragmenter) Flush(dst []byte, seq uint32, endDTS int64) ([]byte, error)
 
 // FragmentSize is the exact number of bytes the next Flush appends (0 with no
 // samples), so a caller can size dst once and keep Flush allocation-free.
+// FlushChunk appends StypSize bytes fewer.
 func (f *Fragmenter) FragmentSize() int {
 	n := len(f.samples)
 	if n == 0 {
@@ -266,8 +294,8 @@ func (f *Fragmenter) FragmentSize() int {
 	if anyCTO {
 		per += 4
 	}
-	size := 8 + 8 + 4*len(fragmentBrands) // styp: header, major and minor, brands
-	size += 8 + 16 + 8 + 16               // moof, mfhd, traf, tfhd
+	size := StypSize
+	size += 8 + 16 + 8 + 16 // moof, mfhd, traf, tfhd
 	if sameFlags {
 		size += 4
 	}

@@ -167,10 +167,14 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 	dts := start
 	prefix := []byte("pre")
 
-	flush := func(end int64) {
+	flush := func(end int64, chunk bool) {
 		seq++
 		wantLen := fr.FragmentSize()
-		out, err := fr.Flush(append([]byte(nil), prefix...), seq, end)
+		flushFn, parse := fr.Flush, parseFragment
+		if chunk {
+			flushFn, parse, wantLen = fr.FlushChunk, parseChunk, wantLen-StypSize
+		}
+		out, err := flushFn(append([]byte(nil), prefix...), seq, end)
 		last := pending[len(pending)-1]
 		endT, endOK := refTicks(big.NewInt(end), timescale)
 		lastT, _ := refTicks(big.NewInt(last.DTS), timescale)
@@ -190,7 +194,7 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 			t.Fatalf("Flush appended %d bytes after %q, FragmentSize said %d", len(out)-len(prefix), out[:len(prefix)], wantLen)
 		}
 		b := out[len(prefix):]
-		fi, err := parseFragment(b)
+		fi, err := parse(b)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, Dump(b))
 		}
@@ -260,7 +264,7 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 			dts += inc
 		}
 		if r[6]&0x80 != 0 && len(pending) > 0 {
-			flush(dts)
+			flush(dts, r[6]&0x20 != 0)
 		}
 		frame := remux.Frame{Track: tr, DTS: dts, CTS: int32(int16(binary.BigEndian.Uint16(r[4:]))), Key: r[6]&1 != 0}
 		data = data[:size]
@@ -298,7 +302,7 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 	if len(pending) > 0 {
 		last := pending[len(pending)-1].DTS
 		if last <= math.MaxInt64-int64(tail) {
-			flush(last + int64(tail))
+			flush(last+int64(tail), tail&1 != 0)
 		}
 	}
 	if _, err := fr.Flush(nil, 0, 0); fr.Len() == 0 && err == nil {

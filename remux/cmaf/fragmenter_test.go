@@ -293,3 +293,44 @@ func itoa(n int) string {
 	}
 	return string(append([]byte{byte('0' + n)}, b...))
 }
+
+// TestFlushChunk: a chunk is the fragment without its styp.
+func TestFlushChunk(t *testing.T) {
+	tr := videoTrack()
+	frames := gopFrames(tr, 1000)
+	var outs [2][]byte
+	for i, chunk := range []bool{false, true} {
+		f, err := cmaf.NewFragmenter(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range frames {
+			if err := f.Add(&frames[j]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		size := f.FragmentSize()
+		if chunk {
+			outs[i], err = f.FlushChunk(nil, 3, 1300)
+			size -= cmaf.StypSize
+		} else {
+			outs[i], err = f.Flush(nil, 3, 1300)
+		}
+		if err != nil || len(outs[i]) != size {
+			t.Fatalf("chunk %v: err %v, %d bytes, FragmentSize says %d", chunk, err, len(outs[i]), size)
+		}
+	}
+	if !bytes.Equal(outs[0][cmaf.StypSize:], outs[1]) || !strings.HasPrefix(cmaf.Dump(outs[1]), "moof ") {
+		t.Fatalf("chunk is not the fragment minus styp:\n%s", cmaf.Dump(outs[1]))
+	}
+}
+
+func TestZeroFragmenter(t *testing.T) {
+	var f cmaf.Fragmenter
+	if err := f.Add(&remux.Frame{Data: []byte{1}}); err == nil {
+		t.Fatal("Add on a zero Fragmenter succeeded")
+	}
+	if _, err := f.Flush(nil, 1, 0); err == nil {
+		t.Fatal("Flush on a zero Fragmenter succeeded")
+	}
+}

@@ -34,9 +34,26 @@ func parseFragment(b []byte) (*fragInfo, error) {
 	if len(top) != 3 || top[0].typ != "styp" || top[1].typ != "moof" || top[2].typ != "mdat" {
 		return nil, fmt.Errorf("top level %v, want styp moof mdat", types(top))
 	}
-	if len(top[0].body) != 8+4*len(fragmentBrands) {
+	if len(top[0].body) != StypSize-8 || len(top[0].body) != 8+4*len(fragmentBrands) {
 		return nil, fmt.Errorf("styp body %d bytes", len(top[0].body))
 	}
+	return parseMoofMdat(fi, top[1:])
+}
+
+// parseChunk is parseFragment for a FlushChunk: moof and mdat only.
+func parseChunk(b []byte) (*fragInfo, error) {
+	top, err := children(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(top) != 2 || top[0].typ != "moof" || top[1].typ != "mdat" {
+		return nil, fmt.Errorf("top level %v, want moof mdat", types(top))
+	}
+	return parseMoofMdat(&fragInfo{}, top)
+}
+
+func parseMoofMdat(fi *fragInfo, top []rawBox) (*fragInfo, error) {
+	top = append([]rawBox{{}}, top...) // keep the indices of the styp layout
 	fi.moofStart, fi.mdatStart = top[1].start, top[2].start
 	fi.payload = top[2].body
 
