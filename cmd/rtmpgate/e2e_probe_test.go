@@ -179,3 +179,23 @@ func checkHLS(t testing.TB, pl mediaPlaylist, segs []media, src media) {
 		}
 	}
 }
+
+// tailOf cuts src to as many trailing packets per track as segs hold, for a relay
+// that joined late; the video tail must begin on a keyframe.
+func tailOf(t testing.TB, src media, segs []media) media {
+	t.Helper()
+	var nv, na int
+	for _, s := range segs {
+		nv += len(s.video)
+		na += len(s.audio)
+	}
+	if nv == 0 || nv > len(src.video) || na > len(src.audio) {
+		t.Fatalf("got %d video and %d audio packets from a source of %d and %d", nv, na, len(src.video), len(src.audio))
+	}
+	out := media{video: src.video[len(src.video)-nv:], audio: src.audio[len(src.audio)-na:]}
+	if !out.video[0].key {
+		t.Fatalf("the relayed stream starts %d frames into the clip, not on a keyframe", len(src.video)-nv)
+	}
+	t.Logf("relay joined %d video frames into the clip", len(src.video)-nv)
+	return out
+}
