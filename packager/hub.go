@@ -154,7 +154,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 			old.kick()
 		}
 	}
-	sess.log.Info().Bool("republish", republish).Msg("publish")
+	sess.log.Debug().Bool("republish", republish).Msg("publish")
 	return sess, nil
 }
 

@@ -32,6 +32,8 @@ type session struct {
 	pend         pending
 
 	started            bool // tracks settled and the muxer exists
+	awaitKey           bool    // a video track is in the set but no keyframe has come yet
+	keyWait            pending // audio held while awaitKey, so the first segment starts on the keyframe
 	mux                muxer
 	muxVideo, muxAudio *remux.Track // the track set the muxer was built for
 	seg                remux.Segmenter
@@ -169,6 +171,12 @@ func (s *session) Close(cause error) error {
 	if !s.started && len(s.pend.frames) > 0 && !s.superseded.Load() {
 		err = s.startMux()
 	}
+	if s.started && s.awaitKey {
+		s.awaitKey = false // no keyframe ever came: keep the held audio
+		if ferr := s.keyWait.each(s.frame); err == nil {
+			err = ferr
+		}
+	}
 	if s.started && s.open {
 		s.closeSegment(0, true)
 	}
@@ -181,10 +189,12 @@ func (s *session) Close(cause error) error {
 	case cause != nil:
 		reason = "error"
 	}
-	s.log.Info().Err(cause).Str("reason", reason).Int64("frames", s.frames).Int64("segments", s.segments).
-		Int64("dropped", s.dropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("unpublish")
+	// ingest logs the unpublish itself; this line adds the packaging totals for debugging.
+	s.log.Debug().Err(cause).Str("reason", reason).Int64("frames", s.frames).Int64("segments", s.segments).
+		Int64("dropped", s.dropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("session ended")
 	s.buf, s.mux = nil, nil
 	s.pend.release()
+	s.keyWait.release()
 	return err
 }
 
@@ -253,6 +263,7 @@ func (s *session) startMux() error {
 		MaxBytes: max(s.cfg.MaxSegmentBytes/8*7, 1),
 		Video:    s.video != nil,
 	}
+	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
 	s.st.setTracks(s, s.tracks())
 	err := s.pend.each(s.frame)
@@ -271,6 +282,8 @@ func (s *session) changeTracks() {
 	s.mux = s.hub.newMuxer(s.video, s.audio)
 	s.seg.Reset()
 	s.seg.Video = s.video != nil
+	s.awaitKey = s.video != nil
+	s.keyWait.release()
 	s.logTracks("tracks changed")
 	s.st.setTracks(s, s.tracks())
 }
@@ -293,6 +306,12 @@ func (s *session) frame(f *remux.Frame) error {
 		s.dropped++ // a track that is not in the set: no sequence header before the set settled
 		return nil
 	}
+	if s.awaitKey {
+		held, err := s.holdForKeyframe(f)
+		if held || err != nil {
+			return err
+		}
+	}
 	if s.open && len(s.buf) >= s.cfg.MaxSegmentBytes {
 		s.seg.Reset() // the TS outgrew the cap before the media count did: cut here
 	}
@@ -313,6 +332,45 @@ func (s *session) frame(f *remux.Frame) error {
 		s.segEnd[i] = end
 	}
 	return nil
+}
+
+// holdForKeyframe keeps a segment from starting before the first video keyframe of
+// a track set: a relay that joins mid-GOP (nginx-rtmp push) sends audio at once but
+// video only from the next keyframe. Video before that keyframe cannot decode and is
+// dropped; audio is held, and when the keyframe comes the audio from its DTS on is
+// muxed after it, the older audio dropped, so every segment starts on a keyframe
+// with audio beside it. If no keyframe comes within MaxSegmentDuration of media the
+// wait is given up and the held audio muxed as it is. held reports whether f was
+// consumed.
+func (s *session) holdForKeyframe(f *remux.Frame) (held bool, err error) {
+	if f.Track.Kind() == remux.KindVideo {
+		if !f.Key {
+			s.dropped++
+			return true, nil
+		}
+		s.awaitKey = false
+		if err := s.frame(f); err != nil {
+			return true, err
+		}
+		err := s.keyWait.each(func(a *remux.Frame) error {
+			if a.DTS < f.DTS {
+				s.dropped++
+				return nil
+			}
+			return s.frame(a)
+		})
+		s.keyWait.release()
+		return true, err
+	}
+	if len(s.keyWait.frames) < pendingFrames && len(s.keyWait.data)+len(f.Data) <= s.cfg.PendingBytes &&
+		s.keyWait.span() < s.cfg.MaxSegmentDuration.Milliseconds() {
+		s.keyWait.add(f)
+		return true, nil
+	}
+	s.awaitKey = false
+	err = s.keyWait.each(s.frame)
+	s.keyWait.release()
+	return false, err
 }
 
 // frameDuration estimates one frame's duration, ms: the last interval seen, else
