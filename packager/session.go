@@ -31,7 +31,7 @@ type session struct {
 	video, audio *remux.Track // announced by sequence headers
 	pend         pending
 
-	started            bool // tracks settled and the muxer exists
+	started            bool    // tracks settled and the muxer exists
 	awaitKey           bool    // a video track is in the set but no keyframe has come yet
 	keyWait            pending // audio held while awaitKey, so the first segment starts on the keyframe
 	mux                muxer
