@@ -337,11 +337,15 @@ func (s *session) frame(f *remux.Frame) error {
 // holdForKeyframe keeps a segment from starting before the first video keyframe of
 // a track set: a relay that joins mid-GOP (nginx-rtmp push) sends audio at once but
 // video only from the next keyframe. Video before that keyframe cannot decode and is
-// dropped; audio is held, and when the keyframe comes the audio from its DTS on is
-// muxed after it, the older audio dropped, so every segment starts on a keyframe
-// with audio beside it. If no keyframe comes within MaxSegmentDuration of media the
+// dropped; audio is held, and when the keyframe comes the audio from up to
+// audioLead before the keyframe's presentation time on is muxed after it, the older
+// audio dropped, so every segment starts on a keyframe with audio beside it. (An
+// encoder's own first audio frame often leads its first video frame by a few tens
+// of ms; that audio is kept.) If no keyframe comes within MaxSegmentDuration of media the
 // wait is given up and the held audio muxed as it is. held reports whether f was
 // consumed.
+const audioLead = 100 // ms
+
 func (s *session) holdForKeyframe(f *remux.Frame) (held bool, err error) {
 	if f.Track.Kind() == remux.KindVideo {
 		if !f.Key {
@@ -353,7 +357,7 @@ func (s *session) holdForKeyframe(f *remux.Frame) (held bool, err error) {
 			return true, err
 		}
 		err := s.keyWait.each(func(a *remux.Frame) error {
-			if a.DTS < f.DTS {
+			if a.DTS < f.PTS()-audioLead {
 				s.dropped++
 				return nil
 			}

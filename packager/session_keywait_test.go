@@ -12,20 +12,22 @@ import (
 // first segment must still start on that keyframe with the audio beside it.
 func TestFirstSegmentWaitsForKeyframe(t *testing.T) {
 	all := media{video: videoA, audio: audioA, vStep: 40, gops: []int64{50}, until: 8000}.frames()
-	var sent, want []remux.Frame
-	var keyDTS int64 = -1
+	var keyDTS, keyPTS int64 = -1, -1
 	for _, f := range all {
-		if f.Track == videoA && keyDTS < 0 && f.DTS >= 2000 && f.Key {
-			keyDTS = f.DTS
+		if f.Track == videoA && f.DTS >= 2000 && f.Key {
+			keyDTS, keyPTS = f.DTS, f.PTS()
+			break
 		}
-		switch {
-		case f.Track == videoA && keyDTS < 0 && f.DTS < 1000:
-			// the relay sends no video before 1 s, then non-key frames until the keyframe
-		default:
-			sent = append(sent, f)
-			if keyDTS >= 0 && f.DTS >= keyDTS {
-				want = append(want, f)
-			}
+	}
+	var sent, want []remux.Frame
+	for _, f := range all {
+		if f.Track == videoA && f.DTS < 1000 {
+			continue // the relay sends no video before 1 s, then non-key frames until the keyframe
+		}
+		sent = append(sent, f)
+		// Kept: the keyframe on, and audio up to 100 ms ahead of its presentation.
+		if (f.Track == videoA && f.DTS >= keyDTS) || (f.Track == audioA && f.DTS >= keyPTS-100) {
+			want = append(want, f)
 		}
 	}
 	h, _ := newHub(t, packager.Config{WindowSegments: 100})
