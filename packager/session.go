@@ -222,7 +222,15 @@ func (s *session) ready() bool {
 	if (!wantVideo || s.video != nil) && (!wantAudio || s.audio != nil) {
 		return true
 	}
-	return s.pend.span() >= s.cfg.TrackWait.Milliseconds()
+	// A track the metadata names is a promise: a relay that joined mid-GOP (nginx-rtmp
+	// push) sends the video sequence header only with the next keyframe, up to a GOP
+	// later. Starting without it would open the stream audio-only and switch track
+	// sets a moment later, so the wait for a promised track is a whole segment cap.
+	wait := s.cfg.TrackWait
+	if s.mdSeen && (s.md.HasVideo || s.md.HasAudio) {
+		wait = max(wait, s.cfg.MaxSegmentDuration)
+	}
+	return s.pend.span() >= wait.Milliseconds()
 }
 
 // maxDuration is the hard cap on a segment: MaxSegmentDuration until the stream's
