@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -329,5 +330,29 @@ func TestEnvironmentSetsAddresses(t *testing.T) {
 			t.Fatalf("RTMPGATE_RTMP not used:\n%s", out)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIGTERM during a publish: the partial segment is published before the process
+// exits 0.
+func TestSIGTERMFlushesPartialSegment(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	publishFFmpeg(t, src, g.ingestURL("term"), true)
+	waitPlaylist(t, g.tsPlaylistURL("term"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	g.stop(t)
+	var ended map[string]any
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["message"] == "session ended" && ev["stream"] == "term" {
+			ended = ev
+		}
+	}
+	if ended == nil {
+		t.Fatalf("no session-ended line for the stream:\n%s", tail(g.logs.String(), 20))
+	}
+	if segs, _ := ended["segments"].(float64); segs != 2 {
+		t.Errorf("session ended with %v segments, want the complete one and the flushed partial one", ended["segments"])
 	}
 }

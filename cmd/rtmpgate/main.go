@@ -33,7 +33,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg); err != nil {
+	if err := run(ctx, cfg, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "rtmpgate:", err)
 		os.Exit(1)
 	}
@@ -55,8 +55,9 @@ func newLogger(cfg config) (zerolog.Logger, error) {
 }
 
 // run serves until ctx ends, then shuts down in order: ingest first (each publisher's
-// partial segment is flushed into its playlist), then the hub, then HTTP.
-func run(ctx context.Context, cfg config) error {
+// partial segment is flushed into its playlist), then the hub, then HTTP. listening,
+// when set, learns the bound addresses (tests listen on port 0).
+func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) error {
 	log, err := newLogger(cfg)
 	if err != nil {
 		return err
@@ -97,6 +98,9 @@ func run(ctx context.Context, cfg config) error {
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
 	go func() { errc <- httpSrv.Serve(httpLn) }()
 	log.Info().Str("rtmp", rtmpLn.Addr().String()).Str("http", httpLn.Addr().String()).Msg("listening")
+	if listening != nil {
+		listening(rtmpLn.Addr(), httpLn.Addr())
+	}
 
 	var serveErr error
 	select {
