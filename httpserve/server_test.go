@@ -1,0 +1,169 @@
+package httpserve_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	video = &remux.Track{ID: remux.TrackVideo, Codec: remux.CodecH264, Timescale: 90000, CodecString: "avc1.64001e",
+		Width: 640, Height: 360, NALULengthSize: 4, SPS: [][]byte{{0x67, 0x64, 0, 0x1e}}, PPS: [][]byte{{0x68, 0xee}},
+		Config: []byte{1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee}}
+	audio = &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAAC, Timescale: 48000, CodecString: "mp4a.40.2",
+		AudioObjectType: 2, SampleRate: 48000, Channels: 2, Config: []byte{0x11, 0x90}}
+)
+
+// newServer publishes 5 s of synthetic media (2 s GOPs) on live/demo and serves it.
+func newServer(t *testing.T, end bool) *httptest.Server {
+	t.Helper()
+	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}))
+	must(w.WriteTrack(video))
+	must(w.WriteTrack(audio))
+	vdts, adts := int64(0), int64(0)
+	for vdts < 5000 {
+		for adts <= vdts {
+			must(w.WriteFrame(&remux.Frame{Track: audio, DTS: adts, Key: true, Data: []byte{0x21, 0x10, 0x04}}))
+			adts += 21
+		}
+		key := vdts%2000 == 0
+		nal := byte(0x41)
+		if key {
+			nal = 0x65
+		}
+		must(w.WriteFrame(&remux.Frame{Track: video, DTS: vdts, Key: key, Data: []byte{0, 0, 0, 3, nal, 0x88, 0x84}}))
+		vdts += 40
+	}
+	if end {
+		must(w.Close(nil))
+	} else {
+		t.Cleanup(func() { _ = w.Close(nil) })
+	}
+	srv := httptest.NewServer(httpserve.New(hub, httpserve.Config{}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+func TestRoutes(t *testing.T) {
+	srv := newServer(t, true)
+	res, pl := get(t, srv.URL+"/live/demo/ts/index.m3u8", nil)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" {
+		t.Fatalf("playlist: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=1") {
+		t.Errorf("playlist Cache-Control %q", cc)
+	}
+	if !strings.Contains(pl, "#EXT-X-ENDLIST") {
+		t.Errorf("ended stream's playlist has no ENDLIST:\n%s", pl)
+	}
+	var seg string
+	for _, line := range strings.Split(pl, "\n") {
+		if strings.HasSuffix(line, ".ts") {
+			seg = line
+			break
+		}
+	}
+	res, body := get(t, srv.URL+"/live/demo/ts/"+seg, nil)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "video/mp2t" || len(body)%188 != 0 || body[0] != 0x47 {
+		t.Fatalf("segment: %d %q %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+	if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("segment Cache-Control %q", cc)
+	}
+	if res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("segment without CORS header")
+	}
+	// Range requests come from CDNs and players resuming a download.
+	res, part := get(t, srv.URL+"/live/demo/ts/"+seg, map[string]string{"Range": "bytes=188-375"})
+	if res.StatusCode != http.StatusPartialContent || part != body[188:376] {
+		t.Errorf("range: status %d, %d bytes", res.StatusCode, len(part))
+	}
+	for _, path := range []string{"/live/nope/ts/index.m3u8", "/live/demo/ts/nope.ts", "/live/demo/../../etc/passwd"} {
+		res, _ := get(t, srv.URL+path, nil)
+		if res.StatusCode != 404 {
+			t.Errorf("%s: status %d, want 404", path, res.StatusCode)
+		}
+		if cc := res.Header.Get("Cache-Control"); path != "/live/demo/../../etc/passwd" && !strings.Contains(cc, "max-age=1") {
+			t.Errorf("%s: 404 Cache-Control %q", path, cc)
+		}
+	}
+	if res, body := get(t, srv.URL+"/healthz", nil); res.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", res.StatusCode, body)
+	}
+}
+
+func TestStreamsAPI(t *testing.T) {
+	srv := newServer(t, false)
+	res, body := get(t, srv.URL+"/api/streams", nil)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("api: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	var streams []struct {
+		App, Name, State, Remote string
+		Since                    time.Time
+		Segments                 int
+		Tracks                   []struct {
+			Kind, Codecs  string
+			Width, Height int
+			SampleRate    int `json:"sample_rate"`
+			Channels      int
+		}
+		PlaybackTS string `json:"playback_ts"`
+	}
+	if err := json.Unmarshal([]byte(body), &streams); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if len(streams) != 1 {
+		t.Fatalf("want one stream: %s", body)
+	}
+	s := streams[0]
+	if s.App != "live" || s.Name != "demo" || s.State != "live" || s.Remote != "127.0.0.1:5000" || s.Segments != 2 || s.Since.IsZero() {
+		t.Errorf("stream entry %+v", s)
+	}
+	if len(s.Tracks) != 2 || s.Tracks[0].Kind != "video" || s.Tracks[0].Width != 640 || s.Tracks[1].Codecs != "mp4a.40.2" || s.Tracks[1].SampleRate != 48000 {
+		t.Errorf("tracks %+v", s.Tracks)
+	}
+	if s.PlaybackTS != "/live/demo/ts/index.m3u8" {
+		t.Errorf("playback URL %q", s.PlaybackTS)
+	}
+}
