@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// playerStats is one second of a player's state as web/test/play.mjs reports it.
+type playerStats struct {
+	T             int      `json:"t"`
+	CurrentTime   float64  `json:"currentTime"`
+	DecodedFrames int      `json:"decodedFrames"`
+	Width         int      `json:"width"`
+	Height        int      `json:"height"`
+	Latency       *float64 `json:"latency"`
+	Errors        []string `json:"errors"`
+	PageError     string   `json:"pageerror"`
+}
+
+// playInBrowser opens pageURL in headless Chromium (playwright-core, Debian's
+// chromium) for the given seconds and returns the player's state once a second. A
+// screenshot of the last moment goes to bin/test-artifacts/<test name>.png.
+func playInBrowser(t *testing.T, pageURL string, seconds int) []playerStats {
+	t.Helper()
+	needTools(t, "node", "chromium")
+	webDir, _ := filepath.Abs("../../web")
+	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js"} {
+		if _, err := os.Stat(filepath.Join(webDir, need)); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("web/%s missing: `make web` fetches it (make test does)", need)
+			}
+			t.Skipf("web/%s missing: run `make web`", need)
+		}
+	}
+	artifacts, _ := filepath.Abs("../../bin/test-artifacts")
+	_ = os.MkdirAll(artifacts, 0o755)
+	shot := filepath.Join(artifacts, strings.ReplaceAll(t.Name(), "/", "_")+".png")
+	p := startProcess(t, "node", filepath.Join(webDir, "test", "play.mjs"), pageURL, strconv.Itoa(seconds), shot)
+	if err := p.wait(t, time.Duration(seconds+40)*time.Second); err != nil {
+		t.Fatalf("play.mjs: %v\n%s", err, p.output)
+	}
+	var out []playerStats
+	sc := bufio.NewScanner(strings.NewReader(p.output.String()))
+	for sc.Scan() {
+		var s playerStats
+		if json.Unmarshal(sc.Bytes(), &s) == nil {
+			if s.PageError != "" {
+				t.Errorf("page error: %s", s.PageError)
+				continue
+			}
+			out = append(out, s)
+		}
+	}
+	t.Logf("screenshot: %s", shot)
+	return out
+}
+
+// checkPlayback asserts that the player advanced at least minAdvance seconds of
+// media, decoded frames at 640x360, and reported no fatal error.
+func checkPlayback(t *testing.T, stats []playerStats, minAdvance float64) {
+	t.Helper()
+	if len(stats) == 0 {
+		t.Fatal("the player reported nothing")
+	}
+	first, last := -1.0, 0.0
+	for _, s := range stats {
+		if len(s.Errors) > 0 {
+			t.Fatalf("player error at %d s: %v", s.T, s.Errors)
+		}
+		if s.CurrentTime > 0 && first < 0 {
+			first = s.CurrentTime
+		}
+		last = s.CurrentTime
+	}
+	end := stats[len(stats)-1]
+	lat := "n/a"
+	if end.Latency != nil {
+		lat = fmt.Sprintf("%.2f s", *end.Latency)
+	}
+	t.Logf("played %.2f s of media, %d frames decoded at %dx%d, latency %s", last-first, end.DecodedFrames, end.Width, end.Height, lat)
+	if first < 0 || last-first < minAdvance {
+		t.Errorf("currentTime advanced %.2f s, want at least %.1f s: %+v", last-first, minAdvance, stats)
+	}
+	if end.Width != 640 || end.Height != 360 {
+		t.Errorf("video size %dx%d, want 640x360", end.Width, end.Height)
+	}
+	if end.DecodedFrames < int(minAdvance*25) {
+		t.Errorf("only %d frames decoded", end.DecodedFrames)
+	}
+}
+
+func TestBrowserPlaysTSHLS(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "2",
+		"-i", src, "-c", "copy", "-f", "flv", g.ingestURL("browser"))
+	waitPlaylist(t, g.tsPlaylistURL("browser"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	stats := playInBrowser(t, "http://"+g.httpAddr+"/play.html?engine=hls&src=/live/browser/ts/index.m3u8", 10)
+	checkPlayback(t, stats, 6)
+}
