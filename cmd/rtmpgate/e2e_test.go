@@ -356,3 +356,35 @@ func TestSIGTERMFlushesPartialSegment(t *testing.T) {
 		t.Errorf("session ended with %v segments, want the complete one and the flushed partial one", ended["segments"])
 	}
 }
+
+// An ended stream stays served for the linger time, then is gone.
+func TestEndedStreamIsEvictedAfterLinger(t *testing.T) {
+	g := startGateway(t, "-linger", "2s")
+	src := clip(t, "audio")
+	pub := publishFFmpeg(t, src, g.ingestURL("linger"), false)
+	if err := pub.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("publish: %v\n%s", err, pub.output)
+	}
+	left := time.Now()
+	pl := waitPlaylist(t, g.tsPlaylistURL("linger"), time.Second, ended)
+	base := strings.TrimSuffix(g.tsPlaylistURL("linger"), "index.m3u8")
+	for time.Since(left) < 1500*time.Millisecond {
+		if code, _ := httpGet(t, g.tsPlaylistURL("linger")); code != 200 {
+			t.Fatalf("playlist gone %s after unpublish, linger is 2 s", time.Since(left))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	deadline := left.Add(4 * time.Second)
+	for {
+		code, _ := httpGet(t, g.tsPlaylistURL("linger"))
+		segCode, _ := httpGet(t, base+pl.segments[0].uri)
+		if code == 404 && segCode == 404 {
+			t.Logf("evicted %s after unpublish", time.Since(left).Round(100*time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still served %s after unpublish (playlist %d, segment %d)", time.Since(left), code, segCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
