@@ -4,7 +4,7 @@ BIN       := bin/rtmpgate
 FUZZTIME  ?= 5s
 PKGS      := ./...
 
-.PHONY: build web run test test-deps vet fuzz bench clean
+.PHONY: build web run test test-deps vet fuzz bench docker clean
 
 # The player libraries come from npm at the versions pinned in web/package-lock.json
 # and are embedded into the binary; they are fetched, never committed.
@@ -39,6 +39,9 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
 	  done; \
 	done
+
+docker:
+	docker build -t rtmpgate:latest .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
