@@ -241,7 +241,7 @@ func TestRemovedSegmentsServedThenDeleted(t *testing.T) {
 	if o, ok := st.Object(packager.PlaylistPath); !ok || o.ContentType != packager.ContentTypePlaylist {
 		t.Fatal("playlist object missing")
 	}
-	for _, bad := range []string{"", "ts/", "ts/../x", "index.m3u8", "ts/nope.ts"} {
+	for _, bad := range []string{"", "ts/", "ts/../x", "x/index.m3u8", "ts/nope.ts", "v/", "a/nope.m4s", "v/init-0-0.mp4", "index.mpd/"} {
 		if _, ok := st.Object(bad); ok {
 			t.Errorf("Object(%q) found", bad)
 		}

@@ -2,10 +2,20 @@ package packager
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
-// appendTSPlaylist renders an RFC 8216 media playlist.
+// renditionTS selects the MPEG-TS media playlist in appendMediaPlaylist; vIdx
+// and aIdx select the fMP4 ones.
+const renditionTS = -1
+
+// appendMediaPlaylist renders an RFC 8216 media playlist of the window: the TS
+// one (rendition renditionTS) or a CMAF track's (vIdx, aIdx). All share the
+// window, media sequence numbers, discontinuities and end; the fMP4 ones add
+// EXT-X-MAP wherever the init segment changes and list each fragment's own
+// duration. A segment without a fragment of the track (the track had no sample in
+// it) is listed as an EXT-X-GAP so that sequence numbers stay aligned.
 //
 // We write it ourselves rather than with grafov/m3u8: its writer formats EXTINF
 // through float32 (durations are exact milliseconds here, printed as such), derives
@@ -17,9 +27,14 @@ import (
 // tags later.
 //
 // Segment URIs are relative to the playlist, which httpserve serves at
-// /{app}/{stream}/ts/index.m3u8.
-func appendTSPlaylist(b []byte, target int64, discSeq uint64, segs []*segment, ended bool) []byte {
-	b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:"...)
+// /{app}/{stream}/ts/index.m3u8 (or v/, a/).
+func appendMediaPlaylist(b []byte, rendition int, target int64, discSeq uint64, segs []*segment, ended bool) []byte {
+	fmp4 := rendition != renditionTS
+	if fmp4 {
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:"...) // EXT-X-MAP in a media playlist without I-frames needs 6
+	} else {
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:"...)
+	}
 	b = strconv.AppendInt(b, target, 10)
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
 	var msn uint64
@@ -30,16 +45,36 @@ func appendTSPlaylist(b []byte, target int64, discSeq uint64, segs []*segment, e
 	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
 	b = strconv.AppendUint(b, discSeq, 10)
 	b = append(b, '\n')
+	if fmp4 {
+		b = append(b, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	}
+	var curInit *initSeg
 	for _, s := range segs {
 		if s.disc {
 			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 		}
+		uri, dur, pdt := s.name, s.dur, s.pdt
+		if fmp4 {
+			if in := s.init[rendition]; in != nil && in != curInit {
+				curInit = in
+				b = append(b, "#EXT-X-MAP:URI=\""...)
+				b = append(b, in.name...)
+				b = append(b, "\"\n"...)
+			}
+			if f := s.frag[rendition]; f != nil {
+				uri, dur = f.name, f.dur
+				pdt = pdt.Add(time.Duration(f.start-s.dts) * time.Millisecond)
+			} else {
+				uri = strings.TrimSuffix(s.name, ".ts") + ".m4s"
+				b = append(b, "#EXT-X-GAP\n"...)
+			}
+		}
 		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
-		b = s.pdt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = pdt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 		b = append(b, "\n#EXTINF:"...)
-		b = appendMillis(b, s.dur)
+		b = appendMillis(b, dur)
 		b = append(b, ",\n"...)
-		b = append(b, s.name...)
+		b = append(b, uri...)
 		b = append(b, '\n')
 	}
 	if ended {

@@ -2,16 +2,39 @@ package packager
 
 import "time"
 
-// segment is one published MPEG-TS segment. It is immutable once a snapshot holds
-// it, except expires, which only the stream's lock holder reads or writes.
+// segment is one published media segment: the MPEG-TS bytes and, cut at the same
+// instant, one CMAF fragment per track. It is immutable once a snapshot holds it,
+// except expires, which only the stream's lock holder reads or writes.
 type segment struct {
-	seq     uint64    // media sequence number
+	seq     uint64    // media sequence number, shared by the TS segment and the fragments
 	name    string    // "<epoch>-<seq>.ts", as listed in the playlist (relative to ts/)
 	path    string    // "ts/" + name, as Stream.Object takes it
 	data    []byte    // exact-size copy of the muxer output
+	dts     int64     // first DTS, ms on the session timeline
 	dur     int64     // media duration, ms: next segment's first DTS minus this one's
 	pdt     time.Time // wall time of the first frame: publish time + media time
 	disc    bool      // preceded by EXT-X-DISCONTINUITY
 	modTime time.Time // when it was published
 	expires time.Time // once out of the window: when it may be deleted
+
+	// CMAF, indexed by vIdx and aIdx. init is the track set's header (nil when the
+	// set has no such track, or CMAF could not describe it); frag is nil when the
+	// track had no sample in the segment.
+	init   [2]*initSeg
+	frag   [2]*fragment
+	period *period // the DASH Period listing it
 }
+
+// size is the store bytes the segment holds.
+func (s *segment) size() int64 {
+	n := int64(len(s.data))
+	for _, f := range s.frag {
+		if f != nil {
+			n += int64(len(f.data))
+		}
+	}
+	return n
+}
+
+// hasCMAF reports whether the segment belongs to a track set with CMAF output.
+func (s *segment) hasCMAF() bool { return s.init[vIdx] != nil || s.init[aIdx] != nil }

@@ -49,6 +49,14 @@ type session struct {
 	anchored  bool
 	anchorDTS int64 // the session's first DTS, paired with begin
 
+	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
+	fragBuf []byte       // Flush output, reused; each fragment is stored as an exact copy
+	fragSeq uint32       // mfhd sequence number of the fragments being cut
+	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
+	heldCut int64        // DTS of the cut that closed held, ms
+
+	cmafDropped int64
+
 	frames, segments, dropped int64
 	closed                    bool
 }
@@ -180,6 +188,7 @@ func (s *session) Close(cause error) error {
 	if s.started && s.open {
 		s.closeSegment(0, true)
 	}
+	s.settleAll()
 	s.closed = true
 	ended := s.st.endSession(s)
 	reason := "unpublish"
@@ -191,8 +200,8 @@ func (s *session) Close(cause error) error {
 	}
 	// ingest logs the unpublish itself; this line adds the packaging totals for debugging.
 	s.log.Debug().Err(cause).Str("reason", reason).Int64("frames", s.frames).Int64("segments", s.segments).
-		Int64("dropped", s.dropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("session ended")
-	s.buf, s.mux = nil, nil
+		Int64("dropped", s.dropped).Int64("cmaf_dropped", s.cmafDropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("session ended")
+	s.buf, s.mux, s.fragBuf, s.cm = nil, nil, nil, [2]cmafTrack{}
 	s.pend.release()
 	s.keyWait.release()
 	return err
@@ -273,7 +282,7 @@ func (s *session) startMux() error {
 	}
 	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
-	s.st.setTracks(s, s.tracks())
+	s.st.setTracks(s, s.tracks(), s.newCMAF())
 	err := s.pend.each(s.frame)
 	s.pend.release()
 	return err
@@ -293,7 +302,7 @@ func (s *session) changeTracks() {
 	s.awaitKey = s.video != nil
 	s.keyWait.release()
 	s.logTracks("tracks changed")
-	s.st.setTracks(s, s.tracks())
+	s.st.setTracks(s, s.tracks(), s.newCMAF())
 }
 
 func (s *session) logTracks(msg string) {
@@ -323,17 +332,20 @@ func (s *session) frame(f *remux.Frame) error {
 	if s.open && len(s.buf) >= s.cfg.MaxSegmentBytes {
 		s.seg.Reset() // the TS outgrew the cap before the media count did: cut here
 	}
+	s.settle(f)
 	if d := s.seg.Push(f); d.Cuts() {
 		if s.open {
 			s.closeSegment(f.DTS, false)
 		}
 		s.openSegment(f.DTS)
+		s.settle(f) // f is the first frame of its track after the cut
 	}
 	out, err := s.mux.AppendFrame(s.buf, f)
 	if err != nil {
 		return fmt.Errorf("packager: %s: %w", s.st.key(), err)
 	}
 	s.buf = out
+	s.addCMAF(f)
 	s.segFrames++
 	s.frames++
 	if i, end := endIndex(kind), f.DTS+s.frameDuration(kind); end > s.segEnd[i] {
@@ -432,13 +444,15 @@ func (s *session) mediaEnd() int64 {
 	return max(s.segEnd[0], s.segEnd[1])
 }
 
-// closeSegment publishes the open segment. Its duration is next minus its first
+// closeSegment closes the open segment and hands it to hold, which publishes it
+// once its CMAF fragments have their ends. Its duration is next minus its first
 // DTS; for the last segment of a track set (last), or when timestamps jumped so
 // that this would be negative or past the cap, it is the media actually in the
 // segment (mediaEnd), and a jump marks the next segment discontinuous.
 func (s *session) closeSegment(next int64, last bool) {
 	s.open = false
 	if s.segFrames == 0 {
+		s.settleAll()
 		s.discNext = true // nothing muxed (every frame failed): leave a gap, not a lie
 		return
 	}
@@ -452,10 +466,16 @@ func (s *session) closeSegment(next int64, last bool) {
 	}
 	seg := &segment{
 		data: bytes.Clone(s.buf),
+		dts:  s.segStart,
 		dur:  dur,
 		pdt:  s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
 		disc: s.segDisc,
 	}
+	s.hold(seg, next, last)
+}
+
+// publish adds a segment, its fragments ended, to the stream.
+func (s *session) publish(seg *segment) {
 	target, ok := s.st.addSegment(s, seg)
 	if !ok {
 		return

@@ -17,10 +17,15 @@ type Snapshot struct {
 	TSPlaylist []byte // the HLS media playlist; nil until the first segment exists and after eviction
 	Segments   int    // segments in the playlist window
 	Bytes      int64  // store bytes of this stream (window and segments kept after leaving it)
+	// BitrateIn is the media bitrate over the playlist window, bits/s: CMAF
+	// fragment bytes (TS bytes for a track set without CMAF) over their duration.
+	BitrateIn int64
 	// Changed is closed when a newer snapshot replaces this one, so a blocking
 	// request can select on it with its own context and a time cap.
 	Changed <-chan struct{}
 
-	modTime time.Time  // when TSPlaylist last changed
-	objects []*segment // servable segments: the window and those kept after leaving it
+	modTime  time.Time  // when the playlists last changed
+	objects  []*segment // servable segments: the window and those kept after leaving it
+	inits    []*initSeg // servable CMAF init segments
+	rendered renders    // fMP4 HLS playlists and the MPD
 }

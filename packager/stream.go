@@ -15,11 +15,28 @@ import (
 const (
 	ContentTypePlaylist = "application/vnd.apple.mpegurl"
 	ContentTypeTS       = "video/mp2t"
+	ContentTypeMPD      = "application/dash+xml"
+	ContentTypeVideoMP4 = "video/mp4"
+	ContentTypeAudioMP4 = "audio/mp4"
 
 	// PlaylistPath is where Object finds the TS media playlist; segment paths are
 	// "ts/<name>.ts", matching the playlist's relative URIs.
 	PlaylistPath = "ts/index.m3u8"
+	// MultivariantPath is the fMP4 HLS multivariant playlist; its media playlists
+	// are VideoPlaylistPath and AudioPlaylistPath, whose init segments and
+	// fragments are "v/init-<epoch>-<gen>.mp4", "v/<epoch>-<msn>.m4s" and the same
+	// under "a/". MPDPath is the DASH MPD listing the same fragments.
+	MultivariantPath  = "index.m3u8"
+	VideoPlaylistPath = "v/index.m3u8"
+	AudioPlaylistPath = "a/index.m3u8"
+	MPDPath           = "index.mpd"
+
+	// OriginPlaceholder stands in the MPD's UTCTiming URL ("ORIGIN/time") for the
+	// scheme and host a request came to; httpserve replaces it per request.
+	OriginPlaceholder = "ORIGIN"
 )
+
+var contentTypeMP4 = [2]string{ContentTypeVideoMP4, ContentTypeAudioMP4}
 
 // Stream is one publish key's state: its window of segments and its playlist. It
 // outlives publish sessions: a republish within the linger time continues it.
@@ -50,6 +67,15 @@ type Stream struct {
 	playlist []byte
 	plTime   time.Time
 	changed  chan struct{}
+
+	// CMAF: init segments still referenced (and the current set's), the DASH
+	// timeline anchor and Periods, and the renders of the last change.
+	inits    []*initSeg
+	initGen  uint64
+	ast      time.Time // MPD availabilityStartTime, fixed by the first CMAF segment
+	period   *period   // the Period new segments join
+	periodN  int
+	rendered renders
 }
 
 func (s *Stream) key() string { return streamKey(s.app, s.name) }
@@ -57,30 +83,73 @@ func (s *Stream) key() string { return streamKey(s.app, s.name) }
 // Snapshot returns the stream's current state. It never blocks.
 func (s *Stream) Snapshot() *Snapshot { return s.snap.Load() }
 
-// Object is a servable file: the playlist or a segment. Data must not be modified.
+// Object is a servable file: a playlist, the MPD, an init segment or a segment.
+// Data must not be modified.
 type Object struct {
 	Data        []byte
 	ModTime     time.Time
 	ContentType string
+	// Immutable is true for segments and init segments, whose names never
+	// carry other bytes, and false for playlists and the MPD.
+	Immutable bool
 }
 
-// Object finds a file by its path relative to /{app}/{stream}/: PlaylistPath
-// ("ts/index.m3u8") or a segment "ts/<name>.ts" still in the window or kept after
-// leaving it. It never blocks.
+// Object finds a file by its path relative to /{app}/{stream}/: PlaylistPath,
+// MultivariantPath, VideoPlaylistPath, AudioPlaylistPath, MPDPath, or a segment,
+// fragment or init segment still in the window or kept after leaving it. It never
+// blocks.
 func (s *Stream) Object(path string) (Object, bool) {
 	snap := s.snap.Load()
-	if path == PlaylistPath {
-		if snap.TSPlaylist == nil {
-			return Object{}, false
-		}
-		return Object{Data: snap.TSPlaylist, ModTime: snap.modTime, ContentType: ContentTypePlaylist}, true
+	var doc []byte
+	ctype := ContentTypePlaylist
+	switch path {
+	case PlaylistPath:
+		doc = snap.TSPlaylist
+	case MultivariantPath:
+		doc = snap.rendered.multivariant
+	case VideoPlaylistPath:
+		doc = snap.rendered.media[vIdx]
+	case AudioPlaylistPath:
+		doc = snap.rendered.media[aIdx]
+	case MPDPath:
+		doc, ctype = snap.rendered.mpd, ContentTypeMPD
+	default:
+		return snap.segmentObject(path)
 	}
-	if !strings.HasPrefix(path, "ts/") {
+	if doc == nil {
+		return Object{}, false
+	}
+	return Object{Data: doc, ModTime: snap.modTime, ContentType: ctype}, true
+}
+
+func (snap *Snapshot) segmentObject(path string) (Object, bool) {
+	i := -1
+	switch {
+	case strings.HasPrefix(path, "ts/"):
+		for _, seg := range snap.objects {
+			if seg.path == path {
+				return Object{Data: seg.data, ModTime: seg.modTime, ContentType: ContentTypeTS, Immutable: true}, true
+			}
+		}
+		return Object{}, false
+	case strings.HasPrefix(path, trackDir[vIdx]):
+		i = vIdx
+	case strings.HasPrefix(path, trackDir[aIdx]):
+		i = aIdx
+	default:
+		return Object{}, false
+	}
+	if strings.HasSuffix(path, ".mp4") {
+		for _, in := range snap.inits {
+			if in.path == path {
+				return Object{Data: in.data, ModTime: snap.Since, ContentType: contentTypeMP4[i], Immutable: true}, true
+			}
+		}
 		return Object{}, false
 	}
 	for _, seg := range snap.objects {
-		if seg.path == path {
-			return Object{Data: seg.data, ModTime: seg.modTime, ContentType: ContentTypeTS}, true
+		if f := seg.frag[i]; f != nil && f.path == path {
+			return Object{Data: f.data, ModTime: seg.modTime, ContentType: contentTypeMP4[i], Immutable: true}, true
 		}
 	}
 	return Object{}, false
@@ -106,9 +175,10 @@ func (s *Stream) publishLocked(render bool) {
 	if render {
 		s.playlist = nil
 		if len(s.window) > 0 {
-			s.playlist = appendTSPlaylist(make([]byte, 0, 256+160*len(s.window)), s.target, s.discSeq, s.window, s.ended)
+			s.playlist = appendMediaPlaylist(make([]byte, 0, 256+160*len(s.window)), renditionTS, s.target, s.discSeq, s.window, s.ended)
 		}
 		s.plTime = s.hub.cfg.Now()
+		s.rendered = s.renderCMAFLocked(s.plTime)
 	}
 	ch := make(chan struct{})
 	snap := &Snapshot{
@@ -121,8 +191,11 @@ func (s *Stream) publishLocked(render bool) {
 		TSPlaylist: s.playlist,
 		Segments:   len(s.window),
 		Bytes:      s.bytes,
+		BitrateIn:  s.rendered.rates.avg,
 		Changed:    ch,
 		modTime:    s.plTime,
+		rendered:   s.rendered,
+		inits:      append([]*initSeg(nil), s.inits...),
 	}
 	if n := len(s.window) + len(s.retired); n > 0 {
 		snap.objects = make([]*segment, 0, n)
@@ -146,8 +219,15 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 	now := cfg.Now()
 	seg.seq = s.nextSeq
 	s.nextSeq++
-	seg.name = s.epoch + "-" + strconv.FormatUint(seg.seq, 10) + ".ts"
+	base := s.epoch + "-" + strconv.FormatUint(seg.seq, 10)
+	seg.name = base + ".ts"
 	seg.path = "ts/" + seg.name
+	for i, f := range seg.frag {
+		if f != nil {
+			f.name = base + ".m4s"
+			f.path = trackDir[i] + f.name
+		}
+	}
 	seg.modTime = now
 	if s.discNext {
 		seg.disc = true
@@ -160,9 +240,10 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 		s.target = max(ceilSeconds(cfg.SegmentDuration), roundSeconds(seg.dur))
 		s.log.Info().Int64("target_duration", s.target).Msg("playlist target duration fixed")
 	}
+	s.joinPeriodLocked(seg)
 	s.window = append(s.window, seg)
-	s.bytes += int64(len(seg.data))
-	s.hub.total.Add(int64(len(seg.data)))
+	s.bytes += seg.size()
+	s.hub.total.Add(seg.size())
 	s.trimLocked(now)
 	s.dropExpiredLocked(now)
 	s.publishLocked(true)
@@ -212,12 +293,13 @@ func (s *Stream) dropRetiredLocked(n int) bool {
 	}
 	var freed int64
 	for i := 0; i < n; i++ {
-		freed += int64(len(s.retired[i].data))
+		freed += s.retired[i].size()
 		s.retired[i] = nil
 	}
 	s.retired = append(s.retired[:0], s.retired[n:]...)
 	s.bytes -= freed
 	s.hub.total.Add(-freed)
+	s.pruneInitsLocked()
 	return true
 }
 
@@ -240,15 +322,55 @@ func (s *Stream) shrinkWindowLocked(now time.Time) bool {
 	return changed
 }
 
-// setTracks records the session's track set.
-func (s *Stream) setTracks(sess *session, tracks []*remux.Track) {
+// setTracks records the session's track set and names and stores its CMAF init
+// segments (nil where a track is absent or has no CMAF output).
+func (s *Stream) setTracks(sess *session, tracks []*remux.Track, inits [2]*initSeg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.owner != sess || s.evicted {
 		return
 	}
 	s.tracks = tracks
+	s.initGen++
+	gen := strconv.FormatUint(s.initGen, 10)
+	for i, in := range inits {
+		if in == nil {
+			continue
+		}
+		in.gen = s.initGen
+		in.name = "init-" + s.epoch + "-" + gen + ".mp4"
+		in.path = trackDir[i] + in.name
+		s.inits = append(s.inits, in)
+		s.bytes += int64(len(in.data))
+		s.hub.total.Add(int64(len(in.data)))
+	}
+	s.pruneInitsLocked()
 	s.publishLocked(false)
+}
+
+// pruneInitsLocked forgets init segments that are neither the current set's nor
+// referenced by a segment still served.
+func (s *Stream) pruneInitsLocked() {
+	keep := s.inits[:0]
+	for _, in := range s.inits {
+		if in.gen == s.initGen || referenced(in, s.window) || referenced(in, s.retired) {
+			keep = append(keep, in)
+			continue
+		}
+		s.bytes -= int64(len(in.data))
+		s.hub.total.Add(-int64(len(in.data)))
+	}
+	clear(s.inits[len(keep):])
+	s.inits = keep
+}
+
+func referenced(in *initSeg, segs []*segment) bool {
+	for _, seg := range segs {
+		if seg.init[vIdx] == in || seg.init[aIdx] == in {
+			return true
+		}
+	}
+	return false
 }
 
 // endSession marks the stream ended if sess still owns it, and reports whether it
@@ -273,5 +395,6 @@ func (s *Stream) evictLocked() {
 	s.hub.total.Add(-s.bytes)
 	s.bytes = 0
 	s.window, s.retired, s.tracks, s.playlist = nil, nil, nil, nil
+	s.inits, s.period, s.rendered = nil, nil, renders{}
 	s.publishLocked(false)
 }

@@ -1,0 +1,212 @@
+package packager
+
+import (
+	"strconv"
+	"time"
+)
+
+// appendMPDLocked renders the DASH MPD (ISO/IEC 23009-1, DASH-IF live profile
+// with CMAF) of the window: one Period per publish session and track set, one
+// AdaptationSet and Representation per track, a SegmentTemplate with a
+// SegmentTimeline addressing fragments by their media sequence number. While a
+// publisher is on it the MPD is dynamic; after unpublish it is static until a
+// republish makes it dynamic again.
+//
+// It is written with appends like the playlists: every value is ours (numbers,
+// names, filtered codecs strings), so nothing needs XML escaping, and it renders
+// once per change without reflection.
+func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
+	var (
+		total, maxDur int64
+		periods       []*period
+	)
+	for _, seg := range s.window {
+		total += seg.dur
+		maxDur = max(maxDur, seg.dur)
+		for _, f := range seg.frag {
+			if f != nil {
+				maxDur = max(maxDur, f.dur)
+			}
+		}
+		if p := seg.period; p != nil && (len(periods) == 0 || periods[len(periods)-1] != p) {
+			periods = append(periods, p)
+		}
+	}
+	target := s.target * 1000
+	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
+	b = append(b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`...)
+	if s.ended {
+		b = append(b, ` type="static"`...)
+	} else {
+		b = append(b, ` type="dynamic"`...)
+	}
+	b = appendTimeAttr(b, "availabilityStartTime", s.ast)
+	b = appendTimeAttr(b, "publishTime", now)
+	if s.ended {
+		var end int64
+		if n := len(periods); n > 0 {
+			p := periods[n-1]
+			end = p.start + p.end - p.pto
+		}
+		b = appendDurAttr(b, "mediaPresentationDuration", end)
+	} else {
+		b = appendDurAttr(b, "minimumUpdatePeriod", target)
+		b = appendDurAttr(b, "timeShiftBufferDepth", total)
+		b = appendDurAttr(b, "suggestedPresentationDelay", 3*target)
+	}
+	b = appendDurAttr(b, "minBufferTime", target)
+	b = appendDurAttr(b, "maxSegmentDuration", maxDur)
+	b = append(b, ">\n"...)
+	for _, p := range periods {
+		b = append(b, `  <Period id="`...)
+		b = append(b, p.id...)
+		b = append(b, '"')
+		b = appendDurAttr(b, "start", p.start)
+		b = append(b, ">\n"...)
+		for i := range p.init {
+			if p.init[i] != nil {
+				b = appendAdaptationSet(b, p, i, s.window, r)
+			}
+		}
+		b = append(b, "  </Period>\n"...)
+	}
+	b = append(b, `  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-xsdate:2014" value="`+OriginPlaceholder+`/time"/>`+"\n"...)
+	return append(b, "</MPD>\n"...)
+}
+
+func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates) []byte {
+	in := p.init[i]
+	t := in.track
+	b = append(b, `    <AdaptationSet id="`...)
+	b = strconv.AppendInt(b, int64(t.ID), 10)
+	if i == vIdx {
+		b = append(b, `" contentType="video" mimeType="video/mp4"`...)
+	} else {
+		b = append(b, `" contentType="audio" mimeType="audio/mp4"`...)
+	}
+	b = append(b, ` segmentAlignment="true" startWithSAP="1" codecs="`...)
+	b = appendToken(b, t.CodecString)
+	b = append(b, '"')
+	if i == vIdx {
+		b = appendIntAttr(b, "width", int64(t.Width))
+		b = appendIntAttr(b, "height", int64(t.Height))
+		if r.fps > 0 {
+			b = append(b, ` frameRate="`...)
+			b = appendFrameRate(b, r.fps)
+			b = append(b, '"')
+		}
+		b = append(b, ">\n"...)
+	} else {
+		b = appendIntAttr(b, "audioSamplingRate", int64(t.SampleRate))
+		b = append(b, ` lang="und">`+"\n"...)
+		b = append(b, `      <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="`...)
+		b = strconv.AppendInt(b, int64(max(t.Channels, 1)), 10)
+		b = append(b, `"/>`+"\n"...)
+	}
+	b = append(b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>`+"\n"...)
+	b = append(b, `      <Representation id="`...)
+	b = append(b, trackDir[i][:1]...)
+	b = append(b, '"')
+	b = appendIntAttr(b, "bandwidth", r.track[i])
+	b = append(b, ">\n        <SegmentTemplate"...)
+	b = appendIntAttr(b, "timescale", int64(t.Timescale))
+	b = append(b, ` presentationTimeOffset="`...)
+	b = strconv.AppendUint(b, toTicks(p.pto, t.Timescale), 10)
+	b = append(b, `" initialization="`...)
+	b = append(b, in.path...)
+	b = append(b, `" media="`...)
+	b = append(b, trackDir[i]...)
+	b = append(b, p.epoch...)
+	b = append(b, `-$Number$.m4s"`...)
+	first := true
+	var (
+		runT, runD, nextN uint64
+		runR              int
+		runN              uint64
+		open              bool
+	)
+	emit := func() {
+		b = append(b, `            <S t="`...)
+		b = strconv.AppendUint(b, runT, 10)
+		b = append(b, `" d="`...)
+		b = strconv.AppendUint(b, runD, 10)
+		b = append(b, '"')
+		if runR > 0 {
+			b = appendIntAttr(b, "r", int64(runR))
+		}
+		if runN != 0 {
+			b = append(b, ` n="`...)
+			b = strconv.AppendUint(b, runN, 10)
+			b = append(b, '"')
+		}
+		b = append(b, "/>\n"...)
+	}
+	for _, seg := range window {
+		f := seg.frag[i]
+		if seg.period != p || f == nil {
+			continue
+		}
+		if first {
+			first = false
+			b = append(b, ` startNumber="`...)
+			b = strconv.AppendUint(b, seg.seq, 10)
+			b = append(b, "\">\n          <SegmentTimeline>\n"...)
+			runT, runD, runR, runN, nextN, open = f.t, f.d, 0, 0, seg.seq+1, true
+			continue
+		}
+		if f.d == runD && f.t == runT+uint64(runR+1)*runD && seg.seq == nextN {
+			runR++
+			nextN++
+			continue
+		}
+		emit()
+		runT, runD, runR, runN = f.t, f.d, 0, 0
+		if seg.seq != nextN {
+			runN = seg.seq // a segment without this track: numbering skips it (S@n, ISO/IEC 23009-1:2022)
+		}
+		nextN = seg.seq + 1
+	}
+	if open {
+		emit()
+		b = append(b, "          </SegmentTimeline>\n        </SegmentTemplate>\n"...)
+	} else {
+		b = append(b, "/>\n"...)
+	}
+	b = append(b, "      </Representation>\n"...)
+	return append(b, "    </AdaptationSet>\n"...)
+}
+
+func appendIntAttr(b []byte, name string, v int64) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="`...)
+	b = strconv.AppendInt(b, v, 10)
+	return append(b, '"')
+}
+
+// appendDurAttr writes an xs:duration of ms, e.g. PT2.000S.
+func appendDurAttr(b []byte, name string, ms int64) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="PT`...)
+	b = appendMillis(b, ms)
+	return append(b, `S"`...)
+}
+
+func appendTimeAttr(b []byte, name string, t time.Time) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="`...)
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	return append(b, '"')
+}
+
+// appendFrameRate writes an integer rate when the measured one is within 0.01 of
+// it, else a fraction over 1000.
+func appendFrameRate(b []byte, fps float64) []byte {
+	if n := int64(fps + 0.5); n > 0 && fps-float64(n) < 0.01 && float64(n)-fps < 0.01 {
+		return strconv.AppendInt(b, n, 10)
+	}
+	b = strconv.AppendInt(b, int64(fps*1000+0.5), 10)
+	return append(b, "/1000"...)
+}

@@ -1,0 +1,161 @@
+package packager
+
+import (
+	"strconv"
+	"time"
+)
+
+// renders is what one change of a stream renders for the CMAF outputs: the fMP4
+// HLS playlists and the MPD, each nil while there is nothing to list.
+type renders struct {
+	multivariant []byte
+	media        [2][]byte // indexed by vIdx, aIdx
+	mpd          []byte
+	rates        rates
+}
+
+// rates are bitrates measured over the window, bits/s, and the video frame rate.
+type rates struct {
+	peak, avg int64    // per segment, all tracks' fragments together
+	track     [2]int64 // per track, the peak fragment bitrate
+	fps       float64  // video frames per second; 0 when unknown
+}
+
+// measure computes rates over segs. A segment's bitrate is its fragment bytes
+// over its duration; segments without CMAF count their TS bytes.
+func measure(segs []*segment) rates {
+	var (
+		r            rates
+		bytes, ms    int64
+		vFrames, vMs int64
+	)
+	for _, s := range segs {
+		n := int64(0)
+		if s.hasCMAF() {
+			for i, f := range s.frag {
+				if f == nil {
+					continue
+				}
+				n += int64(len(f.data))
+				if f.dur > 0 {
+					r.track[i] = max(r.track[i], int64(len(f.data))*8000/f.dur)
+				}
+				if i == vIdx {
+					vFrames += int64(f.frames)
+					vMs += f.dur
+				}
+			}
+		} else {
+			n = int64(len(s.data))
+		}
+		if s.dur > 0 {
+			r.peak = max(r.peak, n*8000/s.dur)
+		}
+		bytes += n
+		ms += s.dur
+	}
+	if ms > 0 {
+		r.avg = bytes * 8000 / ms
+	}
+	r.peak = max(r.peak, r.avg, 1)
+	r.avg = max(r.avg, 1)
+	for i := range r.track {
+		r.track[i] = max(r.track[i], 1)
+	}
+	if vMs > 0 {
+		r.fps = float64(vFrames) * 1000 / float64(vMs)
+	}
+	return r
+}
+
+// renderCMAFLocked renders the fMP4 HLS playlists and the MPD of the window.
+func (s *Stream) renderCMAFLocked(now time.Time) renders {
+	var r renders
+	r.rates = measure(s.window)
+	var last *segment // the newest segment with CMAF: its track set is announced
+	for i := len(s.window) - 1; i >= 0 && last == nil; i-- {
+		if s.window[i].hasCMAF() {
+			last = s.window[i]
+		}
+	}
+	if last == nil {
+		return r
+	}
+	for i := range r.media {
+		if hasTrack(s.window, i) {
+			r.media[i] = appendMediaPlaylist(make([]byte, 0, 256+180*len(s.window)), i, s.target, s.discSeq, s.window, s.ended)
+		}
+	}
+	r.multivariant = appendMultivariant(make([]byte, 0, 512), last.init, r.rates)
+	r.mpd = s.appendMPDLocked(make([]byte, 0, 2048+100*len(s.window)), now, r.rates)
+	return r
+}
+
+func hasTrack(segs []*segment, i int) bool {
+	for _, seg := range segs {
+		if seg.init[i] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// appendMultivariant renders the fMP4 multivariant playlist for the track set
+// inits: one variant, its audio as an EXT-X-MEDIA rendition when there is video.
+func appendMultivariant(b []byte, inits [2]*initSeg, r rates) []byte {
+	b = append(b, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	v, a := inits[vIdx], inits[aIdx]
+	if v != nil && a != nil {
+		b = append(b, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="`...)
+		b = strconv.AppendInt(b, int64(max(a.track.Channels, 1)), 10)
+		b = append(b, `",URI="`...)
+		b = append(b, AudioPlaylistPath...)
+		b = append(b, "\"\n"...)
+	}
+	b = append(b, "#EXT-X-STREAM-INF:BANDWIDTH="...)
+	b = strconv.AppendInt(b, r.peak, 10)
+	b = append(b, ",AVERAGE-BANDWIDTH="...)
+	b = strconv.AppendInt(b, r.avg, 10)
+	b = append(b, `,CODECS="`...)
+	if v != nil {
+		b = appendToken(b, v.track.CodecString)
+		if a != nil {
+			b = append(b, ',')
+		}
+	}
+	if a != nil {
+		b = appendToken(b, a.track.CodecString)
+	}
+	b = append(b, '"')
+	uri := AudioPlaylistPath
+	if v != nil {
+		uri = VideoPlaylistPath
+		b = append(b, ",RESOLUTION="...)
+		b = strconv.AppendInt(b, int64(v.track.Width), 10)
+		b = append(b, 'x')
+		b = strconv.AppendInt(b, int64(v.track.Height), 10)
+		if r.fps > 0 {
+			b = append(b, ",FRAME-RATE="...)
+			b = strconv.AppendFloat(b, r.fps, 'f', 3, 64)
+		}
+		if a != nil {
+			b = append(b, `,AUDIO="aac"`...)
+		}
+	}
+	b = append(b, '\n')
+	b = append(b, uri...)
+	return append(b, '\n')
+}
+
+// appendToken appends s keeping only characters that are safe inside a quoted
+// attribute of a playlist or the MPD: codecs strings come from the publisher's
+// sequence headers, so they are filtered rather than trusted.
+func appendToken(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' || c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			b = append(b, c)
+		}
+	}
+	return b
+}
