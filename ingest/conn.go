@@ -53,6 +53,10 @@ type conn struct {
 	tcQuery    string
 	kick       func() // PublishRequest.Kick, built once
 
+	// framesUncounted are frames handed to the Writer since the last add to
+	// Server.stats: the shared counter is touched once per read batch, not per frame.
+	framesUncounted int64
+
 	// The publish session; writer is nil when none is live.
 	pub pubState
 }
@@ -132,10 +136,12 @@ func (c *conn) serve() {
 	cause := c.endCause(err)
 	c.endPublish(cause)
 	c.cancel()
+	c.countFrames()
 
 	var pe *ProtocolError
 	switch {
 	case errors.As(err, &pe):
+		c.srv.stats.protocolError(pe.Kind)
 		c.log.Warn().Str("kind", pe.Kind).Err(err).Msg("protocol error")
 	case cause != nil:
 		c.log.Info().Err(cause).Msg("disconnect")
@@ -150,6 +156,7 @@ func (c *conn) safely(f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("ingest: panic: %v", p)
+			c.srv.stats.panics.Add(1)
 			c.log.Error().Str("stack", string(debug.Stack())).Err(err).Msg("panic recovered")
 			if c.srv.OnPanic != nil {
 				c.srv.OnPanic()
@@ -171,10 +178,15 @@ func (c *conn) endCause(err error) error {
 		}
 		return fmt.Errorf("ingest: publisher disconnected without unpublish: %w", err)
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("ingest: no data for %v: %w", c.readTimeout, err)
-	}
 	return err
+}
+
+// countFrames adds the frames written since the last call to the server's counter.
+func (c *conn) countFrames() {
+	if c.framesUncounted != 0 {
+		c.srv.stats.frames.Add(c.framesUncounted)
+		c.framesUncounted = 0
+	}
 }
 
 // endPublish closes the live publish session's Writer, if any, exactly once.
@@ -184,6 +196,7 @@ func (c *conn) endPublish(cause error) {
 		return
 	}
 	c.pub.writer = nil
+	c.srv.stats.publishing.Add(-1)
 	ev := c.log.Info()
 	if cause != nil {
 		ev = ev.AnErr("reason", cause)
@@ -223,6 +236,7 @@ func (c *conn) run() error {
 				break
 			}
 		}
+		c.countFrames()
 		if err := c.flush(); err != nil {
 			return err
 		}
@@ -239,6 +253,9 @@ func (c *conn) run() error {
 		c.rend += n
 		c.received(n)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("no data for %v: %w", c.readTimeout, err)}
+			}
 			return fmt.Errorf("ingest: read: %w", err)
 		}
 	}
@@ -247,6 +264,10 @@ func (c *conn) run() error {
 // received counts bytes and queues an Acknowledgement each time a window is
 // crossed (spec 5.4.3), using the window the peer announced or else ours.
 func (c *conn) received(n int) {
+	if n <= 0 {
+		return
+	}
+	c.srv.stats.bytesIn.Add(int64(n))
 	c.inBytes += uint64(n)
 	window := c.peerWindow
 	if window == 0 {
@@ -269,6 +290,9 @@ func (c *conn) flush() error {
 	_, err := c.nc.Write(c.w.buf)
 	c.w.buf = c.w.buf[:0]
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("write stalled for %v: %w", c.writeTimeout, err)}
+		}
 		return fmt.Errorf("ingest: write: %w", err)
 	}
 	return nil
@@ -282,14 +306,14 @@ func (c *conn) handshake() error {
 		return err
 	}
 	c0c1 := c.rbuf[:1+handshakeSize]
-	if _, err := io.ReadFull(c.nc, c0c1[:1]); err != nil {
-		return handshakeIOErr("C0", err)
+	if err := c.readHandshake("C0", c0c1[:1]); err != nil {
+		return err
 	}
 	if c0c1[0] != rtmpVersion {
 		return protoErr(KindHandshake, "version %d, want %d", c0c1[0], rtmpVersion)
 	}
-	if _, err := io.ReadFull(c.nc, c0c1[1:]); err != nil {
-		return handshakeIOErr("C1", err)
+	if err := c.readHandshake("C1", c0c1[1:]); err != nil {
+		return err
 	}
 	reply, digest, err := handshakeReply(c0c1, uint32(time.Now().UnixMilli()), rand.Reader)
 	if err != nil {
@@ -297,20 +321,32 @@ func (c *conn) handshake() error {
 	}
 	c.digest = digest
 	if _, err := c.nc.Write(reply); err != nil {
-		return fmt.Errorf("ingest: handshake: write S0+S1+S2: %w", err)
+		return handshakeIOErr("write S0+S1+S2", timeout, err)
 	}
-	if _, err := io.ReadFull(c.nc, c.rbuf[:handshakeSize]); err != nil {
-		return handshakeIOErr("C2", err)
+	if err := c.readHandshake("C2", c.rbuf[:handshakeSize]); err != nil {
+		return err
 	}
 	c.inBytes = 1 + 2*handshakeSize
 	return c.nc.SetDeadline(time.Time{})
 }
 
-func handshakeIOErr(part string, err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return protoErr(KindHandshake, "%s: handshake timeout: %w", part, err)
+// readHandshake fills p from the connection, counting the bytes as they come.
+func (c *conn) readHandshake(part string, p []byte) error {
+	n, err := io.ReadFull(c.nc, p)
+	if n > 0 {
+		c.srv.stats.bytesIn.Add(int64(n))
 	}
-	return fmt.Errorf("ingest: handshake: read %s: %w", part, err)
+	if err != nil {
+		return handshakeIOErr("read "+part, orDefault(c.srv.HandshakeTimeout, DefaultHandshakeTimeout), err)
+	}
+	return nil
+}
+
+func handshakeIOErr(part string, timeout time.Duration, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return protoErr(KindTimeout, "handshake not done within %v: %s: %w", timeout, part, err)
+	}
+	return fmt.Errorf("ingest: handshake: %s: %w", part, err)
 }
 
 // handle dispatches one message.

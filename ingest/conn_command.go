@@ -215,10 +215,12 @@ func (c *conn) publish(streamID uint32, full string) error {
 			{Key: "code", Value: "NetStream.Publish.BadName"},
 			{Key: "description", Value: err.Error()},
 		})
+		c.srv.stats.publishRefused.Add(1)
 		c.log.Info().Str("stream", name).Err(err).Msg("publish refused")
 		return fmt.Errorf("ingest: publish %s/%s refused: %w", c.app, name, err)
 	}
 	c.pub = pubState{writer: w, name: name, started: time.Now()}
+	c.srv.stats.publishing.Add(1)
 	c.log = c.log.With().Str("stream", name).Logger()
 	c.log.Info().Msg("publish")
 	c.w.userControl(ucStreamBegin, streamID)

@@ -68,6 +68,7 @@ func (c *conn) media(m *message) error {
 			return fmt.Errorf("ingest: writer: frame: %w", err)
 		}
 		c.pub.frames++
+		c.framesUncounted++
 		c.pub.bytes += int64(len(pkt.Data))
 	}
 	return nil

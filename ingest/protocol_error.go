@@ -9,6 +9,9 @@ const (
 	KindAMF       = "amf"
 	KindCommand   = "command"
 	KindMedia     = "media"
+	// KindTimeout is a peer too slow for a deadline (handshake, read or write):
+	// a slowloris or a dead link rather than garbage.
+	KindTimeout = "timeout"
 )
 
 // ProtocolError reports a peer that broke the RTMP protocol or one of the Server's

@@ -55,7 +55,12 @@ const (
 	DefaultWindowAckSize    = 2_500_000
 	DefaultChunkSize        = 4096
 	DefaultMaxConns         = 1024
+	DefaultMaxConnsPerIP    = 32
 )
+
+// refusalLogInterval bounds the "connection refused" log lines to one per remote
+// IP per interval, so a connection flood cannot become a log flood.
+const refusalLogInterval = time.Minute
 
 // Server accepts RTMP publishers. Its fields configure it and must not change
 // after Serve is called; the zero value of each field selects its default.
@@ -81,15 +86,23 @@ type Server struct {
 	// MaxConns bounds concurrent connections (default 1024); connections past
 	// it are closed right after accept.
 	MaxConns int
+	// MaxConnsPerIP bounds concurrent connections from one remote IP (default
+	// 32), so one host cannot take every slot; past it a connection is closed
+	// right after accept. An encoder needs one connection per stream.
+	MaxConnsPerIP int
 	// OnPanic, if set, is called (from the connection's goroutine) after a panic
 	// in a connection was recovered and logged, e.g. to count a metric.
 	OnPanic func()
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	stats serverStats
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[*conn]struct{}
+	perIP      map[string]int       // live connections by remote IP
+	refusalLog map[string]time.Time // last refusal logged, by remote IP
+	closed     bool
+	wg         sync.WaitGroup
 }
 
 // ListenAndServe listens on s.Addr (TCP) and serves it.
@@ -155,38 +168,100 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // track registers a new connection and starts its goroutine; it refuses it when
-// the server is closed or full.
+// the server is closed, full, or full for the connection's IP.
 func (s *Server) track(nc net.Conn) bool {
-	maxConns := s.MaxConns
-	if maxConns <= 0 {
-		maxConns = DefaultMaxConns
-	}
+	maxConns := orDefault(s.MaxConns, DefaultMaxConns)
+	maxPerIP := orDefault(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	ip := remoteIP(nc.RemoteAddr())
 	s.mu.Lock()
-	if s.closed || len(s.conns) >= maxConns {
+	if s.closed {
 		s.mu.Unlock()
-		if !s.isClosed() {
-			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", maxConns).Msg("connection refused: too many connections")
-		}
 		nc.Close()
+		return false
+	}
+	var why string
+	switch {
+	case len(s.conns) >= maxConns:
+		why = "too many connections"
+	case s.perIP[ip] >= maxPerIP:
+		why = "too many connections from this IP"
+	}
+	if why != "" {
+		logIt := s.refusalLogDue(ip, time.Now())
+		s.mu.Unlock()
+		nc.Close()
+		s.stats.refused.Add(1)
+		if logIt {
+			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", maxConns).
+				Int("max_conns_per_ip", maxPerIP).Int64("refused_total", s.stats.refused.Load()).
+				Msg("connection refused: " + why + " (logged once a minute per IP)")
+		}
 		return false
 	}
 	if s.conns == nil {
 		s.conns = make(map[*conn]struct{})
+		s.perIP = make(map[string]int)
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
+	s.perIP[ip]++
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+	s.stats.active.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() {
 			s.mu.Lock()
 			delete(s.conns, c)
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
 			s.mu.Unlock()
+			s.stats.active.Add(-1)
 		}()
 		c.serve()
 	}()
 	return true
+}
+
+// refusalLogDue says whether a refusal for ip should be logged now, and notes it.
+// The map is pruned of stale entries as it grows, so a flood from many addresses
+// keeps it bounded by the addresses seen within one interval. s.mu is held.
+func (s *Server) refusalLogDue(ip string, now time.Time) bool {
+	if last, ok := s.refusalLog[ip]; ok && now.Sub(last) < refusalLogInterval {
+		return false
+	}
+	if s.refusalLog == nil {
+		s.refusalLog = make(map[string]time.Time)
+	}
+	if len(s.refusalLog) >= 4096 {
+		for k, t := range s.refusalLog {
+			if now.Sub(t) >= refusalLogInterval {
+				delete(s.refusalLog, k)
+			}
+		}
+		if len(s.refusalLog) >= 4096 {
+			return false
+		}
+	}
+	s.refusalLog[ip] = now
+	return true
+}
+
+// remoteIP is the key for MaxConnsPerIP: the IP of a TCP peer, else the address
+// as the transport prints it.
+func remoteIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
 }
 
 func (s *Server) isClosed() bool {
