@@ -57,6 +57,7 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	static := staticFiles()
 	r.Method(http.MethodGet, "/", static)
 	r.Method(http.MethodGet, "/play.html", static)
+	r.Method(http.MethodGet, "/player.js", static)
 	r.Method(http.MethodGet, "/vendor/*", static)
 	r.Get("/{app}/{stream}/ts/index.m3u8", s.tsPlaylist)
 	r.Get("/{app}/{stream}/*", s.object)
