@@ -1,0 +1,327 @@
+package packager_test
+
+import (
+	"encoding/binary"
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+)
+
+// frag is what the tests read back from a stored fragment's boxes.
+type frag struct {
+	seq       uint32   // mfhd sequence_number
+	trackID   uint32   // tfhd
+	tfdt      uint64   // baseMediaDecodeTime
+	durations []uint32 // per sample
+	sizes     []uint32
+	firstSync bool // the first sample is a sync sample
+	mdat      int  // mdat payload bytes
+}
+
+func (f frag) duration() uint64 {
+	var d uint64
+	for _, x := range f.durations {
+		d += uint64(x)
+	}
+	return d
+}
+
+// parseFragment is a tiny box reader for styp + moof(mfhd, traf(tfhd, tfdt,
+// trun)) + mdat, independent of remux/cmaf's own writer.
+func parseFragment(b []byte) (frag, error) {
+	var (
+		f          frag
+		defFlags   uint32
+		haveDef    bool
+		firstFlags *uint32
+	)
+	var walk func(b []byte, depth int) error
+	walk = func(b []byte, depth int) error {
+		for len(b) > 0 {
+			if len(b) < 8 {
+				return fmt.Errorf("truncated box header")
+			}
+			size := int(binary.BigEndian.Uint32(b))
+			typ := string(b[4:8])
+			if size < 8 || size > len(b) {
+				return fmt.Errorf("box %q size %d of %d", typ, size, len(b))
+			}
+			body := b[8:size]
+			b = b[size:]
+			full := func() (ver byte, flags uint32, rest []byte, err error) {
+				if len(body) < 4 {
+					return 0, 0, nil, fmt.Errorf("%s: short", typ)
+				}
+				return body[0], binary.BigEndian.Uint32(body) & 0xffffff, body[4:], nil
+			}
+			switch typ {
+			case "moof", "traf":
+				if err := walk(body, depth+1); err != nil {
+					return err
+				}
+			case "mfhd":
+				_, _, r, err := full()
+				if err != nil || len(r) < 4 {
+					return fmt.Errorf("mfhd: short")
+				}
+				f.seq = binary.BigEndian.Uint32(r)
+			case "tfhd":
+				_, fl, r, err := full()
+				if err != nil || len(r) < 4 {
+					return fmt.Errorf("tfhd: short")
+				}
+				f.trackID = binary.BigEndian.Uint32(r)
+				r = r[4:]
+				for _, bit := range []uint32{0x1, 0x2, 0x8, 0x10} { // base offset is 8 bytes
+					if fl&bit != 0 {
+						n := 4
+						if bit == 0x1 {
+							n = 8
+						}
+						r = r[n:]
+					}
+				}
+				if fl&0x20 != 0 {
+					defFlags, haveDef = binary.BigEndian.Uint32(r), true
+				}
+			case "tfdt":
+				ver, _, r, err := full()
+				if err != nil {
+					return err
+				}
+				if ver == 1 {
+					f.tfdt = binary.BigEndian.Uint64(r)
+				} else {
+					f.tfdt = uint64(binary.BigEndian.Uint32(r))
+				}
+			case "trun":
+				_, fl, r, err := full()
+				if err != nil || len(r) < 4 {
+					return fmt.Errorf("trun: short")
+				}
+				n := int(binary.BigEndian.Uint32(r))
+				r = r[4:]
+				if fl&0x1 != 0 {
+					r = r[4:]
+				}
+				if fl&0x4 != 0 {
+					v := binary.BigEndian.Uint32(r)
+					firstFlags = &v
+					r = r[4:]
+				}
+				for i := 0; i < n; i++ {
+					if fl&0x100 != 0 {
+						f.durations = append(f.durations, binary.BigEndian.Uint32(r))
+						r = r[4:]
+					}
+					if fl&0x200 != 0 {
+						f.sizes = append(f.sizes, binary.BigEndian.Uint32(r))
+						r = r[4:]
+					}
+					if fl&0x400 != 0 {
+						if i == 0 {
+							v := binary.BigEndian.Uint32(r)
+							firstFlags = &v
+						}
+						r = r[4:]
+					}
+					if fl&0x800 != 0 {
+						r = r[4:]
+					}
+				}
+			case "mdat":
+				f.mdat = len(body)
+			}
+		}
+		return nil
+	}
+	if err := walk(b, 0); err != nil {
+		return f, err
+	}
+	flags := defFlags
+	if firstFlags != nil {
+		flags = *firstFlags
+	} else if !haveDef {
+		return f, fmt.Errorf("no sample flags")
+	}
+	f.firstSync = flags&0x10000 == 0
+	return f, nil
+}
+
+// mpd is the part of an MPD the tests check.
+type mpd struct {
+	XMLName                   xml.Name `xml:"urn:mpeg:dash:schema:mpd:2011 MPD"`
+	Profiles                  string   `xml:"profiles,attr"`
+	Type                      string   `xml:"type,attr"`
+	AvailabilityStartTime     string   `xml:"availabilityStartTime,attr"`
+	PublishTime               string   `xml:"publishTime,attr"`
+	MinimumUpdatePeriod       string   `xml:"minimumUpdatePeriod,attr"`
+	TimeShiftBufferDepth      string   `xml:"timeShiftBufferDepth,attr"`
+	MediaPresentationDuration string   `xml:"mediaPresentationDuration,attr"`
+	MinBufferTime             string   `xml:"minBufferTime,attr"`
+	MaxSegmentDuration        string   `xml:"maxSegmentDuration,attr"`
+	Periods                   []struct {
+		ID             string `xml:"id,attr"`
+		Start          string `xml:"start,attr"`
+		AdaptationSets []struct {
+			ID                string `xml:"id,attr"`
+			ContentType       string `xml:"contentType,attr"`
+			MimeType          string `xml:"mimeType,attr"`
+			Codecs            string `xml:"codecs,attr"`
+			SegmentAlignment  string `xml:"segmentAlignment,attr"`
+			StartWithSAP      string `xml:"startWithSAP,attr"`
+			Width             int    `xml:"width,attr"`
+			Height            int    `xml:"height,attr"`
+			AudioSamplingRate int    `xml:"audioSamplingRate,attr"`
+			Representations   []struct {
+				ID        string `xml:"id,attr"`
+				Bandwidth int64  `xml:"bandwidth,attr"`
+				Template  struct {
+					Timescale      uint32 `xml:"timescale,attr"`
+					PTO            uint64 `xml:"presentationTimeOffset,attr"`
+					Initialization string `xml:"initialization,attr"`
+					Media          string `xml:"media,attr"`
+					StartNumber    uint64 `xml:"startNumber,attr"`
+					S              []struct {
+						T uint64  `xml:"t,attr"`
+						D uint64  `xml:"d,attr"`
+						R int     `xml:"r,attr"`
+						N *uint64 `xml:"n,attr"`
+					} `xml:"SegmentTimeline>S"`
+				} `xml:"SegmentTemplate"`
+			} `xml:"Representation"`
+		} `xml:"AdaptationSet"`
+	} `xml:"Period"`
+	UTCTiming struct {
+		Scheme string `xml:"schemeIdUri,attr"`
+		Value  string `xml:"value,attr"`
+	} `xml:"UTCTiming"`
+}
+
+func parseMPD(t *testing.T, st *packager.Stream) mpd {
+	t.Helper()
+	obj, ok := st.Object(packager.MPDPath)
+	if !ok {
+		t.Fatal("no MPD")
+	}
+	if obj.ContentType != packager.ContentTypeMPD || obj.Immutable {
+		t.Fatalf("MPD object: %q immutable=%v", obj.ContentType, obj.Immutable)
+	}
+	var m mpd
+	if err := xml.Unmarshal(obj.Data, &m); err != nil {
+		t.Fatalf("MPD not well-formed: %v\n%s", err, obj.Data)
+	}
+	return m
+}
+
+// timelineEntry is one expanded SegmentTimeline segment.
+type timelineEntry struct {
+	path string // Object path of the fragment
+	n    uint64 // $Number$
+	t, d uint64
+}
+
+// expandTimeline lists the segments of one track over all periods.
+func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntry, timescale uint32) {
+	t.Helper()
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			if as.ContentType != contentType {
+				continue
+			}
+			if as.SegmentAlignment != "true" || as.StartWithSAP != "1" || len(as.Representations) != 1 {
+				t.Fatalf("adaptation set %+v", as)
+			}
+			tpl := as.Representations[0].Template
+			timescale = tpl.Timescale
+			n := tpl.StartNumber
+			for _, s := range tpl.S {
+				if s.N != nil {
+					n = *s.N
+				}
+				for r := 0; r <= s.R; r++ {
+					out = append(out, timelineEntry{
+						path: strings.ReplaceAll(tpl.Media, "$Number$", strconv.FormatUint(n, 10)),
+						n:    n,
+						t:    s.T + uint64(r)*s.D,
+						d:    s.D,
+					})
+					n++
+				}
+			}
+		}
+	}
+	return out, timescale
+}
+
+// fmp4Playlist parses a v/ or a/ media playlist: segment names and EXT-X-MAP URIs.
+type fmp4Playlist struct {
+	names []string
+	durs  []int64 // ms
+	maps  []string
+	gaps  int
+	ended bool
+}
+
+func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
+	t.Helper()
+	var p fmp4Playlist
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) < 3 || lines[0] != "#EXTM3U" || lines[1] != "#EXT-X-VERSION:6" {
+		t.Fatalf("bad fMP4 playlist header:\n%s", b)
+	}
+	if !strings.Contains(string(b), "\n#EXT-X-INDEPENDENT-SEGMENTS\n") {
+		t.Fatalf("no EXT-X-INDEPENDENT-SEGMENTS:\n%s", b)
+	}
+	var dur int64 = -1
+	for _, l := range lines {
+		tag, val, _ := strings.Cut(l, ":")
+		switch {
+		case tag == "#EXT-X-MAP":
+			if len(p.names) == 0 && len(p.maps) > 0 {
+				t.Fatalf("two EXT-X-MAP before the first segment")
+			}
+			p.maps = append(p.maps, strings.TrimSuffix(strings.TrimPrefix(val, `URI="`), `"`))
+		case tag == "#EXT-X-GAP":
+			p.gaps++
+		case tag == "#EXTINF":
+			sec, frac, _ := strings.Cut(strings.TrimSuffix(val, ","), ".")
+			s, err1 := strconv.ParseInt(sec, 10, 64)
+			f, err2 := strconv.ParseInt(frac, 10, 64)
+			if err1 != nil || err2 != nil || len(frac) != 3 {
+				t.Fatalf("EXTINF %q", val)
+			}
+			dur = s*1000 + f
+		case tag == "#EXT-X-ENDLIST":
+			p.ended = true
+		case l != "" && !strings.HasPrefix(l, "#"):
+			if len(p.maps) == 0 {
+				t.Fatalf("segment %q before any EXT-X-MAP", l)
+			}
+			if dur < 0 {
+				t.Fatalf("segment %q without EXTINF", l)
+			}
+			p.names = append(p.names, l)
+			p.durs = append(p.durs, dur)
+			dur = -1
+		}
+	}
+	return p
+}
+
+// msnOf is the media sequence number in a segment name "<epoch>-<msn>.<ext>".
+func msnOf(t *testing.T, name string) uint64 {
+	t.Helper()
+	name = name[strings.LastIndexByte(name, '/')+1:]
+	_, rest, ok := strings.Cut(name, "-")
+	rest, _, _ = strings.Cut(rest, ".")
+	n, err := strconv.ParseUint(rest, 10, 64)
+	if !ok || err != nil {
+		t.Fatalf("segment name %q", name)
+	}
+	return n
+}
