@@ -184,8 +184,8 @@ func getString(o amfObject, key string) (string, bool) {
 	return s, ok
 }
 
-// publish asks the Handler for a Writer. A refusal is answered with
-// NetStream.Publish.BadName and ends the connection.
+// publish asks the Handler for a Writer. A refusal is answered with the
+// PublishError's code, else NetStream.Publish.BadName, and ends the connection.
 func (c *conn) publish(streamID uint32, full string) error {
 	if !c.connected {
 		return protoErr(KindCommand, "publish before connect")
@@ -210,13 +210,21 @@ func (c *conn) publish(streamID uint32, full string) error {
 		}
 	}
 	if err != nil {
+		code, desc := StatusPublishBadName, err.Error()
+		var pe *PublishError
+		if errors.As(err, &pe) {
+			code = pe.status()
+			if pe.Err != nil {
+				desc = pe.Err.Error()
+			}
+		}
 		c.w.command(streamID, "onStatus", 0, nil, amfObject{
 			{Key: "level", Value: "error"},
-			{Key: "code", Value: "NetStream.Publish.BadName"},
-			{Key: "description", Value: err.Error()},
+			{Key: "code", Value: code},
+			{Key: "description", Value: truncate(desc, 256)},
 		})
 		c.srv.stats.publishRefused.Add(1)
-		c.log.Info().Str("stream", name).Err(err).Msg("publish refused")
+		c.log.Info().Str("stream", name).Str("code", code).Err(err).Msg("publish refused")
 		return fmt.Errorf("ingest: publish %s/%s refused: %w", c.app, name, err)
 	}
 	c.pub = pubState{writer: w, name: name, started: time.Now()}

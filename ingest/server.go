@@ -30,7 +30,8 @@ var ErrKicked = errors.New("ingest: publisher kicked")
 // Handler is asked for a Writer when a client publishes.
 type Handler interface {
 	// OnPublish returns the Writer for the session, or an error that refuses the
-	// publish (the client gets NetStream.Publish.BadName with the error text).
+	// publish: the client gets NetStream.Publish.BadName with the error text, or
+	// the code of a *PublishError in the error's chain.
 	// ctx ends when the connection does.
 	OnPublish(ctx context.Context, req PublishRequest) (remux.Writer, error)
 }
