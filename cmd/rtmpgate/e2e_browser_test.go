@@ -29,19 +29,8 @@ type playerStats struct {
 // screenshot of the last moment goes to bin/test-artifacts/<test name>.png.
 func playInBrowser(t *testing.T, pageURL string, seconds int) []playerStats {
 	t.Helper()
-	needTools(t, "node", "chromium")
-	webDir, _ := filepath.Abs("../../web")
-	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js"} {
-		if _, err := os.Stat(filepath.Join(webDir, need)); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("web/%s missing: `make web` fetches it (make test does)", need)
-			}
-			t.Skipf("web/%s missing: run `make web`", need)
-		}
-	}
-	artifacts, _ := filepath.Abs("../../bin/test-artifacts")
-	_ = os.MkdirAll(artifacts, 0o755)
-	shot := filepath.Join(artifacts, strings.ReplaceAll(t.Name(), "/", "_")+".png")
+	webDir := requireWeb(t)
+	shot := filepath.Join(artifactsDir(t), strings.ReplaceAll(t.Name(), "/", "_")+".png")
 	p := startProcess(t, "node", filepath.Join(webDir, "test", "play.mjs"), pageURL, strconv.Itoa(seconds), shot)
 	if err := p.wait(t, time.Duration(seconds+40)*time.Second); err != nil {
 		t.Fatalf("play.mjs: %v\n%s", err, p.output)
@@ -60,6 +49,32 @@ func playInBrowser(t *testing.T, pageURL string, seconds int) []playerStats {
 	}
 	t.Logf("screenshot: %s", shot)
 	return out
+}
+
+// requireWeb returns the web/ directory once the browser test tools are there:
+// node, Debian's chromium, playwright-core and the player libraries (`make web`).
+func requireWeb(t *testing.T) string {
+	t.Helper()
+	needTools(t, "node", "chromium")
+	webDir, _ := filepath.Abs("../../web")
+	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js"} {
+		if _, err := os.Stat(filepath.Join(webDir, need)); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("web/%s missing: `make web` fetches it (make test does)", need)
+			}
+			t.Skipf("web/%s missing: run `make web`", need)
+		}
+	}
+	return webDir
+}
+
+// artifactsDir is where browser tests leave screenshots: bin/test-artifacts.
+func artifactsDir(t *testing.T) string {
+	dir, _ := filepath.Abs("../../bin/test-artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // checkPlayback asserts that the player advanced at least minAdvance seconds of
