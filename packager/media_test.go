@@ -256,3 +256,133 @@ func BenchmarkSessionFrames(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// TestRealMediaCMAF muxes an ffmpeg clip (H.264 with B-frames, 44.1 kHz AAC)
+// and checks each track's init segment plus its fragments, concatenated as a
+// player would fetch them, with ffprobe: decoded frame counts equal the source,
+// every fragment starts with a keyframe, video PTS equal the source's within 2 ms
+// and audio timestamps run on without gaps or overlaps.
+func TestRealMediaCMAF(t *testing.T) {
+	ffprobe := lookTool(t, "ffprobe")
+	c := makeClip(t, 7)
+	h := packager.NewHub(packager.Config{WindowSegments: 10}, zerolog.Nop())
+	t.Cleanup(h.Close)
+	w, err := h.Publish("live", "real", "127.0.0.1:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range c.tracks {
+		if err := w.WriteTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFrames(t, w, c.frames)
+	closeWriter(t, w)
+	st := mustStream(t, h, "live", "real")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		kind     remux.Kind
+		playlist string
+		want     int
+	}{
+		{remux.KindVideo, packager.VideoPlaylistPath, c.nVideo},
+		{remux.KindAudio, packager.AudioPlaylistPath, c.nAud},
+	} {
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			obj, ok := st.Object(tc.playlist)
+			if !ok {
+				t.Fatalf("%s missing", tc.playlist)
+			}
+			pl := parseFMP4Playlist(t, obj.Data)
+			sub := tc.playlist[:2]
+			if len(pl.maps) != 1 || len(pl.names) != 4 {
+				t.Fatalf("%s: %d maps, %d segments:\n%s", tc.playlist, len(pl.maps), len(pl.names), obj.Data)
+			}
+			init, ok := st.Object(sub + pl.maps[0])
+			if !ok {
+				t.Fatalf("init %s missing", pl.maps[0])
+			}
+			file := filepath.Join(dir, tc.kind.String()+".mp4")
+			all := append([]byte(nil), init.Data...)
+			var starts []int // index of each fragment's first sample
+			n := 0
+			for _, name := range pl.names {
+				frag, ok := st.Object(sub + name)
+				if !ok {
+					t.Fatalf("%s missing", name)
+				}
+				f, err := parseFragment(frag.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				starts = append(starts, n)
+				n += len(f.durations)
+				all = append(all, frag.Data...)
+			}
+			if err := os.WriteFile(file, all, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			decoded := strings.TrimSpace(runTool(t, ffprobe, "-v", "error", "-count_frames", "-select_streams", "0",
+				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file))
+			if decoded != strconv.Itoa(tc.want) {
+				t.Fatalf("decoded %s frames, source %d", decoded, tc.want)
+			}
+			out := runTool(t, ffprobe, "-v", "error", "-show_entries", "packet=pts,flags", "-of", "csv=p=0", file)
+			type pkt struct {
+				pts int64
+				key bool
+			}
+			var pkts []pkt
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				f := strings.Split(line, ",")
+				if line == "" || len(f) < 2 {
+					continue
+				}
+				var p pkt
+				p.pts, err = strconv.ParseInt(f[0], 10, 64)
+				if err != nil {
+					t.Fatalf("ffprobe line %q", line)
+				}
+				p.key = strings.Contains(f[1], "K")
+				pkts = append(pkts, p)
+			}
+			if len(pkts) != tc.want {
+				t.Fatalf("%d packets, source %d", len(pkts), tc.want)
+			}
+			for i, s := range starts {
+				if !pkts[s].key {
+					t.Fatalf("fragment %d starts with a non-key packet", i)
+				}
+			}
+			var src []remux.Frame
+			for _, f := range c.frames {
+				if f.Track.Kind() == tc.kind {
+					src = append(src, f)
+				}
+			}
+			ts := int64(src[0].Track.Timescale)
+			for i, p := range pkts {
+				if tc.kind == remux.KindVideo {
+					if d := p.pts*1000/ts - src[i].PTS(); d < -2 || d > 2 {
+						t.Fatalf("video packet %d: PTS %d ticks, source %d ms", i, p.pts, src[i].PTS())
+					}
+					continue
+				}
+				// AAC timestamps: the source's on the ms timeline, and one 1024-sample
+				// frame apart within RTMP's 1 ms rounding (no gap, no overlap, even
+				// across fragment boundaries).
+				if d := p.pts*1000/ts - src[i].DTS; d < -1 || d > 1 {
+					t.Fatalf("audio packet %d: PTS %d ticks, source %d ms", i, p.pts, src[i].DTS)
+				}
+				if i+1 < len(pkts) {
+					if step := pkts[i+1].pts - p.pts; step < 1024-ts/1000-1 || step > 1024+ts/1000+1 {
+						t.Fatalf("audio packet %d: next %d ticks later, want 1024 within 1 ms", i, step)
+					}
+				}
+			}
+		})
+	}
+}
