@@ -1,0 +1,209 @@
+package packager_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// TestCMAFAudioStops: audio ends mid-stream while video goes on. The segment
+// whose audio never continues is published once video runs settleWait past the
+// cut, its audio fragment ending one AAC frame after its last sample; later
+// segments have no audio fragment and the audio playlist marks them as gaps.
+func TestCMAFAudioStops(t *testing.T) {
+	h, _ := newHub(t, packager.Config{WindowSegments: 100})
+	w := mustPublish(t, h, "live", "a")
+	st := mustStream(t, h, "live", "a")
+	audio := media{audio: audioA, until: 3000}.frames()
+	video := media{video: videoA, vStep: 40, gops: []int64{50}, until: 12000}.frames()
+	var frames []remux.Frame
+	for len(audio)+len(video) > 0 {
+		if len(audio) > 0 && (len(video) == 0 || audio[0].DTS < video[0].DTS) {
+			frames, audio = append(frames, audio[0]), audio[1:]
+		} else {
+			frames, video = append(frames, video[0]), video[1:]
+		}
+	}
+	if err := w.WriteTrack(videoA); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteTrack(audioA); err != nil {
+		t.Fatal(err)
+	}
+	var lastAudio int64
+	for i := range frames {
+		f := &frames[i]
+		if f.Track == audioA {
+			lastAudio = f.DTS
+		}
+		if err := w.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		segs := 0
+		if st.Snapshot().TSPlaylist != nil {
+			segs = len(snapshotPlaylist(t, st).segs)
+		}
+		switch f.DTS {
+		case 4960: // the cut at 4000 is held: no audio frame after it yet
+			if segs != 1 {
+				t.Fatalf("at %d ms: %d segments published, want 1", f.DTS, segs)
+			}
+		case 5040: // more than 1 s past the cut: given up on audio
+			if segs != 2 {
+				t.Fatalf("at %d ms: %d segments published, want 2", f.DTS, segs)
+			}
+		}
+	}
+	closeWriter(t, w)
+	checkAudioGaps(t, st, lastAudio)
+}
+
+func checkAudioGaps(t *testing.T, st *packager.Stream, lastAudio int64) {
+	t.Helper()
+	m := parseMPD(t, st)
+	entries, timescale := expandTimeline(t, m, "audio")
+	if len(entries) != 2 {
+		t.Fatalf("%d audio segments, want 2", len(entries))
+	}
+	last := entries[1]
+	if end := ticks(lastAudio+21, timescale); last.t+last.d != end {
+		t.Fatalf("last audio fragment ends at %d, want %d (last frame + 1024 samples)", last.t+last.d, end)
+	}
+	obj, _ := st.Object(packager.AudioPlaylistPath)
+	if n := strings.Count(string(obj.Data), "#EXT-X-GAP\n"); n != 4 {
+		t.Fatalf("%d gaps in the audio playlist, want 4:\n%s", n, obj.Data)
+	}
+	v, _ := expandTimeline(t, m, "video")
+	if len(v) != 6 {
+		t.Fatalf("%d video segments, want 6", len(v))
+	}
+}
+
+// TestCMAFRepublishPeriods: republishing at once with timestamps starting over
+// opens a new Period that starts where the previous one's media ended, with a
+// new init segment; Periods keep their ids and starts while they are listed;
+// init segments stay served while a segment needs them and their bytes are
+// counted in the store.
+func TestCMAFRepublishPeriods(t *testing.T) {
+	h, c := newHub(t, packager.Config{WindowSegments: 3})
+	st := mustStream0(t, h)
+	var periods []string
+	for i := 0; i < 3; i++ {
+		w := mustPublish(t, h, "live", "a")
+		publish(t, w, media{video: videoA, audio: audioA, vStep: 40, gops: []int64{50}, until: 4000})
+		closeWriter(t, w)
+		m := parseMPD(t, st)
+		if m.Type != "static" {
+			t.Fatalf("MPD type %q after unpublish", m.Type)
+		}
+		var prevEnd time.Duration
+		for j, p := range m.Periods {
+			start := parseDur(t, p.Start)
+			if j > 0 && start < prevEnd {
+				t.Fatalf("period %s starts at %v, before the previous one ended at %v", p.ID, start, prevEnd)
+			}
+			var dur time.Duration
+			for _, as := range p.AdaptationSets {
+				tpl := as.Representations[0].Template
+				if s := tpl.S[0]; s.T < tpl.PTO {
+					t.Fatalf("period %s: first t %d before presentationTimeOffset %d", p.ID, s.T, tpl.PTO)
+				}
+				last := tpl.S[len(tpl.S)-1]
+				end := last.T + uint64(last.R+1)*last.D - tpl.PTO
+				dur = max(dur, time.Duration(end)*time.Second/time.Duration(tpl.Timescale))
+				if _, ok := st.Object(tpl.Initialization); !ok {
+					t.Fatalf("period %s: init %s not served", p.ID, tpl.Initialization)
+				}
+			}
+			prevEnd = start + dur
+			if k := len(periods) - (len(m.Periods) - 1) + j; j < len(m.Periods)-1 && (k < 0 || periods[k] != p.ID) {
+				t.Fatalf("period ids %v, now %s at %d", periods, p.ID, j)
+			}
+		}
+		periods = append(periods, m.Periods[len(m.Periods)-1].ID)
+		if mpd := parseDur(t, m.MediaPresentationDuration); mpd != prevEnd {
+			t.Fatalf("mediaPresentationDuration %v, last period ends at %v", mpd, prevEnd)
+		}
+	}
+	if periods[0] == periods[1] || periods[1] == periods[2] {
+		t.Fatalf("period ids %v", periods)
+	}
+	// The first session's init is still served for the segments kept after
+	// leaving the window; once they expire it goes, and the store shrinks by
+	// exactly the bytes of what is no longer served.
+	first := "v/init-" + strings.Split(firstSegment(t, st), "-")[0] + "-1.mp4"
+	if _, ok := st.Object(first); !ok {
+		t.Fatalf("%s not served while its segments are kept", first)
+	}
+	c.Advance(time.Minute)
+	w := mustPublish(t, h, "live", "a")
+	h.Sweep()
+	if _, ok := st.Object(first); ok {
+		t.Fatalf("%s still served after its segments expired", first)
+	}
+	if got, want := st.Snapshot().Bytes, servedBytes(t, st); got != want {
+		t.Fatalf("store counts %d bytes, objects served hold %d", got, want)
+	}
+	closeWriter(t, w)
+}
+
+func mustStream0(t *testing.T, h *packager.Hub) *packager.Stream {
+	t.Helper()
+	w := mustPublish(t, h, "live", "a")
+	closeWriter(t, w)
+	return mustStream(t, h, "live", "a")
+}
+
+func firstSegment(t *testing.T, st *packager.Stream) string {
+	t.Helper()
+	return snapshotPlaylist(t, st).segs[0].name
+}
+
+// servedBytes adds up every object the stream serves: window segments, their
+// fragments and init segments (segments kept after leaving the window are
+// expected to be gone).
+func servedBytes(t *testing.T, st *packager.Stream) int64 {
+	t.Helper()
+	var n int64
+	seen := map[string]bool{}
+	add := func(path string) {
+		if seen[path] {
+			return
+		}
+		seen[path] = true
+		obj, ok := st.Object(path)
+		if !ok {
+			t.Fatalf("%s not served", path)
+		}
+		n += int64(len(obj.Data))
+	}
+	for _, s := range snapshotPlaylist(t, st).segs {
+		add("ts/" + s.name)
+	}
+	for _, pl := range []string{packager.VideoPlaylistPath, packager.AudioPlaylistPath} {
+		obj, ok := st.Object(pl)
+		if !ok {
+			continue
+		}
+		p := parseFMP4Playlist(t, obj.Data)
+		for _, m := range p.maps {
+			add(pl[:2] + m)
+		}
+		for _, s := range p.names {
+			add(pl[:2] + s)
+		}
+	}
+	return n
+}
+
+func parseDur(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(strings.ToLower(strings.TrimPrefix(s, "PT")))
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return d
+}
