@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+)
+
+// FLV tag types (FLV spec E.4.1).
+const (
+	tagAudio  = 8
+	tagVideo  = 9
+	tagScript = 18
+)
+
+// Bounds on a clip: it is held in memory once and shared by every publisher.
+const (
+	maxClipBytes = 512 << 20
+	maxClipTags  = 4 << 20
+)
+
+// tag is one FLV audio or video tag. body aliases the clip's file bytes, which
+// every publisher shares read-only.
+type tag struct {
+	typ    uint8
+	ts     uint32 // milliseconds from the clip's first media tag
+	config bool   // a sequence header (avcC, AudioSpecificConfig): sent once, not on every loop
+	body   []byte
+}
+
+// clip is an FLV file read once into memory.
+type clip struct {
+	tags   []tag
+	meta   []byte // the onMetaData script tag's body (AMF0), nil if none
+	period uint32 // milliseconds a loop adds to timestamps: clip duration plus one frame
+	video  int    // video tags
+	audio  int    // audio tags
+	bytes  int64  // audio and video payload bytes in one pass
+	maxTag int    // largest tag body, which sizes each publisher's write buffer
+}
+
+// readClipFile reads an FLV file into a clip.
+func readClipFile(path string) (*clip, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxClipBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("clip %s: %w", path, err)
+	}
+	if len(data) > maxClipBytes {
+		return nil, fmt.Errorf("clip %s: larger than %d bytes", path, maxClipBytes)
+	}
+	c, err := parseFLV(data)
+	if err != nil {
+		return nil, fmt.Errorf("clip %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var flvSignature = []byte("FLV")
+
+// parseFLV splits an FLV file into tags. The tags alias data. A clip must hold at
+// least one audio or video tag; timestamps are rebased so the first media tag is 0.
+func parseFLV(data []byte) (*clip, error) {
+	if len(data) < 9+4 || !bytes.Equal(data[:3], flvSignature) {
+		return nil, fmt.Errorf("flv: not an FLV file")
+	}
+	if data[3] != 1 {
+		return nil, fmt.Errorf("flv: version %d, want 1", data[3])
+	}
+	hdr := binary.BigEndian.Uint32(data[5:9])
+	if hdr < 9 || uint64(hdr)+4 > uint64(len(data)) {
+		return nil, fmt.Errorf("flv: header size %d out of range (file %d bytes)", hdr, len(data))
+	}
+	c := &clip{}
+	pos := int(hdr) + 4 // PreviousTagSize0
+	first := int64(-1)
+	for pos < len(data) {
+		if len(data)-pos < 11 {
+			return nil, fmt.Errorf("flv: truncated tag header at offset %d", pos)
+		}
+		h := data[pos : pos+11]
+		if h[0]&0x20 != 0 {
+			return nil, fmt.Errorf("flv: encrypted tag at offset %d", pos)
+		}
+		typ := h[0] & 0x1f
+		size := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+		ts := uint32(h[7])<<24 | uint32(h[4])<<16 | uint32(h[5])<<8 | uint32(h[6])
+		end := pos + 11 + size
+		if end+4 > len(data) {
+			return nil, fmt.Errorf("flv: tag at offset %d: %d body bytes past the end of the file", pos, end+4-len(data))
+		}
+		// Some writers leave PreviousTagSize at 0; any other value must match.
+		if prev := binary.BigEndian.Uint32(data[end : end+4]); prev != 0 && prev != uint32(11+size) {
+			return nil, fmt.Errorf("flv: tag at offset %d: previous tag size %d, want %d", pos, prev, 11+size)
+		}
+		body := data[pos+11 : end]
+		pos = end + 4
+		switch typ {
+		case tagScript:
+			if c.meta == nil && isOnMetaData(body) {
+				c.meta = body
+			}
+			continue
+		case tagAudio, tagVideo:
+		default:
+			continue
+		}
+		if len(body) == 0 {
+			continue
+		}
+		if len(c.tags) >= maxClipTags {
+			return nil, fmt.Errorf("flv: more than %d tags", maxClipTags)
+		}
+		if first < 0 {
+			first = int64(ts)
+		}
+		rel := int64(ts) - first
+		if rel < 0 {
+			return nil, fmt.Errorf("flv: tag at offset %d: timestamp %d before the first tag's %d", pos, ts, first)
+		}
+		t := tag{typ: typ, ts: uint32(rel), body: body, config: isSequenceHeader(typ, body)}
+		c.tags = append(c.tags, t)
+		c.bytes += int64(len(body))
+		c.maxTag = max(c.maxTag, len(body))
+		if typ == tagVideo {
+			c.video++
+		} else {
+			c.audio++
+		}
+	}
+	if len(c.tags) == 0 {
+		return nil, fmt.Errorf("flv: no audio or video tags")
+	}
+	c.period = loopPeriod(c.tags)
+	return c, nil
+}
+
+// loopPeriod is the clip's duration plus one frame of its main track (video if
+// any), so a looped clip's first frame lands one frame after the last one.
+func loopPeriod(tags []tag) uint32 {
+	var first, last, n [2]int64 // index 0 video, 1 audio
+	for i := range first {
+		first[i] = -1
+	}
+	var end uint32
+	for _, t := range tags {
+		end = max(end, t.ts)
+		if t.config {
+			continue
+		}
+		k := 1
+		if t.typ == tagVideo {
+			k = 0
+		}
+		if first[k] < 0 {
+			first[k] = int64(t.ts)
+		}
+		last[k] = int64(t.ts)
+		n[k]++
+	}
+	frame := int64(1)
+	for k := range n {
+		if n[k] >= 2 {
+			frame = max(1, (last[k]-first[k])/(n[k]-1))
+			break
+		}
+	}
+	return end + uint32(frame)
+}
+
+// isSequenceHeader reports an AVC/HEVC decoder configuration or an AAC
+// AudioSpecificConfig: the codec setup that precedes the frames.
+func isSequenceHeader(typ uint8, body []byte) bool {
+	switch typ {
+	case tagVideo:
+		if body[0]&0x80 != 0 { // Enhanced RTMP: packet type in the low nibble
+			return body[0]&0x0f == 0
+		}
+		codec := body[0] & 0x0f
+		return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 0
+	case tagAudio:
+		return body[0]>>4 == 10 && len(body) > 1 && body[1] == 0
+	}
+	return false
+}
+
+var onMetaData = []byte{0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'}
+
+func isOnMetaData(body []byte) bool { return bytes.HasPrefix(body, onMetaData) }
