@@ -138,7 +138,9 @@ func (c *conn) connect(tx float64, obj amfObject) error {
 	}
 	c.connected = true
 	c.log = c.log.With().Str("app", c.app).Logger()
-	ev := c.log.Info().Str("tc_url", c.tcURL).Bool("digest_handshake", c.digest)
+	// The query is left out of the log: it may carry a publish token.
+	tcURL, _, _ := strings.Cut(c.tcURL, "?")
+	ev := c.log.Info().Str("tc_url", tcURL).Bool("digest_handshake", c.digest)
 	if v, ok := getString(obj, "flashVer"); ok {
 		ev = ev.Str("flash_ver", v)
 	}

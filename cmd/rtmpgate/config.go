@@ -36,6 +36,12 @@ type config struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
 	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
 	MaxMessageSize   int           `yaml:"max_message_size" help:"largest RTMP message accepted, bytes"`
+	WriteTimeout     time.Duration `yaml:"write_timeout" help:"an RTMP connection that does not take our replies this long is closed"`
+	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
+	MaxConnsPerIP    int           `yaml:"max_conns_per_ip" help:"RTMP connections at once from one IP address"`
+
+	PublishKeys   []string `yaml:"publish_keys" help:"stream keys allowed to publish, app/stream or stream, comma-separated; empty: any"`
+	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
 }
@@ -46,6 +52,7 @@ func defaultConfig() config {
 		SegmentDuration: 2 * time.Second, MaxSegmentDuration: 10 * time.Second, WindowSegments: 6,
 		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 1 << 30,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
+		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -130,6 +137,16 @@ func setField(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case []string:
+		// Comma-separated in the environment and on the command line; blanks
+		// around entries are dropped so "a, b" works.
+		var list []string
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				list = append(list, e)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	default:
 		return fmt.Errorf("unsupported setting type %s", v.Type())
 	}
@@ -152,6 +169,9 @@ func (c config) validate() error {
 		{"handshake_timeout", c.HandshakeTimeout > 0},
 		{"read_timeout", c.ReadTimeout > 0},
 		{"max_message_size", c.MaxMessageSize >= 1<<10},
+		{"write_timeout", c.WriteTimeout > 0},
+		{"max_conns", c.MaxConns > 0},
+		{"max_conns_per_ip", c.MaxConnsPerIP > 0},
 		{"shutdown_timeout", c.ShutdownTimeout > 0},
 	}
 	for _, p := range positive {
@@ -166,6 +186,15 @@ func (c config) validate() error {
 	case "json", "console":
 	default:
 		return fmt.Errorf("config: log_format: %q is not json or console", c.LogFormat)
+	}
+	for _, k := range c.PublishKeys {
+		app, stream, hasApp := strings.Cut(k, "/")
+		if k == "" || strings.ContainsAny(k, "?&# ") || strings.Contains(stream, "/") || hasApp && (app == "" || stream == "") {
+			return fmt.Errorf("config: publish_keys: %q is not app/stream or stream", k)
+		}
+	}
+	if c.PublishSecret != "" && len(c.PublishSecret) < 16 {
+		return fmt.Errorf("config: publish_secret: %d bytes, want at least 16", len(c.PublishSecret))
 	}
 	return nil
 }

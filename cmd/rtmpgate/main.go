@@ -26,6 +26,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:], os.Getenv))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "sign" {
+		os.Exit(signMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, err := loadConfig(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -85,11 +88,14 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxStoreBytes:      cfg.MaxStoreBytes,
 	}, log)
 	rtmpSrv := &ingest.Server{
-		Handler:          publishHandler{hub},
+		Handler:          withPublishAuth(cfg, publishHandler{hub}),
 		Logger:           log,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReadTimeout:      cfg.ReadTimeout,
+		WriteTimeout:     cfg.WriteTimeout,
 		MaxMessageSize:   cfg.MaxMessageSize,
+		MaxConns:         cfg.MaxConns,
+		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 	}
 	httpSrv := &http.Server{
 		Handler:           httpserve.New(hub, httpserve.Config{Logger: log}),
