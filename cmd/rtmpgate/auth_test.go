@@ -27,13 +27,13 @@ func TestPublishAuthCheck(t *testing.T) {
 	later, _ := strconv.ParseInt(exp, 10, 64)
 
 	tests := []struct {
-		name       string
-		keys       []string
-		secret     string
-		app, str   string
-		query      string
-		code       string // "" = allowed
-		errWant    error
+		name     string
+		keys     []string
+		secret   string
+		app, str string
+		query    string
+		code     string // "" = allowed
+		errWant  error
 	}{
 		{name: "open gateway", app: "live", str: "cam"},
 		{name: "valid token", secret: testSecret, app: "live", str: "cam", query: valid},
