@@ -264,6 +264,7 @@ type fmp4Playlist struct {
 	durs  []int64 // ms
 	maps  []string
 	gaps  int
+	gapAt []bool
 	ended bool
 }
 
@@ -278,6 +279,7 @@ func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 		t.Fatalf("no EXT-X-INDEPENDENT-SEGMENTS:\n%s", b)
 	}
 	var dur int64 = -1
+	gap := false
 	for _, l := range lines {
 		tag, val, _ := strings.Cut(l, ":")
 		switch {
@@ -288,6 +290,7 @@ func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 			p.maps = append(p.maps, strings.TrimSuffix(strings.TrimPrefix(val, `URI="`), `"`))
 		case tag == "#EXT-X-GAP":
 			p.gaps++
+			gap = true
 		case tag == "#EXTINF":
 			sec, frac, _ := strings.Cut(strings.TrimSuffix(val, ","), ".")
 			s, err1 := strconv.ParseInt(sec, 10, 64)
@@ -299,9 +302,11 @@ func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 		case tag == "#EXT-X-ENDLIST":
 			p.ended = true
 		case l != "" && !strings.HasPrefix(l, "#"):
-			if len(p.maps) == 0 {
+			if len(p.maps) == 0 && !gap {
 				t.Fatalf("segment %q before any EXT-X-MAP", l)
 			}
+			p.gapAt = append(p.gapAt, gap)
+			gap = false
 			if dur < 0 {
 				t.Fatalf("segment %q without EXTINF", l)
 			}
@@ -324,4 +329,70 @@ func msnOf(t *testing.T, name string) uint64 {
 		t.Fatalf("segment name %q", name)
 	}
 	return n
+}
+
+// checkCMAFObjects checks what must hold for any input: the fMP4 playlists list
+// the TS playlist's sequence numbers, the MPD is well-formed and lists a subset of
+// them in order, no SegmentTimeline entry overlaps its predecessor, and every
+// listed fragment and init segment is served.
+func checkCMAFObjects(t *testing.T, st *packager.Stream, tsMSN []uint64) {
+	t.Helper()
+	for _, path := range []string{packager.VideoPlaylistPath, packager.AudioPlaylistPath} {
+		obj, ok := st.Object(path)
+		if !ok {
+			continue
+		}
+		p := parseFMP4Playlist(t, obj.Data)
+		if len(p.names) != len(tsMSN) {
+			t.Fatalf("%s lists %d segments, TS %d", path, len(p.names), len(tsMSN))
+		}
+		for i, n := range p.names {
+			if msnOf(t, n) != tsMSN[i] {
+				t.Fatalf("%s: segment %d is %s, TS msn %d", path, i, n, tsMSN[i])
+			}
+			if _, ok := st.Object(path[:2] + n); !ok && !p.gapAt[i] {
+				t.Fatalf("%s: %s not served", path, n)
+			}
+		}
+		for _, m := range p.maps {
+			if _, ok := st.Object(path[:2] + m); !ok {
+				t.Fatalf("%s: init %s not served", path, m)
+			}
+		}
+	}
+	if _, ok := st.Object(packager.MPDPath); !ok {
+		return
+	}
+	m := parseMPD(t, st)
+	inTS := map[uint64]bool{}
+	for _, n := range tsMSN {
+		inTS[n] = true
+	}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			tpl := as.Representations[0].Template
+			if _, ok := st.Object(tpl.Initialization); !ok {
+				t.Fatalf("period %s: init %s not served", p.ID, tpl.Initialization)
+			}
+			var one mpd
+			one.Periods = append(one.Periods, p)
+			one.Periods[0].AdaptationSets = one.Periods[0].AdaptationSets[:0]
+			one.Periods[0].AdaptationSets = append(one.Periods[0].AdaptationSets, as)
+			entries, _ := expandTimeline(t, one, as.ContentType)
+			for i, e := range entries {
+				if !inTS[e.n] {
+					t.Fatalf("period %s %s: number %d not in the TS playlist %v", p.ID, as.ContentType, e.n, tsMSN)
+				}
+				if i > 0 && (e.t < entries[i-1].t+entries[i-1].d || e.n <= entries[i-1].n) {
+					t.Fatalf("period %s %s: entry %+v after %+v", p.ID, as.ContentType, e, entries[i-1])
+				}
+				if e.t < tpl.PTO {
+					t.Fatalf("period %s %s: t %d before presentationTimeOffset %d", p.ID, as.ContentType, e.t, tpl.PTO)
+				}
+				if _, ok := st.Object(e.path); !ok {
+					t.Fatalf("%s not served", e.path)
+				}
+			}
+		}
+	}
 }

@@ -27,6 +27,7 @@ type cmafTrack struct {
 	first, last int64 // DTS of the first and last buffered sample, ms
 	key         bool  // the first buffered sample is a sync sample
 	pending     bool  // the buffered samples belong to the held segment
+	floor       int64 // end of the track's last fragment, ms: the next one starts no earlier
 }
 
 // newCMAF builds a fragmenter and an init segment per track of the set. A track
@@ -60,6 +61,13 @@ func (s *session) newCMAF() [2]*initSeg {
 func (s *session) addCMAF(f *remux.Frame) {
 	c := &s.cm[endIndex(f.Track.Kind())]
 	if c.frag == nil {
+		return
+	}
+	if c.n == 0 && f.DTS < c.floor && !s.segDisc {
+		// Timestamps stepped back across a cut by less than makes a
+		// discontinuity: the fragment would overlap its predecessor, which the
+		// DASH timeline and tfdt continuity forbid.
+		s.cmafDropped++
 		return
 	}
 	fr := *f
@@ -168,6 +176,7 @@ func (s *session) flushTrack(i int, end int64) {
 		return
 	}
 	s.fragBuf = out
+	c.floor = end
 	ts := c.frag.Track().Timescale
 	t, e := toTicks(first, ts), toTicks(end, ts)
 	s.held.frag[i] = &fragment{

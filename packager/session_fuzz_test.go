@@ -13,7 +13,8 @@ import (
 // changing and repeating, metadata, frames with any timestamps, sizes and key
 // flags, republishes) and checks that nothing panics and that every playlist
 // stays valid: rounded EXTINF within the target, unique names, sequence numbers
-// that never go back, ENDLIST after Close, and store bytes that add up.
+// that never go back, ENDLIST after Close, and store bytes that add up; and that
+// the CMAF outputs agree with it (checkCMAFObjects).
 //
 // Each op is 4 bytes: op code, then arguments. Codes mod 8: 0 video track A,
 // 1 video track B, 2 audio track, 3 metadata, 4 and 5 video frame, 6 audio frame,
@@ -55,11 +56,14 @@ func FuzzSession(f *testing.F) {
 			if p.ended != closed {
 				t.Fatalf("ENDLIST %v after close %v", p.ended, closed)
 			}
+			var msns []uint64
 			for _, s := range p.segs {
 				if _, ok := st.Object("ts/" + s.name); !ok {
 					t.Fatalf("listed segment %s not served", s.name)
 				}
+				msns = append(msns, msnOf(t, s.name))
 			}
+			checkCMAFObjects(t, st, msns)
 		}
 		for n := 0; len(data) >= 4 && n < 2000; n++ {
 			op, a, b, x := data[0]%8, data[1], data[2], data[3]
