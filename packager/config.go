@@ -1,6 +1,11 @@
 // Package packager keeps the live streams: a registry of publish keys (Hub), each
-// stream's window of MPEG-TS segments and its HLS media playlist (Stream), and the
-// per-publish writer that turns frames into segments (returned by Hub.Publish).
+// stream's window of segments and its playlists (Stream), and the per-publish
+// writer that turns frames into segments (returned by Hub.Publish).
+//
+// Every segment is cut once and stored once in two containers: MPEG-TS for the
+// TS HLS playlist (ts/index.m3u8), and one CMAF fragment per track that the fMP4
+// HLS playlists (index.m3u8, v/index.m3u8, a/index.m3u8) and the DASH MPD
+// (index.mpd) all list, under the same media sequence numbers.
 //
 // Readers never block writers: every change to a stream swaps in an immutable
 // Snapshot through an atomic pointer, with the playlist rendered once per change.

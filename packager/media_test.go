@@ -283,6 +283,7 @@ func TestRealMediaCMAF(t *testing.T) {
 	closeWriter(t, w)
 	st := mustStream(t, h, "live", "real")
 	dir := t.TempDir()
+	t.Run("tree", func(t *testing.T) { probeTree(t, ffprobe, st, c) })
 	for _, tc := range []struct {
 		kind     remux.Kind
 		playlist string
@@ -384,5 +385,42 @@ func TestRealMediaCMAF(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// probeTree copies the stream's objects to files as httpserve would serve them
+// and reads the multivariant playlist and the MPD with ffprobe: both must find
+// one H.264 and one AAC stream with every source packet.
+func probeTree(t *testing.T, ffprobe string, st *packager.Stream, c clip) {
+	dir := t.TempDir()
+	write := func(path string) []byte {
+		obj, ok := st.Object(path)
+		if !ok {
+			t.Fatalf("%s missing", path)
+		}
+		file := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, obj.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return obj.Data
+	}
+	write(packager.MultivariantPath)
+	write(packager.MPDPath)
+	for _, pl := range []string{packager.VideoPlaylistPath, packager.AudioPlaylistPath} {
+		p := parseFMP4Playlist(t, write(pl))
+		for _, name := range append(p.maps, p.names...) {
+			write(pl[:2] + name)
+		}
+	}
+	for _, top := range []string{packager.MultivariantPath, packager.MPDPath} {
+		out := runTool(t, ffprobe, "-v", "error", "-allowed_extensions", "ALL", "-show_entries", "packet=codec_type", "-of", "csv=p=0",
+			"file:"+filepath.Join(dir, top))
+		video, audio := strings.Count(out, "video"), strings.Count(out, "audio")
+		if video != c.nVideo || audio != c.nAud {
+			t.Errorf("%s: ffprobe reads %d video and %d audio packets, source %d and %d", top, video, audio, c.nVideo, c.nAud)
+		}
 	}
 }
