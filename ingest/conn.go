@@ -36,6 +36,9 @@ type conn struct {
 	stopped error // why another goroutine ended the connection (Kick, Shutdown)
 
 	readTimeout, writeTimeout time.Duration
+	handshakeTimeout          time.Duration
+	accepted                  time.Time // the setup deadline (handshake, then up to publish) counts from here
+	published                 bool      // a publish succeeded once: the setup deadline no longer applies
 	window                    uint32 // our Window Acknowledgement Size, sent on connect
 	chunkSize                 int    // our outgoing chunk size, sent on connect
 
@@ -80,8 +83,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:          s,
 		nc:           nc,
-		readTimeout:  orDefault(s.ReadTimeout, DefaultReadTimeout),
-		writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout),
+		readTimeout:      orDefault(s.ReadTimeout, DefaultReadTimeout),
+		writeTimeout:     orDefault(s.WriteTimeout, DefaultWriteTimeout),
+		handshakeTimeout: orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout),
+		accepted:         time.Now(),
 		window:       s.WindowAckSize,
 		chunkSize:    s.ChunkSize,
 		rbuf:         make([]byte, readBufferSize),
@@ -214,11 +219,20 @@ func (c *conn) endPublish(cause error) {
 }
 
 // run does the handshake, then reads and handles messages until an error.
+//
+// Two deadlines bound a peer that trickles bytes (slowloris): until its first
+// publish succeeds, the whole setup (handshake, connect, createStream, publish)
+// must finish within HandshakeTimeout of accept; and at any time a connection
+// must complete a message within ReadTimeout of the last one, so single bytes
+// that never add up to a message do not keep it open.
 func (c *conn) run() error {
 	if err := c.handshake(); err != nil {
 		return err
 	}
+	setupBy := c.accepted.Add(c.handshakeTimeout)
+	progress := time.Now()
 	for {
+		completed := false
 		for c.rpos < c.rend {
 			n, msg, err := c.r.parse(c.rbuf[c.rpos:c.rend])
 			if err != nil {
@@ -226,6 +240,7 @@ func (c *conn) run() error {
 			}
 			c.rpos += n
 			if msg != nil {
+				completed = true
 				if err := c.handle(msg); err != nil {
 					// Replies that explain the end (BadName, Play.Failed) go out first;
 					// a failure to send them changes nothing.
@@ -246,7 +261,14 @@ func (c *conn) run() error {
 			c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 			c.rpos = 0
 		}
-		if err := c.nc.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
+		if completed {
+			progress = time.Now()
+		}
+		deadline, setup := progress.Add(c.readTimeout), false
+		if !c.published && setupBy.Before(deadline) {
+			deadline, setup = setupBy, true
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
 			return err
 		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
@@ -254,7 +276,10 @@ func (c *conn) run() error {
 		c.received(n)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("no data for %v: %w", c.readTimeout, err)}
+				if setup {
+					return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("no publish within %v of accept: %w", c.handshakeTimeout, err)}
+				}
+				return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("no complete message for %v: %w", c.readTimeout, err)}
 			}
 			return fmt.Errorf("ingest: read: %w", err)
 		}
@@ -301,8 +326,8 @@ func (c *conn) flush() error {
 // handshake runs C0/C1/C2 against S0/S1/S2 under one deadline for the whole
 // exchange.
 func (c *conn) handshake() error {
-	timeout := orDefault(c.srv.HandshakeTimeout, DefaultHandshakeTimeout)
-	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+	timeout := c.handshakeTimeout
+	if err := c.nc.SetDeadline(c.accepted.Add(timeout)); err != nil {
 		return err
 	}
 	c0c1 := c.rbuf[:1+handshakeSize]
@@ -337,7 +362,7 @@ func (c *conn) readHandshake(part string, p []byte) error {
 		c.srv.stats.bytesIn.Add(int64(n))
 	}
 	if err != nil {
-		return handshakeIOErr("read "+part, orDefault(c.srv.HandshakeTimeout, DefaultHandshakeTimeout), err)
+		return handshakeIOErr("read "+part, c.handshakeTimeout, err)
 	}
 	return nil
 }

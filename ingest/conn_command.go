@@ -230,6 +230,7 @@ func (c *conn) publish(streamID uint32, full string) error {
 		return fmt.Errorf("ingest: publish %s/%s refused: %w", c.app, name, err)
 	}
 	c.pub = pubState{writer: w, name: name, started: time.Now()}
+	c.published = true
 	c.srv.stats.publishing.Add(1)
 	c.log = c.log.With().Str("stream", name).Logger()
 	c.log.Info().Msg("publish")

@@ -71,11 +71,16 @@ type Server struct {
 	// Logger receives one line per lifecycle event (connect, publish, unpublish,
 	// protocol error), never one per frame. The zero value discards everything,
 	// like zerolog.Nop().
-	Logger           zerolog.Logger
-	HandshakeTimeout time.Duration // default 10 s: the whole handshake must finish within it
-	ReadTimeout      time.Duration // default 30 s: a connection with no bytes for this long is closed
-	WriteTimeout     time.Duration // default 10 s: bound on each write of our replies
-	MaxMessageSize   int           // default 8 MiB; a larger declared message length is a ProtocolError
+	Logger zerolog.Logger
+	// HandshakeTimeout (default 10 s) bounds a connection's setup: the RTMP
+	// handshake, and then the command exchange up to a successful publish, must
+	// both finish within it of accept. Encoders need milliseconds.
+	HandshakeTimeout time.Duration
+	// ReadTimeout (default 30 s) closes a connection that completes no message
+	// for this long; bytes that never add up to a message do not count.
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration // default 10 s: bound on each write of our replies
+	MaxMessageSize int           // default 8 MiB; a larger declared message length is a ProtocolError
 	// MaxChunkSize bounds the peer's Set Chunk Size; default 16 MiB - 1, the
 	// largest message RTMP can describe. Chunks are copied as they arrive, so a
 	// large chunk size costs no memory by itself. 0, above the limit, or the top
