@@ -39,8 +39,8 @@ type conn struct {
 	handshakeTimeout          time.Duration
 	accepted                  time.Time // the setup deadline (handshake, then up to publish) counts from here
 	published                 bool      // a publish succeeded once: the setup deadline no longer applies
-	window                    uint32 // our Window Acknowledgement Size, sent on connect
-	chunkSize                 int    // our outgoing chunk size, sent on connect
+	window                    uint32    // our Window Acknowledgement Size, sent on connect
+	chunkSize                 int       // our outgoing chunk size, sent on connect
 
 	rbuf       []byte
 	rpos, rend int
@@ -81,15 +81,15 @@ type pubState struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
-		srv:          s,
-		nc:           nc,
+		srv:              s,
+		nc:               nc,
 		readTimeout:      orDefault(s.ReadTimeout, DefaultReadTimeout),
 		writeTimeout:     orDefault(s.WriteTimeout, DefaultWriteTimeout),
 		handshakeTimeout: orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout),
 		accepted:         time.Now(),
-		window:       s.WindowAckSize,
-		chunkSize:    s.ChunkSize,
-		rbuf:         make([]byte, readBufferSize),
+		window:           s.WindowAckSize,
+		chunkSize:        s.ChunkSize,
+		rbuf:             make([]byte, readBufferSize),
 		r: newChunkReader(
 			uint32(orDefault(s.MaxMessageSize, DefaultMaxMessageSize)),
 			uint32(orDefault(s.MaxChunkSize, DefaultMaxChunkSize)),
