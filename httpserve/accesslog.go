@@ -2,12 +2,14 @@ package httpserve
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 )
 
-// statusRecorder remembers the status and size for the access log. It forwards
+// statusRecorder remembers the status and size for the metrics and access log. It forwards
 // Flush because blocking playlist requests and chunked parts need it.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -40,17 +42,31 @@ func (r *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection underneath.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// accessLog logs each request at debug level; it costs nothing when debug is off.
-func (s *server) accessLog(next http.Handler) http.Handler {
+// observe counts every request in the HTTP metrics by its chi route pattern (the
+// raw path would give a series per segment) and logs it at debug level; the log
+// costs nothing when debug is off.
+func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Logger.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		took := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		route := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			route = rc.RoutePattern()
+		}
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
+		if s.cfg.Logger.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
+			return
+		}
 		s.cfg.Logger.Debug().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
-			Int("status", rec.status).Int64("bytes", rec.bytes).Dur("took", time.Since(start)).Msg("http")
+			Str("route", route).Int("status", rec.status).Int64("bytes", rec.bytes).Dur("took", took).Msg("http")
 	})
 }

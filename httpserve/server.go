@@ -1,32 +1,55 @@
-// Package httpserve is rtmpgate's HTTP surface: playlists, segments, the stream API
-// and health. Handlers are plain net/http; routing is chi.
+// Package httpserve is rtmpgate's HTTP surface: playlists, MPDs and segments for
+// players and CDNs, the stream API, Prometheus metrics and health. Handlers are
+// plain net/http; routing is chi.
 package httpserve
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
-// Config holds the HTTP surface's settings; the zero value works.
+// Config holds the HTTP surface's settings and the sources it reports on; the zero
+// value works (no ingest metrics, always ready, read-only API).
 type Config struct {
 	Logger zerolog.Logger
-	// PlaylistMaxAge is the Cache-Control max-age of playlists: they change every
-	// segment, so a CDN may hold one for at most this long. Default 1 s.
+	// PlaylistMaxAge is the Cache-Control max-age of playlists and MPDs: they
+	// change every segment, so a CDN may hold one for at most this long. Default 1 s.
 	PlaylistMaxAge time.Duration
-	// SegmentMaxAge is the Cache-Control max-age of segments, which never change once
-	// published and have names unique per publish. Default 24 h.
+	// SegmentMaxAge is the Cache-Control max-age of segments and init segments,
+	// which never change once published and have names unique per publish.
+	// Default 24 h.
 	SegmentMaxAge time.Duration
-	// Metrics serves GET /metrics when set.
-	Metrics http.Handler
+
+	// Ingest is the RTMP edge whose counters /metrics reads at scrape time
+	// (*ingest.Server). httpserve imports ingest for the Stats type only: one
+	// struct shared by both ends beats an adapter that must follow every new
+	// counter. Nil: the rtmpgate_rtmp_*, publisher and publish-refused metrics
+	// are not exported.
+	Ingest interface{ Stats() ingest.Stats }
+	// Ready reports whether the process can take traffic (cmd: its listeners
+	// are up and it is not shutting down); a non-nil error is the reason given
+	// by GET /readyz. Nil means ready.
+	Ready func() error
+	// MaxStoreBytes is the hub's store budget: /readyz answers 503 while
+	// Hub.StoreBytes() is at or above it. Default packager.DefaultMaxStoreBytes.
+	MaxStoreBytes int64
+	// APIToken guards the API's write methods (DELETE kicks a publisher), sent as
+	// "Authorization: Bearer <token>". Empty: the API is read-only.
+	APIToken string
+	// Kick disconnects the publisher of app/name. Nil: DELETE answers 501.
+	Kick func(app, name string) error
+	// ViewerWindow is how far back a segment fetch counts towards a stream's
+	// viewers estimate. Default 30 s.
+	ViewerWindow time.Duration
+	// Now is the clock, for tests; time.Now if nil.
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -36,32 +59,63 @@ func (c *Config) setDefaults() {
 	if c.SegmentMaxAge <= 0 {
 		c.SegmentMaxAge = 24 * time.Hour
 	}
+	if c.MaxStoreBytes <= 0 {
+		c.MaxStoreBytes = packager.DefaultMaxStoreBytes
+	}
+	if c.ViewerWindow <= 0 {
+		c.ViewerWindow = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 type server struct {
-	hub *packager.Hub
-	cfg Config
+	hub     *packager.Hub
+	cfg     Config
+	docs    *docCache
+	viewers *viewerTracker
+	metrics *metrics
 }
 
-// New returns the handler for every rtmpgate HTTP route.
+// New returns the handler for every rtmpgate HTTP route. Each handler has its own
+// Prometheus registry, served at GET /metrics.
 func New(hub *packager.Hub, cfg Config) http.Handler {
 	cfg.setDefaults()
-	s := &server{hub: hub, cfg: cfg}
-	r := chi.NewRouter()
-	r.Use(s.accessLog)
-	r.Get("/healthz", s.healthz)
-	r.Get("/api/streams", s.listStreams)
-	if cfg.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+	s := &server{
+		hub:     hub,
+		cfg:     cfg,
+		docs:    newDocCache(docCacheEntries),
+		viewers: newViewerTracker(cfg.ViewerWindow, viewerEntries),
 	}
+	s.metrics = newMetrics(s)
+
+	r := chi.NewRouter()
+	r.Use(s.observe)
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", s.metrics.handler)
+
+	r.Get("/api/streams", s.listStreams)
+	r.Get("/api/streams/{app}/{stream}", s.getStream)
+	r.Delete("/api/streams/{app}/{stream}", s.deleteStream)
+
 	static := staticFiles()
 	r.Method(http.MethodGet, "/", static)
 	r.Method(http.MethodGet, "/play.html", static)
-	r.Method(http.MethodGet, "/player.js", static)
 	r.Method(http.MethodGet, "/vendor/*", static)
-	r.Get("/{app}/{stream}/ts/index.m3u8", s.tsPlaylist)
-	r.Get("/{app}/{stream}/*", s.object)
-	r.Head("/{app}/{stream}/*", s.object)
+
+	// What a player fetches, from any origin.
+	r.Group(func(r chi.Router) {
+		r.Use(cors)
+		r.Get("/time", serveTime)
+		r.Head("/time", serveTime)
+		r.Options("/time", preflight)
+		r.Get("/{app}/{stream}/*", s.object)
+		r.Head("/{app}/{stream}/*", s.object)
+		r.Options("/{app}/{stream}/*", preflight)
+	})
 	r.NotFound(notFound)
 	return r
 }
@@ -89,93 +143,4 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) (*packager.Strea
 		return nil, false
 	}
 	return st, true
-}
-
-func (s *server) tsPlaylist(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.stream(w, r)
-	if !ok {
-		return
-	}
-	snap := st.Snapshot()
-	if snap.TSPlaylist == nil {
-		notFound(w, r)
-		return
-	}
-	s.servePlaylist(w, r, snap.TSPlaylist)
-}
-
-func (s *server) servePlaylist(w http.ResponseWriter, _ *http.Request, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/vnd.apple.mpegurl")
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.PlaylistMaxAge/time.Second)))
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
-}
-
-func (s *server) object(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.stream(w, r)
-	if !ok {
-		return
-	}
-	obj, ok := st.Object(chi.URLParam(r, "*"))
-	if !ok {
-		notFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", obj.ContentType)
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.SegmentMaxAge/time.Second))+", immutable")
-	h.Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(w, r, "", obj.ModTime, bytes.NewReader(obj.Data))
-}
-
-// streamJSON is one entry of GET /api/streams.
-type streamJSON struct {
-	App        string      `json:"app"`
-	Name       string      `json:"name"`
-	State      string      `json:"state"`
-	Since      time.Time   `json:"since"`
-	Remote     string      `json:"remote,omitempty"`
-	Tracks     []trackJSON `json:"tracks"`
-	Segments   int         `json:"segments"`
-	Bytes      int64       `json:"bytes"`
-	PlaybackTS string      `json:"playback_ts"`
-}
-
-type trackJSON struct {
-	Codec      string `json:"codec"`
-	Kind       string `json:"kind"`
-	Codecs     string `json:"codecs"`
-	Width      int    `json:"width,omitempty"`
-	Height     int    `json:"height,omitempty"`
-	SampleRate int    `json:"sample_rate,omitempty"`
-	Channels   int    `json:"channels,omitempty"`
-}
-
-func (s *server) listStreams(w http.ResponseWriter, _ *http.Request) {
-	streams := s.hub.Streams()
-	out := make([]streamJSON, 0, len(streams))
-	for _, st := range streams {
-		snap := st.Snapshot()
-		state := "ended"
-		if snap.Live {
-			state = "live"
-		}
-		e := streamJSON{
-			App: snap.App, Name: snap.Name, State: state, Since: snap.Since, Remote: snap.Remote,
-			Tracks: make([]trackJSON, 0, len(snap.Tracks)), Segments: snap.Segments, Bytes: snap.Bytes,
-			PlaybackTS: "/" + snap.App + "/" + snap.Name + "/ts/index.m3u8",
-		}
-		for _, t := range snap.Tracks {
-			e.Tracks = append(e.Tracks, trackJSON{
-				Codec: t.Codec.String(), Kind: t.Kind().String(), Codecs: t.CodecString,
-				Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels,
-			})
-		}
-		out = append(out, e)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(out)
 }

@@ -43,6 +43,8 @@ type config struct {
 	PublishKeys   []string `yaml:"publish_keys" help:"stream keys allowed to publish, app/stream or stream, comma-separated; empty: any"`
 	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
 
+	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
+
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
 }
 
@@ -192,6 +194,9 @@ func (c config) validate() error {
 		if k == "" || strings.ContainsAny(k, "?&# ") || strings.Contains(stream, "/") || hasApp && (app == "" || stream == "") {
 			return fmt.Errorf("config: publish_keys: %q is not app/stream or stream", k)
 		}
+	}
+	if c.APIToken != "" && len(c.APIToken) < 16 {
+		return fmt.Errorf("config: api_token: %d bytes, want at least 16", len(c.APIToken))
 	}
 	if c.PublishSecret != "" && len(c.PublishSecret) < 16 {
 		return fmt.Errorf("config: publish_secret: %d bytes, want at least 16", len(c.PublishSecret))

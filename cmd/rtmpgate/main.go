@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,8 +98,19 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 	}
+	var ready atomic.Bool // both listeners served and not shutting down: GET /readyz
 	httpSrv := &http.Server{
-		Handler:           httpserve.New(hub, httpserve.Config{Logger: log}),
+		Handler: httpserve.New(hub, httpserve.Config{
+			Logger: log, Ingest: rtmpSrv, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
+			Ready: func() error {
+				if !ready.Load() {
+					return errors.New("not listening: starting or shutting down")
+				}
+				return nil
+			},
+			// Kick stays nil (DELETE /api/streams/... answers 501) until the hub
+			// can end a publish session by key.
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
@@ -106,6 +118,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	errc := make(chan error, 2)
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
 	go func() { errc <- httpSrv.Serve(httpLn) }()
+	ready.Store(true)
 	log.Info().Str("rtmp", rtmpLn.Addr().String()).Str("http", httpLn.Addr().String()).Msg("listening")
 	if listening != nil {
 		listening(rtmpLn.Addr(), httpLn.Addr())
@@ -116,6 +129,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	ready.Store(false)
 	log.Info().Msg("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -1,0 +1,158 @@
+package httpserve
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+)
+
+// streamJSON is one stream of the API.
+type streamJSON struct {
+	App      string      `json:"app"`
+	Name     string      `json:"name"`
+	State    string      `json:"state"` // live or ended
+	Since    time.Time   `json:"since"`
+	Remote   string      `json:"remote,omitempty"`
+	Tracks   []trackJSON `json:"tracks"`
+	Segments int         `json:"segments"`
+	Bytes    int64       `json:"bytes"`
+	// UptimeSeconds counts from the first publish, so it spans republishes.
+	UptimeSeconds int64 `json:"uptime_seconds"`
+	// BitrateIn is the media bitrate over the playlist window, bits/s.
+	BitrateIn int64 `json:"bitrate_in"`
+	// Viewers estimates the distinct clients that fetched a segment lately.
+	Viewers    int          `json:"viewers"`
+	Playback   playbackJSON `json:"playback"`
+	PlaybackTS string       `json:"playback_ts"` // kept for older clients: Playback.TS
+}
+
+// playbackJSON holds path-absolute URLs, so they work behind any host or CDN.
+type playbackJSON struct {
+	TS   string `json:"ts"`   // HLS, MPEG-TS segments
+	HLS  string `json:"hls"`  // HLS, fMP4 (CMAF) segments: the multivariant playlist
+	DASH string `json:"dash"` // DASH MPD over the same CMAF segments
+}
+
+type trackJSON struct {
+	Codec      string `json:"codec"`
+	Kind       string `json:"kind"`
+	Codecs     string `json:"codecs"`
+	Width      int    `json:"width,omitempty"`
+	Height     int    `json:"height,omitempty"`
+	SampleRate int    `json:"sample_rate,omitempty"`
+	Channels   int    `json:"channels,omitempty"`
+}
+
+func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
+	snap := st.Snapshot()
+	state := "ended"
+	if snap.Live {
+		state = "live"
+	}
+	base := "/" + url.PathEscape(snap.App) + "/" + url.PathEscape(snap.Name) + "/"
+	e := streamJSON{
+		App: snap.App, Name: snap.Name, State: state, Since: snap.Since, Remote: snap.Remote,
+		Tracks: make([]trackJSON, 0, len(snap.Tracks)), Segments: snap.Segments, Bytes: snap.Bytes,
+		UptimeSeconds: int64(max(now.Sub(snap.Since), 0) / time.Second),
+		BitrateIn:     snap.BitrateIn,
+		Viewers:       s.viewers.count(snap.App, snap.Name, now),
+		Playback: playbackJSON{
+			TS:   base + packager.PlaylistPath,
+			HLS:  base + packager.MultivariantPath,
+			DASH: base + packager.MPDPath,
+		},
+	}
+	e.PlaybackTS = e.Playback.TS
+	for _, t := range snap.Tracks {
+		e.Tracks = append(e.Tracks, trackJSON{
+			Codec: t.Codec.String(), Kind: t.Kind().String(), Codecs: t.CodecString,
+			Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels,
+		})
+	}
+	return e
+}
+
+func (s *server) listStreams(w http.ResponseWriter, _ *http.Request) {
+	now := s.cfg.Now()
+	streams := s.hub.Streams()
+	out := make([]streamJSON, 0, len(streams))
+	for _, st := range streams {
+		out = append(out, s.streamEntry(st, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getStream(w http.ResponseWriter, r *http.Request) {
+	st, err := s.hub.Stream(chi.URLParam(r, "app"), chi.URLParam(r, "stream"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no such stream")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.streamEntry(st, s.cfg.Now()))
+}
+
+// deleteStream disconnects the stream's publisher. The stream itself lingers like
+// any ended one, so players see the end of the playlist.
+func (s *server) deleteStream(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.APIToken == "" {
+		writeError(w, http.StatusForbidden, "the API is read-only: no api_token is configured")
+		return
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rtmpgate"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	if s.cfg.Kick == nil {
+		writeError(w, http.StatusNotImplemented, "kicking a publisher is not supported by this build")
+		return
+	}
+	app, name := chi.URLParam(r, "app"), chi.URLParam(r, "stream")
+	if _, err := s.hub.Stream(app, name); err != nil {
+		writeError(w, http.StatusNotFound, "no such stream")
+		return
+	}
+	if err := s.cfg.Kick(app, name); err != nil {
+		if errors.Is(err, packager.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "no such stream")
+			return
+		}
+		s.cfg.Logger.Error().Err(err).Str("app", app).Str("stream", name).Msg("kick")
+		writeError(w, http.StatusInternalServerError, "kick failed")
+		return
+	}
+	s.cfg.Logger.Info().Str("app", app).Str("stream", name).Str("remote", r.RemoteAddr).Msg("publisher kicked through the API")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// authorized compares the bearer token in constant time, so response timing does
+// not reveal how much of a guess was right.
+func (s *server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}

@@ -1,0 +1,130 @@
+package httpserve
+
+import (
+	"bytes"
+	"compress/gzip"
+	"hash/fnv"
+	"strconv"
+	"sync"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+)
+
+const (
+	// docCacheEntries bounds the playlists and MPDs kept prepared, across streams.
+	docCacheEntries = 8192
+	// docOrigins bounds the origins an MPD is prepared for: a CDN and a direct
+	// host or two are normal; more (a client making up Host headers) are served
+	// uncached rather than growing memory.
+	docOrigins = 4
+)
+
+// docCache prepares each playlist and MPD once per snapshot rather than per
+// request: the MPD with its origin filled in, the ETag (a hash of the bytes) and
+// the gzip encoding. A snapshot's documents are immutable slices, so an entry is
+// current while its source is the very slice the stream serves now; holding the
+// source keeps that slice alive, so pointer identity cannot be fooled by reuse.
+type docCache struct {
+	max int
+
+	mu      sync.Mutex
+	entries map[docKey]*docEntry
+}
+
+type docKey struct {
+	st   *packager.Stream
+	path string
+}
+
+type docEntry struct {
+	src      []byte
+	variants []*doc // one per origin ("" for playlists)
+}
+
+// doc is one prepared document. gz is made on first use: many players never ask
+// for gzip, and a document nobody fetches compressed costs nothing.
+type doc struct {
+	origin string
+	plain  []byte
+	etag   string
+
+	gzOnce sync.Once
+	gz     []byte
+	gzETag string
+}
+
+func newDocCache(max int) *docCache {
+	return &docCache{max: max, entries: make(map[docKey]*docEntry)}
+}
+
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// get returns src prepared for origin, from the cache when src is still the
+// stream's current document at path.
+func (c *docCache) get(st *packager.Stream, path, origin string, src []byte) *doc {
+	key := docKey{st, path}
+	c.mu.Lock()
+	e := c.entries[key]
+	if e == nil || !sameSlice(e.src, src) {
+		if e == nil && len(c.entries) >= c.max {
+			c.shrinkLocked()
+		}
+		e = &docEntry{src: src}
+		c.entries[key] = e
+	}
+	for _, d := range e.variants {
+		if d.origin == origin {
+			c.mu.Unlock()
+			return d
+		}
+	}
+	d := newDoc(src, origin)
+	if len(e.variants) < docOrigins {
+		e.variants = append(e.variants, d)
+	}
+	c.mu.Unlock()
+	return d
+}
+
+// shrinkLocked drops a quarter of the entries, whichever map iteration yields:
+// entries of evicted streams are never looked up again and go this way.
+func (c *docCache) shrinkLocked() {
+	n := len(c.entries) / 4
+	for k := range c.entries {
+		if n <= 0 {
+			break
+		}
+		delete(c.entries, k)
+		n--
+	}
+}
+
+// newDoc fills in the origin of an MPD and hashes the result once.
+func newDoc(src []byte, origin string) *doc {
+	d := &doc{origin: origin, plain: src}
+	if origin != "" {
+		d.plain = bytes.ReplaceAll(src, []byte(packager.OriginPlaceholder), []byte(origin))
+	}
+	f := fnv.New64a()
+	_, _ = f.Write(d.plain)
+	sum := strconv.FormatUint(f.Sum64(), 16)
+	d.etag = `"` + sum + `"`
+	d.gzETag = `"` + sum + `-gz"`
+	return d
+}
+
+// gzipped returns the gzip encoding and its ETag, which differs from the plain
+// one's as a strong validator must.
+func (d *doc) gzipped() ([]byte, string) {
+	d.gzOnce.Do(func() {
+		var b bytes.Buffer
+		b.Grow(len(d.plain)/3 + 64)
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_, _ = zw.Write(d.plain)
+		_ = zw.Close()
+		d.gz = b.Bytes()
+	})
+	return d.gz, d.gzETag
+}

@@ -1,0 +1,155 @@
+package httpserve
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics is the HTTP surface's Prometheus registry. It is private to one New
+// call, so tests and embedders can run several servers, and nothing registered
+// globally by a library leaks into the scrape.
+type metrics struct {
+	registry *prometheus.Registry
+	handler  http.Handler
+
+	requests *prometheus.CounterVec   // route, code
+	duration *prometheus.HistogramVec // route
+	// BlockingWaits counts LL-HLS playlist requests parked until the next part:
+	// registered now so dashboards and alerts can be written before LL-HLS lands.
+	blockingWaits prometheus.Gauge
+}
+
+func newMetrics(s *server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtmpgate_http_requests_total",
+			Help: "HTTP requests answered, by chi route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rtmpgate_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by chi route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		blockingWaits: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rtmpgate_playlist_blocking_waits",
+			Help: "LL-HLS blocking playlist requests waiting now.",
+		}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, m.blockingWaits,
+		newStateCollector(s),
+	)
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog:            promLogger{s},
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+	})
+	return m
+}
+
+// promLogger passes the scrape's collection errors to zerolog.
+type promLogger struct{ s *server }
+
+func (l promLogger) Println(v ...any) {
+	l.s.cfg.Logger.Error().Interface("error", v).Msg("metrics")
+}
+
+// stateCollector reads the hub and the RTMP edge when scraped, so the media path
+// pays nothing for these metrics: no counter is touched per frame or segment here.
+type stateCollector struct {
+	s *server
+
+	streams, storeBytes                   *prometheus.Desc
+	streamSegments, streamBytes           *prometheus.Desc
+	publishers                            *prometheus.Desc
+	connsTotal, connsActive, connsRefused *prometheus.Desc
+	bytesIn, framesIn, protocolErrors     *prometheus.Desc
+	panics, publishRefused                *prometheus.Desc
+}
+
+func newStateCollector(s *server) *stateCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &stateCollector{
+		s:              s,
+		streams:        d("rtmpgate_streams", "Streams held by the hub, live (publishing) or ended (lingering).", "state"),
+		storeBytes:     d("rtmpgate_store_bytes", "Segment bytes held in the store, all streams."),
+		streamSegments: d("rtmpgate_stream_segments", "Segments in a stream's playlist window.", "app", "stream"),
+		streamBytes:    d("rtmpgate_stream_bytes", "Store bytes held by a stream.", "app", "stream"),
+		publishers:     d("rtmpgate_publishers", "RTMP sessions publishing now."),
+		connsTotal:     d("rtmpgate_rtmp_connections_total", "RTMP connections accepted."),
+		connsActive:    d("rtmpgate_rtmp_connections_active", "RTMP connections open now."),
+		connsRefused:   d("rtmpgate_rtmp_connections_refused_total", "RTMP connections refused by a connection limit."),
+		bytesIn:        d("rtmpgate_rtmp_bytes_received_total", "Bytes read from RTMP connections."),
+		framesIn:       d("rtmpgate_rtmp_frames_received_total", "Audio and video frames received from publishers."),
+		protocolErrors: d("rtmpgate_protocol_errors_total", "RTMP connections ended by a protocol error, by kind.", "kind"),
+		panics:         d("rtmpgate_panics_recovered_total", "Panics recovered at the RTMP connection boundary (each closed one connection)."),
+		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.streams, c.storeBytes, c.streamSegments, c.streamBytes, c.publishers,
+		c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
+		c.protocolErrors, c.panics, c.publishRefused,
+	} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+
+	var live, ended int64
+	for _, st := range c.s.hub.Streams() {
+		snap := st.Snapshot()
+		if snap.Live {
+			live++
+		} else {
+			ended++
+		}
+		gauge(c.streamSegments, int64(snap.Segments), snap.App, snap.Name)
+		gauge(c.streamBytes, snap.Bytes, snap.App, snap.Name)
+		// Per-stream receive counters (rtmpgate_stream_frames_received_total,
+		// rtmpgate_stream_bytes_received_total{app,stream}) go here once the
+		// Snapshot carries them: describe them in newStateCollector and Describe.
+	}
+	gauge(c.streams, live, "live")
+	gauge(c.streams, ended, "ended")
+	gauge(c.storeBytes, c.s.hub.StoreBytes())
+
+	if c.s.cfg.Ingest == nil {
+		return
+	}
+	st := c.s.cfg.Ingest.Stats()
+	gauge(c.publishers, st.Publishing)
+	counter(c.connsTotal, st.ConnsAccepted)
+	gauge(c.connsActive, st.ConnsActive)
+	counter(c.connsRefused, st.ConnsRefused)
+	counter(c.bytesIn, st.BytesIn)
+	counter(c.framesIn, st.Frames)
+	counter(c.panics, st.Panics)
+	counter(c.publishRefused, st.PublishRefused)
+	kinds := make([]string, 0, len(st.ProtocolErrors))
+	for k := range st.ProtocolErrors {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		counter(c.protocolErrors, st.ProtocolErrors[k], k)
+	}
+}
