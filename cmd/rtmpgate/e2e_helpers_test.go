@@ -387,3 +387,12 @@ func freePort(t testing.TB) int {
 }
 
 var netDialer = net.Dialer{Timeout: time.Second}
+
+// runOutput runs a tool to completion within 30 s and returns its combined output.
+func runOutput(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
