@@ -111,8 +111,8 @@ func parseFLV(data []byte) (*clip, error) {
 		default:
 			continue
 		}
-		if len(body) == 0 {
-			continue
+		if len(body) == 0 || isEndOfSequence(typ, body) {
+			continue // an end-of-sequence marker in mid-stream would end a looped stream's video
 		}
 		if len(c.tags) >= maxClipTags {
 			return nil, fmt.Errorf("flv: more than %d tags", maxClipTags)
@@ -167,7 +167,7 @@ func loopPeriod(tags []tag) uint32 {
 	frame := int64(1)
 	for k := range n {
 		if n[k] >= 2 {
-			frame = max(1, (last[k]-first[k])/(n[k]-1))
+			frame = max(1, (last[k]-first[k]+(n[k]-1)/2)/(n[k]-1))
 			break
 		}
 	}
@@ -188,6 +188,16 @@ func isSequenceHeader(typ uint8, body []byte) bool {
 		return body[0]>>4 == 10 && len(body) > 1 && body[1] == 0
 	}
 	return false
+}
+
+// isEndOfSequence reports an AVC/HEVC end-of-sequence tag, which FFmpeg writes
+// last: it carries no frame.
+func isEndOfSequence(typ uint8, body []byte) bool {
+	if typ != tagVideo || body[0]&0x80 != 0 {
+		return false
+	}
+	codec := body[0] & 0x0f
+	return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 2
 }
 
 var onMetaData = []byte{0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'}

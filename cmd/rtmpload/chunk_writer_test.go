@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+)
+
+// handMessage is a message as the hand decoder below reassembles it.
+type handMessage struct {
+	csid     uint8
+	format   byte // of the message's first chunk
+	typ      uint8
+	streamID uint32
+	ts       uint32
+	payload  []byte
+}
+
+// handDecode is an independent, spec-by-hand reading of the chunk formats the
+// writer produces (fmt 0, 1 and 3, one-byte basic headers, extended timestamps
+// repeated in continuation chunks). It fails the test on anything else.
+func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
+	t.Helper()
+	type state struct {
+		ts, length, streamID uint32
+		typ                  uint8
+		ext                  bool
+	}
+	streams := map[uint8]*state{}
+	var out []handMessage
+	take := func(n int) []byte {
+		if len(b) < n {
+			t.Fatalf("hand decoder: want %d bytes, %d left", n, len(b))
+		}
+		p := b[:n]
+		b = b[n:]
+		return p
+	}
+	for len(b) > 0 {
+		h := take(1)[0]
+		format, csid := h>>6, h&0x3f
+		if csid < 2 {
+			t.Fatalf("hand decoder: multi-byte basic header for csid %d", csid)
+		}
+		st := streams[csid]
+		if st == nil {
+			if format != 0 {
+				t.Fatalf("csid %d: first chunk fmt %d", csid, format)
+			}
+			st = &state{}
+			streams[csid] = st
+		}
+		var field uint32
+		switch format {
+		case 0:
+			m := take(11)
+			field = uint32(m[0])<<16 | uint32(m[1])<<8 | uint32(m[2])
+			st.length = uint32(m[3])<<16 | uint32(m[4])<<8 | uint32(m[5])
+			st.typ = m[6]
+			st.streamID = binary.LittleEndian.Uint32(m[7:])
+		case 1:
+			m := take(7)
+			field = uint32(m[0])<<16 | uint32(m[1])<<8 | uint32(m[2])
+			st.length = uint32(m[3])<<16 | uint32(m[4])<<8 | uint32(m[5])
+			st.typ = m[6]
+		default:
+			t.Fatalf("csid %d: a message starts with fmt %d", csid, format)
+		}
+		st.ext = field == 0xffffff
+		if st.ext {
+			field = binary.BigEndian.Uint32(take(4))
+		}
+		if format == 0 {
+			st.ts = field
+		} else {
+			st.ts += field
+		}
+		msg := handMessage{csid: csid, format: format, typ: st.typ, streamID: st.streamID, ts: st.ts}
+		for first := true; first || len(msg.payload) < int(st.length); first = false {
+			if !first {
+				if h := take(1)[0]; h != 3<<6|csid {
+					t.Fatalf("csid %d: continuation header 0x%02x", csid, h)
+				}
+				if st.ext {
+					if v := binary.BigEndian.Uint32(take(4)); v != field {
+						t.Fatalf("csid %d: continuation extended timestamp %d, want %d", csid, v, field)
+					}
+				}
+			}
+			n := min(int(st.length)-len(msg.payload), chunkSize)
+			msg.payload = append(msg.payload, take(n)...)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+func payload(n int, seed byte) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = seed + byte(i*13)
+	}
+	return p
+}
+
+func TestChunkWriterRoundTrip(t *testing.T) {
+	type send struct {
+		csid     uint8
+		typ      uint8
+		streamID uint32
+		ts       uint32
+		n        int
+	}
+	tests := []struct {
+		name       string
+		chunkSize  int
+		sends      []send
+		wantFormat []byte
+	}{
+		{"small messages", 128, []send{{csidCommand, msgCommandAMF0, 0, 0, 20}, {csidCommand, msgCommandAMF0, 0, 0, 30}}, []byte{0, 1}},
+		{"one message over many chunks", 128, []send{{csidVideo, msgVideo, 1, 0, 1000}}, []byte{0}},
+		{"exact chunk multiple", 128, []send{{csidVideo, msgVideo, 1, 0, 256}, {csidVideo, msgVideo, 1, 33, 128}}, []byte{0, 1}},
+		{"empty message", 4096, []send{{csidData, msgDataAMF0, 1, 0, 0}, {csidData, msgDataAMF0, 1, 5, 3}}, []byte{0, 1}},
+		{"audio and video interleaved", 4096, []send{
+			{csidVideo, msgVideo, 1, 0, 9000}, {csidAudio, msgAudio, 1, 0, 300}, {csidAudio, msgAudio, 1, 21, 300},
+			{csidVideo, msgVideo, 1, 33, 5000}, {csidAudio, msgAudio, 1, 42, 300},
+		}, []byte{0, 0, 1, 1, 1}},
+		{"time going back restarts with fmt 0", 4096, []send{{csidVideo, msgVideo, 1, 100, 10}, {csidVideo, msgVideo, 1, 50, 10}}, []byte{0, 0}},
+		{"new message stream restarts with fmt 0", 4096, []send{{csidCommand, msgCommandAMF0, 0, 0, 10}, {csidCommand, msgCommandAMF0, 1, 0, 10}}, []byte{0, 0}},
+		{"extended absolute timestamp", 128, []send{{csidVideo, msgVideo, 1, 0x1000000, 300}, {csidVideo, msgVideo, 1, 0x1000021, 300}}, []byte{0, 1}},
+		{"timestamp exactly 0xFFFFFF", 128, []send{{csidAudio, msgAudio, 1, 0xffffff, 200}}, []byte{0}},
+		{"extended delta", 128, []send{{csidAudio, msgAudio, 1, 5, 10}, {csidAudio, msgAudio, 1, 5 + 0x1234567, 200}}, []byte{0, 1}},
+		{"wrapping 32-bit clock goes back", 4096, []send{{csidVideo, msgVideo, 1, 0xffffffe0, 10}, {csidVideo, msgVideo, 1, 0x10, 10}}, []byte{0, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newChunkWriter(tc.chunkSize)
+			var want []handMessage
+			for i, s := range tc.sends {
+				p := payload(s.n, byte(i))
+				w.appendMessage(s.csid, s.typ, s.streamID, s.ts, p)
+				want = append(want, handMessage{csid: s.csid, format: tc.wantFormat[i], typ: s.typ, streamID: s.streamID, ts: s.ts, payload: p})
+			}
+			got := handDecode(t, w.buf, tc.chunkSize)
+			if len(got) != len(want) {
+				t.Fatalf("decoded %d messages, sent %d", len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.csid != w.csid || g.format != w.format || g.typ != w.typ || g.streamID != w.streamID || g.ts != w.ts || !bytes.Equal(g.payload, w.payload) {
+					t.Errorf("message %d: got csid %d fmt %d type %d stream %d ts %d len %d; want csid %d fmt %d type %d stream %d ts %d len %d",
+						i, g.csid, g.format, g.typ, g.streamID, g.ts, len(g.payload), w.csid, w.format, w.typ, w.streamID, w.ts, len(w.payload))
+				}
+			}
+			// Our own reader (the one that reads servers) agrees too.
+			cr := newChunkReader(bytes.NewReader(w.buf))
+			cr.chunkSize = uint32(tc.chunkSize)
+			for i := range want {
+				m, err := cr.next()
+				if err != nil {
+					t.Fatalf("chunk reader, message %d: %v", i, err)
+				}
+				if m.typ != want[i].typ || m.ts != want[i].ts || m.streamID != want[i].streamID || !bytes.Equal(m.payload, want[i].payload) {
+					t.Errorf("chunk reader, message %d: type %d ts %d stream %d len %d", i, m.typ, m.ts, m.streamID, len(m.payload))
+				}
+			}
+		})
+	}
+}
+
+// Steady-state sending reuses the buffer: no allocation per tag.
+func TestChunkWriterDoesNotAllocate(t *testing.T) {
+	w := newChunkWriter(4096)
+	p := payload(20000, 1)
+	w.buf = make([]byte, 0, 64<<10)
+	ts := uint32(0)
+	allocs := testing.AllocsPerRun(100, func() {
+		w.buf = w.buf[:0]
+		ts += 33
+		w.appendMessage(csidVideo, msgVideo, 1, ts, p)
+		w.appendMessage(csidAudio, msgAudio, 1, ts, p[:300])
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per tag pair, want 0", allocs)
+	}
+}
+
+func TestChunkReaderLimits(t *testing.T) {
+	setChunk := func(size uint32) []byte {
+		w := newChunkWriter(128)
+		w.appendSetChunkSize(size)
+		return w.buf
+	}
+	big := []byte{0x03, 0, 0, 0, 0x20, 0, 0, msgCommandAMF0, 0, 0, 0, 0} // length 2 MiB
+	var many []byte
+	for csid := range 20 {
+		many = append(many, byte(2+csid), 0, 0, 0, 0, 0, 1, msgCommandAMF0, 0, 0, 0, 0, 0x05)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"chunk size 0", setChunk(0), "set chunk size 0 out of range"},
+		{"chunk size huge", setChunk(1 << 30), "out of range"},
+		{"message too long", big, "message length 2097152 > limit"},
+		{"too many chunk streams", many, "more than 16 chunk streams"},
+		{"fmt 3 first", []byte{0xc3, 1, 2}, "first chunk has fmt 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := newChunkReader(bytes.NewReader(tc.in))
+			var err error
+			for range 100 {
+				if _, err = cr.next(); err != nil {
+					break
+				}
+			}
+			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestChunkReaderAppliesSetChunkSize(t *testing.T) {
+	w := newChunkWriter(128)
+	w.appendSetChunkSize(4096)
+	w.chunkSize = 4096
+	body := payload(3000, 7)
+	w.appendMessage(csidCommand, msgCommandAMF0, 0, 0, body)
+	cr := newChunkReader(bytes.NewReader(w.buf))
+	if m, err := cr.next(); err != nil || m.typ != msgSetChunkSize {
+		t.Fatalf("first message: %v %v", m.typ, err)
+	}
+	m, err := cr.next()
+	if err != nil || !bytes.Equal(m.payload, body) {
+		t.Fatalf("second message: %d bytes, %v", len(m.payload), err)
+	}
+	if _, err := cr.next(); err == nil {
+		t.Fatal("want EOF after the last message")
+	}
+}
+
+func TestChunkWriterBytes(t *testing.T) {
+	w := newChunkWriter(128)
+	w.appendMessage(csidAudio, msgAudio, 1, 0, []byte{0xaf, 1, 2})
+	w.appendMessage(csidAudio, msgAudio, 1, 21, []byte{0xaf, 1, 3})
+	// fmt 0 on chunk stream 4, then fmt 1 (0x44) carrying the 21 ms delta.
+	want := "04 00 00 00 00 00 03 08 01 00 00 00 af 01 02 44 00 00 15 00 00 03 08 af 01 03"
+	if got := fmt.Sprintf("% x", w.buf); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// flvTag is a tag for building test files.
+type flvTag struct {
+	typ  uint8
+	ts   uint32
+	body []byte
+}
+
+// buildFLV writes an FLV file by hand, with correct previous-tag sizes.
+func buildFLV(tags ...flvTag) []byte {
+	b := []byte{'F', 'L', 'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0}
+	for _, t := range tags {
+		n := len(t.body)
+		b = append(b, t.typ, byte(n>>16), byte(n>>8), byte(n), byte(t.ts>>16), byte(t.ts>>8), byte(t.ts), byte(t.ts>>24), 0, 0, 0)
+		b = append(b, t.body...)
+		b = binary.BigEndian.AppendUint32(b, uint32(11+n))
+	}
+	return b
+}
+
+var (
+	avcSeq   = []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}
+	avcKey   = []byte{0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88}
+	avcInter = []byte{0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9a}
+	avcEnd   = []byte{0x17, 2, 0, 0, 0}
+	aacSeq   = []byte{0xaf, 0, 0x11, 0x90}
+	aacRaw   = []byte{0xaf, 1, 0x21, 0x10}
+	metaBody = append(append([]byte(nil), onMetaData...), 0x08, 0, 0, 0, 0, 0, 0, 9)
+)
+
+func TestParseFLV(t *testing.T) {
+	good := buildFLV(
+		flvTag{tagScript, 0, metaBody},
+		flvTag{tagVideo, 1000, avcSeq}, flvTag{tagAudio, 1000, aacSeq},
+		flvTag{tagVideo, 1000, avcKey}, flvTag{tagAudio, 1000, aacRaw},
+		flvTag{tagAudio, 1021, aacRaw}, flvTag{tagVideo, 1033, avcInter},
+		flvTag{tagVideo, 1066, avcInter}, flvTag{tagVideo, 0x1000000 + 1000, avcInter}, // extended timestamp byte
+		flvTag{tagVideo, 0x1000000 + 1000, avcEnd},
+	)
+	c, err := parseFLV(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c.meta, metaBody) {
+		t.Errorf("meta %x", c.meta)
+	}
+	wantTS := []uint32{0, 0, 0, 0, 21, 33, 66, 0x1000000}
+	wantConfig := []bool{true, true, false, false, false, false, false, false}
+	if len(c.tags) != len(wantTS) {
+		t.Fatalf("%d tags, want %d", len(c.tags), len(wantTS))
+	}
+	for i, tg := range c.tags {
+		if tg.ts != wantTS[i] || tg.config != wantConfig[i] {
+			t.Errorf("tag %d: ts %d config %v, want %d %v", i, tg.ts, tg.config, wantTS[i], wantConfig[i])
+		}
+	}
+	if c.video != 5 || c.audio != 3 {
+		t.Errorf("video %d audio %d, want 5 and 3", c.video, c.audio)
+	}
+	if !bytes.Equal(c.tags[2].body, avcKey) {
+		t.Errorf("tag 2 body %x", c.tags[2].body)
+	}
+
+	bad := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"empty", nil, "not an FLV file"},
+		{"wrong signature", append([]byte("FLX"), good[3:]...), "not an FLV file"},
+		{"version 2", append([]byte{'F', 'L', 'V', 2}, good[4:]...), "version 2"},
+		{"header size past the end", []byte{'F', 'L', 'V', 1, 5, 0xff, 0, 0, 9, 0, 0, 0, 0}, "header size"},
+		{"truncated tag header", good[:13+5], "truncated tag header"},
+		{"truncated body", good[:len(good)-6], "past the end"},
+		{"previous tag size wrong", func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-1]++
+			return b
+		}(), "previous tag size"},
+		{"encrypted", buildFLV(flvTag{0x20 | tagVideo, 0, avcKey}), "encrypted"},
+		{"no media", buildFLV(flvTag{tagScript, 0, metaBody}), "no audio or video"},
+		{"time before first", buildFLV(flvTag{tagVideo, 500, avcKey}, flvTag{tagVideo, 100, avcKey}), "before the first"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFLV(tc.in)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoopPeriod(t *testing.T) {
+	tests := []struct {
+		name string
+		tags []flvTag
+		want uint32
+	}{
+		{"video sets the frame", []flvTag{{tagVideo, 0, avcSeq}, {tagVideo, 0, avcKey}, {tagAudio, 0, aacRaw}, {tagVideo, 33, avcInter}, {tagVideo, 66, avcInter}, {tagAudio, 70, aacRaw}}, 70 + 33},
+		{"audio only", []flvTag{{tagAudio, 0, aacSeq}, {tagAudio, 0, aacRaw}, {tagAudio, 21, aacRaw}, {tagAudio, 42, aacRaw}}, 42 + 21},
+		{"frame rounds", []flvTag{{tagVideo, 0, avcKey}, {tagVideo, 33, avcInter}, {tagVideo, 67, avcInter}, {tagVideo, 100, avcInter}}, 100 + 33},
+		{"one frame", []flvTag{{tagVideo, 0, avcKey}}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFLV(buildFLV(tc.tags...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.period != tc.want {
+				t.Errorf("period %d, want %d", c.period, tc.want)
+			}
+		})
+	}
+}
+
+// The clip the load tests use, made by the committed script: tags and timing
+// as ffprobe sees them.
+func TestReadClipFileMadeByFFmpeg(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
+		t.Fatalf("make-clips.sh: %v\n%s", err, out)
+	}
+	c, err := readClipFile(filepath.Join(dir, "av.flv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts", "-of", "csv=p=0", filepath.Join(dir, "av.flv")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var video, audio, last int
+	for _, line := range strings.Fields(string(out)) {
+		idx, pts, _ := strings.Cut(line, ",")
+		n, err := strconv.Atoi(pts)
+		if err != nil {
+			t.Fatalf("ffprobe line %q", line)
+		}
+		last = max(last, n)
+		if idx == "0" {
+			video++
+		} else {
+			audio++
+		}
+	}
+	// Each track's sequence header is a tag ffprobe does not count as a packet.
+	if c.video != video+1 || c.audio != audio+1 {
+		t.Errorf("video %d audio %d tags, ffprobe has %d and %d packets plus a sequence header each", c.video, c.audio, video, audio)
+	}
+	if c.meta == nil {
+		t.Error("no onMetaData")
+	}
+	if want := uint32(last + 33); c.period != want {
+		t.Errorf("loop period %d ms, want the last packet at %d ms plus a 33 ms frame", c.period, last)
+	}
+	if !c.tags[0].config || c.tags[0].typ != tagVideo && c.tags[1].typ != tagVideo {
+		t.Errorf("first tags are not the sequence headers")
+	}
+}
+
+func needTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI=true: %v", tool, err)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
