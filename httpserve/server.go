@@ -104,6 +104,7 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	static := staticFiles()
 	r.Method(http.MethodGet, "/", static)
 	r.Method(http.MethodGet, "/play.html", static)
+	r.Method(http.MethodGet, "/player.js", static)
 	r.Method(http.MethodGet, "/vendor/*", static)
 
 	// What a player fetches, from any origin.

@@ -120,3 +120,22 @@ func TestBrowserPlaysTSHLS(t *testing.T) {
 	stats := playInBrowser(t, "http://"+g.httpAddr+"/play.html?engine=hls&src=/live/browser/ts/index.m3u8", 10)
 	checkPlayback(t, stats, 6)
 }
+
+// hls.js on the CMAF (fMP4) playlists and dash.js on the MPD, each for at least 6 s
+// of advancing playback of a live publish.
+func TestBrowserPlaysCMAF(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "av")
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "3",
+		"-i", src, "-c", "copy", "-f", "flv", g.ingestURL("cmafplay"))
+	waitPlaylist(t, g.streamURL("cmafplay", "v/index.m3u8"), 8*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	for _, tc := range []struct{ name, engine, path string }{
+		{"hls.js-fmp4", "hls", "index.m3u8"},
+		{"dash.js", "dash", "index.mpd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stats := playInBrowser(t, "http://"+g.httpAddr+"/play.html?engine="+tc.engine+"&src=/live/cmafplay/"+tc.path, 10)
+			checkPlayback(t, stats, 6)
+		})
+	}
+}
