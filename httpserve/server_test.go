@@ -30,6 +30,13 @@ var (
 // newServer publishes 5 s of synthetic media (2 s GOPs) on live/demo and serves it.
 func newServer(t *testing.T, end bool) *httptest.Server {
 	t.Helper()
+	srv, _ := newServerCfg(t, end, httpserve.Config{})
+	return srv
+}
+
+// newServerCfg is newServer with an httpserve.Config; it also returns the hub.
+func newServerCfg(t *testing.T, end bool, cfg httpserve.Config) (*httptest.Server, *packager.Hub) {
+	t.Helper()
 	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
 	t.Cleanup(hub.Close)
 	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
@@ -64,18 +71,34 @@ func newServer(t *testing.T, end bool) *httptest.Server {
 	} else {
 		t.Cleanup(func() { _ = w.Close(nil) })
 	}
-	srv := httptest.NewServer(httpserve.New(hub, httpserve.Config{}))
+	srv := httptest.NewServer(httpserve.New(hub, cfg))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, hub
 }
+
+// client never adds Accept-Encoding nor decodes gzip by itself, so tests see
+// exactly what the server sent.
+var client = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
 
 func get(t *testing.T, url string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	return do(t, http.MethodGet, url, header)
+}
+
+func do(t *testing.T, method, url string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
