@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,4 +169,69 @@ func TestSignCommand(t *testing.T) {
 	if code := signMain([]string{"-key", "live/cam"}, func(string) string { return "" }, &out, &errOut); code != 2 {
 		t.Errorf("sign without a secret: exit %d, want 2", code)
 	}
+}
+
+var tokenInLog = regexp.MustCompile(`token=[0-9a-f]{16}`)
+
+// TestPublishAuthE2E runs the binary with a publish secret and an allow-list and
+// publishes with ffmpeg: refused publishers exit non-zero and the gateway logs
+// their remote address and the code; a publisher with a token from
+// "rtmpgate sign" streams.
+func TestPublishAuthE2E(t *testing.T) {
+	src := clip(t, "av")
+	g := startGateway(t, "-publish-secret", testSecret, "-publish-keys", "live/authed,live/late,live/stale")
+	sign := func(key, expires string) string {
+		out, err := exec.Command(binPath, "sign", "-key", key, "-expires", expires, "-publish-secret", testSecret).Output()
+		if err != nil {
+			t.Fatalf("rtmpgate sign: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	expired := signPublish(testSecret, "live/stale", time.Now().Add(-time.Minute))
+	refused := []struct {
+		name, key, query, code string
+	}{
+		{name: "no token", key: "authed", code: ingest.StatusPublishDenied},
+		{name: "wrong secret", key: "authed", query: "?" + signPublish("another-secret-of-16-bytes", "live/authed", time.Now().Add(time.Hour)), code: ingest.StatusPublishDenied},
+		{name: "token of another key", key: "late", query: sign("live/authed", "1h"), code: ingest.StatusPublishDenied},
+		{name: "expired", key: "stale", query: "?" + expired, code: ingest.StatusPublishDenied},
+		{name: "key not listed", key: "other", query: sign("live/other", "1h"), code: ingest.StatusPublishBadName},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := publishFFmpeg(t, src, g.ingestURL(tc.key)+tc.query, true)
+			if err := pub.wait(t, 10*time.Second); err == nil {
+				t.Fatalf("ffmpeg exited 0: the publish was accepted\n%s", pub.output)
+			}
+			// ffmpeg prints an error-level onStatus as "Server error: <description>":
+			// the refusal reached it before the connection closed.
+			if !strings.Contains(pub.output.String(), "Server error") {
+				t.Errorf("ffmpeg did not report the server's refusal:\n%s", pub.output)
+			}
+			var line string
+			for _, l := range strings.Split(g.logs.String(), "\n") {
+				if strings.Contains(l, `"message":"publish refused"`) && strings.Contains(l, `"stream":"`+tc.key+`"`) && strings.Contains(l, tc.code) {
+					line = l
+				}
+			}
+			if !strings.Contains(line, `"remote":"127.0.0.1:`) {
+				t.Fatalf("no refusal with code %s and the remote address logged for %s:\n%s", tc.code, tc.key, tail(g.logs.String(), 10))
+			}
+			if tokenInLog.MatchString(g.logs.String()) {
+				t.Fatalf("the gateway logged a token:\n%s", tail(g.logs.String(), 10))
+			}
+			t.Log(line)
+			code, _ := httpGet(t, g.tsPlaylistURL(tc.key))
+			if code != http.StatusNotFound {
+				t.Fatalf("refused stream's playlist: status %d, want 404", code)
+			}
+		})
+	}
+	t.Run("valid token", func(t *testing.T) {
+		pub := publishFFmpeg(t, src, g.ingestURL("authed")+sign("live/authed", "1h"), false)
+		if err := pub.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("publish with a valid token: %v\n%s", err, pub.output)
+		}
+		checkEndedStream(t, g, "authed", probe(t, src, false))
+	})
 }
