@@ -18,8 +18,9 @@ type frag struct {
 	tfdt      uint64   // baseMediaDecodeTime
 	durations []uint32 // per sample
 	sizes     []uint32
-	firstSync bool // the first sample is a sync sample
-	mdat      int  // mdat payload bytes
+	firstSync bool  // the first sample is a sync sample
+	firstCTO  int32 // the first sample's composition offset (trun version 1, signed)
+	mdat      int   // mdat payload bytes
 }
 
 func (f frag) duration() uint64 {
@@ -130,6 +131,9 @@ func parseFragment(b []byte) (frag, error) {
 						r = r[4:]
 					}
 					if fl&0x800 != 0 {
+						if i == 0 {
+							f.firstCTO = int32(binary.BigEndian.Uint32(r))
+						}
 						r = r[4:]
 					}
 				}

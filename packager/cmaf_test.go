@@ -179,8 +179,17 @@ func checkCMAF(t *testing.T, st *packager.Stream, frames []remux.Frame) {
 			if err != nil {
 				t.Fatalf("%s: %v", e.path, err)
 			}
-			if f.tfdt != e.t || f.duration() != e.d {
-				t.Fatalf("%s: tfdt %d duration %d, MPD t %d d %d", e.path, f.tfdt, f.duration(), e.t, e.d)
+			// DASH times a segment by its earliest presentation: tfdt plus the
+			// opening sample's composition offset.
+			if ept := uint64(int64(f.tfdt) + int64(f.firstCTO)); ept != e.t {
+				t.Fatalf("%s: tfdt %d + composition offset %d, MPD t %d", e.path, f.tfdt, f.firstCTO, e.t)
+			}
+			if f.duration() != e.d && i+1 < len(entries) {
+				if next, ok := st.Object(entries[i+1].path); ok {
+					if nf, err := parseFragment(next.Data); err == nil && int64(e.d) != int64(f.duration())+int64(nf.firstCTO)-int64(f.firstCTO) {
+						t.Fatalf("%s: duration %d, MPD d %d, composition offsets %d then %d", e.path, f.duration(), e.d, f.firstCTO, nf.firstCTO)
+					}
+				}
 			}
 			if i > 0 && e.t != entries[i-1].t+entries[i-1].d {
 				t.Fatalf("%s timeline: segment %d starts at %d, previous ended at %d", k.contentType, e.n, e.t, entries[i-1].t+entries[i-1].d)
@@ -191,8 +200,8 @@ func checkCMAF(t *testing.T, st *packager.Stream, frames []remux.Frame) {
 			if k.kind == remux.KindVideo && !f.firstSync {
 				t.Fatalf("%s does not start with a sync sample", e.path)
 			}
-			if want := (int64(e.d)*1000 + int64(timescale)/2) / int64(timescale); pl.durs[i] != want {
-				t.Fatalf("%s: EXTINF %d ms, fragment %d ticks = %d ms", e.path, pl.durs[i], e.d, want)
+			if want := (int64(f.duration())*1000 + int64(timescale)/2) / int64(timescale); pl.durs[i] != want {
+				t.Fatalf("%s: EXTINF %d ms, fragment %d ticks = %d ms", e.path, pl.durs[i], f.duration(), want)
 			}
 			samples += len(f.durations)
 			prev = &f
@@ -214,10 +223,13 @@ func checkCMAF(t *testing.T, st *packager.Stream, frames []remux.Frame) {
 		if k.kind == remux.KindAudio {
 			end = last + (1024*1000+int64(timescale)/2)/int64(timescale)
 		}
+		// The timeline is in presentation time; the test media's composition
+		// offset is the same for every keyframe.
+		cto := int64(kf[0].CTS)
 		first := entries[0].t
 		lastE := entries[len(entries)-1]
-		if first != ticks(kf[0].DTS, timescale) || lastE.t+lastE.d != ticks(end, timescale) {
-			t.Fatalf("%s timeline %d..%d, media %d..%d", k.contentType, first, lastE.t+lastE.d, ticks(kf[0].DTS, timescale), ticks(end, timescale))
+		if first != ticks(kf[0].DTS+cto, timescale) || lastE.t+lastE.d != ticks(end+cto, timescale) {
+			t.Fatalf("%s timeline %d..%d, media %d..%d", k.contentType, first, lastE.t+lastE.d, ticks(kf[0].DTS+cto, timescale), ticks(end+cto, timescale))
 		}
 	}
 }

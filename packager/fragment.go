@@ -33,9 +33,11 @@ type fragment struct {
 	name   string // "<epoch>-<msn>.m4s"
 	path   string // "v/" or "a/" + name
 	data   []byte // exact-size copy of styp + moof + mdat
-	t, d   uint64 // tfdt and duration in the track timescale, as the SegmentTimeline lists them
-	dur    int64  // duration, ms (d rounded), for EXTINF
+	t, d   uint64 // earliest presentation time and duration in the track timescale, as the SegmentTimeline lists them
+	dur    int64  // decode-time duration, ms, for EXTINF
 	start  int64  // first DTS on the session timeline, ms
+	ept    int64  // earliest presentation time on the session timeline, ms (start + first CTS)
+	eptEnd int64  // where the next fragment's earliest presentation begins, ms
 	end    int64  // end of the fragment's media on the session timeline, ms
 	frames int    // samples
 	key    bool   // the first sample is a sync sample

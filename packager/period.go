@@ -36,7 +36,7 @@ func (s *Stream) joinPeriodLocked(seg *segment) {
 		pto := seg.dts
 		for _, f := range seg.frag {
 			if f != nil {
-				pto = min(pto, f.start)
+				pto = min(pto, f.ept)
 			}
 		}
 		start := max(seg.pdt.Sub(s.ast).Milliseconds()-(seg.dts-pto), 0)
@@ -58,7 +58,7 @@ func (s *Stream) joinPeriodLocked(seg *segment) {
 	p.end = max(p.end, seg.dts+seg.dur)
 	for _, f := range seg.frag {
 		if f != nil {
-			p.end = max(p.end, f.end)
+			p.end = max(p.end, f.eptEnd)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type cmafTrack struct {
 	n           int   // samples buffered
 	first, last int64 // DTS of the first and last buffered sample, ms
 	key         bool  // the first buffered sample is a sync sample
+	firstCTS    int32 // its composition offset: the fragment's earliest presentation is first+firstCTS
 	pending     bool  // the buffered samples belong to the held segment
 	floor       int64 // end of the track's last fragment, ms: the next one starts no earlier
 }
@@ -78,7 +79,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 		return
 	}
 	if c.n == 0 {
-		c.first, c.key = f.DTS, f.Key
+		c.first, c.key, c.firstCTS = f.DTS, f.Key, f.CTS
 	}
 	c.n++
 	c.last = f.DTS
@@ -108,12 +109,12 @@ func (s *session) settle(f *remux.Frame) {
 		return
 	}
 	if i := endIndex(f.Track.Kind()); s.cm[i].pending {
-		s.flushTrack(i, f.DTS)
+		s.flushTrack(i, f.DTS, f.CTS)
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
 			if s.cm[i].pending {
-				s.flushTrack(i, s.estimateEnd(i))
+				s.flushTrack(i, s.estimateEnd(i), s.cm[i].firstCTS)
 			}
 		}
 	}
@@ -128,7 +129,7 @@ func (s *session) settleAll() {
 	}
 	for i := range s.cm {
 		if s.cm[i].pending {
-			s.flushTrack(i, s.estimateEnd(i))
+			s.flushTrack(i, s.estimateEnd(i), s.cm[i].firstCTS)
 		}
 	}
 	s.publishHeld()
@@ -156,8 +157,15 @@ func (s *session) estimateEnd(i int) int64 {
 	return c.last + s.frameDuration(remux.KindVideo)
 }
 
-// flushTrack writes track i's fragment of the held segment, ending at end (ms).
-func (s *session) flushTrack(i int, end int64) {
+// flushTrack writes track i's fragment of the held segment, ending at end (ms), the
+// DTS of the track's next sample, whose composition offset is endCTS.
+//
+// DASH times a segment by its earliest presentation time, not its decode time: with
+// B-frames the IDR that opens a fragment is presented its composition offset after
+// it is decoded. So the SegmentTimeline's t is first DTS + first CTS and its d runs to
+// the next fragment's, which keeps the timeline gapless and matches what a player
+// buffers; EXTINF keeps the decode-time span.
+func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	c := &s.cm[i]
 	c.pending = false
 	if c.n == 0 {
@@ -166,7 +174,7 @@ func (s *session) flushTrack(i int, end int64) {
 	if end < c.last {
 		end = s.estimateEnd(i) // the next frame went back in time
 	}
-	n, first, key := c.n, c.first, c.key
+	n, first, key, firstCTS := c.n, c.first, c.key, c.firstCTS
 	c.n = 0
 	out, err := c.frag.Flush(s.fragBuf[:0], s.fragSeq, end)
 	if err != nil {
@@ -178,13 +186,17 @@ func (s *session) flushTrack(i int, end int64) {
 	s.fragBuf = out
 	c.floor = end
 	ts := c.frag.Track().Timescale
-	t, e := toTicks(first, ts), toTicks(end, ts)
+	ept := first + int64(firstCTS)
+	eptEnd := max(end+int64(endCTS), ept)
+	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
 		data:   bytes.Clone(out),
 		t:      t,
 		d:      e - t,
-		dur:    ticksToMillis(e-t, ts),
+		dur:    ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
 		start:  first,
+		ept:    ept,
+		eptEnd: eptEnd,
 		end:    end,
 		frames: n,
 		key:    key,
