@@ -240,3 +240,28 @@ func TestPanicBoundary(t *testing.T) {
 		t.Fatalf("panic log lacks the value or the stack:\n%s", logs)
 	}
 }
+
+// TestRefusalLogBounded: one line per IP per interval, and a flood from many
+// addresses neither grows the map past its bound nor blocks logging for good.
+func TestRefusalLogBounded(t *testing.T) {
+	s := &Server{}
+	now := time.Unix(1_800_000_000, 0)
+	if !s.refusalLogDue("10.0.0.1", now) || s.refusalLogDue("10.0.0.1", now.Add(59*time.Second)) {
+		t.Fatal("want one log per IP per minute")
+	}
+	if !s.refusalLogDue("10.0.0.1", now.Add(refusalLogInterval)) {
+		t.Fatal("no log a minute later")
+	}
+	for i := 0; i < 10000; i++ {
+		s.refusalLogDue(net.IPv4(10, 1, byte(i>>8), byte(i)).String(), now.Add(refusalLogInterval))
+	}
+	if n := len(s.refusalLog); n > 4096 {
+		t.Fatalf("%d entries after a flood from 10000 addresses", n)
+	}
+	if !s.refusalLogDue("10.9.9.9", now.Add(3*refusalLogInterval)) {
+		t.Fatal("stale entries were not pruned: a new address cannot be logged")
+	}
+	if n := len(s.refusalLog); n > 4096 {
+		t.Fatalf("%d entries after pruning", n)
+	}
+}

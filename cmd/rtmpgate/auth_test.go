@@ -235,3 +235,39 @@ func TestPublishAuthE2E(t *testing.T) {
 		checkEndedStream(t, g, "authed", probe(t, src, false))
 	})
 }
+
+// FuzzPublishAuth feeds peer-controlled app, stream and query to the check: it
+// never panics, refuses with a PublishError, and accepts only what the secret
+// signed.
+func FuzzPublishAuth(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	f.Add("live", "cam", signPublish(testSecret, "live/cam", now.Add(time.Hour)))
+	f.Add("live", "cam", "token=00&expires=1")
+	f.Add("live", "cam", "token=%zz&expires=99999999999999999999")
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, app, stream, query string) {
+		a := newPublishAuth([]string{"live/cam", "cam2"}, testSecret)
+		a.now = func() time.Time { return now }
+		err := a.check(app, stream, query)
+		if err == nil {
+			q, _ := url.ParseQuery(query)
+			exp, perr := strconv.ParseInt(q.Get("expires"), 10, 64)
+			if perr != nil || exp < now.Unix() {
+				t.Fatalf("accepted %q %q %q", app, stream, query)
+			}
+			if want := hexMAC(app+"/"+stream, exp); q.Get("token") != want && !strings.EqualFold(q.Get("token"), want) {
+				t.Fatalf("accepted a token that is not the MAC: %q", query)
+			}
+			return
+		}
+		var pe *ingest.PublishError
+		if !errors.As(err, &pe) || pe.Code == "" {
+			t.Fatalf("refusal %v is not a PublishError with a code", err)
+		}
+	})
+}
+
+func hexMAC(key string, exp int64) string {
+	q, _ := url.ParseQuery(signPublish(testSecret, key, time.Unix(exp, 0)))
+	return q.Get("token")
+}
