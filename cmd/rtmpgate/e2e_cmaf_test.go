@@ -183,3 +183,39 @@ func TestLiveCMAFURLsProbe(t *testing.T) {
 		t.Errorf("live MPD:\n%s", mpd)
 	}
 }
+
+// Audio-only and video-only publishes give CMAF outputs of just that track.
+func TestCMAFSingleTrack(t *testing.T) {
+	g := startGateway(t)
+	for _, tc := range []struct {
+		clip, codecs, missing string
+	}{
+		{"audio", `CODECS="mp4a.40.2"`, `contentType="video"`},
+		{"video", `CODECS="avc1.4d401e"`, `contentType="audio"`},
+	} {
+		t.Run(tc.clip, func(t *testing.T) {
+			src := clip(t, tc.clip)
+			want := probe(t, src, false)
+			key := "single" + tc.clip
+			pub := publishFFmpeg(t, src, g.ingestURL(key), false)
+			if err := pub.wait(t, 30*time.Second); err != nil {
+				t.Fatalf("publish: %v\n%s", err, pub.output)
+			}
+			waitPlaylist(t, g.tsPlaylistURL(key), 2*time.Second, ended)
+			_, mv := httpGet(t, g.streamURL(key, "index.m3u8"))
+			if !strings.Contains(string(mv), tc.codecs) || strings.Contains(string(mv), "EXT-X-MEDIA") {
+				t.Errorf("multivariant playlist for %s:\n%s", tc.clip, mv)
+			}
+			_, mpd := httpGet(t, g.streamURL(key, "index.mpd"))
+			if strings.Contains(string(mpd), tc.missing) || strings.Count(string(mpd), "<AdaptationSet") != 1 {
+				t.Errorf("MPD for %s:\n%s", tc.clip, mpd)
+			}
+			for _, path := range []string{"index.m3u8", "index.mpd"} {
+				m := probe(t, g.streamURL(key, path), true)
+				if len(m.video) != len(want.video) || len(m.audio) != len(want.audio) || m.videoFrames != len(want.video) || m.audioFrames != len(want.audio) {
+					t.Errorf("%s: video %d/%d audio %d/%d packets/frames, source %d and %d", path, len(m.video), m.videoFrames, len(m.audio), m.audioFrames, len(want.video), len(want.audio))
+				}
+			}
+		})
+	}
+}
