@@ -141,16 +141,15 @@ func parseFLV(data []byte) (*clip, error) {
 	return c, nil
 }
 
-// loopPeriod is the clip's duration plus one frame of its main track (video if
-// any), so a looped clip's first frame lands one frame after the last one.
+// loopPeriod is the clip's duration plus one frame, per track: the latest of each
+// track's last timestamp plus its frame spacing. A looped clip's first frames then
+// land one frame after each track's last one (encoders shift video against audio
+// by the AAC priming delay, so the tracks end at different times).
 func loopPeriod(tags []tag) uint32 {
 	var first, last, n [2]int64 // index 0 video, 1 audio
-	for i := range first {
-		first[i] = -1
-	}
-	var end uint32
+	var end int64
 	for _, t := range tags {
-		end = max(end, t.ts)
+		end = max(end, int64(t.ts)+1)
 		if t.config {
 			continue
 		}
@@ -158,20 +157,19 @@ func loopPeriod(tags []tag) uint32 {
 		if t.typ == tagVideo {
 			k = 0
 		}
-		if first[k] < 0 {
+		if n[k] == 0 {
 			first[k] = int64(t.ts)
 		}
 		last[k] = int64(t.ts)
 		n[k]++
 	}
-	frame := int64(1)
 	for k := range n {
 		if n[k] >= 2 {
-			frame = max(1, (last[k]-first[k]+(n[k]-1)/2)/(n[k]-1))
-			break
+			frame := max(1, (last[k]-first[k]+(n[k]-1)/2)/(n[k]-1))
+			end = max(end, last[k]+frame)
 		}
 	}
-	return end + uint32(frame)
+	return uint32(min(end, 1<<31))
 }
 
 // isSequenceHeader reports an AVC/HEVC decoder configuration or an AAC

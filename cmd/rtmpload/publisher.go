@@ -385,12 +385,12 @@ func (p *publisher) send(ctx context.Context, conn net.Conn, streamID uint32, rd
 					return err
 				}
 			}
-			typ, csid := uint8(msgAudio), uint8(csidAudio)
+			typ, csid, frames := uint8(msgAudio), uint8(csidAudio), &p.audioFrames
 			if t.typ == tagVideo {
-				typ, csid = msgVideo, csidVideo
-				p.videoFrames.Add(1)
-			} else {
-				p.audioFrames.Add(1)
+				typ, csid, frames = msgVideo, csidVideo, &p.videoFrames
+			}
+			if !t.config {
+				frames.Add(1)
 			}
 			p.payloadBytes.Add(int64(len(t.body)))
 			p.w.appendMessage(csid, typ, streamID, ts, t.body)
