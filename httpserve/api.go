@@ -125,6 +125,10 @@ func (s *server) deleteStream(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "no such stream")
 			return
 		}
+		if errors.Is(err, packager.ErrNotLive) {
+			writeError(w, http.StatusConflict, "the stream has no publisher")
+			return
+		}
 		s.cfg.Logger.Error().Err(err).Str("app", app).Str("stream", name).Msg("kick")
 		writeError(w, http.StatusInternalServerError, "kick failed")
 		return

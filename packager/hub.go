@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -167,6 +168,28 @@ func (h *Hub) Stream(app, name string) (*Stream, error) {
 		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
 	}
 	return st, nil
+}
+
+// ErrNotLive is returned by Kick for a stream with no publisher on it.
+var ErrNotLive = errors.New("packager: stream has no publisher")
+
+// Kick ends the live publisher of app/name (an operator's DELETE): its connection
+// is closed and the stream ends as on any disconnect, lingering with ENDLIST.
+func (h *Hub) Kick(app, name string) error {
+	st, err := h.Stream(app, name)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	owner := st.owner
+	st.mu.Unlock()
+	if owner == nil {
+		return fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotLive)
+	}
+	if owner.kick != nil {
+		owner.kick()
+	}
+	return nil
 }
 
 // Streams returns every stream, live or lingering, sorted by app then name.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -386,5 +387,39 @@ func TestEndedStreamIsEvictedAfterLinger(t *testing.T) {
 			t.Fatalf("still served %s after unpublish (playlist %d, segment %d)", time.Since(left), code, segCode)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// DELETE /api/streams/{app}/{stream} with the operator's token ends the publish:
+// the encoder's connection closes and the playlist ends.
+func TestAPIKickEndsPublish(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	g := startGateway(t, "-api-token", token)
+	src := clip(t, "av")
+	pub := publishFFmpeg(t, src, g.ingestURL("kick"), true)
+	waitPlaylist(t, g.tsPlaylistURL("kick"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+g.httpAddr+"/api/streams/live/kick", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: status %d", res.StatusCode)
+	}
+	kicked := time.Now()
+	if err := pub.wait(t, 5*time.Second); err == nil {
+		t.Error("the kicked encoder exited 0")
+	}
+	waitPlaylist(t, g.tsPlaylistURL("kick"), time.Second, ended)
+	t.Logf("publisher gone and ENDLIST %s after the DELETE", time.Since(kicked).Round(time.Millisecond))
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusConflict {
+		t.Errorf("DELETE of an ended stream: status %d, want 409", res.StatusCode)
 	}
 }

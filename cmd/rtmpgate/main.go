@@ -108,8 +108,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 				}
 				return nil
 			},
-			// Kick stays nil (DELETE /api/streams/... answers 501) until the hub
-			// can end a publish session by key.
+			Kick: hub.Kick,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
