@@ -195,8 +195,8 @@ func (s *Server) track(nc net.Conn) bool {
 	if why != "" {
 		logIt := s.refusalLogDue(ip, time.Now())
 		s.mu.Unlock()
-		nc.Close()
 		s.stats.refused.Add(1)
+		nc.Close()
 		if logIt {
 			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", maxConns).
 				Int("max_conns_per_ip", maxPerIP).Int64("refused_total", s.stats.refused.Load()).

@@ -180,6 +180,35 @@ func TestMaxConnsPerIP(t *testing.T) {
 	again.Close()
 }
 
+func TestMaxConns(t *testing.T) {
+	logs := &logBuffer{}
+	s := &Server{Handler: newRecHandler(), MaxConns: 2, Logger: zerolog.New(logs)}
+	addr := startServer(t, s)
+	var held []net.Conn
+	for _, local := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.3"} {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		nc, err := d.Dial("tcp", addr)
+		must(t, err)
+		defer nc.Close()
+		held = append(held, nc)
+		if len(held) <= 2 {
+			waitFor(t, "accepted", func() bool { return s.Stats().ConnsActive == int64(len(held)) })
+		}
+	}
+	// Past the total, whatever the address: closed at accept.
+	for _, nc := range held[2:] {
+		if d := closedWithin(t, nc, 2*time.Second); d > time.Second {
+			t.Fatalf("closed after %v", d)
+		}
+	}
+	if st := s.Stats(); st.ConnsRefused != 2 || st.ConnsAccepted != 2 || st.ConnsActive != 2 {
+		t.Fatalf("%+v", st)
+	}
+	if n := logs.count("too many connections"); n != 1 {
+		t.Fatalf("%d refusal lines for one refused IP, want 1:\n%s", n, logs)
+	}
+}
+
 // panicWriter panics on its first frame, as a buggy Writer would.
 type panicWriter struct{ recWriter }
 
