@@ -211,3 +211,13 @@ func (s *Segmenter) maxBytes() int {
 	}
 	return s.MaxBytes
 }
+
+// PartDue reports whether a frame at dts starts a new part of its track when the
+// track's open part began at partStart and its frames last step ms. Like
+// MaxDuration for segments it looks one frame ahead, so a part stays at or under
+// target; a part always takes its first frame, so one frame longer than target
+// makes a part of its own. Parts are cut per track: each rendition's parts then
+// stay within target even though audio frames do not line up with video ones.
+func PartDue(partStart, dts, step int64, target time.Duration) bool {
+	return dts > partStart && dts-partStart+max(step, 0) > target.Milliseconds()
+}

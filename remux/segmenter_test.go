@@ -164,3 +164,42 @@ func BenchmarkSegmenter(b *testing.B) {
 		s.Push(f)
 	}
 }
+
+func TestPartDue(t *testing.T) {
+	// Frames of each rate, cut into parts by PartDue; every part must be at
+	// most the target long, and at least 85% of it (RFC 8216bis 4.4.4.9) except
+	// where a frame alone is longer.
+	tests := []struct {
+		name    string
+		times   func(n int64) int64
+		step    int64
+		min     int64
+		wantDur []int64
+	}{
+		{"25 fps", func(n int64) int64 { return n * 40 }, 40, 170, []int64{200, 200, 200}},
+		{"30 fps ms", func(n int64) int64 { return n * 1000 / 30 }, 33, 170, []int64{200, 200, 200}},
+		{"48 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, 170, []int64{192, 192, 192}},
+		{"44.1 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 44100 }, 23, 170, []int64{185, 186, 186}},
+		{"1 fps: a frame per part", func(n int64) int64 { return n * 1000 }, 1000, 0, []int64{1000, 1000, 1000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var durs []int64
+			start := tt.times(0)
+			for n := int64(1); len(durs) < len(tt.wantDur); n++ {
+				if dts := tt.times(n); remux.PartDue(start, dts, tt.step, 200*time.Millisecond) {
+					durs = append(durs, dts-start)
+					start = dts
+				}
+			}
+			for i, d := range durs {
+				if d != tt.wantDur[i] {
+					t.Errorf("part %d: %d ms, want %d (all %v)", i, d, tt.wantDur[i], durs)
+				}
+				if (d > 200 && tt.step <= 200) || d < tt.min {
+					t.Errorf("part %d: %d ms outside [%d, 200]", i, d, tt.min)
+				}
+			}
+		})
+	}
+}
