@@ -48,3 +48,14 @@ bench:
 
 clean:
 	rm -rf bin web/node_modules web/vendor/*.js
+
+# Load tools (not part of `make test`). `make load ARGS='-n 50 -clip c.flv ...'`
+# runs cmd/rtmpload; `make soak` runs 200 publishers and 200 viewers against a fresh
+# gateway for SOAK_DURATION and samples its goroutines, RSS and store bytes.
+SOAK_DURATION ?= 10m
+.PHONY: load soak
+load:
+	$(GO) run ./cmd/rtmpload $(ARGS)
+
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) bash cmd/rtmpload/soak.sh
