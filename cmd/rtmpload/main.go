@@ -34,6 +34,7 @@ type config struct {
 	httpBase string
 	json     bool
 	progress time.Duration
+	endWait  time.Duration // not a flag: endWithin unless a test shortens it
 }
 
 // Bounds on the command line.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func run(ctx context.Context, cfg config, progressOut io.Writer) (*summary, erro
 	for j := range cfg.viewers {
 		p := pubs[j%len(pubs)]
 		u := base.ResolveReference(&url.URL{Path: tgt.app + "/" + p.name + "/ts/index.m3u8"})
-		v := &viewer{id: j, pub: p, url: u, client: client, stats: &vstats}
+		v := &viewer{id: j, pub: p, url: u, client: client, stats: &vstats, endWait: cmp.Or(cfg.endWait, endWithin)}
 		viewWG.Go(func() { v.run(ctx) })
 	}
 	done := make(chan struct{})

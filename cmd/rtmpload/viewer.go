@@ -55,6 +55,9 @@ type viewer struct {
 	client *http.Client
 	stats  *viewerStats
 	buf    []byte
+	// endWait is how long after its publisher left the playlist must show
+	// ENDLIST; endWithin unless a test shortens it.
+	endWait time.Duration
 }
 
 // mediaPlaylist is what a viewer reads from an HLS media playlist.
@@ -195,9 +198,9 @@ func (v *viewer) run(ctx context.Context) {
 				interval = min(time.Second, time.Duration(pl.targetDuration)*time.Second/2)
 			}
 		}
-		if state == stateDone && time.Since(v.pub.ended()) > endWithin {
+		if state == stateDone && time.Since(v.pub.ended()) > v.endWait {
 			v.stats.notEnded.Add(1)
-			v.fail(&v.stats.playlistErrors, fmt.Errorf("no ENDLIST %s after the publisher left", endWithin))
+			v.fail(&v.stats.playlistErrors, fmt.Errorf("no ENDLIST %s after the publisher left", v.endWait))
 			return
 		}
 		if err := sleepUntil(ctx, timer, polled.Add(interval)); err != nil {
