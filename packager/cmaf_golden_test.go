@@ -101,6 +101,9 @@ func TestGoldenCMAF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// These goldens are the classic outputs; TestGoldenLowLatency has the
+			// LL-HLS and low-latency DASH ones.
+			tt.cfg.DisableLowLatency = true
 			h, c := newHub(t, tt.cfg)
 			tt.run(t, h, c)
 			st := mustStream(t, h, "live", "a")

@@ -1,6 +1,7 @@
 package packager_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
@@ -69,11 +70,16 @@ func parseFragment(b []byte) (frag, error) {
 				if err != nil || len(r) < 4 {
 					return fmt.Errorf("mfhd: short")
 				}
-				f.seq = binary.BigEndian.Uint32(r)
+				if f.trackID == 0 {
+					f.seq = binary.BigEndian.Uint32(r) // a segment of parts has a moof per part: keep the first
+				}
 			case "tfhd":
 				_, fl, r, err := full()
 				if err != nil || len(r) < 4 {
 					return fmt.Errorf("tfhd: short")
+				}
+				if f.trackID != 0 {
+					break // a later part's traf: tfhd defaults as the first's
 				}
 				f.trackID = binary.BigEndian.Uint32(r)
 				r = r[4:]
@@ -94,6 +100,9 @@ func parseFragment(b []byte) (frag, error) {
 				if err != nil {
 					return err
 				}
+				if f.durations != nil {
+					break // a later part: its tfdt continues the first's
+				}
 				if ver == 1 {
 					f.tfdt = binary.BigEndian.Uint64(r)
 				} else {
@@ -109,9 +118,12 @@ func parseFragment(b []byte) (frag, error) {
 				if fl&0x1 != 0 {
 					r = r[4:]
 				}
+				later := f.durations != nil
 				if fl&0x4 != 0 {
-					v := binary.BigEndian.Uint32(r)
-					firstFlags = &v
+					if !later {
+						v := binary.BigEndian.Uint32(r)
+						firstFlags = &v
+					}
 					r = r[4:]
 				}
 				for i := 0; i < n; i++ {
@@ -124,21 +136,21 @@ func parseFragment(b []byte) (frag, error) {
 						r = r[4:]
 					}
 					if fl&0x400 != 0 {
-						if i == 0 {
+						if i == 0 && !later {
 							v := binary.BigEndian.Uint32(r)
 							firstFlags = &v
 						}
 						r = r[4:]
 					}
 					if fl&0x800 != 0 {
-						if i == 0 {
+						if i == 0 && !later {
 							f.firstCTO = int32(binary.BigEndian.Uint32(r))
 						}
 						r = r[4:]
 					}
 				}
 			case "mdat":
-				f.mdat = len(body)
+				f.mdat += len(body)
 			}
 		}
 		return nil
@@ -190,6 +202,8 @@ type mpd struct {
 					Initialization string `xml:"initialization,attr"`
 					Media          string `xml:"media,attr"`
 					StartNumber    uint64 `xml:"startNumber,attr"`
+					ATO            string `xml:"availabilityTimeOffset,attr"`
+					ATC            string `xml:"availabilityTimeComplete,attr"`
 					S              []struct {
 						T uint64  `xml:"t,attr"`
 						D uint64  `xml:"d,attr"`
@@ -257,6 +271,11 @@ func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntr
 					n++
 				}
 			}
+			if tpl.ATC == "false" && len(out) > 0 {
+				// Low latency: the last entry is the segment being produced,
+				// announced ahead of its end; the tests check finished ones.
+				out = out[:len(out)-1]
+			}
 		}
 	}
 	return out, timescale
@@ -270,15 +289,31 @@ type fmp4Playlist struct {
 	gaps  int
 	gapAt []bool
 	ended bool
+
+	// LL-HLS (version 9)
+	ll        bool
+	partsOf   [][]llPart // per listed segment: its parts, nil when not listed
+	openParts []llPart   // after the last segment: the segment being produced
+	hint      string     // EXT-X-PRELOAD-HINT URI
+	reports   []string   // EXT-X-RENDITION-REPORT attributes
+	skipped   int        // EXT-X-SKIP:SKIPPED-SEGMENTS
+}
+
+type llPart struct {
+	uri   string
+	dur   int64 // ms
+	indep bool
 }
 
 func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 	t.Helper()
 	var p fmp4Playlist
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) < 3 || lines[0] != "#EXTM3U" || lines[1] != "#EXT-X-VERSION:6" {
+	if len(lines) < 3 || lines[0] != "#EXTM3U" || (lines[1] != "#EXT-X-VERSION:6" && lines[1] != "#EXT-X-VERSION:9") {
 		t.Fatalf("bad fMP4 playlist header:\n%s", b)
 	}
+	p.ll = lines[1] == "#EXT-X-VERSION:9"
+	var parts []llPart
 	if !strings.Contains(string(b), "\n#EXT-X-INDEPENDENT-SEGMENTS\n") {
 		t.Fatalf("no EXT-X-INDEPENDENT-SEGMENTS:\n%s", b)
 	}
@@ -305,7 +340,37 @@ func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 			dur = s*1000 + f
 		case tag == "#EXT-X-ENDLIST":
 			p.ended = true
+		case tag == "#EXT-X-PART":
+			var pt llPart
+			for _, kv := range strings.Split(val, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "DURATION":
+					sec, frac, _ := strings.Cut(v, ".")
+					s, _ := strconv.ParseInt(sec, 10, 64)
+					f, _ := strconv.ParseInt(frac, 10, 64)
+					pt.dur = s*1000 + f
+				case "URI":
+					pt.uri = strings.Trim(v, `"`)
+				case "INDEPENDENT":
+					pt.indep = v == "YES"
+				}
+			}
+			parts = append(parts, pt)
+		case tag == "#EXT-X-PRELOAD-HINT":
+			_, uri, _ := strings.Cut(val, "URI=")
+			p.hint = strings.Trim(uri, `"`)
+		case tag == "#EXT-X-RENDITION-REPORT":
+			p.reports = append(p.reports, val)
+		case tag == "#EXT-X-SKIP":
+			n, err := strconv.Atoi(strings.TrimPrefix(val, "SKIPPED-SEGMENTS="))
+			if err != nil {
+				t.Fatalf("EXT-X-SKIP %q", val)
+			}
+			p.skipped = n
 		case l != "" && !strings.HasPrefix(l, "#"):
+			p.partsOf = append(p.partsOf, parts)
+			parts = nil
 			if len(p.maps) == 0 && !gap {
 				t.Fatalf("segment %q before any EXT-X-MAP", l)
 			}
@@ -319,6 +384,7 @@ func parseFMP4Playlist(t *testing.T, b []byte) fmp4Playlist {
 			dur = -1
 		}
 	}
+	p.openParts = parts
 	return p
 }
 
@@ -363,6 +429,7 @@ func checkCMAFObjects(t *testing.T, st *packager.Stream, tsMSN []uint64) {
 				t.Fatalf("%s: init %s not served", path, m)
 			}
 		}
+		checkParts(t, st, path, p)
 	}
 	if _, ok := st.Object(packager.MPDPath); !ok {
 		return
@@ -397,6 +464,50 @@ func checkCMAFObjects(t *testing.T, st *packager.Stream, tsMSN []uint64) {
 					t.Fatalf("%s not served", e.path)
 				}
 			}
+		}
+	}
+}
+
+// checkParts checks a media playlist's LL-HLS parts: each is served, parts of a
+// segment are named after it and numbered from 0, and a finished segment's bytes
+// are its styp followed by its parts (stored once, never encoded twice).
+func checkParts(t *testing.T, st *packager.Stream, path string, p fmp4Playlist) {
+	t.Helper()
+	listed := 0
+	for i, parts := range p.partsOf {
+		if len(parts) == 0 {
+			continue
+		}
+		listed++
+		seg, ok := st.Object(path[:2] + p.names[i])
+		if !ok {
+			t.Fatalf("%s: %s not served", path, p.names[i])
+		}
+		off := packager.StypSize
+		for k, pt := range parts {
+			want := strings.TrimSuffix(p.names[i], ".m4s") + "." + strconv.Itoa(k) + ".m4s"
+			if pt.uri != want {
+				t.Fatalf("%s: part %d of %s is %s", path, k, p.names[i], pt.uri)
+			}
+			obj, ok := st.Object(path[:2] + pt.uri)
+			if !ok {
+				t.Fatalf("%s: part %s not served", path, pt.uri)
+			}
+			if off+len(obj.Data) > len(seg.Data) || !bytes.Equal(seg.Data[off:off+len(obj.Data)], obj.Data) {
+				t.Fatalf("%s: part %s is not bytes %d.. of its segment", path, pt.uri, off)
+			}
+			off += len(obj.Data)
+		}
+		if off != len(seg.Data) {
+			t.Fatalf("%s: %s is %d bytes, styp and parts %d", path, p.names[i], len(seg.Data), off)
+		}
+	}
+	if listed > 3 {
+		t.Fatalf("%s: parts listed for %d segments", path, listed)
+	}
+	for _, pt := range p.openParts {
+		if _, ok := st.Object(path[:2] + pt.uri); !ok {
+			t.Fatalf("%s: open part %s not served", path, pt.uri)
 		}
 	}
 }

@@ -37,6 +37,14 @@ type Config struct {
 	PendingBytes int
 	// SweepInterval is how often the janitor runs; default 1 s.
 	SweepInterval time.Duration
+
+	// PartTarget is the longest CMAF part (LL-HLS partial segment, low-latency
+	// DASH chunk) cut inside a segment, except that a single frame longer than
+	// it makes a part of its own. Default 200 ms; at least 50 ms.
+	PartTarget time.Duration
+	// DisableLowLatency turns parts off: one CMAF chunk per segment and the
+	// classic fMP4 playlists and MPD, without LL-HLS tags or chunked DASH.
+	DisableLowLatency bool
 }
 
 // Defaults for the Config fields.
@@ -52,6 +60,10 @@ const (
 	DefaultMaxStoreBytes      = 1 << 30
 	DefaultPendingBytes       = 8 << 20
 	DefaultSweepInterval      = time.Second
+	DefaultPartTarget         = 200 * time.Millisecond
+	// MinPartTarget keeps parts from becoming so short that the per-part
+	// overhead (moof, playlist renders, requests) dominates.
+	MinPartTarget = 50 * time.Millisecond
 
 	// pendingFrames caps the number of frames buffered while waiting for a track,
 	// whatever their size.
@@ -96,6 +108,10 @@ func (c Config) withDefaults() Config {
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = DefaultSweepInterval
 	}
+	if c.PartTarget <= 0 {
+		c.PartTarget = DefaultPartTarget
+	}
+	c.PartTarget = min(max(c.PartTarget, MinPartTarget), c.SegmentDuration)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -145,7 +145,12 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	// with whatever the playlist holds.
 	republish := st.nextSeq > 0
 	st.discNext = republish
-	st.publishLocked(st.window != nil)
+	st.open = nil // a superseded session's unfinished parts go with it
+	render := renderNone
+	if st.window != nil {
+		render = renderAll
+	}
+	st.publishLocked(render)
 	st.mu.Unlock()
 	h.mu.Unlock()
 
@@ -220,7 +225,7 @@ func (h *Hub) Sweep() {
 		if st.ended && now.Sub(st.endedAt) >= h.cfg.Linger {
 			h.evictLocked(key, st, "linger")
 		} else if st.dropExpiredLocked(now) {
-			st.publishLocked(false)
+			st.publishLocked(renderNone)
 		}
 		st.mu.Unlock()
 	}
@@ -273,7 +278,7 @@ func (h *Hub) enforceBudget(grow *Stream) {
 	for _, st := range h.Streams() {
 		st.mu.Lock()
 		if st.dropRetiredLocked(len(st.retired)) {
-			st.publishLocked(false)
+			st.publishLocked(renderNone)
 		}
 		st.mu.Unlock()
 		if h.total.Load() <= limit {
@@ -292,7 +297,7 @@ func (h *Hub) enforceBudget(grow *Stream) {
 	}
 	grow.mu.Lock()
 	if grow.shrinkWindowLocked(h.cfg.Now()) {
-		grow.publishLocked(true)
+		grow.publishLocked(renderAll)
 		grow.log.Warn().Int64("store_bytes", h.total.Load()).Int64("limit", limit).Int("segments", len(grow.window)).Msg("store over budget: live window shrunk")
 	}
 	grow.mu.Unlock()

@@ -49,6 +49,12 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 			end = p.start + p.end - p.pto
 		}
 		b = appendDurAttr(b, "mediaPresentationDuration", end)
+	} else if s.lowLatencyLocked() {
+		// Low latency: the MPD announces each segment as it starts, so players
+		// must learn of a new one within a part or two of its start.
+		b = appendDurAttr(b, "minimumUpdatePeriod", min(target, max(2*s.hub.cfg.PartTarget.Milliseconds(), 500)))
+		b = appendDurAttr(b, "timeShiftBufferDepth", total)
+		b = appendDurAttr(b, "suggestedPresentationDelay", s.latencyTargetLocked())
 	} else {
 		b = appendDurAttr(b, "minimumUpdatePeriod", target)
 		b = appendDurAttr(b, "timeShiftBufferDepth", total)
@@ -57,6 +63,16 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 	b = appendDurAttr(b, "minBufferTime", target)
 	b = appendDurAttr(b, "maxSegmentDuration", maxDur)
 	b = append(b, ">\n"...)
+	if s.lowLatencyLocked() {
+		// DASH-IF low-latency: the latency the service aims at and how far
+		// players may speed up or slow down to hold it.
+		part := s.hub.cfg.PartTarget.Milliseconds()
+		b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
+		b = appendIntAttr(b, "target", s.latencyTargetLocked())
+		b = appendIntAttr(b, "min", 2*part)
+		b = appendIntAttr(b, "max", max(10*part, 2*s.latencyTargetLocked()))
+		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.96" max="1.04"/>`+"\n  </ServiceDescription>\n"...)
+	}
 	for _, p := range periods {
 		b = append(b, `  <Period id="`...)
 		b = append(b, p.id...)
@@ -65,7 +81,7 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		b = append(b, ">\n"...)
 		for i := range p.init {
 			if p.init[i] != nil {
-				b = appendAdaptationSet(b, p, i, s.window, r)
+				b = appendAdaptationSet(b, p, i, s.window, r, s.producingLocked(p, i))
 			}
 		}
 		b = append(b, "  </Period>\n"...)
@@ -74,7 +90,45 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 	return append(b, "</MPD>\n"...)
 }
 
-func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates) []byte {
+// producing is the SegmentTimeline entry of the segment being produced, listed
+// ahead of its end so that low-latency players fetch it as its chunks arrive.
+type producing struct {
+	ok   bool
+	msn  uint64
+	t, d uint64 // start and expected duration, track timescale
+	ato  int64  // availabilityTimeOffset, ms: segment duration minus one part
+}
+
+// lowLatencyLocked reports whether the MPD is the low-latency one: parts on and
+// a publisher on the stream.
+func (s *Stream) lowLatencyLocked() bool {
+	return !s.hub.cfg.DisableLowLatency && s.owner != nil && !s.ended
+}
+
+// latencyTargetLocked is the DASH latency target, ms: four parts, the LL-HLS
+// PART-HOLD-BACK plus one part for the chunk in flight.
+func (s *Stream) latencyTargetLocked() int64 { return 4 * s.hub.cfg.PartTarget.Milliseconds() }
+
+// producingLocked describes the segment being produced for track i of Period p:
+// it starts where the window's last fragment ends and is expected to last as
+// long as that one did. Its final entry may differ by what the next keyframe
+// decides; the MPD that lists it complete says so.
+func (s *Stream) producingLocked(p *period, i int) producing {
+	pr := producing{ato: max(s.target*1000-s.hub.cfg.PartTarget.Milliseconds(), 0)}
+	if !s.lowLatencyLocked() || s.discNext || len(s.window) == 0 ||
+		s.open != nil && (s.open.disc || s.open.init != p.init) {
+		return pr
+	}
+	last := s.window[len(s.window)-1]
+	f := last.frag[i]
+	if last.period != p || f == nil || last.seq+1 != s.nextSeq {
+		return pr
+	}
+	pr.ok, pr.msn, pr.t, pr.d = true, s.nextSeq, f.t+f.d, f.d
+	return pr
+}
+
+func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates, pr producing) []byte {
 	in := p.init[i]
 	t := in.track
 	b = append(b, `    <AdaptationSet id="`...)
@@ -118,6 +172,11 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates)
 	b = append(b, trackDir[i]...)
 	b = append(b, p.epoch...)
 	b = append(b, `-$Number$.m4s"`...)
+	if pr.ato > 0 && pr.ok {
+		b = append(b, ` availabilityTimeOffset="`...)
+		b = appendMillis(b, pr.ato)
+		b = append(b, `" availabilityTimeComplete="false"`...)
+	}
 	first := true
 	var (
 		runT, runD, nextN uint64
@@ -165,6 +224,17 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates)
 			runN = seg.seq // a segment without this track: numbering skips it (S@n, ISO/IEC 23009-1:2022)
 		}
 		nextN = seg.seq + 1
+	}
+	if open && pr.ok {
+		if pr.d == runD && pr.t == runT+uint64(runR+1)*runD && pr.msn == nextN {
+			runR++
+		} else {
+			emit()
+			runT, runD, runR, runN = pr.t, pr.d, 0, 0
+			if pr.msn != nextN {
+				runN = pr.msn
+			}
+		}
 	}
 	if open {
 		emit()

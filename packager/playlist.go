@@ -29,17 +29,57 @@ const renditionTS = -1
 // Segment URIs are relative to the playlist, which httpserve serves at
 // /{app}/{stream}/ts/index.m3u8 (or v/, a/).
 func appendMediaPlaylist(b []byte, rendition int, target int64, discSeq uint64, segs []*segment, ended bool) []byte {
+	return appendLLPlaylist(b, rendition, target, discSeq, segs, ended, nil)
+}
+
+// partSegments is how many of the newest segments list their parts (RFC 8216bis
+// 6.2.2: parts older than three target durations from the end are removed).
+const partSegments = 3
+
+// llOptions adds the LL-HLS tags (RFC 8216bis) to an fMP4 media playlist: server
+// control, the parts of the newest segments and of the segment being produced,
+// a preload hint for the next part, and a rendition report for the other track.
+type llOptions struct {
+	partTarget int64    // ms
+	epoch      string   // part names
+	nextMSN    uint64   // the segment being produced
+	open       *openSeg // its parts; nil when there is none or no publisher
+	live       bool     // a publisher is on: hint the next part
+	skip       int      // leading segments replaced by EXT-X-SKIP (delta update)
+	report     int      // the other rendition (vIdx, aIdx) to report, or -1
+	reportMSN  uint64   // its last segment with parts, and the last part's index
+	reportPart int
+	reportOK   bool
+}
+
+func appendLLPlaylist(b []byte, rendition int, target int64, discSeq uint64, segs []*segment, ended bool, ll *llOptions) []byte {
 	fmp4 := rendition != renditionTS
-	if fmp4 {
+	switch {
+	case ll != nil:
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:"...) // EXT-X-SKIP needs 9
+	case fmp4:
 		b = append(b, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:"...) // EXT-X-MAP in a media playlist without I-frames needs 6
-	} else {
+	default:
 		b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:"...)
 	}
 	b = strconv.AppendInt(b, target, 10)
+	if ll != nil {
+		// PART-HOLD-BACK of three part targets is the spec's minimum and what lets
+		// players sit under a second behind; CAN-SKIP-UNTIL of six target
+		// durations is its minimum too.
+		b = append(b, "\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL="...)
+		b = appendMillis(b, 6*target*1000)
+		b = append(b, ",PART-HOLD-BACK="...)
+		b = appendMillis(b, 3*ll.partTarget)
+		b = append(b, "\n#EXT-X-PART-INF:PART-TARGET="...)
+		b = appendMillis(b, ll.partTarget)
+	}
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
 	var msn uint64
 	if len(segs) > 0 {
 		msn = segs[0].seq
+	} else if ll != nil {
+		msn = ll.nextMSN
 	}
 	b = strconv.AppendUint(b, msn, 10)
 	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
@@ -48,8 +88,15 @@ func appendMediaPlaylist(b []byte, rendition int, target int64, discSeq uint64, 
 	if fmp4 {
 		b = append(b, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
 	}
+	skip := 0
+	if ll != nil && ll.skip > 0 && ll.skip < len(segs) {
+		skip = ll.skip
+		b = append(b, "#EXT-X-SKIP:SKIPPED-SEGMENTS="...)
+		b = strconv.AppendInt(b, int64(skip), 10)
+		b = append(b, '\n')
+	}
 	var curInit *initSeg
-	for _, s := range segs {
+	for k, s := range segs[skip:] {
 		if s.disc {
 			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 		}
@@ -57,9 +104,7 @@ func appendMediaPlaylist(b []byte, rendition int, target int64, discSeq uint64, 
 		if fmp4 {
 			if in := s.init[rendition]; in != nil && in != curInit {
 				curInit = in
-				b = append(b, "#EXT-X-MAP:URI=\""...)
-				b = append(b, in.name...)
-				b = append(b, "\"\n"...)
+				b = appendMap(b, in)
 			}
 			if f := s.frag[rendition]; f != nil {
 				uri, dur = f.name, f.dur
@@ -71,14 +116,73 @@ func appendMediaPlaylist(b []byte, rendition int, target int64, discSeq uint64, 
 		}
 		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
 		b = pdt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-		b = append(b, "\n#EXTINF:"...)
+		b = append(b, '\n')
+		if ll != nil && skip+k >= len(segs)-partSegments {
+			b = appendParts(b, s.parts[rendition])
+		}
+		b = append(b, "#EXTINF:"...)
 		b = appendMillis(b, dur)
 		b = append(b, ",\n"...)
 		b = append(b, uri...)
 		b = append(b, '\n')
 	}
+	if ll != nil && !ended {
+		b = appendOpen(b, rendition, curInit, ll)
+	}
 	if ended {
 		b = append(b, "#EXT-X-ENDLIST\n"...)
+	}
+	return b
+}
+
+func appendMap(b []byte, in *initSeg) []byte {
+	b = append(b, "#EXT-X-MAP:URI=\""...)
+	b = append(b, in.name...)
+	return append(b, "\"\n"...)
+}
+
+func appendParts(b []byte, parts []*part) []byte {
+	for _, p := range parts {
+		b = append(b, "#EXT-X-PART:DURATION="...)
+		b = appendMillis(b, p.dur)
+		b = append(b, ",URI=\""...)
+		b = append(b, p.name...)
+		b = append(b, '"')
+		if p.indep {
+			b = append(b, ",INDEPENDENT=YES"...)
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// appendOpen lists the segment being produced: its parts so far and a preload
+// hint for the next, then the rendition report.
+func appendOpen(b []byte, rendition int, curInit *initSeg, ll *llOptions) []byte {
+	n := 0
+	if o := ll.open; o != nil && len(o.parts[rendition]) > 0 {
+		if o.disc {
+			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+		}
+		if in := o.init[rendition]; in != nil && in != curInit {
+			b = appendMap(b, in)
+		}
+		b = appendParts(b, o.parts[rendition])
+		n = len(o.parts[rendition])
+	}
+	if ll.live && (ll.open == nil || ll.open.init[rendition] != nil) {
+		b = append(b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""...)
+		b = append(b, partName(ll.epoch, ll.nextMSN, n)...)
+		b = append(b, "\"\n"...)
+	}
+	if ll.report >= 0 && ll.reportOK {
+		b = append(b, "#EXT-X-RENDITION-REPORT:URI=\"../"...)
+		b = append(b, trackDir[ll.report]...)
+		b = append(b, "index.m3u8\",LAST-MSN="...)
+		b = strconv.AppendUint(b, ll.reportMSN, 10)
+		b = append(b, ",LAST-PART="...)
+		b = strconv.AppendInt(b, int64(ll.reportPart), 10)
+		b = append(b, '\n')
 	}
 	return b
 }

@@ -10,6 +10,7 @@ import (
 type renders struct {
 	multivariant []byte
 	media        [2][]byte // indexed by vIdx, aIdx
+	delta        [2][]byte // LL-HLS delta updates (EXT-X-SKIP), nil when nothing can be skipped
 	mpd          []byte
 	rates        rates
 }
@@ -81,14 +82,82 @@ func (s *Stream) renderCMAFLocked(now time.Time) renders {
 	if last == nil {
 		return r
 	}
-	for i := range r.media {
-		if hasTrack(s.window, i) {
-			r.media[i] = appendMediaPlaylist(make([]byte, 0, 256+180*len(s.window)), i, s.target, s.discSeq, s.window, s.ended)
-		}
-	}
 	r.multivariant = appendMultivariant(make([]byte, 0, 512), last.init, r.rates)
 	r.mpd = s.appendMPDLocked(make([]byte, 0, 2048+100*len(s.window)), now, r.rates)
+	return s.renderPartsLocked(r)
+}
+
+// renderPartsLocked renders the fMP4 media playlists into r, which keeps its
+// multivariant playlist and MPD: what changes when a part is added.
+func (s *Stream) renderPartsLocked(r renders) renders {
+	r.media, r.delta = [2][]byte{}, [2][]byte{}
+	if s.target == 0 {
+		return r // no segment yet: nothing fixes EXT-X-TARGETDURATION
+	}
+	for i := range r.media {
+		if !hasTrack(s.window, i) && (s.open == nil || s.open.init[i] == nil) {
+			continue
+		}
+		size := 256 + 180*len(s.window)
+		if s.hub.cfg.DisableLowLatency {
+			r.media[i] = appendMediaPlaylist(make([]byte, 0, size), i, s.target, s.discSeq, s.window, s.ended)
+			continue
+		}
+		ll := s.llOptionsLocked(i)
+		size += 80 * partSegments * int(s.hub.cfg.SegmentDuration/s.hub.cfg.PartTarget)
+		r.media[i] = appendLLPlaylist(make([]byte, 0, size), i, s.target, s.discSeq, s.window, s.ended, ll)
+		if ll.skip = s.skippableLocked(); ll.skip > 0 {
+			r.delta[i] = appendLLPlaylist(make([]byte, 0, size), i, s.target, s.discSeq, s.window, s.ended, ll)
+		}
+	}
 	return r
+}
+
+// llOptionsLocked gathers the LL-HLS state of rendition i.
+func (s *Stream) llOptionsLocked(i int) *llOptions {
+	ll := &llOptions{
+		partTarget: s.hub.cfg.PartTarget.Milliseconds(),
+		epoch:      s.epoch,
+		nextMSN:    s.nextSeq,
+		open:       s.open,
+		live:       s.owner != nil && !s.ended,
+		report:     -1,
+	}
+	if s.owner == nil {
+		ll.open = nil
+	}
+	j := 1 - i
+	if !hasTrack(s.window, j) && (ll.open == nil || ll.open.init[j] == nil) {
+		return ll
+	}
+	ll.report = j
+	if o := ll.open; o != nil && len(o.parts[j]) > 0 {
+		ll.reportMSN, ll.reportPart, ll.reportOK = s.nextSeq, len(o.parts[j])-1, true
+	} else if n := len(s.window); n > 0 {
+		seg := s.window[n-1]
+		ll.reportMSN, ll.reportPart, ll.reportOK = seg.seq, len(seg.parts[j])-1, len(seg.parts[j]) > 0
+	}
+	return ll
+}
+
+// skippableLocked is how many of the window's oldest segments a delta update
+// may skip: those that end at least CAN-SKIP-UNTIL (six target durations) before
+// the end of the playlist (RFC 8216bis 6.2.5.1).
+func (s *Stream) skippableLocked() int {
+	until := 6 * s.target * 1000
+	var after int64
+	for _, seg := range s.window {
+		after += seg.dur
+	}
+	n := 0
+	for _, seg := range s.window {
+		after -= seg.dur
+		if after < until {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 func hasTrack(segs []*segment, i int) bool {

@@ -22,7 +22,8 @@ type segment struct {
 	// track had no sample in the segment.
 	init   [2]*initSeg
 	frag   [2]*fragment
-	period *period // the DASH Period listing it
+	parts  [2][]*part // views into frag's bytes; nil with low latency off
+	period *period    // the DASH Period listing it
 }
 
 // size is the store bytes the segment holds.

@@ -50,8 +50,7 @@ type session struct {
 	anchorDTS int64 // the session's first DTS, paired with begin
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
-	fragBuf []byte       // Flush output, reused; each fragment is stored as an exact copy
-	fragSeq uint32       // mfhd sequence number of the fragments being cut
+	fragBuf []byte       // Flush output, reused; each part is stored as an exact copy
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
 	heldCut int64        // DTS of the cut that closed held, ms
 

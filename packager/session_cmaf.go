@@ -20,15 +20,30 @@ const settleWait = 1000
 // video cut) learns it from its first frame after the cut. So a closed segment is
 // held, its TS bytes ready, until every track that had samples in it has seen its
 // next frame, and only then published. settleWait and Close bound the wait.
+//
+// Parts follow the same rule one level down: a track's part ends at the DTS of
+// the track's next frame, the first of its next part, so parts are gapless too
+// and no end is ever estimated while frames flow. Each track cuts its own parts
+// (remux.PartDue): audio frames do not line up with video ones, and cutting audio
+// at video instants would let audio parts run past the part target.
 type cmafTrack struct {
 	frag        *cmaf.Fragmenter
 	init        *initSeg
-	n           int   // samples buffered
-	first, last int64 // DTS of the first and last buffered sample, ms
-	key         bool  // the first buffered sample is a sync sample
-	firstCTS    int32 // its composition offset: the fragment's earliest presentation is first+firstCTS
-	pending     bool  // the buffered samples belong to the held segment
-	floor       int64 // end of the track's last fragment, ms: the next one starts no earlier
+	seq         uint32 // mfhd sequence number of the next chunk
+	n           int    // samples buffered: the open part
+	first, last int64  // DTS of the first and last buffered sample, ms
+	key         bool   // the first buffered sample is a sync sample
+	firstCTS    int32  // its composition offset
+	pending     bool   // the buffered samples belong to the held segment
+	floor       int64  // end of the track's last part, ms: the next one starts no earlier
+
+	// The segment the parts belong to (the held one while pending).
+	parts     []*part
+	styp      []byte
+	segFirst  int64
+	segKey    bool
+	segCTS    int32
+	segFrames int
 }
 
 // newCMAF builds a fragmenter and an init segment per track of the set. A track
@@ -51,18 +66,25 @@ func (s *session) newCMAF() [2]*initSeg {
 		}
 		fr.MaxBytes = s.cfg.MaxSegmentBytes
 		inits[i] = &initSeg{track: t, data: data}
-		s.cm[i] = cmafTrack{frag: fr, init: inits[i]}
+		s.cm[i] = cmafTrack{frag: fr, init: inits[i], seq: 1}
 	}
 	return inits
 }
 
-// addCMAF buffers a frame the TS muxer took. A frame the fragmenter refuses
-// (timestamps going backwards, a full fragment) is left out of the CMAF output
-// only.
+// addCMAF buffers a frame the TS muxer took, first closing the track's open part
+// when the frame starts the next one. A frame the fragmenter refuses (timestamps
+// going backwards, a full fragment) is left out of the CMAF output only.
 func (s *session) addCMAF(f *remux.Frame) {
-	c := &s.cm[endIndex(f.Track.Kind())]
+	i := endIndex(f.Track.Kind())
+	c := &s.cm[i]
 	if c.frag == nil {
 		return
+	}
+	if c.n > 0 && !c.pending && !s.cfg.DisableLowLatency &&
+		remux.PartDue(c.first, f.DTS, s.frameDuration(f.Track.Kind()), s.cfg.PartTarget) {
+		if s.cutPart(i, f.DTS) {
+			s.exposeOpen()
+		}
 	}
 	if c.n == 0 && f.DTS < c.floor && !s.segDisc {
 		// Timestamps stepped back across a cut by less than makes a
@@ -80,19 +102,67 @@ func (s *session) addCMAF(f *remux.Frame) {
 	}
 	if c.n == 0 {
 		c.first, c.key, c.firstCTS = f.DTS, f.Key, f.CTS
+		if len(c.parts) == 0 {
+			c.segFirst, c.segKey, c.segCTS, c.segFrames = f.DTS, f.Key, f.CTS, 0
+		}
 	}
 	c.n++
+	c.segFrames++
 	c.last = f.DTS
+}
+
+// cutPart writes track i's buffered samples as the segment's next part, ending
+// at end (ms), and reports whether a part was added.
+func (s *session) cutPart(i int, end int64) bool {
+	c := &s.cm[i]
+	if c.n == 0 {
+		return false
+	}
+	if end < c.last {
+		end = s.estimateEnd(i) // the next frame went back in time
+	}
+	n, first, key := c.n, c.first, c.key
+	c.n = 0
+	var (
+		out []byte
+		err error
+	)
+	if c.styp == nil {
+		out, err = c.frag.Flush(s.fragBuf[:0], c.seq, end) // the segment's first chunk carries its styp
+	} else {
+		out, err = c.frag.FlushChunk(s.fragBuf[:0], c.seq, end)
+	}
+	if err != nil {
+		c.frag.Reset()
+		c.segFrames -= n
+		s.cmafDropped += int64(n)
+		s.log.Warn().Err(err).Msg("CMAF part dropped")
+		return false
+	}
+	s.fragBuf = out
+	c.seq++
+	if c.styp == nil {
+		c.styp = bytes.Clone(out[:cmaf.StypSize])
+		out = out[cmaf.StypSize:]
+	}
+	c.floor = end
+	ts := c.frag.Track().Timescale
+	c.parts = append(c.parts, &part{
+		data:  bytes.Clone(out),
+		start: first,
+		dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
+		indep: key || i == aIdx,
+	})
+	return true
 }
 
 // hold takes a closed segment: tracks with samples wait for their end.
 func (s *session) hold(seg *segment, cut int64, last bool) {
 	s.settleAll() // a held segment whose tracks never continued
 	seg.init = [2]*initSeg{s.cm[vIdx].init, s.cm[aIdx].init}
-	s.fragSeq++
 	s.held, s.heldCut = seg, cut
 	for i := range s.cm {
-		s.cm[i].pending = s.cm[i].n > 0
+		s.cm[i].pending = s.cm[i].n > 0 || len(s.cm[i].parts) > 0
 	}
 	if last {
 		s.settleAll()
@@ -114,7 +184,7 @@ func (s *session) settle(f *remux.Frame) {
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
 			if s.cm[i].pending {
-				s.flushTrack(i, s.estimateEnd(i), s.cm[i].firstCTS)
+				s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
 			}
 		}
 	}
@@ -129,7 +199,7 @@ func (s *session) settleAll() {
 	}
 	for i := range s.cm {
 		if s.cm[i].pending {
-			s.flushTrack(i, s.estimateEnd(i), s.cm[i].firstCTS)
+			s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
 		}
 	}
 	s.publishHeld()
@@ -142,6 +212,7 @@ func (s *session) publishHeld() {
 	seg := s.held
 	s.held = nil
 	s.publish(seg)
+	s.exposeOpen()
 }
 
 // estimateEnd is the end of a track's last sample when no next sample tells it:
@@ -157,8 +228,10 @@ func (s *session) estimateEnd(i int) int64 {
 	return c.last + s.frameDuration(remux.KindVideo)
 }
 
-// flushTrack writes track i's fragment of the held segment, ending at end (ms), the
-// DTS of the track's next sample, whose composition offset is endCTS.
+// flushTrack ends track i's fragment of the held segment at end (ms), the DTS of
+// the track's next sample, whose composition offset is endCTS: its last part is
+// cut, and the fragment is the styp and the parts concatenated once, the parts
+// becoming views into it.
 //
 // DASH times a segment by its earliest presentation time, not its decode time: with
 // B-frames the IDR that opens a fragment is presented its composition offset after
@@ -168,29 +241,37 @@ func (s *session) estimateEnd(i int) int64 {
 func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	c := &s.cm[i]
 	c.pending = false
-	if c.n == 0 {
+	if c.n > 0 {
+		if end < c.last {
+			end = s.estimateEnd(i)
+		}
+		s.cutPart(i, end)
+	}
+	parts, styp := c.parts, c.styp
+	first, key, firstCTS, frames := c.segFirst, c.segKey, c.segCTS, c.segFrames
+	c.parts, c.styp, c.segFrames = nil, nil, 0
+	if len(parts) == 0 {
 		return
 	}
-	if end < c.last {
-		end = s.estimateEnd(i) // the next frame went back in time
+	end = c.floor // where the last part ended
+	size := len(styp)
+	for _, p := range parts {
+		size += len(p.data)
 	}
-	n, first, key, firstCTS := c.n, c.first, c.key, c.firstCTS
-	c.n = 0
-	out, err := c.frag.Flush(s.fragBuf[:0], s.fragSeq, end)
-	if err != nil {
-		c.frag.Reset()
-		s.cmafDropped += int64(n)
-		s.log.Warn().Err(err).Msg("CMAF fragment dropped")
-		return
+	data := make([]byte, 0, size)
+	data = append(data, styp...)
+	views := make([]*part, len(parts))
+	for k, p := range parts {
+		off := len(data)
+		data = append(data, p.data...)
+		views[k] = &part{name: p.name, path: p.path, data: data[off:len(data):len(data)], start: p.start, dur: p.dur, indep: p.indep}
 	}
-	s.fragBuf = out
-	c.floor = end
 	ts := c.frag.Track().Timescale
 	ept := first + int64(firstCTS)
 	eptEnd := max(end+int64(endCTS), ept)
 	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
-		data:   bytes.Clone(out),
+		data:   data,
 		t:      t,
 		d:      e - t,
 		dur:    ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
@@ -198,7 +279,37 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 		ept:    ept,
 		eptEnd: eptEnd,
 		end:    end,
-		frames: n,
+		frames: frames,
 		key:    key,
 	}
+	s.held.parts[i] = views
+}
+
+// exposeOpen hands the stream the segment being produced: the held one while its
+// tracks settle (it is the next to be listed), else the open one.
+func (s *session) exposeOpen() {
+	if s.cfg.DisableLowLatency || !s.started {
+		return
+	}
+	o := &openSeg{}
+	if s.held != nil {
+		o.disc, o.init = s.held.disc, s.held.init
+		for i := range s.cm {
+			if s.cm[i].pending {
+				o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp
+			} else if f := s.held.frag[i]; f != nil {
+				o.parts[i], o.styp[i] = s.held.parts[i], f.data[:cmaf.StypSize]
+			}
+		}
+	} else {
+		o.disc = s.segDisc || s.discNext && !s.open
+		o.init = [2]*initSeg{s.cm[vIdx].init, s.cm[aIdx].init}
+		for i := range s.cm {
+			o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp
+		}
+	}
+	for i := range o.parts {
+		o.parts[i] = o.parts[i][:len(o.parts[i]):len(o.parts[i])] // later appends must not reach what the stream holds
+	}
+	s.st.setOpen(s, o)
 }

@@ -28,4 +28,11 @@ type Snapshot struct {
 	objects  []*segment // servable segments: the window and those kept after leaving it
 	inits    []*initSeg // servable CMAF init segments
 	rendered renders    // fMP4 HLS playlists and the MPD
+
+	epoch   string   // the stream's name prefix
+	nextMSN uint64   // media sequence number of the segment being produced
+	open    *openSeg // its parts; nil when none or no publisher
+	target  int64    // EXT-X-TARGETDURATION, s; 0 until known
+	ended   bool     // the playlists carry EXT-X-ENDLIST
+	ll      bool     // low latency on: parts, LL-HLS tags, chunked DASH
 }

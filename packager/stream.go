@@ -76,6 +76,10 @@ type Stream struct {
 	period   *period   // the Period new segments join
 	periodN  int
 	rendered renders
+
+	// open is the segment being produced, listed as parts after the window
+	// (low latency); nil between segments and when no publisher is on.
+	open *openSeg
 }
 
 func (s *Stream) key() string { return streamKey(s.app, s.name) }
@@ -98,8 +102,11 @@ type Object struct {
 // MultivariantPath, VideoPlaylistPath, AudioPlaylistPath, MPDPath, or a segment,
 // fragment or init segment still in the window or kept after leaving it. It never
 // blocks.
-func (s *Stream) Object(path string) (Object, bool) {
-	snap := s.snap.Load()
+func (s *Stream) Object(path string) (Object, bool) { return s.snap.Load().Object(path) }
+
+// Object finds a file in the snapshot, as Stream.Object does; a request that
+// waited for a snapshot reads it from that one.
+func (snap *Snapshot) Object(path string) (Object, bool) {
 	var doc []byte
 	ctype := ContentTypePlaylist
 	switch path {
@@ -147,6 +154,14 @@ func (snap *Snapshot) segmentObject(path string) (Object, bool) {
 		}
 		return Object{}, false
 	}
+	if snap.ll {
+		if msn, n, ok := parsePartName(path[len(trackDir[i]):], snap.epoch); ok && n >= 0 {
+			if p := snap.part(i, msn, n); p != nil {
+				return Object{Data: p.data, ModTime: snap.modTime, ContentType: contentTypeMP4[i], Immutable: true}, true
+			}
+			return Object{}, false
+		}
+	}
 	for _, seg := range snap.objects {
 		if f := seg.frag[i]; f != nil && f.path == path {
 			return Object{Data: f.data, ModTime: seg.modTime, ContentType: contentTypeMP4[i], Immutable: true}, true
@@ -169,16 +184,27 @@ func newStream(h *Hub, app, name string, now time.Time, epoch int64) *Stream {
 	return s
 }
 
-// publishLocked swaps in a snapshot of the current state; render re-renders the
-// playlist first.
-func (s *Stream) publishLocked(render bool) {
-	if render {
+// Render levels of publishLocked.
+const (
+	renderNone  = iota // the documents are unchanged (tracks announced, segments expired)
+	renderParts        // the open segment changed: the fMP4 media playlists only
+	renderAll          // the window changed: every playlist and the MPD
+)
+
+// publishLocked swaps in a snapshot of the current state, re-rendering what the
+// change touched first.
+func (s *Stream) publishLocked(render int) {
+	switch render {
+	case renderAll:
 		s.playlist = nil
 		if len(s.window) > 0 {
 			s.playlist = appendMediaPlaylist(make([]byte, 0, 256+160*len(s.window)), renditionTS, s.target, s.discSeq, s.window, s.ended)
 		}
 		s.plTime = s.hub.cfg.Now()
 		s.rendered = s.renderCMAFLocked(s.plTime)
+	case renderParts:
+		s.plTime = s.hub.cfg.Now()
+		s.rendered = s.renderPartsLocked(s.rendered)
 	}
 	ch := make(chan struct{})
 	snap := &Snapshot{
@@ -196,6 +222,14 @@ func (s *Stream) publishLocked(render bool) {
 		modTime:    s.plTime,
 		rendered:   s.rendered,
 		inits:      append([]*initSeg(nil), s.inits...),
+		epoch:      s.epoch,
+		nextMSN:    s.nextSeq,
+		target:     s.target,
+		ended:      s.ended,
+		ll:         !s.hub.cfg.DisableLowLatency,
+	}
+	if s.owner != nil {
+		snap.open = s.open
 	}
 	if n := len(s.window) + len(s.retired); n > 0 {
 		snap.objects = make([]*segment, 0, n)
@@ -205,6 +239,24 @@ func (s *Stream) publishLocked(render bool) {
 	s.snap.Store(snap)
 	close(s.changed)
 	s.changed = ch
+}
+
+// setOpen lists the parts of the segment sess is producing.
+func (s *Stream) setOpen(sess *session, o *openSeg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != sess || s.evicted {
+		return
+	}
+	o.disc = o.disc || s.discNext
+	nameParts(s.epoch, s.nextSeq, o.parts)
+	first := s.open == nil
+	s.open = o
+	if first && s.target > 0 && (o.disc || s.period == nil || o.init != s.period.init) {
+		s.publishLocked(renderAll) // the MPD no longer announces the segment being produced in the old Period
+		return
+	}
+	s.publishLocked(renderParts)
 }
 
 // addSegment appends a closed segment for session sess and returns the fixed
@@ -228,6 +280,8 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 			f.path = trackDir[i] + f.name
 		}
 	}
+	nameParts(s.epoch, seg.seq, seg.parts)
+	s.open = nil
 	seg.modTime = now
 	if s.discNext {
 		seg.disc = true
@@ -246,7 +300,7 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 	s.hub.total.Add(seg.size())
 	s.trimLocked(now)
 	s.dropExpiredLocked(now)
-	s.publishLocked(true)
+	s.publishLocked(renderAll)
 	return s.target, true
 }
 
@@ -345,7 +399,7 @@ func (s *Stream) setTracks(sess *session, tracks []*remux.Track, inits [2]*initS
 		s.hub.total.Add(int64(len(in.data)))
 	}
 	s.pruneInitsLocked()
-	s.publishLocked(false)
+	s.publishLocked(renderNone)
 }
 
 // pruneInitsLocked forgets init segments that are neither the current set's nor
@@ -382,9 +436,10 @@ func (s *Stream) endSession(sess *session) bool {
 		return false
 	}
 	s.owner = nil
+	s.open = nil
 	s.ended = true
 	s.endedAt = s.hub.cfg.Now()
-	s.publishLocked(true)
+	s.publishLocked(renderAll)
 	return true
 }
 
@@ -395,6 +450,6 @@ func (s *Stream) evictLocked() {
 	s.hub.total.Add(-s.bytes)
 	s.bytes = 0
 	s.window, s.retired, s.tracks, s.playlist = nil, nil, nil, nil
-	s.inits, s.period, s.rendered = nil, nil, renders{}
-	s.publishLocked(false)
+	s.inits, s.period, s.rendered, s.open = nil, nil, renders{}, nil
+	s.publishLocked(renderNone)
 }

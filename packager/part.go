@@ -1,0 +1,79 @@
+package packager
+
+import (
+	"strconv"
+
+	"github.com/rtmpgate/rtmpgate/remux/cmaf"
+)
+
+// part is one track's CMAF chunk (moof + mdat): an LL-HLS partial segment and a
+// low-latency DASH chunk. While its segment is open it holds its own copy of the
+// bytes; once the segment closes, the segment's parts are views into the
+// fragment's bytes (styp + every part), so the store keeps each byte once.
+type part struct {
+	name  string // "<epoch>-<msn>.<n>.m4s", set when the stream first lists it
+	path  string // "v/" or "a/" + name
+	data  []byte
+	start int64 // first DTS, ms
+	dur   int64 // ms
+	indep bool  // decodes without earlier parts: a video part opening on a keyframe; every audio part
+}
+
+// openSeg is the segment being produced as the stream lists it: the parts cut so
+// far, per track. The session builds a new value for each change; the stream
+// names its parts and renders them after the window, with a preload hint for the
+// next. It is immutable once handed to the stream.
+type openSeg struct {
+	disc  bool        // follows a discontinuity
+	init  [2]*initSeg // the track set
+	styp  [2][]byte   // the segment's first bytes per track, before its parts
+	parts [2][]*part
+}
+
+// nameParts gives parts the names of segment msn; parts named earlier keep theirs.
+func nameParts(epoch string, msn uint64, parts [2][]*part) {
+	base := epoch + "-" + strconv.FormatUint(msn, 10) + "."
+	for i, ps := range parts {
+		for n, p := range ps {
+			if p.name == "" {
+				p.name = base + strconv.Itoa(n) + ".m4s"
+				p.path = trackDir[i] + p.name
+			}
+		}
+	}
+}
+
+// partName is the name of part n of segment msn.
+func partName(epoch string, msn uint64, n int) string {
+	return epoch + "-" + strconv.FormatUint(msn, 10) + "." + strconv.Itoa(n) + ".m4s"
+}
+
+// parsePartName splits "<epoch>-<msn>.<n>.m4s" (part) or "<epoch>-<msn>.m4s"
+// (segment, n = -1).
+func parsePartName(name, epoch string) (msn uint64, n int, ok bool) {
+	if len(name) <= len(epoch)+1 || name[:len(epoch)] != epoch || name[len(epoch)] != '-' {
+		return 0, 0, false
+	}
+	rest := name[len(epoch)+1:]
+	if len(rest) < 5 || rest[len(rest)-4:] != ".m4s" {
+		return 0, 0, false
+	}
+	rest = rest[:len(rest)-4]
+	n = -1
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '.' {
+			v, err := strconv.ParseUint(rest[i+1:], 10, 31)
+			if err != nil {
+				return 0, 0, false
+			}
+			n, rest = int(v), rest[:i]
+			break
+		}
+	}
+	msn, err := strconv.ParseUint(rest, 10, 63)
+	return msn, n, err == nil
+}
+
+// StypSize is the size of the styp box that opens every CMAF segment, before its
+// first part.
+const StypSize = cmaf.StypSize

@@ -1,0 +1,167 @@
+package packager
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrTooFarAhead answers a blocking playlist request for a segment or part so far
+// past the live edge that RFC 8216bis 6.2.5.2 has the server refuse it (400)
+// rather than hold it.
+var ErrTooFarAhead = errors.New("packager: requested segment or part too far ahead of the live edge")
+
+// advancePartLimit is RFC 8216bis's Advance Part Limit: a request may name a part
+// at most this many past the last one listed.
+const advancePartLimit = 3
+
+// LowLatency reports whether the stream serves parts and LL-HLS playlists.
+func (snap *Snapshot) LowLatency() bool { return snap.ll }
+
+// TargetDuration is the playlists' EXT-X-TARGETDURATION, 0 until the first
+// segment; blocking requests wait at most three of it (RFC 8216bis 6.2.5.2).
+func (snap *Snapshot) TargetDuration() time.Duration { return time.Duration(snap.target) * time.Second }
+
+// Ended reports whether the playlists carry EXT-X-ENDLIST: nothing more will
+// come, so no request should wait.
+func (snap *Snapshot) Ended() bool { return snap.ended || !snap.Live }
+
+func rendition(path string) int {
+	switch path {
+	case VideoPlaylistPath:
+		return vIdx
+	case AudioPlaylistPath:
+		return aIdx
+	}
+	return -1
+}
+
+// PlaylistReady reports whether the fMP4 media playlist at path already answers a
+// blocking reload for media sequence number msn and, when part >= 0, part index
+// part of it (_HLS_msn, _HLS_part). A request beyond the two segments (or the
+// Advance Part Limit of parts) after the live edge gets ErrTooFarAhead. A stream
+// with no publisher answers at once: what is listed is all there is for now.
+func (snap *Snapshot) PlaylistReady(path string, msn uint64, part int) (bool, error) {
+	i := rendition(path)
+	if i < 0 || !snap.ll || snap.Ended() {
+		return true, nil
+	}
+	if snap.target == 0 || snap.rendered.media[i] == nil {
+		return false, nil // the first segment is on its way
+	}
+	next := snap.nextMSN
+	have := 0
+	if snap.open != nil {
+		have = len(snap.open.parts[i])
+	}
+	switch {
+	case msn > next+1:
+		return false, ErrTooFarAhead
+	case msn < next:
+		return true, nil
+	case part < 0:
+		return false, nil
+	case msn == next && part < have:
+		return true, nil
+	case msn == next && part > have+advancePartLimit, msn == next+1 && part > advancePartLimit:
+		return false, ErrTooFarAhead
+	}
+	return false, nil
+}
+
+// DeltaPlaylist is the LL-HLS delta update (_HLS_skip=YES) of the media playlist
+// at path; ok is false when there is nothing to skip (serve the full one).
+func (snap *Snapshot) DeltaPlaylist(path string) (Object, bool) {
+	i := rendition(path)
+	if i < 0 || snap.rendered.delta[i] == nil {
+		return Object{}, false
+	}
+	return Object{Data: snap.rendered.delta[i], ModTime: snap.modTime, ContentType: ContentTypePlaylist}, true
+}
+
+// Upcoming reports whether path names the next part of the segment being
+// produced (the one a preload hint names), the first part of the segment after
+// it, or one of those two segments: a request for it may wait for it.
+func (snap *Snapshot) Upcoming(path string) bool {
+	i := -1
+	switch {
+	case len(path) > 2 && path[:2] == trackDir[vIdx]:
+		i = vIdx
+	case len(path) > 2 && path[:2] == trackDir[aIdx]:
+		i = aIdx
+	}
+	if i < 0 || !snap.ll || snap.Ended() {
+		return false
+	}
+	msn, n, ok := parsePartName(path[2:], snap.epoch)
+	if !ok {
+		return false
+	}
+	have := 0
+	if snap.open != nil {
+		have = len(snap.open.parts[i])
+	}
+	switch {
+	case n < 0:
+		return msn == snap.nextMSN || msn == snap.nextMSN+1
+	case msn == snap.nextMSN:
+		return n == have
+	case msn == snap.nextMSN+1:
+		return n == 0
+	}
+	return false
+}
+
+// SegmentSoFar returns the bytes of the CMAF segment at path while it is being
+// produced: its styp and the parts cut so far, in order. What a later snapshot
+// returns extends this, and the finished segment's bytes (Object) begin with
+// all of it, so a response can stream the segment as it grows (low-latency
+// DASH's chunked transfer). ok is false when path is not the segment being
+// produced.
+func (snap *Snapshot) SegmentSoFar(path string) (chunks [][]byte, ok bool) {
+	if !snap.ll || snap.open == nil || len(path) < 3 {
+		return nil, false
+	}
+	i := -1
+	switch path[:2] {
+	case trackDir[vIdx]:
+		i = vIdx
+	case trackDir[aIdx]:
+		i = aIdx
+	default:
+		return nil, false
+	}
+	msn, n, ok := parsePartName(path[2:], snap.epoch)
+	if !ok || n >= 0 || msn != snap.nextMSN || snap.open.init[i] == nil {
+		return nil, false
+	}
+	parts := snap.open.parts[i]
+	if len(parts) == 0 {
+		return nil, true
+	}
+	chunks = make([][]byte, 0, len(parts)+1)
+	chunks = append(chunks, snap.open.styp[i])
+	for _, p := range parts {
+		chunks = append(chunks, p.data)
+	}
+	return chunks, true
+}
+
+// part finds part n of segment msn of track i: in the window, the segments kept
+// after it, or the segment being produced.
+func (snap *Snapshot) part(i int, msn uint64, n int) *part {
+	if o := snap.open; o != nil && msn == snap.nextMSN {
+		if n < len(o.parts[i]) {
+			return o.parts[i][n]
+		}
+		return nil
+	}
+	for _, seg := range snap.objects {
+		if seg.seq == msn {
+			if n < len(seg.parts[i]) {
+				return seg.parts[i][n]
+			}
+			return nil
+		}
+	}
+	return nil
+}
