@@ -21,6 +21,9 @@ type metrics struct {
 	// BlockingWaits counts LL-HLS playlist requests parked until the next part:
 	// registered now so dashboards and alerts can be written before LL-HLS lands.
 	blockingWaits prometheus.Gauge
+	// mediaWaits counts requests waiting for the next part or streaming the
+	// segment being produced.
+	mediaWaits prometheus.Gauge
 }
 
 func newMetrics(s *server) *metrics {
@@ -39,11 +42,15 @@ func newMetrics(s *server) *metrics {
 			Name: "rtmpgate_playlist_blocking_waits",
 			Help: "LL-HLS blocking playlist requests waiting now.",
 		}),
+		mediaWaits: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rtmpgate_media_blocking_waits",
+			Help: "Requests waiting now for the next part, or streaming the segment being produced.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.blockingWaits,
+		m.requests, m.duration, m.blockingWaits, m.mediaWaits,
 		newStateCollector(s),
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
@@ -72,6 +79,7 @@ type stateCollector struct {
 	connsTotal, connsActive, connsRefused *prometheus.Desc
 	bytesIn, framesIn, protocolErrors     *prometheus.Desc
 	panics, publishRefused                *prometheus.Desc
+	partDelay, partDelayMax               *prometheus.Desc
 }
 
 func newStateCollector(s *server) *stateCollector {
@@ -93,6 +101,8 @@ func newStateCollector(s *server) *stateCollector {
 		protocolErrors: d("rtmpgate_protocol_errors_total", "RTMP connections ended by a protocol error, by kind.", "kind"),
 		panics:         d("rtmpgate_panics_recovered_total", "Panics recovered at the RTMP connection boundary (each closed one connection)."),
 		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
+		partDelay:      d("rtmpgate_part_publish_delay_seconds", "From the arrival of a CMAF part's last frame to the part being fetchable (at least one frame interval: a part is cut when the track's next frame arrives)."),
+		partDelayMax:   d("rtmpgate_part_publish_delay_max_seconds", "The longest part publish delay seen."),
 	}
 }
 
@@ -100,7 +110,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.streams, c.storeBytes, c.streamSegments, c.streamBytes, c.publishers,
 		c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
-		c.protocolErrors, c.panics, c.publishRefused,
+		c.protocolErrors, c.panics, c.publishRefused, c.partDelay, c.partDelayMax,
 	} {
 		ch <- d
 	}
@@ -131,6 +141,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.streams, live, "live")
 	gauge(c.streams, ended, "ended")
 	gauge(c.storeBytes, c.s.hub.StoreBytes())
+	ps := c.s.hub.PartStats()
+	ch <- prometheus.MustNewConstSummary(c.partDelay, uint64(ps.Parts), ps.DelaySum.Seconds(), nil)
+	ch <- prometheus.MustNewConstMetric(c.partDelayMax, prometheus.GaugeValue, ps.DelayMax.Seconds())
 
 	if c.s.cfg.Ingest == nil {
 		return

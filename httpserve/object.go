@@ -22,23 +22,26 @@ func (s *server) object(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := chi.URLParam(r, "*")
-	obj, ok := st.Object(path)
-	if !ok {
-		notFound(w, r)
+	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {
+		s.servePlaylist(w, r, st, path)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", obj.ContentType)
+	obj, ok := st.Object(path)
+	if !ok {
+		if !s.serveUpcoming(w, r, st, path) {
+			notFound(w, r)
+		}
+		return
+	}
 	if !obj.Immutable {
+		w.Header().Set("Content-Type", obj.ContentType)
 		s.serveDoc(w, r, st, path, obj)
 		return
 	}
 	if r.Method == http.MethodGet {
 		s.viewers.seen(chi.URLParam(r, "app"), chi.URLParam(r, "stream"), r.RemoteAddr, s.cfg.Now())
 	}
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.SegmentMaxAge/time.Second))+", immutable")
-	h.Set("ETag", immutableETag(path, len(obj.Data)))
-	http.ServeContent(w, r, "", obj.ModTime, bytes.NewReader(obj.Data))
+	s.serveImmutable(w, r, path, obj)
 }
 
 // immutableETag is strong and needs no hashing of the body: an immutable object's

@@ -23,6 +23,10 @@ type Hub struct {
 
 	total atomic.Int64 // segment bytes of all streams
 
+	// Parts published and the sum and maximum of their publish delays: from the
+	// arrival of a part's last frame to the part being fetchable, ns.
+	parts, partDelay, partDelayMax atomic.Int64
+
 	mu        sync.Mutex
 	streams   map[string]*Stream
 	lastEpoch int64
@@ -301,4 +305,39 @@ func (h *Hub) enforceBudget(grow *Stream) {
 		grow.log.Warn().Int64("store_bytes", h.total.Load()).Int64("limit", limit).Int("segments", len(grow.window)).Msg("store over budget: live window shrunk")
 	}
 	grow.mu.Unlock()
+}
+
+// notePart records a part published now whose last frame arrived at lastIn
+// (unix ns).
+func (h *Hub) notePart(lastIn int64) {
+	if lastIn == 0 || h.cfg.DisableLowLatency {
+		return
+	}
+	d := h.cfg.Now().UnixNano() - lastIn
+	if d < 0 {
+		return
+	}
+	h.parts.Add(1)
+	h.partDelay.Add(d)
+	for {
+		m := h.partDelayMax.Load()
+		if d <= m || h.partDelayMax.CompareAndSwap(m, d) {
+			return
+		}
+	}
+}
+
+// PartStats are the parts published by all streams and the time from the
+// arrival of each part's last frame to the part being fetchable. That time is
+// at least one frame interval: a part ends where the track's next frame
+// starts, so it is cut when that frame arrives.
+type PartStats struct {
+	Parts    int64
+	DelaySum time.Duration
+	DelayMax time.Duration
+}
+
+// PartStats returns the totals since the hub started.
+func (h *Hub) PartStats() PartStats {
+	return PartStats{Parts: h.parts.Load(), DelaySum: time.Duration(h.partDelay.Load()), DelayMax: time.Duration(h.partDelayMax.Load())}
 }

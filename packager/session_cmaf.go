@@ -36,6 +36,7 @@ type cmafTrack struct {
 	firstCTS    int32  // its composition offset
 	pending     bool   // the buffered samples belong to the held segment
 	floor       int64  // end of the track's last part, ms: the next one starts no earlier
+	lastIn      int64  // unix ns when the open part's last sample arrived
 
 	// The segment the parts belong to (the held one while pending).
 	parts     []*part
@@ -82,8 +83,10 @@ func (s *session) addCMAF(f *remux.Frame) {
 	}
 	if c.n > 0 && !c.pending && !s.cfg.DisableLowLatency &&
 		remux.PartDue(c.first, f.DTS, s.frameDuration(f.Track.Kind()), s.cfg.PartTarget) {
+		lastIn := c.lastIn
 		if s.cutPart(i, f.DTS) {
 			s.exposeOpen()
+			s.hub.notePart(lastIn)
 		}
 	}
 	if c.n == 0 && f.DTS < c.floor && !s.segDisc {
@@ -109,6 +112,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 	c.n++
 	c.segFrames++
 	c.last = f.DTS
+	c.lastIn = s.lastWrite.Load()
 }
 
 // cutPart writes track i's buffered samples as the segment's next part, ending
@@ -179,7 +183,9 @@ func (s *session) settle(f *remux.Frame) {
 		return
 	}
 	if i := endIndex(f.Track.Kind()); s.cm[i].pending {
+		lastIn := s.cm[i].lastIn
 		s.flushTrack(i, f.DTS, f.CTS)
+		defer s.hub.notePart(lastIn) // once the held segment is out
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
