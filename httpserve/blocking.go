@@ -99,7 +99,7 @@ func (s *server) waitPlaylist(w http.ResponseWriter, r *http.Request, st *packag
 	defer timer.Stop()
 	for {
 		select {
-		case <-snap.Changed:
+		case <-st.Wait(path, q.msn, q.part):
 		case <-r.Context().Done():
 			return nil, false
 		case <-timer.C:
@@ -179,8 +179,12 @@ func (s *server) serveUpcoming(w http.ResponseWriter, r *http.Request, st *packa
 			notFound(w, r)
 			return true
 		}
+		have := 0
+		if sent > 0 {
+			have = sent - 1 // chunks sent: the styp and that many parts
+		}
 		select {
-		case <-snap.Changed:
+		case <-st.WaitObject(path, have):
 		case <-r.Context().Done():
 			return true
 		case <-timer.C:

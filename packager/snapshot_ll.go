@@ -165,3 +165,87 @@ func (snap *Snapshot) part(i int, msn uint64, n int) *part {
 	}
 	return nil
 }
+
+// maxWaitKeys bounds the distinct conditions a stream keeps channels for;
+// beyond it, waiters fall back to the snapshot's Changed channel.
+const maxWaitKeys = 256
+
+type waitKey struct {
+	rendition int
+	msn       uint64
+	part      int
+}
+
+// Wait returns a channel closed as soon as the fMP4 media playlist at path (or
+// "v/", "a/" for its parts) answers PlaylistReady for msn and part, or refuses
+// it, or the stream ends. Waiters for the same condition share one channel, so
+// a change that does not concern them wakes none of them: thousands of parked
+// requests cost the publisher one channel close per part they asked for, not
+// one wake-up each per change.
+func (s *Stream) Wait(path string, msn uint64, part int) <-chan struct{} {
+	i := rendition(path)
+	if i < 0 {
+		switch {
+		case len(path) >= 2 && path[:2] == trackDir[vIdx]:
+			i = vIdx
+		case len(path) >= 2 && path[:2] == trackDir[aIdx]:
+			i = aIdx
+		default:
+			return s.snap.Load().Changed
+		}
+	}
+	k := waitKey{i, msn, part}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := s.snap.Load()
+	if ready, err := snap.PlaylistReady(playlistPath[i], msn, part); ready || err != nil {
+		return closedChan
+	}
+	ch := s.waiters[k]
+	if ch == nil {
+		if len(s.waiters) >= maxWaitKeys {
+			return snap.Changed
+		}
+		if s.waiters == nil {
+			s.waiters = make(map[waitKey]chan struct{})
+		}
+		ch = make(chan struct{})
+		s.waiters[k] = ch
+	}
+	return ch
+}
+
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+var playlistPath = [2]string{VideoPlaylistPath, AudioPlaylistPath}
+
+// wakeLocked closes the channels of the conditions snap satisfies.
+func (s *Stream) wakeLocked(snap *Snapshot) {
+	for k, ch := range s.waiters {
+		if ready, err := snap.PlaylistReady(playlistPath[k.rendition], k.msn, k.part); ready || err != nil {
+			close(ch)
+			delete(s.waiters, k)
+		}
+	}
+}
+
+// WaitObject is Wait for a part or segment path under "v/" or "a/": a part
+// waits for itself; a segment waits for its part index have, the first its
+// requester does not have yet (or for the segment to be finished).
+func (s *Stream) WaitObject(path string, have int) <-chan struct{} {
+	if len(path) < 2 || (path[:2] != trackDir[vIdx] && path[:2] != trackDir[aIdx]) {
+		return s.snap.Load().Changed
+	}
+	msn, n, ok := parsePartName(path[2:], s.epoch)
+	if !ok {
+		return s.snap.Load().Changed
+	}
+	if n < 0 {
+		n = have
+	}
+	return s.Wait(path[:2], msn, n)
+}

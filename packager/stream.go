@@ -80,6 +80,8 @@ type Stream struct {
 	// open is the segment being produced, listed as parts after the window
 	// (low latency); nil between segments and when no publisher is on.
 	open *openSeg
+	// waiters are the channels of blocking requests by what they wait for.
+	waiters map[waitKey]chan struct{}
 }
 
 func (s *Stream) key() string { return streamKey(s.app, s.name) }
@@ -239,6 +241,7 @@ func (s *Stream) publishLocked(render int) {
 	s.snap.Store(snap)
 	close(s.changed)
 	s.changed = ch
+	s.wakeLocked(snap)
 }
 
 // setOpen lists the parts of the segment sess is producing.
