@@ -32,6 +32,8 @@ type config struct {
 	TakeoverAfter      time.Duration `yaml:"takeover_after" help:"a publisher silent this long loses its key to a newcomer"`
 	MaxStreams         int           `yaml:"max_streams" help:"streams at once"`
 	MaxStoreBytes      int64         `yaml:"max_store_bytes" help:"bytes of segments held in memory, all streams"`
+	LowLatency         bool          `yaml:"low_latency" help:"CMAF parts, LL-HLS (blocking reload, preload hints, delta updates) and low-latency DASH on the fMP4 outputs"`
+	PartTarget         time.Duration `yaml:"part_target" help:"longest CMAF part (LL-HLS partial segment, low-latency DASH chunk), 50ms to segment_duration"`
 
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
 	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
@@ -53,6 +55,7 @@ func defaultConfig() config {
 		RTMP: ":1935", HTTP: ":8080", LogLevel: "info", LogFormat: "json",
 		SegmentDuration: 2 * time.Second, MaxSegmentDuration: 10 * time.Second, WindowSegments: 6,
 		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 1 << 30,
+		LowLatency: true, PartTarget: 200 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		ShutdownTimeout: 10 * time.Second,
@@ -133,6 +136,12 @@ func setField(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(int64(d))
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
 	case int, int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
@@ -164,6 +173,7 @@ func (c config) validate() error {
 		{"segment_duration", c.SegmentDuration > 0},
 		{"max_segment_duration", c.MaxSegmentDuration >= c.SegmentDuration},
 		{"window_segments", c.WindowSegments >= 3},
+		{"part_target", c.PartTarget >= 50*time.Millisecond && c.PartTarget <= c.SegmentDuration},
 		{"linger", c.Linger >= 0},
 		{"takeover_after", c.TakeoverAfter > 0},
 		{"max_streams", c.MaxStreams > 0},

@@ -87,6 +87,8 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		TakeoverAfter:      cfg.TakeoverAfter,
 		MaxStreams:         cfg.MaxStreams,
 		MaxStoreBytes:      cfg.MaxStoreBytes,
+		PartTarget:         cfg.PartTarget,
+		DisableLowLatency:  !cfg.LowLatency,
 	}, log)
 	rtmpSrv := &ingest.Server{
 		Handler:          withPublishAuth(cfg, publishHandler{hub}),
