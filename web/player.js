@@ -5,6 +5,7 @@
 function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
   let destroy = () => {};
   let latency = () => null;
+  let wallLatency = () => null;
   const fail = msg => onError(String(msg));
   engine = engine || (src.endsWith('.mpd') ? 'dash' : 'hls');
   if (engine === 'dash') {
@@ -12,18 +13,30 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       fail('dash.js is not in this build: run make build');
     } else {
       const player = dashjs.MediaPlayer().create();
-      player.updateSettings({ streaming: { lowLatencyEnabled: lowLatency, delay: lowLatency ? { liveDelay: 1 } : {} } });
+      // Low latency: the MPD's ServiceDescription sets the target; catch-up
+      // speeds playback up (or down) a little to hold it after a stall.
+      player.updateSettings({
+        streaming: lowLatency
+          ? { lowLatencyEnabled: true, liveCatchup: { enabled: true }, delay: { liveDelay: 0.8 } }
+          : { lowLatencyEnabled: false },
+      });
       player.on(dashjs.MediaPlayer.events.ERROR, e => fail('dash.js: ' + JSON.stringify(e.error || e)));
       player.initialize(video, src, true);
       latency = () => player.getCurrentLiveLatency();
+      wallLatency = latency; // dash.js measures against the wall clock (UTCTiming)
       destroy = () => player.reset();
     }
   } else if (window.Hls && Hls.isSupported()) {
-    const hls = new Hls({ lowLatencyMode: lowLatency });
+    // Low latency: blocking reloads and parts, and catching up (up to 1.2x) when
+    // behind the target PART-HOLD-BACK sets.
+    const hls = new Hls(lowLatency ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.2 } : { lowLatencyMode: false });
     hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) fail('hls.js: ' + data.type + ' ' + data.details); });
     hls.loadSource(src);
     hls.attachMedia(video);
     latency = () => hls.latency;
+    // The wall clock minus the playing frame's EXT-X-PROGRAM-DATE-TIME, which
+    // rtmpgate anchors to the wall time the frame arrived: glass to glass but the encoder.
+    wallLatency = () => hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null;
     destroy = () => hls.destroy();
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
@@ -43,6 +56,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
         height: video.videoHeight,
         paused: video.paused,
         latency: latency(),
+        wallLatency: wallLatency(),
       };
     },
   };
