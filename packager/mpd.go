@@ -71,7 +71,7 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		b = appendIntAttr(b, "target", s.latencyTargetLocked())
 		b = appendIntAttr(b, "min", 2*part)
 		b = appendIntAttr(b, "max", max(10*part, 2*s.latencyTargetLocked()))
-		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.96" max="1.04"/>`+"\n  </ServiceDescription>\n"...)
+		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
 	}
 	for _, p := range periods {
 		b = append(b, `  <Period id="`...)

@@ -27,9 +27,15 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       destroy = () => player.reset();
     }
   } else if (window.Hls && Hls.isSupported()) {
-    // Low latency: blocking reloads and parts, and catching up (up to 1.2x) when
-    // behind the target PART-HOLD-BACK sets.
-    const hls = new Hls(lowLatency ? { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.2 } : { lowLatencyMode: false });
+    // Low latency: blocking reloads and parts. hls.js starts on an independent
+    // part (a keyframe, up to a GOP back) and speeds up only while more than 1 s
+    // is buffered, so it would settle above a second; a latency past
+    // liveMaxLatencyDuration makes it jump (within what it has buffered) back to
+    // liveSyncDuration, PART-HOLD-BACK plus half a part; a stall adds only 50 ms
+    // to that target rather than hls.js's default second.
+    const hls = new Hls(lowLatency
+      ? { lowLatencyMode: true, liveSyncDuration: 0.7, liveMaxLatencyDuration: 1.1, liveSyncOnStallIncrease: 0.05, maxLiveSyncPlaybackRate: 1.2 }
+      : { lowLatencyMode: false });
     hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) fail('hls.js: ' + data.type + ' ' + data.details); });
     hls.loadSource(src);
     hls.attachMedia(video);

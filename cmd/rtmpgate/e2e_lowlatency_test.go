@@ -69,6 +69,13 @@ func (f latencyFigures) String() string {
 
 func summarize(t *testing.T, stats []latencySample, warmup int) latencyFigures {
 	t.Helper()
+	var series []string
+	for _, s := range stats {
+		if s.Latency != nil {
+			series = append(series, strconv.FormatFloat(*s.Latency, 'f', 2, 64))
+		}
+	}
+	t.Logf("latency each second: %s", strings.Join(series, " "))
 	var (
 		lat, wall []float64
 		f         latencyFigures
