@@ -48,6 +48,8 @@ type config struct {
 	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
+
+	DebugAddr string `yaml:"debug_addr" help:"when set, serves net/http/pprof on this address (keep it on loopback); empty: off"`
 }
 
 func defaultConfig() config {

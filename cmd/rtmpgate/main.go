@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -116,9 +117,20 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxHeaderBytes:    16 << 10,
 	}
 
-	errc := make(chan error, 2)
+	debugSrv, debugLn, err := listenDebug(cfg.DebugAddr)
+	if err != nil {
+		rtmpLn.Close()
+		httpLn.Close()
+		return err
+	}
+
+	errc := make(chan error, 3)
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
 	go func() { errc <- httpSrv.Serve(httpLn) }()
+	if debugSrv != nil {
+		go func() { errc <- debugSrv.Serve(debugLn) }()
+		log.Info().Str("debug", debugLn.Addr().String()).Msg("pprof listening")
+	}
 	ready.Store(true)
 	log.Info().Str("rtmp", rtmpLn.Addr().String()).Str("http", httpLn.Addr().String()).Msg("listening")
 	if listening != nil {
@@ -142,6 +154,9 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		log.Warn().Err(err).Msg("http shutdown")
 		httpSrv.Close()
 	}
+	if debugSrv != nil {
+		debugSrv.Close() // profiles in flight are cut: nothing to drain
+	}
 	if serveErr != nil && !errors.Is(serveErr, ingest.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
@@ -158,4 +173,24 @@ func (h publishHandler) OnPublish(_ context.Context, req ingest.PublishRequest) 
 		remote = req.Remote.String()
 	}
 	return h.hub.Publish(req.App, req.Name, remote, req.Kick)
+}
+
+// listenDebug serves net/http/pprof on addr, apart from the public HTTP listener
+// so profiles are never reachable where viewers are; empty addr: off (nil server).
+// Its own mux, not http.DefaultServeMux, so nothing else registered there leaks out.
+func listenDebug(addr string) (*http.Server, net.Listener, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("debug: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
 }
