@@ -282,8 +282,9 @@ func TestTwoHundredPublishers(t *testing.T) {
 		duration = 20 * time.Second
 		linger   = 3 * time.Second
 		// maxGap bounds the wait for a stream's next segment (2 s apart): the
-		// poll interval and a busy shared machine add to it.
-		maxGap = 8 * time.Second
+		// poll interval and a busy shared machine add to it (runs here saw up
+		// to 7.9 s without a stall; see docs/RELIABILITY.md for the stalls).
+		maxGap = 10 * time.Second
 	)
 	g := startGateway(t, "-linger", linger.String(), "-max-conns-per-ip", "1000", "-log-level", "info")
 	src := clip(t, "av")
