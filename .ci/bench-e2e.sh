@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (not in CI): rtmpgate and nginx-rtmp side by side, same run,
+# same publishers. Builds rtmpgate and rtmpload, makes a clip, starts both servers on
+# free loopback ports (nginx-rtmp with HLS and DASH on, fragments on tmpfs), drives
+# each with N looped ~1 Mbit/s publishers (one rtmpload per server, concurrently),
+# samples each server's CPU seconds (utime+stime from /proc/PID/stat; nginx: master +
+# workers) and RSS over a measurement window, checks every stream's TS playlist is
+# valid and advancing, runs wrk against one live stream's playlist and a segment on
+# each, then prints the figures and the ratios rtmpgate / nginx-rtmp.
+#
+#   make bench-e2e                           (N=50 DURATION=60s)
+#   N=1000 ONLY=rtmpgate DURATION=60s make bench-e2e
+#   N=200 ONLY=rtmpgate PROFILE=30 make bench-e2e   (pprof CPU + allocs of the window)
+#
+# Settings (environment):
+#   N             publishers per server (50)
+#   DURATION      measurement window: CPU is counted over it (60s)
+#   ONLY          both | rtmpgate | nginx (both)
+#   RAMP          spread of the publishers' starts (5s, 20s from N=500)
+#   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
+#   CLIP_SECONDS  length of the looped clip (10)
+#   PROFILE       seconds of CPU profile to take from rtmpgate's debug listener
+#                 during the window, plus an allocs delta over the same time (0: off)
+#   GATEWAY_ARGS  extra rtmpgate flags
+#   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
+#                 clip, logs, rtmpload JSON, wrk output, profiles, results.txt
+# Exits non-zero when a publisher failed or disconnected, or a playlist check failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n=${N:-50}
+window=${DURATION:-60s}
+window_s=${window%s}
+only=${ONLY:-both}
+ramp=${RAMP:-$([ "$n" -ge 500 ] && echo 20s || echo 5s)}
+wrk_d=${WRK_DURATION:-8s}
+wrk_c=${WRK_CONNS:-32}
+wrk_t=${WRK_THREADS:-1}
+clip_s=${CLIP_SECONDS:-10}
+profile=${PROFILE:-0}
+gateway_args=${GATEWAY_ARGS:-}
+dir=${BENCH_DIR:-$(mktemp -d /tmp/rtmpgate-bench.XXXXXX)}
+case "$only" in both | rtmpgate | nginx) ;; *) echo "ONLY=$only: want both, rtmpgate or nginx" >&2; exit 2 ;; esac
+[[ "$window_s" =~ ^[0-9]+$ ]] || { echo "DURATION=$window: want whole seconds like 60s" >&2; exit 2; }
+mkdir -p "$dir"
+log() { echo "bench: $*" >&2; }
+run_gw() { [ "$only" != nginx ]; }
+run_ngx() { [ "$only" != rtmpgate ]; }
+
+# --- tools ---------------------------------------------------------------------
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
+command -v wrk >/dev/null || need+=(wrk)
+if run_ngx; then
+	command -v nginx >/dev/null || need+=(nginx)
+	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+	log "installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+	# nginx is only a peer here: never leave the packaged service on port 80.
+	systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+
+# --- build, clip -----------------------------------------------------------------
+log "output in $dir"
+go build -trimpath -o "$dir/rtmpgate" ./cmd/rtmpgate
+go build -trimpath -o "$dir/rtmpload" ./cmd/rtmpload
+[ -f "$dir/clips/av.flv" ] || bash testdata/make-clips.sh "$dir/clips" "$clip_s"
+clip=$dir/clips/av.flv
+
+# Every process we start is remembered here and ended on exit, whatever happens.
+pids=()
+shm=
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	[ -n "$shm" ] && rm -rf "$shm"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# cpu_ticks PID...: utime+stime in clock ticks, summed. Field 2 (comm) may hold
+# spaces, so fields are counted after its closing parenthesis.
+cpu_ticks() {
+	local sum=0 p t
+	for p in "$@"; do
+		t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+		sum=$((sum + t))
+	done
+	echo "$sum"
+}
+# mem_kb FIELD PID...: VmRSS or VmHWM in kB, summed.
+mem_kb() {
+	local f=$1 sum=0 p v
+	shift
+	for p in "$@"; do
+		v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+
+# --- rtmpgate --------------------------------------------------------------------
+gw_pid=
+if run_gw; then
+	"$dir/rtmpgate" -rtmp 127.0.0.1:0 -http 127.0.0.1:0 -debug-addr 127.0.0.1:0 -log-level info \
+		-max-conns-per-ip $((n + 16)) -max-conns $((2 * n + 64)) -max-streams $((n + 16)) \
+		-max-store-bytes $(((n + 16) * 8 << 20)) -linger 5s $gateway_args 2>"$dir/rtmpgate.log" &
+	gw_pid=$!
+	pids+=("$gw_pid")
+	for _ in $(seq 100); do
+		grep -q '"message":"listening"' "$dir/rtmpgate.log" 2>/dev/null && break
+		kill -0 "$gw_pid" 2>/dev/null || { cat "$dir/rtmpgate.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	listen=$(grep -m1 '"message":"listening"' "$dir/rtmpgate.log" || true)
+	if [ -z "$listen" ]; then
+		log "rtmpgate did not log its addresses"
+		exit 1
+	fi
+	gw_rtmp=$(sed -E 's/.*"rtmp":"([^"]+)".*/\1/' <<<"$listen")
+	gw_http=$(sed -E 's/.*"http":"([^"]+)".*/\1/' <<<"$listen")
+	gw_debug=$(grep -m1 '"message":"pprof listening"' "$dir/rtmpgate.log" | sed -E 's/.*"debug":"([^"]+)".*/\1/')
+	log "rtmpgate pid $gw_pid rtmp $gw_rtmp http $gw_http debug $gw_debug"
+fi
+
+# --- nginx-rtmp ------------------------------------------------------------------
+ngx_master=
+ngx_pids() { [ -n "$ngx_master" ] && echo "$ngx_master" $(pgrep -P "$ngx_master" 2>/dev/null || true); }
+if run_ngx; then
+	shm=$(mktemp -d /dev/shm/rtmpgate-bench.XXXXXX)
+	mkdir -p "$shm/hls" "$shm/dash" "$dir/nginx"
+	ngx_rtmp=$(free_port)
+	ngx_http=$(free_port)
+	cat >"$dir/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile $(ulimit -Hn);
+user root;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections $((4 * n + 1024)); }
+rtmp {
+  server {
+    listen 127.0.0.1:$ngx_rtmp;
+    application live {
+      live on;
+      hls on;
+      hls_path $shm/hls;
+      hls_fragment 2s;
+      hls_playlist_length 12s;
+      dash on;
+      dash_path $shm/dash;
+      dash_fragment 2s;
+      dash_playlist_length 12s;
+    }
+  }
+}
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; application/dash+xml mpd; video/mp4 m4v m4a; }
+  server {
+    listen 127.0.0.1:$ngx_http;
+    location /hls/ { alias $shm/hls/; add_header Cache-Control no-cache; }
+    location /dash/ { alias $shm/dash/; add_header Cache-Control no-cache; }
+  }
+}
+EOF
+	nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/stderr.log" &
+	ngx_master=$!
+	pids+=("$ngx_master")
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$ngx_http/" && break
+		kill -0 "$ngx_master" 2>/dev/null || { cat "$dir/nginx/stderr.log" "$dir/nginx/error.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	log "nginx-rtmp pids $(ngx_pids | tr '\n' ' ')rtmp 127.0.0.1:$ngx_rtmp http 127.0.0.1:$ngx_http, fragments in $shm"
+fi
+
+# --- publishers ----------------------------------------------------------------------
+# Each rtmpload runs through the ramp, a settle time, the window, the playlist
+# check and the wrk runs; publishers must all still be on at the end.
+ramp_s=${ramp%s}
+settle_s=$((ramp_s + 8))
+wrk_s=${wrk_d%s}
+total_s=$((settle_s + window_s + 12 + 4 * wrk_s + 15))
+start_load() { # name url
+	"$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" \
+		-progress 0 -json >"$dir/rtmpload-$1.json" 2>"$dir/rtmpload-$1.log" &
+	pids+=("$!")
+	load_pids+=("$!")
+}
+load_pids=()
+if run_gw; then start_load rtmpgate "rtmp://$gw_rtmp/live"; fi
+if run_ngx; then start_load nginx "rtmp://127.0.0.1:$ngx_rtmp/live"; fi
+log "$n publishers per server for ${total_s}s (ramp $ramp, settle ${settle_s}s, window ${window_s}s)"
+sleep "$settle_s"
+
+# --- measurement window ------------------------------------------------------------
+gw_cpu0=0 ngx_cpu0=0
+run_gw && gw_cpu0=$(cpu_ticks "$gw_pid")
+run_ngx && ngx_cpu0=$(cpu_ticks $(ngx_pids))
+gw_rss0=0 ngx_rss0=0
+run_gw && gw_rss0=$(mem_kb VmRSS "$gw_pid")
+run_ngx && ngx_rss0=$(mem_kb VmRSS $(ngx_pids))
+t0=$(date +%s.%N)
+prof_pid=
+if run_gw && [ "$profile" -gt 0 ]; then
+	curl -s -o "$dir/allocs0.pb.gz" "http://$gw_debug/debug/pprof/allocs"
+	curl -s -o "$dir/cpu.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$profile" &
+	prof_pid=$!
+	pids+=("$prof_pid")
+fi
+# RSS is sampled through the window to show whether it is flat.
+: >"$dir/rss.csv"
+for ((i = 0; i < window_s; i++)); do
+	row="$i"
+	run_gw && row+=",$(mem_kb VmRSS "$gw_pid")"
+	run_ngx && row+=",$(mem_kb VmRSS $(ngx_pids))"
+	echo "$row" >>"$dir/rss.csv"
+	sleep 1
+done
+if [ -n "$prof_pid" ]; then
+	wait "$prof_pid" || true
+	curl -s -o "$dir/allocs1.pb.gz" "http://$gw_debug/debug/pprof/allocs"
+fi
+t1=$(date +%s.%N)
+gw_cpu1=0 ngx_cpu1=0
+run_gw && gw_cpu1=$(cpu_ticks "$gw_pid")
+run_ngx && ngx_cpu1=$(cpu_ticks $(ngx_pids))
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+
+# --- playlists valid and advancing ------------------------------------------------------
+# Every stream's TS playlist fetched twice, 6 s apart, over one keep-alive
+# connection (curl -K): it must parse (#EXTM3U, a media sequence, >= 2 segments, no
+# #EXT-X-ENDLIST) and its media sequence must have moved on.
+check_playlists() { # name base-url path-format
+	local name=$1 base=$2 fmt=$3 pass i cfg bad=0 adv=0 ok=0
+	for pass in 0 1; do
+		cfg=$dir/curl-$name-$pass.cfg
+		mkdir -p "$dir/pl-$name-$pass"
+		: >"$cfg"
+		for ((i = 0; i < n; i++)); do
+			printf 'url = "%s/%s"\noutput = "%s/pl-%s-%s/%d.m3u8"\n' "$base" "$(printf "$fmt" "$i")" "$dir" "$name" "$pass" "$i" >>"$cfg"
+		done
+		curl -s --max-time 60 -K "$cfg" || true
+		[ "$pass" = 0 ] && sleep 6
+	done
+	for ((i = 0; i < n; i++)); do
+		local a=$dir/pl-$name-0/$i.m3u8 b=$dir/pl-$name-1/$i.m3u8 sa sb
+		sa=$(awk -F: '/^#EXT-X-MEDIA-SEQUENCE:/ { print $2 + 0 }' "$a" 2>/dev/null || true)
+		sb=$(awk -F: '/^#EXT-X-MEDIA-SEQUENCE:/ { print $2 + 0 }' "$b" 2>/dev/null || true)
+		if [ -z "$sa" ] || [ -z "$sb" ] || ! head -n1 "$b" | grep -q '^#EXTM3U' ||
+			[ "$(grep -c '^#EXTINF:' "$b")" -lt 2 ] || grep -q '^#EXT-X-ENDLIST' "$b"; then
+			bad=$((bad + 1))
+			continue
+		fi
+		ok=$((ok + 1))
+		[ "$sb" -gt "$sa" ] && adv=$((adv + 1))
+	done
+	echo "$ok $adv" >"$dir/pl-$name.result"
+}
+cpids=()
+run_gw && { check_playlists rtmpgate "http://$gw_http" 'live/bench%04d/ts/index.m3u8' & cpids+=("$!"); }
+run_ngx && { check_playlists nginx "http://127.0.0.1:$ngx_http" 'hls/bench%04d.m3u8' & cpids+=("$!"); }
+for p in "${cpids[@]}"; do wait "$p" || true; done
+read -r gw_pl_ok gw_pl_adv < <(cat "$dir/pl-rtmpgate.result" 2>/dev/null || echo "- -")
+read -r ngx_pl_ok ngx_pl_adv < <(cat "$dir/pl-nginx.result" 2>/dev/null || echo "- -")
+
+# --- memory --------------------------------------------------------------------------
+gw_rss1=0 gw_hwm=0 ngx_rss1=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0
+if run_gw; then
+	gw_rss1=$(mem_kb VmRSS "$gw_pid")
+	gw_hwm=$(mem_kb VmHWM "$gw_pid")
+	store=$(curl -s "http://$gw_http/metrics" | awk '$1 == "rtmpgate_store_bytes" { printf "%d", $2 }')
+	curl -s "http://$gw_http/api/streams" >"$dir/streams.json" || true
+	read -r api_bytes api_segs < <(jq -r '[(if type == "array" then . else .streams end)[] | select(.name | startswith("bench"))] |
+		"\((map(.bytes) | add // 0) / (length | if . == 0 then 1 else . end) | floor) \((map(.segments) | add // 0) / (length | if . == 0 then 1 else . end))"' \
+		"$dir/streams.json" 2>/dev/null || echo "0 0")
+fi
+if run_ngx; then
+	ngx_rss1=$(mem_kb VmRSS $(ngx_pids))
+	ngx_hwm=$(mem_kb VmHWM $(ngx_pids))
+fi
+
+# --- wrk -----------------------------------------------------------------------------
+# One live stream on each: its playlist (rtmpgate renders it once per change and
+# serves it from memory; nginx serves the file nginx-rtmp rewrote on tmpfs), then
+# its newest TS segment. Server CPU is counted over each run.
+wrk_run() { # label url pid...
+	local label=$1 url=$2 c0 c1 out
+	shift 2
+	c0=$(cpu_ticks "$@")
+	out=$(wrk -t "$wrk_t" -c "$wrk_c" -d "$wrk_d" "$url" 2>&1 || true)
+	c1=$(cpu_ticks "$@")
+	echo "$out" >"$dir/wrk-$label.txt"
+	local rps mbs non2xx
+	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+	mbs=$(awk '/^Transfer\/sec:/ { v = $2; u = substr(v, length(v) - 1); v += 0;
+		if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; else if (u != "MB") v /= 1048576; printf "%.0f", v }' <<<"$out")
+	non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+	echo "${rps:-0} ${mbs:-0} ${non2xx:-0} $(((c1 - c0) * 1000 / hz))"
+}
+newest_segment() { # playlist-url: prints the URL of the newest segment
+	local pl base
+	pl=$(curl -s "$1")
+	base=${1%/*}
+	awk '!/^#/ && NF { s = $0 } END { print s }' <<<"$pl" | sed -E "s|^([^h/])|$base/\1|"
+}
+gw_wrk_pl="0 0 0 0" ngx_wrk_pl="0 0 0 0" gw_wrk_seg="0 0 0 0" ngx_wrk_seg="0 0 0 0" gw_seg= ngx_seg=
+if [ "${WRK:-1}" != 0 ]; then
+	if run_gw; then
+		gw_wrk_pl=$(wrk_run rtmpgate-playlist "http://$gw_http/live/bench0000/ts/index.m3u8" "$gw_pid")
+		gw_seg=$(newest_segment "http://$gw_http/live/bench0000/ts/index.m3u8")
+		gw_wrk_seg=$(wrk_run rtmpgate-segment "$gw_seg" "$gw_pid")
+	fi
+	if run_ngx; then
+		ngx_wrk_pl=$(wrk_run nginx-playlist "http://127.0.0.1:$ngx_http/hls/bench0000.m3u8" $(ngx_pids))
+		ngx_seg=$(newest_segment "http://127.0.0.1:$ngx_http/hls/bench0000.m3u8")
+		ngx_wrk_seg=$(wrk_run nginx-segment "$ngx_seg" $(ngx_pids))
+	fi
+fi
+
+# --- publishers' verdict ---------------------------------------------------------------------
+for p in "${load_pids[@]}"; do wait "$p" || true; done
+pub() { # name: connected failed disconnected_early stream_kbps cpu_s
+	jq -r '"\(.publishers.connected) \(.publishers.failed) \(.publishers.disconnected_early) \(.publishers.stream_kbps | floor) \(.cpu.user_s + .cpu.sys_s | . * 10 | floor / 10)"' \
+		"$dir/rtmpload-$1.json" 2>/dev/null || echo "0 0 0 0 0"
+}
+read -r gw_conn gw_fail gw_disc gw_kbps gw_load_cpu < <(if run_gw; then pub rtmpgate; else echo "- - - - -"; fi)
+read -r ngx_conn ngx_fail ngx_disc ngx_kbps ngx_load_cpu < <(if run_ngx; then pub nginx; else echo "- - - - -"; fi)
+
+# --- report ------------------------------------------------------------------------------------
+read -r gw_pl_rps gw_pl_mbs gw_pl_err gw_pl_cpu <<<"$gw_wrk_pl"
+read -r ngx_pl_rps ngx_pl_mbs ngx_pl_err ngx_pl_cpu <<<"$ngx_wrk_pl"
+read -r gw_seg_rps gw_seg_mbs gw_seg_err gw_seg_cpu <<<"$gw_wrk_seg"
+read -r ngx_seg_rps ngx_seg_mbs ngx_seg_err ngx_seg_cpu <<<"$ngx_wrk_seg"
+cpu_s() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
+gw_cpu=$(cpu_s "$gw_cpu0" "$gw_cpu1")
+ngx_cpu=$(cpu_s "$ngx_cpu0" "$ngx_cpu1")
+per_stream() { awk -v v="$1" -v n="$n" -v t="$elapsed" 'BEGIN { printf "%.2f", v * 1000 / n / t }'; } # ms CPU per stream-second
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
+{
+	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+	echo "run: N=$n publishers per server, clip $(basename "$clip") ${clip_s}s looped (~${gw_kbps:-$ngx_kbps} kbit/s per stream), window ${elapsed}s, wrk -t$wrk_t -c$wrk_c -d$wrk_d"
+	echo
+	printf '%-44s %14s %14s %10s\n' metric rtmpgate nginx-rtmp ratio
+	row() { printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+	row "CPU seconds over the window" "$gw_cpu" "$ngx_cpu"
+	row "CPU ms per stream-second" "$(per_stream "$gw_cpu")" "$(per_stream "$ngx_cpu")"
+	row "cores busy (CPU s / wall s)" "$(awk -v c="$gw_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')" "$(awk -v c="$ngx_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')"
+	row "RSS at window start (kB)" "$gw_rss0" "$ngx_rss0"
+	row "RSS at window end (kB)" "$gw_rss1" "$ngx_rss1"
+	row "peak RSS, VmHWM (kB)" "$gw_hwm" "$ngx_hwm"
+	row "peak RSS per stream (kB)" "$((gw_hwm / n))" "$((ngx_hwm / n))"
+	row "playlists valid (of $n)" "$gw_pl_ok" "$ngx_pl_ok"
+	row "playlists advancing in 6 s (of $n)" "$gw_pl_adv" "$ngx_pl_adv"
+	row "publishers connected (of $n)" "$gw_conn" "$ngx_conn"
+	row "publishers failed / disconnected early" "$gw_fail/$gw_disc" "$ngx_fail/$ngx_disc"
+	row "rtmpload CPU seconds (whole run)" "$gw_load_cpu" "$ngx_load_cpu"
+	if [ "${WRK:-1}" != 0 ]; then
+		row "playlist GETs/s (wrk)" "$gw_pl_rps" "$ngx_pl_rps"
+		row "playlist GETs non-2xx" "$gw_pl_err" "$ngx_pl_err"
+		row "server CPU ms per 1000 playlist GETs" "$(awk -v c="$gw_pl_cpu" -v r="$gw_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')" \
+			"$(awk -v c="$ngx_pl_cpu" -v r="$ngx_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')"
+		row "segment GETs/s (wrk)" "$gw_seg_rps" "$ngx_seg_rps"
+		row "segment MB/s (wrk)" "$gw_seg_mbs" "$ngx_seg_mbs"
+		row "segment GETs non-2xx" "$gw_seg_err" "$ngx_seg_err"
+	fi
+	if run_gw; then
+		echo
+		echo "rtmpgate store: rtmpgate_store_bytes $store ($((store / n)) per stream); /api/streams: $api_bytes bytes and $api_segs segments per stream"
+		echo "rtmpgate peak RSS per stream / store bytes per stream: $(ratio "$((gw_hwm * 1024 / n))" "$((store / n))")"
+	fi
+} | tee "$dir/results.txt"
+
+if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
+	{
+		echo
+		echo "CPU profile (${profile}s of the window):"
+		go tool pprof -top -nodecount 25 "$dir/rtmpgate" "$dir/cpu.pb.gz" 2>/dev/null | sed -n '1,35p'
+		echo
+		echo "allocations over the window (objects):"
+		go tool pprof -top -nodecount 15 -sample_index=alloc_objects -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
+		echo
+		echo "allocations over the window (bytes):"
+		go tool pprof -top -nodecount 15 -sample_index=alloc_space -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
+	} | tee -a "$dir/results.txt"
+fi
+
+status=0
+for v in "$gw_fail" "$gw_disc" "$ngx_fail" "$ngx_disc"; do [ "$v" = - ] || [ "$v" = 0 ] || status=1; done
+run_gw && { [ "$gw_pl_ok" = "$n" ] && [ "$gw_pl_adv" = "$n" ] || status=1; }
+run_ngx && { [ "$ngx_pl_ok" = "$n" ] && [ "$ngx_pl_adv" = "$n" ] || status=1; }
+exit "$status"
