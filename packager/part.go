@@ -63,15 +63,15 @@ func parsePartName(name, epoch string) (msn uint64, n int, ok bool) {
 	for i := 0; i < len(rest); i++ {
 		if rest[i] == '.' {
 			v, err := strconv.ParseUint(rest[i+1:], 10, 31)
-			if err != nil {
-				return 0, 0, false
+			if err != nil || strconv.FormatUint(v, 10) != rest[i+1:] {
+				return 0, 0, false // only the canonical name: one object, one URL
 			}
 			n, rest = int(v), rest[:i]
 			break
 		}
 	}
 	msn, err := strconv.ParseUint(rest, 10, 63)
-	return msn, n, err == nil
+	return msn, n, err == nil && strconv.FormatUint(msn, 10) == rest
 }
 
 // StypSize is the size of the styp box that opens every CMAF segment, before its
