@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
 )
 
 // run starts the publishers (and viewers), prints progress to progressOut, waits
@@ -20,7 +22,7 @@ func run(ctx context.Context, cfg config, progressOut io.Writer) (*summary, erro
 	if err != nil {
 		return nil, err
 	}
-	cl, err := readClipFile(cfg.clipPath)
+	cl, err := rtmpclient.ReadFLV(cfg.clipPath)
 	if err != nil {
 		return nil, err
 	}

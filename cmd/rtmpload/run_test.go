@@ -5,151 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient/rtmptest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeRTMP is a minimal RTMP server for testing rtmpload's session handling: it
-// answers connect, createStream and publish, counts media messages, and can
-// refuse the publish or drop the connection after some media.
-type fakeRTMP struct {
-	ln        net.Listener
-	refuse    bool
-	dropAfter int64
-
-	media       atomic.Int64
-	cleanEnds   atomic.Int64 // sessions that sent deleteStream
-	setupErrors atomic.Int64
-	wg          sync.WaitGroup
-}
-
-func startFakeRTMP(t *testing.T, refuse bool, dropAfter int64) *fakeRTMP {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeRTMP{ln: ln, refuse: refuse, dropAfter: dropAfter}
-	f.wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.wg.Go(func() { f.serve(conn) })
-		}
-	})
-	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
-	return f
-}
-
-func (f *fakeRTMP) url() string { return "rtmp://" + f.ln.Addr().String() + "/live" }
-
-func (f *fakeRTMP) serve(conn net.Conn) {
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := make([]byte, 1+handshakeSize)
-	if _, err := io.ReadFull(conn, c); err != nil || c[0] != 3 {
-		f.setupErrors.Add(1)
-		return
-	}
-	s := make([]byte, 1+2*handshakeSize)
-	s[0] = 3
-	copy(s[1+handshakeSize:], c[1:])
-	if _, err := conn.Write(s); err != nil {
-		return
-	}
-	if _, err := io.ReadFull(conn, c[:handshakeSize]); err != nil {
-		return
-	}
-	cr := newChunkReader(conn)
-	w := newChunkWriter(128)
-	reply := func(streamID uint32, vals ...any) bool {
-		w.buf = w.buf[:0]
-		w.appendCommand(streamID, nil, vals...)
-		_, err := conn.Write(w.buf)
-		return err == nil
-	}
-	var media int64
-	for {
-		msg, err := cr.next()
-		if err != nil {
-			return
-		}
-		switch msg.typ {
-		case msgAudio, msgVideo:
-			media++
-			f.media.Add(1)
-			if f.dropAfter > 0 && media >= f.dropAfter {
-				return
-			}
-		case msgCommandAMF0:
-			vals, err := decodeAMF0(msg.payload)
-			if err != nil || len(vals) < 2 {
-				f.setupErrors.Add(1)
-				return
-			}
-			tx, _ := vals[1].(float64)
-			switch vals[0] {
-			case "connect":
-				obj, _ := vals[2].(map[string]any)
-				if obj["app"] != "live" || obj["flashVer"] != flashVer || !strings.HasSuffix(fmt.Sprint(obj["tcUrl"]), "/live") {
-					f.setupErrors.Add(1)
-				}
-				reply(0, "_result", tx, []amfField{{"fmsVer", "fake"}}, []amfField{{"level", "status"}, {"code", "NetConnection.Connect.Success"}})
-			case "createStream":
-				reply(0, "_result", tx, nil, 1)
-			case "publish":
-				code, level := "NetStream.Publish.Start", "status"
-				if f.refuse {
-					code, level = "NetStream.Publish.BadName", "error"
-				}
-				reply(msg.streamID, "onStatus", 0, nil, []amfField{{"level", level}, {"code", code}})
-			case "deleteStream":
-				f.cleanEnds.Add(1)
-			}
-		}
-	}
-}
-
 // writeTestClip writes a 1 s synthetic clip: 30 fps video with a keyframe every
 // 15 frames, AAC-like audio every 21 ms, an onMetaData tag.
-func writeTestClip(t *testing.T) (string, *clip) {
+func writeTestClip(t *testing.T) (string, *rtmpclient.Clip) {
 	t.Helper()
-	tags := []flvTag{{tagScript, 0, metaBody}, {tagVideo, 0, avcSeq}, {tagAudio, 0, aacSeq}}
+	var (
+		avcSeq   = []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}
+		avcKey   = []byte{0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88}
+		avcInter = []byte{0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9a}
+		aacSeq   = []byte{0xaf, 0, 0x11, 0x90}
+		aacRaw   = []byte{0xaf, 1, 0x21, 0x10}
+		meta     = []byte{0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a', 0x08, 0, 0, 0, 0, 0, 0, 9}
+	)
+	tags := []rtmpclient.Tag{{Type: rtmpclient.TagVideo, Body: avcSeq}, {Type: rtmpclient.TagAudio, Body: aacSeq}}
 	frame := uint32(0)
 	for ms := uint32(0); ms < 1000; ms++ {
 		if ms%21 == 0 {
-			tags = append(tags, flvTag{tagAudio, ms, aacRaw})
+			tags = append(tags, rtmpclient.Tag{Type: rtmpclient.TagAudio, Timestamp: ms, Body: aacRaw})
 		}
 		if frame*1000/30 == ms {
 			body := avcInter
 			if frame%15 == 0 {
 				body = avcKey
 			}
-			tags = append(tags, flvTag{tagVideo, ms, body})
+			tags = append(tags, rtmpclient.Tag{Type: rtmpclient.TagVideo, Timestamp: ms, Body: body})
 			frame++
 		}
 	}
 	path := filepath.Join(t.TempDir(), "clip.flv")
-	if err := os.WriteFile(path, buildFLV(tags...), 0o644); err != nil {
+	if err := os.WriteFile(path, rtmptest.FLV(meta, tags...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := readClipFile(path)
+	c, err := rtmpclient.ReadFLV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,41 +63,41 @@ func writeTestClip(t *testing.T) (string, *clip) {
 
 func TestRunAgainstFakeServer(t *testing.T) {
 	clipPath, cl := writeTestClip(t)
-	frames := int64(cl.video + cl.audio - 2) // without the sequence headers
+	frames := int64(cl.Video + cl.Audio - 2) // without the sequence headers
 	tests := []struct {
 		name      string
 		refuse    bool
 		dropAfter int64
 		loop      bool
 		duration  time.Duration
-		check     func(t *testing.T, s *summary, f *fakeRTMP)
+		check     func(t *testing.T, s *summary, f *rtmptest.Server)
 	}{
-		{name: "clean", duration: 5 * time.Second, check: func(t *testing.T, s *summary, f *fakeRTMP) {
+		{name: "clean", duration: 5 * time.Second, check: func(t *testing.T, s *summary, f *rtmptest.Server) {
 			p := s.Publishers
 			if !s.OK || p.Connected != 3 || p.Failed+p.DisconnectedEarly != 0 {
 				t.Fatalf("summary %+v errors %q", p, s.Errors)
 			}
-			if got := p.VideoFrames + p.AudioFrames; got != 3*frames || f.media.Load() != 3*(frames+2) {
-				t.Errorf("sent %d frames, server got %d messages; clip has %d frames + 2 headers, 3 publishers", got, f.media.Load(), frames)
+			if got := p.VideoFrames + p.AudioFrames; got != 3*frames || f.MediaCount.Load() != 3*(frames+2) {
+				t.Errorf("sent %d frames, server got %d messages; clip has %d frames + 2 headers, 3 publishers", got, f.MediaCount.Load(), frames)
 			}
-			if f.cleanEnds.Load() != 3 {
-				t.Errorf("%d deleteStream, want 3", f.cleanEnds.Load())
+			if f.CleanEnds.Load() != 3 {
+				t.Errorf("%d deleteStream, want 3", f.CleanEnds.Load())
 			}
 			if s.WallS < 0.9 || s.WallS > 3 {
 				t.Errorf("a 1 s clip took %.2f s: not paced in real time", s.WallS)
 			}
 		}},
-		{name: "loop", loop: true, duration: 2500 * time.Millisecond, check: func(t *testing.T, s *summary, f *fakeRTMP) {
+		{name: "loop", loop: true, duration: 2500 * time.Millisecond, check: func(t *testing.T, s *summary, f *rtmptest.Server) {
 			// 2.5 s of a 1 s clip at 30 fps video and 21 ms audio frames.
 			want := int64(3 * (75 + 119))
 			if got := s.Publishers.VideoFrames + s.Publishers.AudioFrames; !s.OK || got < want-6 || got > want+6 {
 				t.Errorf("looped 2.5 s: %d frames, want about %d; %q", got, want, s.Errors)
 			}
-			if f.media.Load() != s.Publishers.VideoFrames+s.Publishers.AudioFrames+6 {
-				t.Errorf("server got %d media messages, rtmpload counted %d frames + 6 headers", f.media.Load(), s.Publishers.VideoFrames+s.Publishers.AudioFrames)
+			if f.MediaCount.Load() != s.Publishers.VideoFrames+s.Publishers.AudioFrames+6 {
+				t.Errorf("server got %d media messages, rtmpload counted %d frames + 6 headers", f.MediaCount.Load(), s.Publishers.VideoFrames+s.Publishers.AudioFrames)
 			}
 		}},
-		{name: "refused", refuse: true, duration: time.Second, check: func(t *testing.T, s *summary, f *fakeRTMP) {
+		{name: "refused", refuse: true, duration: time.Second, check: func(t *testing.T, s *summary, f *rtmptest.Server) {
 			if s.OK || s.Publishers.Failed != 3 || s.Publishers.Connected != 0 {
 				t.Fatalf("summary %+v", s.Publishers)
 			}
@@ -200,7 +105,7 @@ func TestRunAgainstFakeServer(t *testing.T) {
 				t.Errorf("errors %q", s.Errors)
 			}
 		}},
-		{name: "dropped", dropAfter: 10, duration: 5 * time.Second, check: func(t *testing.T, s *summary, f *fakeRTMP) {
+		{name: "dropped", dropAfter: 10, duration: 5 * time.Second, check: func(t *testing.T, s *summary, f *rtmptest.Server) {
 			if s.OK || s.Publishers.DisconnectedEarly != 3 || s.Publishers.Connected != 3 {
 				t.Fatalf("summary %+v errors %q", s.Publishers, s.Errors)
 			}
@@ -211,14 +116,14 @@ func TestRunAgainstFakeServer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startFakeRTMP(t, tc.refuse, tc.dropAfter)
-			cfg := config{url: f.url(), n: 3, prefix: "t", clipPath: clipPath, duration: tc.duration, loop: tc.loop, ramp: 100 * time.Millisecond}
+			f := rtmptest.NewServer(t, rtmptest.Options{Refuse: tc.refuse, DropAfter: tc.dropAfter, FlashVer: flashVer})
+			cfg := config{url: f.URL("live"), n: 3, prefix: "t", clipPath: clipPath, duration: tc.duration, loop: tc.loop, ramp: 100 * time.Millisecond}
 			s, err := run(context.Background(), cfg, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.setupErrors.Load() != 0 {
-				t.Errorf("the server saw %d bad setups", f.setupErrors.Load())
+			if f.SetupErrors.Load() != 0 {
+				t.Errorf("the server saw %d bad setups", f.SetupErrors.Load())
 			}
 			tc.check(t, s, f)
 		})
@@ -266,10 +171,10 @@ func TestViewersCountErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startFakeRTMP(t, false, 0)
+			f := rtmptest.NewServer(t, rtmptest.Options{FlashVer: flashVer})
 			web := httptest.NewServer(tc.handler)
 			defer web.Close()
-			cfg := config{url: f.url(), n: 1, prefix: "v", clipPath: clipPath, duration: 1500 * time.Millisecond, viewers: 2, httpBase: web.URL, endWait: time.Second}
+			cfg := config{url: f.URL("live"), n: 1, prefix: "v", clipPath: clipPath, duration: 1500 * time.Millisecond, viewers: 2, httpBase: web.URL, endWait: time.Second}
 			s, err := run(context.Background(), cfg, io.Discard)
 			if err != nil {
 				t.Fatal(err)
@@ -288,11 +193,11 @@ func TestViewersCountErrors(t *testing.T) {
 // Cancelling (SIGINT) stops every goroutine promptly and is not a failure.
 func TestRunCancelled(t *testing.T) {
 	clipPath, _ := writeTestClip(t)
-	f := startFakeRTMP(t, false, 0)
+	f := rtmptest.NewServer(t, rtmptest.Options{FlashVer: flashVer})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	s, err := run(ctx, config{url: f.url(), n: 2, prefix: "c", clipPath: clipPath, duration: time.Minute, loop: true}, io.Discard)
+	s, err := run(ctx, config{url: f.URL("live"), n: 2, prefix: "c", clipPath: clipPath, duration: time.Minute, loop: true}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

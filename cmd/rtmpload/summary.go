@@ -121,8 +121,8 @@ func summarize(cfg config, began time.Time, cpu0 [2]time.Duration, pubs []*publi
 		ps.StreamKbps = kbps / float64(ps.Connected)
 	}
 	ps.TotalMbps = float64(ps.PayloadBytes) * 8 / 1e6 / wall.Seconds()
-	if c := pubs[0].clip; c.period > 0 {
-		ps.ClipKbps = float64(c.bytes) * 8 / float64(c.period)
+	if c := pubs[0].clip; c.Period > 0 {
+		ps.ClipKbps = float64(c.Bytes) * 8 / float64(c.Period)
 	}
 	s.OK = ps.Failed == 0 && ps.DisconnectedEarly == 0 && ps.Connected == ps.Requested
 	if cfg.viewers > 0 {

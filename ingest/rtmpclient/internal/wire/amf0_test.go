@@ -1,4 +1,4 @@
-package main
+package wire
 
 import (
 	"reflect"
@@ -12,19 +12,19 @@ func TestAMF0RoundTrip(t *testing.T) {
 		in   []any
 		want []any
 	}{
-		{"command", []any{"connect", 1, []amfField{{"app", "live"}, {"tcUrl", "rtmp://h/live"}}},
+		{"command", []any{"connect", 1, []Field{{"app", "live"}, {"tcUrl", "rtmp://h/live"}}},
 			[]any{"connect", float64(1), map[string]any{"app": "live", "tcUrl": "rtmp://h/live"}}},
 		{"null and bool", []any{"publish", 5.5, nil, true, false}, []any{"publish", 5.5, nil, true, false}},
-		{"nested object", []any{[]amfField{{"a", []amfField{{"b", 2}}}}}, []any{map[string]any{"a": map[string]any{"b": float64(2)}}}},
+		{"nested object", []any{[]Field{{"a", []Field{{"b", 2}}}}}, []any{map[string]any{"a": map[string]any{"b": float64(2)}}}},
 		{"empty string", []any{""}, []any{""}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b []byte
 			for _, v := range tc.in {
-				b = appendAMF0(b, v)
+				b = AppendAMF0(b, v)
 			}
-			got, err := decodeAMF0(b)
+			got, err := DecodeAMF0(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestAMF0Decode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeAMF0(tc.in)
+			got, err := DecodeAMF0(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)

@@ -1,4 +1,4 @@
-package main
+package rtmpclient
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 
 // FLV tag types (FLV spec E.4.1).
 const (
-	tagAudio  = 8
-	tagVideo  = 9
-	tagScript = 18
+	TagAudio  = 8
+	TagVideo  = 9
+	TagScript = 18
 )
 
 // Bounds on a clip: it is held in memory once and shared by every publisher.
@@ -21,28 +21,28 @@ const (
 	maxClipTags  = 4 << 20
 )
 
-// tag is one FLV audio or video tag. body aliases the clip's file bytes, which
-// every publisher shares read-only.
-type tag struct {
-	typ    uint8
-	ts     uint32 // milliseconds from the clip's first media tag
-	config bool   // a sequence header (avcC, AudioSpecificConfig): sent once, not on every loop
-	body   []byte
+// Tag is one FLV audio or video tag. Body aliases the clip's file bytes, which
+// every publisher may share read-only: callers that change a tag copy it first.
+type Tag struct {
+	Type      uint8  // TagAudio or TagVideo
+	Timestamp uint32 // milliseconds from the clip's first media tag
+	Config    bool   // a sequence header (avcC, AudioSpecificConfig): sent once, not on every loop
+	Body      []byte
 }
 
-// clip is an FLV file read once into memory.
-type clip struct {
-	tags   []tag
-	meta   []byte // the onMetaData script tag's body (AMF0), nil if none
-	period uint32 // milliseconds a loop adds to timestamps: clip duration plus one frame
-	video  int    // video tags
-	audio  int    // audio tags
-	bytes  int64  // audio and video payload bytes in one pass
-	maxTag int    // largest tag body, which sizes each publisher's write buffer
+// Clip is an FLV file read once into memory.
+type Clip struct {
+	Tags   []Tag
+	Meta   []byte // the onMetaData script tag's body (AMF0), nil if none
+	Period uint32 // milliseconds a loop adds to timestamps: clip duration plus one frame
+	Video  int    // video tags
+	Audio  int    // audio tags
+	Bytes  int64  // audio and video payload bytes in one pass
+	MaxTag int    // largest tag body, which sizes a publisher's write buffer
 }
 
-// readClipFile reads an FLV file into a clip.
-func readClipFile(path string) (*clip, error) {
+// ReadFLV reads an FLV file of at most 512 MiB into a Clip.
+func ReadFLV(path string) (*Clip, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
@@ -55,7 +55,7 @@ func readClipFile(path string) (*clip, error) {
 	if len(data) > maxClipBytes {
 		return nil, fmt.Errorf("clip %s: larger than %d bytes", path, maxClipBytes)
 	}
-	c, err := parseFLV(data)
+	c, err := ParseFLV(data)
 	if err != nil {
 		return nil, fmt.Errorf("clip %s: %w", path, err)
 	}
@@ -64,9 +64,9 @@ func readClipFile(path string) (*clip, error) {
 
 var flvSignature = []byte("FLV")
 
-// parseFLV splits an FLV file into tags. The tags alias data. A clip must hold at
+// ParseFLV splits an FLV file into tags. The tags alias data. A clip must hold at
 // least one audio or video tag; timestamps are rebased so the first media tag is 0.
-func parseFLV(data []byte) (*clip, error) {
+func ParseFLV(data []byte) (*Clip, error) {
 	if len(data) < 9+4 || !bytes.Equal(data[:3], flvSignature) {
 		return nil, fmt.Errorf("flv: not an FLV file")
 	}
@@ -77,7 +77,7 @@ func parseFLV(data []byte) (*clip, error) {
 	if hdr < 9 || uint64(hdr)+4 > uint64(len(data)) {
 		return nil, fmt.Errorf("flv: header size %d out of range (file %d bytes)", hdr, len(data))
 	}
-	c := &clip{}
+	c := &Clip{}
 	pos := int(hdr) + 4 // PreviousTagSize0
 	first := int64(-1)
 	for pos < len(data) {
@@ -102,19 +102,19 @@ func parseFLV(data []byte) (*clip, error) {
 		body := data[pos+11 : end]
 		pos = end + 4
 		switch typ {
-		case tagScript:
-			if c.meta == nil && isOnMetaData(body) {
-				c.meta = body
+		case TagScript:
+			if c.Meta == nil && isOnMetaData(body) {
+				c.Meta = body
 			}
 			continue
-		case tagAudio, tagVideo:
+		case TagAudio, TagVideo:
 		default:
 			continue
 		}
 		if len(body) == 0 || isEndOfSequence(typ, body) {
 			continue // an end-of-sequence marker in mid-stream would end a looped stream's video
 		}
-		if len(c.tags) >= maxClipTags {
+		if len(c.Tags) >= maxClipTags {
 			return nil, fmt.Errorf("flv: more than %d tags", maxClipTags)
 		}
 		if first < 0 {
@@ -124,20 +124,20 @@ func parseFLV(data []byte) (*clip, error) {
 		if rel < 0 {
 			return nil, fmt.Errorf("flv: tag at offset %d: timestamp %d before the first tag's %d", pos, ts, first)
 		}
-		t := tag{typ: typ, ts: uint32(rel), body: body, config: isSequenceHeader(typ, body)}
-		c.tags = append(c.tags, t)
-		c.bytes += int64(len(body))
-		c.maxTag = max(c.maxTag, len(body))
-		if typ == tagVideo {
-			c.video++
+		t := Tag{Type: typ, Timestamp: uint32(rel), Body: body, Config: isSequenceHeader(typ, body)}
+		c.Tags = append(c.Tags, t)
+		c.Bytes += int64(len(body))
+		c.MaxTag = max(c.MaxTag, len(body))
+		if typ == TagVideo {
+			c.Video++
 		} else {
-			c.audio++
+			c.Audio++
 		}
 	}
-	if len(c.tags) == 0 {
+	if len(c.Tags) == 0 {
 		return nil, fmt.Errorf("flv: no audio or video tags")
 	}
-	c.period = loopPeriod(c.tags)
+	c.Period = loopPeriod(c.Tags)
 	return c, nil
 }
 
@@ -145,22 +145,22 @@ func parseFLV(data []byte) (*clip, error) {
 // track's last timestamp plus its frame spacing. A looped clip's first frames then
 // land one frame after each track's last one (encoders shift video against audio
 // by the AAC priming delay, so the tracks end at different times).
-func loopPeriod(tags []tag) uint32 {
+func loopPeriod(tags []Tag) uint32 {
 	var first, last, n [2]int64 // index 0 video, 1 audio
 	var end int64
 	for _, t := range tags {
-		end = max(end, int64(t.ts)+1)
-		if t.config {
+		end = max(end, int64(t.Timestamp)+1)
+		if t.Config {
 			continue
 		}
 		k := 1
-		if t.typ == tagVideo {
+		if t.Type == TagVideo {
 			k = 0
 		}
 		if n[k] == 0 {
-			first[k] = int64(t.ts)
+			first[k] = int64(t.Timestamp)
 		}
-		last[k] = int64(t.ts)
+		last[k] = int64(t.Timestamp)
 		n[k]++
 	}
 	for k := range n {
@@ -176,13 +176,13 @@ func loopPeriod(tags []tag) uint32 {
 // AudioSpecificConfig: the codec setup that precedes the frames.
 func isSequenceHeader(typ uint8, body []byte) bool {
 	switch typ {
-	case tagVideo:
+	case TagVideo:
 		if body[0]&0x80 != 0 { // Enhanced RTMP: packet type in the low nibble
 			return body[0]&0x0f == 0
 		}
 		codec := body[0] & 0x0f
 		return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 0
-	case tagAudio:
+	case TagAudio:
 		return body[0]>>4 == 10 && len(body) > 1 && body[1] == 0
 	}
 	return false
@@ -191,7 +191,7 @@ func isSequenceHeader(typ uint8, body []byte) bool {
 // isEndOfSequence reports an AVC/HEVC end-of-sequence tag, which FFmpeg writes
 // last: it carries no frame.
 func isEndOfSequence(typ uint8, body []byte) bool {
-	if typ != tagVideo || body[0]&0x80 != 0 {
+	if typ != TagVideo || body[0]&0x80 != 0 {
 		return false
 	}
 	codec := body[0] & 0x0f

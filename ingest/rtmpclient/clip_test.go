@@ -1,4 +1,4 @@
-package main
+package rtmpclient
 
 import (
 	"bytes"
@@ -42,35 +42,35 @@ var (
 
 func TestParseFLV(t *testing.T) {
 	good := buildFLV(
-		flvTag{tagScript, 0, metaBody},
-		flvTag{tagVideo, 1000, avcSeq}, flvTag{tagAudio, 1000, aacSeq},
-		flvTag{tagVideo, 1000, avcKey}, flvTag{tagAudio, 1000, aacRaw},
-		flvTag{tagAudio, 1021, aacRaw}, flvTag{tagVideo, 1033, avcInter},
-		flvTag{tagVideo, 1066, avcInter}, flvTag{tagVideo, 0x1000000 + 1000, avcInter}, // extended timestamp byte
-		flvTag{tagVideo, 0x1000000 + 1000, avcEnd},
+		flvTag{TagScript, 0, metaBody},
+		flvTag{TagVideo, 1000, avcSeq}, flvTag{TagAudio, 1000, aacSeq},
+		flvTag{TagVideo, 1000, avcKey}, flvTag{TagAudio, 1000, aacRaw},
+		flvTag{TagAudio, 1021, aacRaw}, flvTag{TagVideo, 1033, avcInter},
+		flvTag{TagVideo, 1066, avcInter}, flvTag{TagVideo, 0x1000000 + 1000, avcInter}, // extended timestamp byte
+		flvTag{TagVideo, 0x1000000 + 1000, avcEnd},
 	)
-	c, err := parseFLV(good)
+	c, err := ParseFLV(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.meta, metaBody) {
-		t.Errorf("meta %x", c.meta)
+	if !bytes.Equal(c.Meta, metaBody) {
+		t.Errorf("meta %x", c.Meta)
 	}
 	wantTS := []uint32{0, 0, 0, 0, 21, 33, 66, 0x1000000}
 	wantConfig := []bool{true, true, false, false, false, false, false, false}
-	if len(c.tags) != len(wantTS) {
-		t.Fatalf("%d tags, want %d", len(c.tags), len(wantTS))
+	if len(c.Tags) != len(wantTS) {
+		t.Fatalf("%d tags, want %d", len(c.Tags), len(wantTS))
 	}
-	for i, tg := range c.tags {
-		if tg.ts != wantTS[i] || tg.config != wantConfig[i] {
-			t.Errorf("tag %d: ts %d config %v, want %d %v", i, tg.ts, tg.config, wantTS[i], wantConfig[i])
+	for i, tg := range c.Tags {
+		if tg.Timestamp != wantTS[i] || tg.Config != wantConfig[i] {
+			t.Errorf("tag %d: ts %d config %v, want %d %v", i, tg.Timestamp, tg.Config, wantTS[i], wantConfig[i])
 		}
 	}
-	if c.video != 5 || c.audio != 3 {
-		t.Errorf("video %d audio %d, want 5 and 3", c.video, c.audio)
+	if c.Video != 5 || c.Audio != 3 {
+		t.Errorf("video %d audio %d, want 5 and 3", c.Video, c.Audio)
 	}
-	if !bytes.Equal(c.tags[2].body, avcKey) {
-		t.Errorf("tag 2 body %x", c.tags[2].body)
+	if !bytes.Equal(c.Tags[2].Body, avcKey) {
+		t.Errorf("tag 2 body %x", c.Tags[2].Body)
 	}
 
 	bad := []struct {
@@ -89,13 +89,13 @@ func TestParseFLV(t *testing.T) {
 			b[len(b)-1]++
 			return b
 		}(), "previous tag size"},
-		{"encrypted", buildFLV(flvTag{0x20 | tagVideo, 0, avcKey}), "encrypted"},
-		{"no media", buildFLV(flvTag{tagScript, 0, metaBody}), "no audio or video"},
-		{"time before first", buildFLV(flvTag{tagVideo, 500, avcKey}, flvTag{tagVideo, 100, avcKey}), "before the first"},
+		{"encrypted", buildFLV(flvTag{0x20 | TagVideo, 0, avcKey}), "encrypted"},
+		{"no media", buildFLV(flvTag{TagScript, 0, metaBody}), "no audio or video"},
+		{"time before first", buildFLV(flvTag{TagVideo, 500, avcKey}, flvTag{TagVideo, 100, avcKey}), "before the first"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseFLV(tc.in)
+			_, err := ParseFLV(tc.in)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -109,20 +109,20 @@ func TestLoopPeriod(t *testing.T) {
 		tags []flvTag
 		want uint32
 	}{
-		{"video ends last", []flvTag{{tagVideo, 0, avcSeq}, {tagVideo, 0, avcKey}, {tagAudio, 0, aacRaw}, {tagAudio, 21, aacRaw}, {tagVideo, 33, avcInter}, {tagAudio, 42, aacRaw}, {tagVideo, 66, avcInter}}, 66 + 33},
-		{"audio ends last", []flvTag{{tagAudio, 0, aacRaw}, {tagVideo, 0, avcKey}, {tagAudio, 21, aacRaw}, {tagVideo, 33, avcInter}, {tagAudio, 43, aacRaw}, {tagAudio, 64, aacRaw}}, 64 + 21},
-		{"audio only", []flvTag{{tagAudio, 0, aacSeq}, {tagAudio, 0, aacRaw}, {tagAudio, 21, aacRaw}, {tagAudio, 42, aacRaw}}, 42 + 21},
-		{"frame rounds", []flvTag{{tagVideo, 0, avcKey}, {tagVideo, 33, avcInter}, {tagVideo, 67, avcInter}, {tagVideo, 100, avcInter}}, 100 + 33},
-		{"one frame", []flvTag{{tagVideo, 0, avcKey}}, 1},
+		{"video ends last", []flvTag{{TagVideo, 0, avcSeq}, {TagVideo, 0, avcKey}, {TagAudio, 0, aacRaw}, {TagAudio, 21, aacRaw}, {TagVideo, 33, avcInter}, {TagAudio, 42, aacRaw}, {TagVideo, 66, avcInter}}, 66 + 33},
+		{"audio ends last", []flvTag{{TagAudio, 0, aacRaw}, {TagVideo, 0, avcKey}, {TagAudio, 21, aacRaw}, {TagVideo, 33, avcInter}, {TagAudio, 43, aacRaw}, {TagAudio, 64, aacRaw}}, 64 + 21},
+		{"audio only", []flvTag{{TagAudio, 0, aacSeq}, {TagAudio, 0, aacRaw}, {TagAudio, 21, aacRaw}, {TagAudio, 42, aacRaw}}, 42 + 21},
+		{"frame rounds", []flvTag{{TagVideo, 0, avcKey}, {TagVideo, 33, avcInter}, {TagVideo, 67, avcInter}, {TagVideo, 100, avcInter}}, 100 + 33},
+		{"one frame", []flvTag{{TagVideo, 0, avcKey}}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := parseFLV(buildFLV(tc.tags...))
+			c, err := ParseFLV(buildFLV(tc.tags...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.period != tc.want {
-				t.Errorf("period %d, want %d", c.period, tc.want)
+			if c.Period != tc.want {
+				t.Errorf("period %d, want %d", c.Period, tc.want)
 			}
 		})
 	}
@@ -136,7 +136,7 @@ func TestReadClipFileMadeByFFmpeg(t *testing.T) {
 	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
 		t.Fatalf("make-clips.sh: %v\n%s", err, out)
 	}
-	c, err := readClipFile(filepath.Join(dir, "av.flv"))
+	c, err := ReadFLV(filepath.Join(dir, "av.flv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,16 +159,16 @@ func TestReadClipFileMadeByFFmpeg(t *testing.T) {
 		}
 	}
 	// Each track's sequence header is a tag ffprobe does not count as a packet.
-	if c.video != video+1 || c.audio != audio+1 {
-		t.Errorf("video %d audio %d tags, ffprobe has %d and %d packets plus a sequence header each", c.video, c.audio, video, audio)
+	if c.Video != video+1 || c.Audio != audio+1 {
+		t.Errorf("video %d audio %d tags, ffprobe has %d and %d packets plus a sequence header each", c.Video, c.Audio, video, audio)
 	}
-	if c.meta == nil {
+	if c.Meta == nil {
 		t.Error("no onMetaData")
 	}
-	if c.period < uint32(last+20) || c.period > uint32(last+34) {
-		t.Errorf("loop period %d ms, want the last packet at %d ms plus a frame", c.period, last)
+	if c.Period < uint32(last+20) || c.Period > uint32(last+34) {
+		t.Errorf("loop period %d ms, want the last packet at %d ms plus a frame", c.Period, last)
 	}
-	if !c.tags[0].config || c.tags[0].typ != tagVideo && c.tags[1].typ != tagVideo {
+	if !c.Tags[0].Config || c.Tags[0].Type != TagVideo && c.Tags[1].Type != TagVideo {
 		t.Errorf("first tags are not the sequence headers")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package wire
 
 import (
 	"bufio"
@@ -15,13 +15,13 @@ const (
 	maxInChunkSize = 1 << 24
 )
 
-// message is one reassembled RTMP message. payload is valid until the next call
-// to chunkReader.next.
-type message struct {
-	typ      uint8
-	streamID uint32
-	ts       uint32
-	payload  []byte
+// Message is one reassembled RTMP message. Payload is valid until the next call
+// to ChunkReader.next.
+type Message struct {
+	Type      uint8
+	StreamID  uint32
+	Timestamp uint32
+	Payload   []byte
 }
 
 // inStream is one incoming chunk stream's header state and partial message.
@@ -35,21 +35,24 @@ type inStream struct {
 	buf      []byte
 }
 
-// chunkReader reassembles the server's chunked messages, bounded in message size,
+// ChunkReader reassembles the server's chunked messages, bounded in message size,
 // chunk size and chunk-stream count. It applies Set Chunk Size itself.
-type chunkReader struct {
-	r         *bufio.Reader
-	chunkSize uint32
-	streams   map[uint32]*inStream
-	hdr       [11]byte
+type ChunkReader struct {
+	// MaxMessage bounds a message's declared length: 1 MiB from NewChunkReader,
+	// enough for a server's replies; a test server reading media raises it.
+	MaxMessage uint32
+	r          *bufio.Reader
+	chunkSize  uint32
+	streams    map[uint32]*inStream
+	hdr        [11]byte
 }
 
-func newChunkReader(r io.Reader) *chunkReader {
-	return &chunkReader{r: bufio.NewReaderSize(r, 4096), chunkSize: 128, streams: map[uint32]*inStream{}}
+func NewChunkReader(r io.Reader) *ChunkReader {
+	return &ChunkReader{MaxMessage: maxInMessage, r: bufio.NewReaderSize(r, 4096), chunkSize: 128, streams: map[uint32]*inStream{}}
 }
 
-// next returns the next complete message.
-func (c *chunkReader) next() (message, error) {
+// Next returns the next complete message.
+func (c *ChunkReader) Next() (Message, error) {
 	for {
 		msg, done, err := c.chunk()
 		if err != nil || done {
@@ -58,7 +61,7 @@ func (c *chunkReader) next() (message, error) {
 	}
 }
 
-func (c *chunkReader) read(n int) ([]byte, error) {
+func (c *ChunkReader) read(n int) ([]byte, error) {
 	if _, err := io.ReadFull(c.r, c.hdr[:n]); err != nil {
 		return nil, err
 	}
@@ -66,32 +69,32 @@ func (c *chunkReader) read(n int) ([]byte, error) {
 }
 
 // chunk reads one chunk; done reports that it completed a message.
-func (c *chunkReader) chunk() (message, bool, error) {
+func (c *ChunkReader) chunk() (Message, bool, error) {
 	b, err := c.read(1)
 	if err != nil {
-		return message{}, false, err
+		return Message{}, false, err
 	}
 	format := b[0] >> 6
 	csid := uint32(b[0] & 0x3f)
 	switch csid {
 	case 0:
 		if b, err = c.read(1); err != nil {
-			return message{}, false, err
+			return Message{}, false, err
 		}
 		csid = 64 + uint32(b[0])
 	case 1:
 		if b, err = c.read(2); err != nil {
-			return message{}, false, err
+			return Message{}, false, err
 		}
 		csid = 64 + uint32(b[0]) + uint32(b[1])<<8
 	}
 	cs := c.streams[csid]
 	if cs == nil {
 		if len(c.streams) >= maxInStreams {
-			return message{}, false, fmt.Errorf("rtmp: chunk stream %d: more than %d chunk streams", csid, maxInStreams)
+			return Message{}, false, fmt.Errorf("rtmp: chunk stream %d: more than %d chunk streams", csid, maxInStreams)
 		}
 		if format != 0 {
-			return message{}, false, fmt.Errorf("rtmp: chunk stream %d: first chunk has fmt %d, want 0", csid, format)
+			return Message{}, false, fmt.Errorf("rtmp: chunk stream %d: first chunk has fmt %d, want 0", csid, format)
 		}
 		cs = &inStream{}
 		c.streams[csid] = cs
@@ -99,17 +102,17 @@ func (c *chunkReader) chunk() (message, bool, error) {
 	size := [4]int{11, 7, 3, 0}[format]
 	if size > 0 {
 		if b, err = c.read(size); err != nil {
-			return message{}, false, err
+			return Message{}, false, err
 		}
 		field := uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
 		if len(cs.buf) > 0 {
-			return message{}, false, fmt.Errorf("rtmp: chunk stream %d: fmt %d header inside a message", csid, format)
+			return Message{}, false, fmt.Errorf("rtmp: chunk stream %d: fmt %d header inside a message", csid, format)
 		}
 		if format <= 1 {
 			cs.length = uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])
 			cs.typ = b[6]
-			if cs.length > maxInMessage {
-				return message{}, false, fmt.Errorf("rtmp: chunk stream %d: message length %d > limit %d", csid, cs.length, maxInMessage)
+			if cs.length > c.MaxMessage {
+				return Message{}, false, fmt.Errorf("rtmp: chunk stream %d: message length %d > limit %d", csid, cs.length, c.MaxMessage)
 			}
 		}
 		if format == 0 {
@@ -118,7 +121,7 @@ func (c *chunkReader) chunk() (message, bool, error) {
 		cs.ext = field == extendedTimestamp
 		if cs.ext {
 			if b, err = c.read(4); err != nil {
-				return message{}, false, err
+				return Message{}, false, err
 			}
 			field = binary.BigEndian.Uint32(b)
 		}
@@ -131,7 +134,7 @@ func (c *chunkReader) chunk() (message, bool, error) {
 	} else {
 		if cs.ext {
 			if _, err = c.read(4); err != nil {
-				return message{}, false, err
+				return Message{}, false, err
 			}
 		}
 		if len(cs.buf) == 0 {
@@ -145,20 +148,20 @@ func (c *chunkReader) chunk() (message, bool, error) {
 	start := len(cs.buf)
 	cs.buf = cs.buf[:start+int(k)]
 	if _, err := io.ReadFull(c.r, cs.buf[start:]); err != nil {
-		return message{}, false, err
+		return Message{}, false, err
 	}
 	if uint32(len(cs.buf)) < cs.length {
-		return message{}, false, nil
+		return Message{}, false, nil
 	}
-	msg := message{typ: cs.typ, streamID: cs.streamID, ts: cs.ts, payload: cs.buf}
+	msg := Message{Type: cs.typ, StreamID: cs.streamID, Timestamp: cs.ts, Payload: cs.buf}
 	cs.buf = cs.buf[:0]
-	if msg.typ == msgSetChunkSize {
-		if len(msg.payload) < 4 {
-			return message{}, false, fmt.Errorf("rtmp: set chunk size: %d-byte payload", len(msg.payload))
+	if msg.Type == MsgSetChunkSize {
+		if len(msg.Payload) < 4 {
+			return Message{}, false, fmt.Errorf("rtmp: set chunk size: %d-byte payload", len(msg.Payload))
 		}
-		size := binary.BigEndian.Uint32(msg.payload) & 0x7fffffff
+		size := binary.BigEndian.Uint32(msg.Payload) & 0x7fffffff
 		if size == 0 || size > maxInChunkSize {
-			return message{}, false, fmt.Errorf("rtmp: set chunk size %d out of range 1..%d", size, maxInChunkSize)
+			return Message{}, false, fmt.Errorf("rtmp: set chunk size %d out of range 1..%d", size, maxInChunkSize)
 		}
 		c.chunkSize = size
 	}

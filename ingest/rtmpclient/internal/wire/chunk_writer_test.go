@@ -1,4 +1,4 @@
-package main
+package wire
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// handMessage is a message as the hand decoder below reassembles it.
+// handMessage is a Message as the hand decoder below reassembles it.
 type handMessage struct {
 	csid     uint8
 	format   byte // of the message's first chunk
@@ -65,7 +65,7 @@ func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
 			st.length = uint32(m[3])<<16 | uint32(m[4])<<8 | uint32(m[5])
 			st.typ = m[6]
 		default:
-			t.Fatalf("csid %d: a message starts with fmt %d", csid, format)
+			t.Fatalf("csid %d: a Message starts with fmt %d", csid, format)
 		}
 		st.ext = field == 0xffffff
 		if st.ext {
@@ -118,51 +118,51 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 		sends      []send
 		wantFormat []byte
 	}{
-		{"small messages", 128, []send{{csidCommand, msgCommandAMF0, 0, 0, 20}, {csidCommand, msgCommandAMF0, 0, 0, 30}}, []byte{0, 1}},
-		{"one message over many chunks", 128, []send{{csidVideo, msgVideo, 1, 0, 1000}}, []byte{0}},
-		{"exact chunk multiple", 128, []send{{csidVideo, msgVideo, 1, 0, 256}, {csidVideo, msgVideo, 1, 33, 128}}, []byte{0, 1}},
-		{"empty message", 4096, []send{{csidData, msgDataAMF0, 1, 0, 0}, {csidData, msgDataAMF0, 1, 5, 3}}, []byte{0, 1}},
+		{"small messages", 128, []send{{CSIDCommand, MsgCommandAMF0, 0, 0, 20}, {CSIDCommand, MsgCommandAMF0, 0, 0, 30}}, []byte{0, 1}},
+		{"one Message over many chunks", 128, []send{{CSIDVideo, MsgVideo, 1, 0, 1000}}, []byte{0}},
+		{"exact chunk multiple", 128, []send{{CSIDVideo, MsgVideo, 1, 0, 256}, {CSIDVideo, MsgVideo, 1, 33, 128}}, []byte{0, 1}},
+		{"empty message", 4096, []send{{CSIDData, MsgDataAMF0, 1, 0, 0}, {CSIDData, MsgDataAMF0, 1, 5, 3}}, []byte{0, 1}},
 		{"audio and video interleaved", 4096, []send{
-			{csidVideo, msgVideo, 1, 0, 9000}, {csidAudio, msgAudio, 1, 0, 300}, {csidAudio, msgAudio, 1, 21, 300},
-			{csidVideo, msgVideo, 1, 33, 5000}, {csidAudio, msgAudio, 1, 42, 300},
+			{CSIDVideo, MsgVideo, 1, 0, 9000}, {CSIDAudio, MsgAudio, 1, 0, 300}, {CSIDAudio, MsgAudio, 1, 21, 300},
+			{CSIDVideo, MsgVideo, 1, 33, 5000}, {CSIDAudio, MsgAudio, 1, 42, 300},
 		}, []byte{0, 0, 1, 1, 1}},
-		{"time going back restarts with fmt 0", 4096, []send{{csidVideo, msgVideo, 1, 100, 10}, {csidVideo, msgVideo, 1, 50, 10}}, []byte{0, 0}},
-		{"new message stream restarts with fmt 0", 4096, []send{{csidCommand, msgCommandAMF0, 0, 0, 10}, {csidCommand, msgCommandAMF0, 1, 0, 10}}, []byte{0, 0}},
-		{"extended absolute timestamp", 128, []send{{csidVideo, msgVideo, 1, 0x1000000, 300}, {csidVideo, msgVideo, 1, 0x1000021, 300}}, []byte{0, 1}},
-		{"timestamp exactly 0xFFFFFF", 128, []send{{csidAudio, msgAudio, 1, 0xffffff, 200}}, []byte{0}},
-		{"extended delta", 128, []send{{csidAudio, msgAudio, 1, 5, 10}, {csidAudio, msgAudio, 1, 5 + 0x1234567, 200}}, []byte{0, 1}},
-		{"wrapping 32-bit clock goes back", 4096, []send{{csidVideo, msgVideo, 1, 0xffffffe0, 10}, {csidVideo, msgVideo, 1, 0x10, 10}}, []byte{0, 0}},
+		{"time going back restarts with fmt 0", 4096, []send{{CSIDVideo, MsgVideo, 1, 100, 10}, {CSIDVideo, MsgVideo, 1, 50, 10}}, []byte{0, 0}},
+		{"new Message stream restarts with fmt 0", 4096, []send{{CSIDCommand, MsgCommandAMF0, 0, 0, 10}, {CSIDCommand, MsgCommandAMF0, 1, 0, 10}}, []byte{0, 0}},
+		{"extended absolute timestamp", 128, []send{{CSIDVideo, MsgVideo, 1, 0x1000000, 300}, {CSIDVideo, MsgVideo, 1, 0x1000021, 300}}, []byte{0, 1}},
+		{"timestamp exactly 0xFFFFFF", 128, []send{{CSIDAudio, MsgAudio, 1, 0xffffff, 200}}, []byte{0}},
+		{"extended delta", 128, []send{{CSIDAudio, MsgAudio, 1, 5, 10}, {CSIDAudio, MsgAudio, 1, 5 + 0x1234567, 200}}, []byte{0, 1}},
+		{"wrapping 32-bit clock goes back", 4096, []send{{CSIDVideo, MsgVideo, 1, 0xffffffe0, 10}, {CSIDVideo, MsgVideo, 1, 0x10, 10}}, []byte{0, 0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newChunkWriter(tc.chunkSize)
+			w := NewChunkWriter(tc.chunkSize)
 			var want []handMessage
 			for i, s := range tc.sends {
 				p := payload(s.n, byte(i))
-				w.appendMessage(s.csid, s.typ, s.streamID, s.ts, p)
+				w.AppendMessage(s.csid, s.typ, s.streamID, s.ts, p)
 				want = append(want, handMessage{csid: s.csid, format: tc.wantFormat[i], typ: s.typ, streamID: s.streamID, ts: s.ts, payload: p})
 			}
-			got := handDecode(t, w.buf, tc.chunkSize)
+			got := handDecode(t, w.Buf, tc.chunkSize)
 			if len(got) != len(want) {
 				t.Fatalf("decoded %d messages, sent %d", len(got), len(want))
 			}
 			for i := range want {
 				g, w := got[i], want[i]
 				if g.csid != w.csid || g.format != w.format || g.typ != w.typ || g.streamID != w.streamID || g.ts != w.ts || !bytes.Equal(g.payload, w.payload) {
-					t.Errorf("message %d: got csid %d fmt %d type %d stream %d ts %d len %d; want csid %d fmt %d type %d stream %d ts %d len %d",
+					t.Errorf("Message %d: got csid %d fmt %d type %d stream %d ts %d len %d; want csid %d fmt %d type %d stream %d ts %d len %d",
 						i, g.csid, g.format, g.typ, g.streamID, g.ts, len(g.payload), w.csid, w.format, w.typ, w.streamID, w.ts, len(w.payload))
 				}
 			}
 			// Our own reader (the one that reads servers) agrees too.
-			cr := newChunkReader(bytes.NewReader(w.buf))
+			cr := NewChunkReader(bytes.NewReader(w.Buf))
 			cr.chunkSize = uint32(tc.chunkSize)
 			for i := range want {
-				m, err := cr.next()
+				m, err := cr.Next()
 				if err != nil {
-					t.Fatalf("chunk reader, message %d: %v", i, err)
+					t.Fatalf("chunk reader, Message %d: %v", i, err)
 				}
-				if m.typ != want[i].typ || m.ts != want[i].ts || m.streamID != want[i].streamID || !bytes.Equal(m.payload, want[i].payload) {
-					t.Errorf("chunk reader, message %d: type %d ts %d stream %d len %d", i, m.typ, m.ts, m.streamID, len(m.payload))
+				if m.Type != want[i].typ || m.Timestamp != want[i].ts || m.StreamID != want[i].streamID || !bytes.Equal(m.Payload, want[i].payload) {
+					t.Errorf("chunk reader, Message %d: type %d ts %d stream %d len %d", i, m.Type, m.Timestamp, m.StreamID, len(m.Payload))
 				}
 			}
 		})
@@ -171,15 +171,15 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 
 // Steady-state sending reuses the buffer: no allocation per tag.
 func TestChunkWriterDoesNotAllocate(t *testing.T) {
-	w := newChunkWriter(4096)
+	w := NewChunkWriter(4096)
 	p := payload(20000, 1)
-	w.buf = make([]byte, 0, 64<<10)
+	w.Buf = make([]byte, 0, 64<<10)
 	ts := uint32(0)
 	allocs := testing.AllocsPerRun(100, func() {
-		w.buf = w.buf[:0]
+		w.Buf = w.Buf[:0]
 		ts += 33
-		w.appendMessage(csidVideo, msgVideo, 1, ts, p)
-		w.appendMessage(csidAudio, msgAudio, 1, ts, p[:300])
+		w.AppendMessage(CSIDVideo, MsgVideo, 1, ts, p)
+		w.AppendMessage(CSIDAudio, MsgAudio, 1, ts, p[:300])
 	})
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per tag pair, want 0", allocs)
@@ -188,14 +188,14 @@ func TestChunkWriterDoesNotAllocate(t *testing.T) {
 
 func TestChunkReaderLimits(t *testing.T) {
 	setChunk := func(size uint32) []byte {
-		w := newChunkWriter(128)
-		w.appendSetChunkSize(size)
-		return w.buf
+		w := NewChunkWriter(128)
+		w.AppendSetChunkSize(size)
+		return w.Buf
 	}
-	big := []byte{0x03, 0, 0, 0, 0x20, 0, 0, msgCommandAMF0, 0, 0, 0, 0} // length 2 MiB
+	big := []byte{0x03, 0, 0, 0, 0x20, 0, 0, MsgCommandAMF0, 0, 0, 0, 0} // length 2 MiB
 	var many []byte
 	for csid := range 20 {
-		many = append(many, byte(2+csid), 0, 0, 0, 0, 0, 1, msgCommandAMF0, 0, 0, 0, 0, 0x05)
+		many = append(many, byte(2+csid), 0, 0, 0, 0, 0, 1, MsgCommandAMF0, 0, 0, 0, 0, 0x05)
 	}
 	tests := []struct {
 		name string
@@ -210,10 +210,10 @@ func TestChunkReaderLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cr := newChunkReader(bytes.NewReader(tc.in))
+			cr := NewChunkReader(bytes.NewReader(tc.in))
 			var err error
 			for range 100 {
-				if _, err = cr.next(); err != nil {
+				if _, err = cr.Next(); err != nil {
 					break
 				}
 			}
@@ -225,31 +225,31 @@ func TestChunkReaderLimits(t *testing.T) {
 }
 
 func TestChunkReaderAppliesSetChunkSize(t *testing.T) {
-	w := newChunkWriter(128)
-	w.appendSetChunkSize(4096)
-	w.chunkSize = 4096
+	w := NewChunkWriter(128)
+	w.AppendSetChunkSize(4096)
+	w.ChunkSize = 4096
 	body := payload(3000, 7)
-	w.appendMessage(csidCommand, msgCommandAMF0, 0, 0, body)
-	cr := newChunkReader(bytes.NewReader(w.buf))
-	if m, err := cr.next(); err != nil || m.typ != msgSetChunkSize {
-		t.Fatalf("first message: %v %v", m.typ, err)
+	w.AppendMessage(CSIDCommand, MsgCommandAMF0, 0, 0, body)
+	cr := NewChunkReader(bytes.NewReader(w.Buf))
+	if m, err := cr.Next(); err != nil || m.Type != MsgSetChunkSize {
+		t.Fatalf("first message: %v %v", m.Type, err)
 	}
-	m, err := cr.next()
-	if err != nil || !bytes.Equal(m.payload, body) {
-		t.Fatalf("second message: %d bytes, %v", len(m.payload), err)
+	m, err := cr.Next()
+	if err != nil || !bytes.Equal(m.Payload, body) {
+		t.Fatalf("second message: %d bytes, %v", len(m.Payload), err)
 	}
-	if _, err := cr.next(); err == nil {
+	if _, err := cr.Next(); err == nil {
 		t.Fatal("want EOF after the last message")
 	}
 }
 
 func TestChunkWriterBytes(t *testing.T) {
-	w := newChunkWriter(128)
-	w.appendMessage(csidAudio, msgAudio, 1, 0, []byte{0xaf, 1, 2})
-	w.appendMessage(csidAudio, msgAudio, 1, 21, []byte{0xaf, 1, 3})
+	w := NewChunkWriter(128)
+	w.AppendMessage(CSIDAudio, MsgAudio, 1, 0, []byte{0xaf, 1, 2})
+	w.AppendMessage(CSIDAudio, MsgAudio, 1, 21, []byte{0xaf, 1, 3})
 	// fmt 0 on chunk stream 4, then fmt 1 (0x44) carrying the 21 ms delta.
 	want := "04 00 00 00 00 00 03 08 01 00 00 00 af 01 02 44 00 00 15 00 00 03 08 af 01 03"
-	if got := fmt.Sprintf("% x", w.buf); got != want {
+	if got := fmt.Sprintf("% x", w.Buf); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

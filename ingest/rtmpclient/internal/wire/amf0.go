@@ -1,4 +1,7 @@
-package main
+// Package wire is the RTMP client's side of the protocol: a chunk writer for what
+// it sends, a bounded chunk reader for the server's replies, and AMF0. Shared by
+// rtmpclient and its test server, rtmptest.
+package wire
 
 import (
 	"encoding/binary"
@@ -27,21 +30,21 @@ const (
 	amfMaxValues = 1024
 )
 
-// amfField is one key of an AMF0 object we send, in order.
-type amfField struct {
-	key   string
-	value any
+// Field is one key of an AMF0 object we send, in order.
+type Field struct {
+	Key   string
+	Value any
 }
 
-// appendAMF0 encodes the few value kinds our commands use: float64, int, bool,
-// string, nil (null) and []amfField (object).
-func appendAMF0(b []byte, v any) []byte {
+// AppendAMF0 encodes the few value kinds our commands use: float64, int, bool,
+// string, nil (null) and []Field (object).
+func AppendAMF0(b []byte, v any) []byte {
 	switch v := v.(type) {
 	case float64:
 		b = append(b, amfNumber)
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(v))
 	case int:
-		return appendAMF0(b, float64(v))
+		return AppendAMF0(b, float64(v))
 	case bool:
 		if v {
 			return append(b, amfBoolean, 1)
@@ -50,11 +53,11 @@ func appendAMF0(b []byte, v any) []byte {
 	case string:
 		b = append(b, amfString)
 		return appendAMFKey(b, v)
-	case []amfField:
+	case []Field:
 		b = append(b, amfObject)
 		for _, f := range v {
-			b = appendAMFKey(b, f.key)
-			b = appendAMF0(b, f.value)
+			b = appendAMFKey(b, f.Key)
+			b = AppendAMF0(b, f.Value)
 		}
 		return append(b, 0, 0, amfObjectEnd)
 	default:
@@ -80,8 +83,8 @@ type amfDecoder struct {
 	values int
 }
 
-// decodeAMF0 decodes every value in b.
-func decodeAMF0(b []byte) ([]any, error) {
+// DecodeAMF0 decodes every value in b.
+func DecodeAMF0(b []byte) ([]any, error) {
 	d := &amfDecoder{b: b}
 	var out []any
 	for d.pos < len(d.b) {
@@ -211,4 +214,15 @@ func (d *amfDecoder) object(depth int) (map[string]any, error) {
 		}
 		obj[key] = v
 	}
+}
+
+// StatusCode is the "code" of a command reply's info object (its fourth value),
+// "" if there is none.
+func StatusCode(vals []any) string {
+	if len(vals) < 4 {
+		return ""
+	}
+	obj, _ := vals[3].(map[string]any)
+	code, _ := obj["code"].(string)
+	return code
 }
