@@ -517,3 +517,30 @@ func checkCMAFSides(t *testing.T, playlistURL, body string, want []string) {
 		}
 	}
 }
+
+// A 100 Mbit/s publisher (1920x1080, I-frames of about a megabyte): every frame
+// arrives and decodes, the connection stays up.
+func TestOddHighBitrate(t *testing.T) {
+	c := avClip(t, "big3", "1920x1080", 3, 30, "-b:v", "100M", "-minrate", "100M", "-maxrate", "100M", "-bufsize", "20M", "-x264-params", "nal-hrd=cbr")
+	if rate := float64(c.Bytes) * 8 / float64(c.Period) / 1000; rate < 60 {
+		t.Fatalf("clip is %.0f Mbit/s, want about 100", rate)
+	}
+	g := oddGateway(t)
+	const key = "big"
+	tags := append([]oddTag{{typ: rtmpclient.TagScript, body: c.Meta}}, clipTags(c, 0, true)...)
+	publishOdd(t, g.ingestURL(key), tags, 1)
+	r := fetchTS(t, g, key)
+	wantV, wantA := counts(tags)
+	if r.allVideo != wantV {
+		t.Errorf("decoded %d video frames, published %d", r.allVideo, wantV)
+	}
+	if r.allAudio < wantA-2 || r.allAudio > wantA {
+		t.Errorf("decoded %d audio frames, published %d", r.allAudio, wantA)
+	}
+	for j, v := range r.video {
+		if len(v) == 0 || !v[0].key || v[0].width != 1920 || v[0].height != 1080 {
+			t.Errorf("segment %d: does not start with a 1920x1080 keyframe", j)
+		}
+	}
+	checkEXTINF(t, r)
+}
