@@ -388,10 +388,13 @@ func TestManyBlockedRequests(t *testing.T) {
 	}
 	before := rate(500 * time.Millisecond)
 
-	const n = 2000
+	n := 2000
+	if raceOn {
+		n = 200
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	c := &http.Client{Transport: tr, Timeout: 90 * time.Second}
 	_, pl := get(t, f.url("v/index.m3u8"), nil)
 	_, msn, _ := hinted(t, pl)
 	target := fmt.Sprintf("v/index.m3u8?_HLS_msn=%d&_HLS_part=0", msn+1) // the next segment's first part
@@ -421,7 +424,7 @@ func TestManyBlockedRequests(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		m, _ := scrape(t, f.srv.URL+"/metrics")
-		if m["rtmpgate_playlist_blocking_waits"] == n {
+		if m["rtmpgate_playlist_blocking_waits"] == float64(n) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -448,7 +451,7 @@ func TestManyBlockedRequests(t *testing.T) {
 	if statuses[200] != n {
 		t.Fatalf("statuses %v", statuses)
 	}
-	if during < before/2 {
+	if during < before/2 && !raceOn { // the race detector's instrumentation swamps the timing
 		t.Fatalf("ingest slowed from %.0f to %.0f frames/s by %d waiting requests", before, during, n)
 	}
 }

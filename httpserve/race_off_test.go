@@ -1,0 +1,5 @@
+//go:build !race
+
+package httpserve_test
+
+const raceOn = false
