@@ -58,8 +58,11 @@ func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == 
 // Rules, checked in this order for every frame after the first:
 //
 //   - Target: with video, a new segment starts at the first video keyframe whose
-//     DTS is at or after the segment's first DTS + Target. Without video, at the
-//     first frame at or after that time.
+//     DTS is at or after the segment's first DTS + Target, less half a frame
+//     interval. Without video, at the first frame at or after that time (with the
+//     same tolerance). RTMP timestamps are whole milliseconds: a 2 s GOP at 30 fps
+//     can put a keyframe at 1.999 s, and a strict comparison would skip it and
+//     force a mid-GOP cut at the cap instead.
 //   - MaxDuration: a frame is cut into a new segment when its DTS plus its
 //     track's last frame interval would end past segment start + MaxDuration.
 //     A segment's duration is the next segment's first DTS minus its own, so
@@ -150,7 +153,7 @@ func (s *Segmenter) Push(f *Frame) Decision {
 	switch {
 	case !s.open:
 		d.Reason = CutStart
-	case d.Independent && dts >= s.start+s.target():
+	case d.Independent && dts+step/2 >= s.start+s.target():
 		d.Reason = CutTarget
 	case dts-s.start+step > s.maxDuration():
 		d.Reason = CutDuration

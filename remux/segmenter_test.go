@@ -70,8 +70,9 @@ func TestSegmenterCuts(t *testing.T) {
 			name:   "audio-only cuts on time",
 			seg:    remux.Segmenter{Target: 2 * time.Second},
 			frames: av(0, 0, 21, 4300, 100),
-			// 21 ms frames: first at or after 2000 is 2016, then 2016+2000 -> 4032
-			want: []cut{{0, remux.CutStart, true}, {2016, remux.CutTarget, true}, {4032, remux.CutTarget, true}},
+			// 21 ms frames, half a frame of tolerance: first at or after 1990 is
+			// 1995, then at or after 3985 is 3990
+			want: []cut{{0, remux.CutStart, true}, {1995, remux.CutTarget, true}, {3990, remux.CutTarget, true}},
 		},
 		{
 			name:   "no keyframe: forced at max duration looking one frame ahead",
@@ -79,6 +80,17 @@ func TestSegmenterCuts(t *testing.T) {
 			frames: av(40, 1000, 0, 5100, 100),
 			// 2440+40 = 2480 <= 2499 keeps 2440; 2480+40 > 2499 cuts: duration 2480
 			want: []cut{{0, remux.CutStart, true}, {2480, remux.CutDuration, false}, {4960, remux.CutDuration, false}},
+		},
+		{
+			// Millisecond timestamps of a 2 s GOP at 30 fps can land a keyframe at
+			// 1999 ms: it still cuts, rather than a forced cut mid-GOP later.
+			name: "keyframe a millisecond before the target cuts",
+			seg:  remux.Segmenter{Target: 2 * time.Second, MaxDuration: 2499 * time.Millisecond, Video: true},
+			frames: []remux.Frame{
+				{Track: videoTrack, DTS: 0, Key: true}, {Track: videoTrack, DTS: 33}, {Track: videoTrack, DTS: 1966},
+				{Track: videoTrack, DTS: 1999, Key: true}, {Track: videoTrack, DTS: 2032},
+			},
+			want: []cut{{0, remux.CutStart, true}, {1999, remux.CutTarget, true}},
 		},
 		{
 			name:   "max bytes forces a cut without keyframe",

@@ -364,6 +364,10 @@ func TestOddTimestamps(t *testing.T) {
 		jump  func(ts uint32) uint32 // applied to the second half (from 3 s)
 	}{
 		{"wrap at 2^32", 0xfffff000, 0, func(ts uint32) uint32 { return ts }},
+		// Jumps are bridged by ingest (the timeline runs on one frame later), so
+		// no discontinuity is needed: the decoded timeline stays continuous.
+		{"back 5 s", 20000, 0, func(ts uint32) uint32 { return ts - 5000 }},
+		{"forward 3 min", 0, 0, func(ts uint32) uint32 { return ts + 180000 }},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
