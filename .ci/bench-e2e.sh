@@ -17,11 +17,14 @@
 #   DURATION      measurement window: CPU is counted over it (60s)
 #   ONLY          both | rtmpgate | nginx (both)
 #   RAMP          spread of the publishers' starts (5s, 20s from N=500)
+#   SETTLE        time from the first publish to the window (RAMP + 30s): the store
+#                 fills for the window plus RFC 8216's retention, about 26 s
 #   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
 #   CLIP_SECONDS  length of the looped clip (10)
 #   PROFILE       seconds of CPU profile to take from rtmpgate's debug listener
 #                 during the window, plus an allocs delta over the same time (0: off)
 #   GATEWAY_ARGS  extra rtmpgate flags
+#   RTMPLOAD      a prebuilt rtmpload binary to use instead of building one
 #   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
 #                 clip, logs, rtmpload JSON, wrk output, profiles, results.txt
 # Exits non-zero when a publisher failed or disconnected, or a playlist check failed.
@@ -69,7 +72,11 @@ fi
 # --- build, clip -----------------------------------------------------------------
 log "output in $dir"
 go build -trimpath -o "$dir/rtmpgate" ./cmd/rtmpgate
-go build -trimpath -o "$dir/rtmpload" ./cmd/rtmpload
+if [ -n "${RTMPLOAD:-}" ]; then
+	cp "$RTMPLOAD" "$dir/rtmpload"
+else
+	go build -trimpath -o "$dir/rtmpload" ./cmd/rtmpload
+fi
 [ -f "$dir/clips/av.flv" ] || bash testdata/make-clips.sh "$dir/clips" "$clip_s"
 clip=$dir/clips/av.flv
 
@@ -83,7 +90,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	[ -n "$shm" ] && rm -rf "$shm"
+	if [ -n "$shm" ]; then rm -rf "$shm"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -200,9 +207,9 @@ fi
 # Each rtmpload runs through the ramp, a settle time, the window, the playlist
 # check and the wrk runs; publishers must all still be on at the end.
 ramp_s=${ramp%s}
-settle_s=$((ramp_s + 8))
+settle_s=${SETTLE:-$((ramp_s + 30))}; settle_s=${settle_s%s}
 wrk_s=${wrk_d%s}
-total_s=$((settle_s + window_s + 12 + 4 * wrk_s + 15))
+total_s=$((settle_s + window_s + 20 + 4 * (wrk_s + 2) + 60))
 start_load() { # name url
 	"$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" \
 		-progress 0 -json >"$dir/rtmpload-$1.json" 2>"$dir/rtmpload-$1.log" &
@@ -232,7 +239,8 @@ if run_gw && [ "$profile" -gt 0 ]; then
 fi
 # RSS is sampled through the window to show whether it is flat.
 : >"$dir/rss.csv"
-for ((i = 0; i < window_s; i++)); do
+end_at=$(($(date +%s) + window_s))
+for ((i = 0; $(date +%s) < end_at; i++)); do
 	row="$i"
 	run_gw && row+=",$(mem_kb VmRSS "$gw_pid")"
 	run_ngx && row+=",$(mem_kb VmRSS $(ngx_pids))"
@@ -242,6 +250,7 @@ done
 if [ -n "$prof_pid" ]; then
 	wait "$prof_pid" || true
 	curl -s -o "$dir/allocs1.pb.gz" "http://$gw_debug/debug/pprof/allocs"
+	curl -s -o "$dir/heap.pb.gz" "http://$gw_debug/debug/pprof/heap"
 fi
 t1=$(date +%s.%N)
 gw_cpu1=0 ngx_cpu1=0
@@ -404,6 +413,9 @@ if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
 		echo
 		echo "allocations over the window (bytes):"
 		go tool pprof -top -nodecount 15 -sample_index=alloc_space -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
+		echo
+		echo "heap in use at the window's end (bytes):"
+		go tool pprof -top -nodecount 12 -sample_index=inuse_space "$dir/rtmpgate" "$dir/heap.pb.gz" 2>/dev/null | sed -n '1,20p'
 	} | tee -a "$dir/results.txt"
 fi
 
