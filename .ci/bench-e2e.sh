@@ -22,7 +22,8 @@
 #   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
 #   CLIP_SECONDS  length of the looped clip (10)
 #   PROFILE       seconds of CPU profile to take from rtmpgate's debug listener
-#                 during the window, plus an allocs delta over the same time (0: off)
+#                 during the window, plus an allocs delta over the same time, a heap
+#                 profile, and a CPU profile of the wrk playlist run (0: off)
 #   GATEWAY_ARGS  extra rtmpgate flags
 #   RTMPLOAD      a prebuilt rtmpload binary to use instead of building one
 #   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
@@ -338,7 +339,13 @@ newest_segment() { # playlist-url: prints the URL of the newest segment
 gw_wrk_pl="0 0 0 0" ngx_wrk_pl="0 0 0 0" gw_wrk_seg="0 0 0 0" ngx_wrk_seg="0 0 0 0" gw_seg= ngx_seg=
 if [ "${WRK:-1}" != 0 ]; then
 	if run_gw; then
+		pp=
+		if [ "$profile" -gt 0 ]; then
+			curl -s -o "$dir/cpu-playlist.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$wrk_s" &
+			pp=$!
+		fi
 		gw_wrk_pl=$(wrk_run rtmpgate-playlist "http://$gw_http/live/bench0000/ts/index.m3u8" "$gw_pid")
+		if [ -n "$pp" ]; then wait "$pp" || true; fi
 		gw_seg=$(newest_segment "http://$gw_http/live/bench0000/ts/index.m3u8")
 		gw_wrk_seg=$(wrk_run rtmpgate-segment "$gw_seg" "$gw_pid")
 	fi
@@ -350,6 +357,9 @@ if [ "${WRK:-1}" != 0 ]; then
 fi
 
 # --- publishers' verdict ---------------------------------------------------------------------
+# The publishers were given time to spare; SIGINT ends them now (counted as
+# interrupted, not disconnected), and rtmpload still writes its summary.
+for p in "${load_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 for p in "${load_pids[@]}"; do wait "$p" || true; done
 pub() { # name: connected failed disconnected_early stream_kbps cpu_s
 	jq -r '"\(.publishers.connected) \(.publishers.failed) \(.publishers.disconnected_early) \(.publishers.stream_kbps | floor) \(.cpu.user_s + .cpu.sys_s | . * 10 | floor / 10)"' \
@@ -413,6 +423,11 @@ if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
 		echo
 		echo "allocations over the window (bytes):"
 		go tool pprof -top -nodecount 15 -sample_index=alloc_space -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
+		if [ -s "$dir/cpu-playlist.pb.gz" ]; then
+			echo
+			echo "CPU profile of the wrk playlist run (publishers still on):"
+			go tool pprof -top -nodecount 25 "$dir/rtmpgate" "$dir/cpu-playlist.pb.gz" 2>/dev/null | sed -n '6,33p'
+		fi
 		echo
 		echo "heap in use at the window's end (bytes):"
 		go tool pprof -top -nodecount 12 -sample_index=inuse_space "$dir/rtmpgate" "$dir/heap.pb.gz" 2>/dev/null | sed -n '1,20p'
