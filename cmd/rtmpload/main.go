@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -91,7 +92,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// RTMPLOAD_CPUPROFILE=FILE profiles the load generator itself, to show it is
+	// not the bottleneck of a benchmark (an environment variable, not a flag: it is
+	// a developer's tool, not part of the command line).
+	stopProfile := func() {}
+	if path := os.Getenv("RTMPLOAD_CPUPROFILE"); path != "" {
+		if stopProfile, err = startCPUProfile(path); err != nil {
+			fmt.Fprintln(os.Stderr, "rtmpload:", err)
+			os.Exit(2)
+		}
+	}
 	sum, err := run(ctx, cfg, os.Stderr)
+	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtmpload:", err)
 		os.Exit(2)
@@ -103,4 +115,16 @@ func main() {
 	if !sum.OK {
 		os.Exit(1)
 	}
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
