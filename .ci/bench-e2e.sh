@@ -193,7 +193,10 @@ http {
   }
 }
 EOF
-	nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/stderr.log" &
+	# Started under another name: test setups on a shared machine run
+	# `pkill -x nginx` (.ci/install-test-deps.sh), which must not end this one.
+	ln -sf "$(command -v nginx)" "$dir/nginx/ngx-bench"
+	"$dir/nginx/ngx-bench" -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/stderr.log" &
 	ngx_master=$!
 	pids+=("$ngx_master")
 	for _ in $(seq 50); do
@@ -212,7 +215,9 @@ settle_s=${SETTLE:-$((ramp_s + 30))}; settle_s=${settle_s%s}
 wrk_s=${wrk_d%s}
 total_s=$((settle_s + window_s + 20 + 4 * (wrk_s + 2) + 60))
 start_load() { # name url
-	"$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" \
+	local prof=
+	[ "$profile" -gt 0 ] && prof=$dir/rtmpload-$1.cpu.pb.gz
+	RTMPLOAD_CPUPROFILE=$prof "$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" \
 		-progress 0 -json >"$dir/rtmpload-$1.json" 2>"$dir/rtmpload-$1.log" &
 	pids+=("$!")
 	load_pids+=("$!")
@@ -427,6 +432,11 @@ if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
 			echo
 			echo "CPU profile of the wrk playlist run (publishers still on):"
 			go tool pprof -top -nodecount 25 "$dir/rtmpgate" "$dir/cpu-playlist.pb.gz" 2>/dev/null | sed -n '6,33p'
+		fi
+		if [ -s "$dir/rtmpload-rtmpgate.cpu.pb.gz" ]; then
+			echo
+			echo "CPU profile of rtmpload (the publishers to rtmpgate, whole run):"
+			go tool pprof -top -nodecount 20 "$dir/rtmpload" "$dir/rtmpload-rtmpgate.cpu.pb.gz" 2>/dev/null | sed -n '4,28p'
 		fi
 		echo
 		echo "heap in use at the window's end (bytes):"
