@@ -29,7 +29,7 @@ type Config struct {
 	TakeoverAfter      time.Duration    // a live publisher silent this long loses its key to a newcomer, default 3 s
 	TrackWait          time.Duration    // media time to wait for the second track's sequence header, default 1 s
 	MaxStreams         int              // streams held at once, live or lingering, default 1000
-	MaxStoreBytes      int64            // all streams' segment bytes, default 1 GiB
+	MaxStoreBytes      int64            // all streams' segment bytes, default 4 GiB
 	Now                func() time.Time // for tests; time.Now if nil
 
 	// PendingBytes caps the frame bytes buffered while waiting for the second
@@ -57,7 +57,7 @@ const (
 	DefaultTakeoverAfter      = 3 * time.Second
 	DefaultTrackWait          = time.Second
 	DefaultMaxStreams         = 1000
-	DefaultMaxStoreBytes      = 1 << 30
+	DefaultMaxStoreBytes      = 4 << 30
 	DefaultPendingBytes       = 8 << 20
 	DefaultSweepInterval      = time.Second
 	DefaultPartTarget         = 200 * time.Millisecond

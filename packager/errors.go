@@ -10,6 +10,9 @@ var (
 	ErrNotFound = errors.New("packager: stream not found")
 	// ErrTooManyStreams: MaxStreams streams exist and none has ended.
 	ErrTooManyStreams = errors.New("packager: too many streams")
+	// ErrStoreFull: live windows hold more than MaxStoreBytes; a new stream waits
+	// until they shrink (existing live streams keep every segment in their window).
+	ErrStoreFull = errors.New("packager: segment store full")
 	// ErrInvalidName: an app or stream name that cannot be a URL path segment.
 	ErrInvalidName = errors.New("packager: invalid app or stream name")
 	// ErrClosed: Publish after Hub.Close.

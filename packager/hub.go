@@ -23,6 +23,8 @@ type Hub struct {
 
 	total atomic.Int64 // segment bytes of all streams
 
+	lastBudgetScan atomic.Int64 // unix ns of the last over-budget scan
+
 	// Parts published and the sum and maximum of their publish delays: from the
 	// arrival of a part's last frame to the part being fetchable, ns.
 	parts, partDelay, partDelayMax atomic.Int64
@@ -123,6 +125,12 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 		if len(h.streams) >= h.cfg.MaxStreams && !h.evictOldestEndedLocked() {
 			h.mu.Unlock()
 			return nil, fmt.Errorf("packager: publish %s: %w (limit %d)", key, ErrTooManyStreams, h.cfg.MaxStreams)
+		}
+		for h.total.Load() > h.cfg.MaxStoreBytes && h.evictOldestEndedLocked() {
+		}
+		if h.total.Load() > h.cfg.MaxStoreBytes {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("packager: publish %s: %w (%d bytes held, limit %d)", key, ErrStoreFull, h.total.Load(), h.cfg.MaxStoreBytes)
 		}
 		epoch := max(now.UnixNano(), h.lastEpoch+1)
 		h.lastEpoch = epoch
@@ -234,7 +242,7 @@ func (h *Hub) Sweep() {
 		st.mu.Unlock()
 	}
 	h.mu.Unlock()
-	h.enforceBudget(nil)
+	h.enforceBudget()
 }
 
 // evictLocked removes a stream; the caller holds h.mu and st.mu.
@@ -268,13 +276,16 @@ func (h *Hub) evictOldestEndedLocked() bool {
 	return true
 }
 
-// enforceBudget brings the store back within MaxStoreBytes: first by deleting
-// segments that already left their playlists, then by evicting ended streams,
-// oldest first, and last by shrinking the window of grow, the live stream that
-// just added a segment (nil from the janitor). Live streams that publish while over
-// budget each shrink to their newest segment, so the store exceeds the budget by
-// at most one segment per live stream.
-func (h *Hub) enforceBudget(grow *Stream) {
+// budgetScanEvery bounds how often an over-budget store is scanned for bytes to free.
+const budgetScanEvery = 100 * time.Millisecond
+
+// enforceBudget brings the store back within MaxStoreBytes where that costs no
+// live viewer anything: first by deleting segments that already left their
+// playlists, then by evicting ended streams, oldest first. A live stream never
+// loses a segment still in its window: when live windows alone exceed the budget
+// the store stays over it, /readyz says so, and Publish refuses new streams
+// (ErrStoreFull) until it is back under.
+func (h *Hub) enforceBudget() {
 	limit := h.cfg.MaxStoreBytes
 	if h.total.Load() <= limit {
 		return
@@ -296,15 +307,21 @@ func (h *Hub) enforceBudget(grow *Stream) {
 		}
 	}
 	h.mu.Unlock()
-	if grow == nil || h.total.Load() <= limit {
+}
+
+// enforceBudgetSoon is enforceBudget for the segment path: every segment publish
+// calls it, and while the store is over budget a scan runs at most every
+// budgetScanEvery, so streams over a budget that only live windows fill do not
+// lock every other stream on every segment.
+func (h *Hub) enforceBudgetSoon() {
+	if h.total.Load() <= h.cfg.MaxStoreBytes {
 		return
 	}
-	grow.mu.Lock()
-	if grow.shrinkWindowLocked(h.cfg.Now()) {
-		grow.publishLocked(renderAll)
-		grow.log.Warn().Int64("store_bytes", h.total.Load()).Int64("limit", limit).Int("segments", len(grow.window)).Msg("store over budget: live window shrunk")
+	now := time.Now().UnixNano()
+	if last := h.lastBudgetScan.Load(); now-last < int64(budgetScanEvery) || !h.lastBudgetScan.CompareAndSwap(last, now) {
+		return
 	}
-	grow.mu.Unlock()
+	h.enforceBudget()
 }
 
 // notePart records a part published now whose last frame arrived at lastIn

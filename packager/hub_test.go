@@ -269,16 +269,21 @@ func TestStoreBudget(t *testing.T) {
 	if _, err := h.Stream("live", "a"); !errors.Is(err, packager.ErrNotFound) {
 		t.Fatalf("oldest ended stream not evicted: %v", err)
 	}
-	// A live stream over budget on its own shrinks its window.
+	// A live stream over budget on its own keeps every segment of its window
+	// (viewers are never cut off), and while the store is over budget a new
+	// stream is refused.
 	w := mustPublish(t, h, "live", "big")
 	m.until = 200000
 	publish(t, w, m)
-	if n := h.StoreBytes(); n > limit+3000 {
-		t.Fatalf("live stream: store %d > %d + one segment", n, limit)
-	}
 	st := mustStream(t, h, "live", "big")
-	if s := st.Snapshot(); s.Segments < 1 || s.Bytes > h.StoreBytes() {
-		t.Fatalf("live stream snapshot: %d segments, %d bytes", s.Segments, s.Bytes)
+	if s := st.Snapshot(); s.Segments != 6 || s.Bytes > h.StoreBytes() {
+		t.Fatalf("live stream over budget: %d segments (want the whole window of 6), %d bytes", s.Segments, s.Bytes)
+	}
+	if h.StoreBytes() <= limit {
+		t.Fatalf("store %d: the test needs the live window alone over the %d budget", h.StoreBytes(), limit)
+	}
+	if _, err := h.Publish("live", "new", "", nil); !errors.Is(err, packager.ErrStoreFull) {
+		t.Fatalf("new stream while over budget: %v, want ErrStoreFull", err)
 	}
 	closeWriter(t, w)
 	c.Advance(2 * time.Hour)

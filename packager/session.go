@@ -190,6 +190,7 @@ func (s *session) Close(cause error) error {
 	s.settleAll()
 	s.closed = true
 	ended := s.st.endSession(s)
+	s.hub.enforceBudget() // an ended stream is the first to go when the store is over budget
 	reason := "unpublish"
 	switch {
 	case !ended:
@@ -484,5 +485,5 @@ func (s *session) publish(seg *segment) {
 		s.target = target
 		s.seg.MaxDuration = s.maxDuration()
 	}
-	s.hub.enforceBudget(s.st)
+	s.hub.enforceBudgetSoon()
 }

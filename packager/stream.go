@@ -360,25 +360,6 @@ func (s *Stream) dropRetiredLocked(n int) bool {
 	return true
 }
 
-// shrinkWindowLocked gives up the oldest window segments, keeping at least one,
-// until the store is within budget: the live edge matters more than the DVR depth.
-func (s *Stream) shrinkWindowLocked(now time.Time) bool {
-	changed := false
-	for len(s.window) > 1 && s.hub.total.Load() > s.hub.cfg.MaxStoreBytes {
-		old := s.window[0]
-		if old.disc {
-			s.discSeq++
-		}
-		old.expires = now
-		s.window[0] = nil
-		s.window = s.window[1:]
-		s.retired = append(s.retired, old)
-		s.dropRetiredLocked(len(s.retired))
-		changed = true
-	}
-	return changed
-}
-
 // setTracks records the session's track set and names and stores its CMAF init
 // segments (nil where a track is absent or has no CMAF output).
 func (s *Stream) setTracks(sess *session, tracks []*remux.Track, inits [2]*initSeg) {

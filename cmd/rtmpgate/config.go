@@ -56,7 +56,7 @@ func defaultConfig() config {
 	return config{
 		RTMP: ":1935", HTTP: ":8080", LogLevel: "info", LogFormat: "json",
 		SegmentDuration: 2 * time.Second, MaxSegmentDuration: 10 * time.Second, WindowSegments: 6,
-		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 1 << 30,
+		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 4 << 30,
 		LowLatency: true, PartTarget: 200 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
