@@ -405,8 +405,12 @@ func TestTwoHundredPublishers(t *testing.T) {
 			if now.Sub(w.start) > 10*time.Second {
 				w.problem = fmt.Sprintf("no playlist %s after its publisher started", now.Sub(w.start).Round(time.Millisecond))
 			}
+		case r.code == http.StatusNotFound && now.After(w.start.Add(duration+linger)):
+			// The publisher is done and the stream lingered and went while this
+			// poller (late on a busy machine) was between polls: nothing lost.
+			w.ended = true
 		case r.code != http.StatusOK:
-			w.problem = fmt.Sprintf("playlist status %d after it was valid (ENDLIST never seen)", r.code)
+			w.problem = fmt.Sprintf("playlist status %d after it was valid, before its publisher ended", r.code)
 		default:
 			pl := parseMediaPlaylist(t, string(r.body))
 			if len(pl.segments) == 0 {
