@@ -85,7 +85,7 @@ func appendLLPlaylist(b []byte, rendition int, target int64, discSeq uint64, seg
 	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
 	b = strconv.AppendUint(b, discSeq, 10)
 	b = append(b, '\n')
-	if fmp4 {
+	if fmp4 && independent(rendition, segs) {
 		b = append(b, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
 	}
 	skip := 0
@@ -215,4 +215,16 @@ func ceilSeconds(d time.Duration) int64 {
 		s = 1
 	}
 	return s
+}
+
+// independent reports whether every listed segment of the rendition starts with a
+// sync sample, which EXT-X-INDEPENDENT-SEGMENTS promises: a publisher whose GOP
+// outruns the segment cap gets segments cut mid-GOP, and then the tag is left out.
+func independent(rendition int, segs []*segment) bool {
+	for _, seg := range segs {
+		if f := seg.frag[rendition]; f != nil && !f.key {
+			return false
+		}
+	}
+	return true
 }

@@ -172,7 +172,9 @@ func hasTrack(segs []*segment, i int) bool {
 // appendMultivariant renders the fMP4 multivariant playlist for the track set
 // inits: one variant, its audio as an EXT-X-MEDIA rendition when there is video.
 func appendMultivariant(b []byte, inits [2]*initSeg, r rates) []byte {
-	b = append(b, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	// No EXT-X-INDEPENDENT-SEGMENTS here: it would bind every media playlist, and
+	// each media playlist says it itself while it holds true.
+	b = append(b, "#EXTM3U\n#EXT-X-VERSION:6\n"...)
 	v, a := inits[vIdx], inits[aIdx]
 	if v != nil && a != nil {
 		b = append(b, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="`...)
