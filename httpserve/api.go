@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 // streamJSON is one stream of the API.
@@ -28,6 +30,9 @@ type streamJSON struct {
 	UptimeSeconds int64 `json:"uptime_seconds"`
 	// BitrateIn is the media bitrate over the playlist window, bits/s.
 	BitrateIn int64 `json:"bitrate_in"`
+	// FramesIn and BytesIn count what the stream's publishers sent, all sessions.
+	FramesIn int64 `json:"frames_in"`
+	BytesIn  int64 `json:"bytes_in"`
 	// Viewers estimates the distinct clients that fetched a segment lately.
 	Viewers    int          `json:"viewers"`
 	Playback   playbackJSON `json:"playback"`
@@ -49,6 +54,8 @@ type trackJSON struct {
 	Height     int    `json:"height,omitempty"`
 	SampleRate int    `json:"sample_rate,omitempty"`
 	Channels   int    `json:"channels,omitempty"`
+	// FPS is the video frame rate measured over the playlist window.
+	FPS float64 `json:"fps,omitempty"`
 }
 
 func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
@@ -71,11 +78,16 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
 		},
 	}
 	e.PlaybackTS = e.Playback.TS
+	e.FramesIn, e.BytesIn = st.Received()
 	for _, t := range snap.Tracks {
-		e.Tracks = append(e.Tracks, trackJSON{
+		tj := trackJSON{
 			Codec: t.Codec.String(), Kind: t.Kind().String(), Codecs: t.CodecString,
 			Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels,
-		})
+		}
+		if t.Kind() == remux.KindVideo {
+			tj.FPS = math.Round(snap.FrameRate*1000) / 1000
+		}
+		e.Tracks = append(e.Tracks, tj)
 	}
 	return e
 }

@@ -80,6 +80,7 @@ type stateCollector struct {
 	bytesIn, framesIn, protocolErrors     *prometheus.Desc
 	panics, publishRefused                *prometheus.Desc
 	partDelay, partDelayMax               *prometheus.Desc
+	streamFramesIn, streamBytesIn         *prometheus.Desc
 }
 
 func newStateCollector(s *server) *stateCollector {
@@ -92,6 +93,8 @@ func newStateCollector(s *server) *stateCollector {
 		storeBytes:     d("rtmpgate_store_bytes", "Segment bytes held in the store, all streams."),
 		streamSegments: d("rtmpgate_stream_segments", "Segments in a stream's playlist window.", "app", "stream"),
 		streamBytes:    d("rtmpgate_stream_bytes", "Store bytes held by a stream.", "app", "stream"),
+		streamFramesIn: d("rtmpgate_stream_frames_received_total", "Audio and video frames received for a stream, all its publish sessions.", "app", "stream"),
+		streamBytesIn:  d("rtmpgate_stream_bytes_received_total", "Media bytes (frame payloads) received for a stream, all its publish sessions.", "app", "stream"),
 		publishers:     d("rtmpgate_publishers", "RTMP sessions publishing now."),
 		connsTotal:     d("rtmpgate_rtmp_connections_total", "RTMP connections accepted."),
 		connsActive:    d("rtmpgate_rtmp_connections_active", "RTMP connections open now."),
@@ -111,6 +114,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.streams, c.storeBytes, c.streamSegments, c.streamBytes, c.publishers,
 		c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
 		c.protocolErrors, c.panics, c.publishRefused, c.partDelay, c.partDelayMax,
+		c.streamFramesIn, c.streamBytesIn,
 	} {
 		ch <- d
 	}
@@ -134,9 +138,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.streamSegments, int64(snap.Segments), snap.App, snap.Name)
 		gauge(c.streamBytes, snap.Bytes, snap.App, snap.Name)
-		// Per-stream receive counters (rtmpgate_stream_frames_received_total,
-		// rtmpgate_stream_bytes_received_total{app,stream}) go here once the
-		// Snapshot carries them: describe them in newStateCollector and Describe.
+		frames, bytes := st.Received()
+		counter(c.streamFramesIn, frames, snap.App, snap.Name)
+		counter(c.streamBytesIn, bytes, snap.App, snap.Name)
 	}
 	gauge(c.streams, live, "live")
 	gauge(c.streams, ended, "ended")

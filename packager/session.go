@@ -147,6 +147,8 @@ func (s *session) WriteFrame(f *remux.Frame) error {
 	if f == nil || f.Track == nil {
 		return fmt.Errorf("packager: %s: frame without track", s.st.key())
 	}
+	s.st.framesIn.Add(1)
+	s.st.bytesIn.Add(int64(len(f.Data)))
 	if s.started {
 		return s.frame(f)
 	}

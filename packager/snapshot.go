@@ -20,6 +20,8 @@ type Snapshot struct {
 	// BitrateIn is the media bitrate over the playlist window, bits/s: CMAF
 	// fragment bytes (TS bytes for a track set without CMAF) over their duration.
 	BitrateIn int64
+	// FrameRate is the video frame rate measured over the window; 0 when unknown.
+	FrameRate float64
 	// Changed is closed when a newer snapshot replaces this one, so a blocking
 	// request can select on it with its own context and a time cap.
 	Changed <-chan struct{}

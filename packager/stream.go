@@ -50,6 +50,10 @@ type Stream struct {
 
 	snap atomic.Pointer[Snapshot]
 
+	// Frames and bytes received from publishers, all sessions: counted per frame
+	// with one atomic add each, read by metrics at scrape time.
+	framesIn, bytesIn atomic.Int64
+
 	mu       sync.Mutex
 	owner    *session // the live session; nil when none
 	remote   string
@@ -85,6 +89,10 @@ type Stream struct {
 }
 
 func (s *Stream) key() string { return streamKey(s.app, s.name) }
+
+// Received returns the frames and media bytes received from this stream's
+// publishers so far, every session included.
+func (s *Stream) Received() (frames, bytes int64) { return s.framesIn.Load(), s.bytesIn.Load() }
 
 // Snapshot returns the stream's current state. It never blocks.
 func (s *Stream) Snapshot() *Snapshot { return s.snap.Load() }
@@ -220,6 +228,7 @@ func (s *Stream) publishLocked(render int) {
 		Segments:   len(s.window),
 		Bytes:      s.bytes,
 		BitrateIn:  s.rendered.rates.avg,
+		FrameRate:  s.rendered.rates.fps,
 		Changed:    ch,
 		modTime:    s.plTime,
 		rendered:   s.rendered,

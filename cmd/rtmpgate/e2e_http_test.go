@@ -91,11 +91,13 @@ type opsStream struct {
 	Segments  int
 	Uptime    int64 `json:"uptime_seconds"`
 	BitrateIn int64 `json:"bitrate_in"`
+	FramesIn  int64 `json:"frames_in"`
 	Viewers   int
 	Tracks    []struct {
 		Kind, Codecs            string
 		Width, Height, Channels int
 		SampleRate              int `json:"sample_rate"`
+		FPS                     float64
 	}
 	Playback struct{ TS, HLS, DASH string }
 }
@@ -174,6 +176,12 @@ func TestHTTPOperatorSurface(t *testing.T) {
 		v, a := s.Tracks[0], s.Tracks[1]
 		if v.Kind != "video" || !strings.HasPrefix(v.Codecs, "avc1.4d") || v.Width != 640 || v.Height != 360 {
 			t.Errorf("video track %+v (the clip is H.264 Main 640x360)", v)
+		}
+		if v.FPS < 29.5 || v.FPS > 30.5 {
+			t.Errorf("video fps %v, the clip is 30 fps", v.FPS)
+		}
+		if s.FramesIn < 30 {
+			t.Errorf("frames_in %d while publishing", s.FramesIn)
 		}
 		if a.Kind != "audio" || a.Codecs != "mp4a.40.2" || a.SampleRate != 48000 || a.Channels != 2 {
 			t.Errorf("audio track %+v", a)
@@ -255,6 +263,9 @@ func TestHTTPOperatorSurface(t *testing.T) {
 		// Every frame of the 8 s clip: 240 video frames and ~375 AAC frames.
 		if f := s["rtmpgate_rtmp_frames_received_total"]; f < 600 || f > 640 {
 			t.Errorf("frames received %v, want about 615", f)
+		}
+		if f, all := s[`rtmpgate_stream_frames_received_total{app="live",stream="ops"}`], s["rtmpgate_rtmp_frames_received_total"]; f != all {
+			t.Errorf("the stream's frames received %v, the server's %v: one stream published", f, all)
 		}
 		if n := s[`rtmpgate_http_requests_total{code="200",route="/{app}/{stream}/*"}`]; n < 5 {
 			t.Errorf("stream route requests %v", n)
