@@ -221,6 +221,9 @@ func ceilSeconds(d time.Duration) int64 {
 // sync sample, which EXT-X-INDEPENDENT-SEGMENTS promises: a publisher whose GOP
 // outruns the segment cap gets segments cut mid-GOP, and then the tag is left out.
 func independent(rendition int, segs []*segment) bool {
+	if rendition != vIdx {
+		return true // every AAC sample is a sync sample; the CMAF writer marks them so
+	}
 	for _, seg := range segs {
 		if f := seg.frag[rendition]; f != nil && !f.key {
 			return false
