@@ -9,6 +9,7 @@ PKGS      := ./...
 # The player libraries come from npm at the versions pinned in web/package-lock.json
 # and are embedded into the binary; they are fetched, never committed.
 web:
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; }
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	cp web/node_modules/hls.js/dist/hls.min.js web/vendor/hls.min.js
 	cp web/node_modules/dashjs/dist/modern/umd/dash.all.min.js web/vendor/dash.all.min.js
