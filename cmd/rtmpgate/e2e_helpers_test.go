@@ -396,3 +396,53 @@ func runOutput(t testing.TB, name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
 }
+
+// runNginx starts nginx-rtmp in the foreground with one `live` application on
+// rtmpPort: app holds its extra directives (push, hls, ...), httpBlock an optional
+// http block. It returns once the RTMP port accepts; cleanup stops nginx. The RTMP
+// module is required under CI=true.
+func runNginx(t *testing.T, rtmpPort int, app, httpBlock string) {
+	t.Helper()
+	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+	if _, err := os.Stat(module); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx RTMP module missing: %v", err)
+		}
+		t.Skip("libnginx-mod-rtmp not installed")
+	}
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`load_module %s;
+daemon off;
+master_process off;
+user root;
+pid %s/nginx.pid;
+error_log %s/error.log info;
+events { worker_connections 256; }
+rtmp {
+  server {
+    listen 127.0.0.1:%d;
+    application live {
+      live on;
+%s
+    }
+  }
+}
+%s`, module, dir, dir, rtmpPort, app, httpBlock)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ngx := startProcess(t, "nginx", "-p", dir, "-c", confPath, "-g", "error_log stderr info;")
+	t.Cleanup(func() { _ = ngx.cmd.Process.Signal(syscall.SIGQUIT) })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := (&netDialer).Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rtmpPort)); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %d\n%s", rtmpPort, ngx.output)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

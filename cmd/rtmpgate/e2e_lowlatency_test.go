@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -208,16 +207,11 @@ func TestLatencyBenchmark(t *testing.T) {
 // the RTMP port being the one below it.
 func startNginxHLS(t *testing.T) int {
 	t.Helper()
-	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-	if _, err := os.Stat(module); err != nil {
-		t.Skip("libnginx-mod-rtmp not installed")
-	}
-	dir := t.TempDir()
-	hlsDir, err := os.MkdirTemp("/dev/shm", "rtmpgate-nginx-hls-")
+	dir, err := os.MkdirTemp("/dev/shm", "rtmpgate-nginx-hls-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(hlsDir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	var rtmpPort, httpPort int
 	for i := 0; i < 20; i++ {
 		httpPort = freePort(t)
@@ -228,26 +222,10 @@ func startNginxHLS(t *testing.T) int {
 		}
 		break
 	}
-	conf := fmt.Sprintf(`load_module %s;
-daemon off;
-master_process off;
-user root;
-pid %s/nginx.pid;
-error_log %s/error.log info;
-events { worker_connections 256; }
-rtmp {
-  server {
-    listen 127.0.0.1:%d;
-    application live {
-      live on;
-      hls on;
+	runNginx(t, rtmpPort, fmt.Sprintf(`      hls on;
       hls_path %s;
       hls_fragment 2s;
-      hls_playlist_length 6s;
-    }
-  }
-}
-http {
+      hls_playlist_length 6s;`, dir), fmt.Sprintf(`http {
   access_log off;
   types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
   server {
@@ -259,22 +237,6 @@ http {
     }
   }
 }
-`, module, dir, dir, rtmpPort, hlsDir, httpPort, hlsDir)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ngx := startProcess(t, "nginx", "-p", dir, "-c", confPath, "-g", "error_log stderr info;")
-	t.Cleanup(func() { _ = ngx.cmd.Process.Signal(syscall.SIGQUIT) })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := (&netDialer).Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rtmpPort)); err == nil {
-			c.Close()
-			return httpPort
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %d\n%s", rtmpPort, ngx.output)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+`, httpPort, dir))
+	return httpPort
 }

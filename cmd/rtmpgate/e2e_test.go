@@ -98,49 +98,9 @@ func TestOtherPublishers(t *testing.T) {
 // stream it receives into the gateway.
 func startNginxPush(t *testing.T, g *gateway) int {
 	t.Helper()
-	dir := t.TempDir()
 	port := freePort(t)
-	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx RTMP module missing: %v", err)
-		}
-		t.Skip("libnginx-mod-rtmp not installed")
-	}
-	conf := fmt.Sprintf(`load_module %s;
-daemon off;
-master_process off;
-user root;
-pid %s/nginx.pid;
-error_log %s/error.log info;
-events { worker_connections 64; }
-rtmp {
-  server {
-    listen 127.0.0.1:%d;
-    application live {
-      live on;
-      push rtmp://%s/live;
-    }
-  }
-}
-`, module, dir, dir, port, g.rtmpAddr)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ngx := startProcess(t, "nginx", "-p", dir, "-c", confPath, "-g", "error_log stderr info;")
-	t.Cleanup(func() { _ = ngx.cmd.Process.Signal(syscall.SIGQUIT) })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := (&netDialer).Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %d\n%s", port, ngx.output)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runNginx(t, port, "      push rtmp://"+g.rtmpAddr+"/live;", "")
+	return port
 }
 
 // A live reader that follows the playlist must end by itself once the publisher
