@@ -146,11 +146,10 @@ func makeClip(t testing.TB, seconds int) clip {
 	return c
 }
 
-// TestRealMediaSegments muxes an ffmpeg clip (H.264 with B-frames, AAC) through
-// the real TS muxer and checks every stored segment with ffprobe: it starts with
-// a video keyframe, and the segments together hold every source frame.
-func TestRealMediaSegments(t *testing.T) {
-	ffprobe := lookTool(t, "ffprobe")
+// publishClip publishes a 7 s ffmpeg clip (H.264 with B-frames, AAC) whole into
+// a fresh hub through the real muxers and returns it with its ended stream.
+func publishClip(t *testing.T) (clip, *packager.Stream) {
+	t.Helper()
 	c := makeClip(t, 7)
 	h := packager.NewHub(packager.Config{WindowSegments: 10}, zerolog.Nop())
 	t.Cleanup(h.Close)
@@ -168,7 +167,15 @@ func TestRealMediaSegments(t *testing.T) {
 	}
 	writeFrames(t, w, c.frames)
 	closeWriter(t, w)
-	st := mustStream(t, h, "live", "real")
+	return c, mustStream(t, h, "live", "real")
+}
+
+// TestRealMediaSegments muxes an ffmpeg clip (H.264 with B-frames, AAC) through
+// the real TS muxer and checks every stored segment with ffprobe: it starts with
+// a video keyframe, and the segments together hold every source frame.
+func TestRealMediaSegments(t *testing.T) {
+	ffprobe := lookTool(t, "ffprobe")
+	c, st := publishClip(t)
 	p := snapshotPlaylist(t, st)
 	if len(p.segs) != 4 { // 2 s GOPs over 7 s
 		t.Fatalf("%d segments, want 4", len(p.segs))
@@ -264,24 +271,7 @@ func BenchmarkSessionFrames(b *testing.B) {
 // and audio timestamps run on without gaps or overlaps.
 func TestRealMediaCMAF(t *testing.T) {
 	ffprobe := lookTool(t, "ffprobe")
-	c := makeClip(t, 7)
-	h := packager.NewHub(packager.Config{WindowSegments: 10}, zerolog.Nop())
-	t.Cleanup(h.Close)
-	w, err := h.Publish("live", "real", "127.0.0.1:1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range c.tracks {
-		if err := w.WriteTrack(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFrames(t, w, c.frames)
-	closeWriter(t, w)
-	st := mustStream(t, h, "live", "real")
+	c, st := publishClip(t)
 	dir := t.TempDir()
 	t.Run("tree", func(t *testing.T) { probeTree(t, ffprobe, st, c) })
 	for _, tc := range []struct {
@@ -343,6 +333,7 @@ func TestRealMediaCMAF(t *testing.T) {
 					continue
 				}
 				var p pkt
+				var err error
 				p.pts, err = strconv.ParseInt(f[0], 10, 64)
 				if err != nil {
 					t.Fatalf("ffprobe line %q", line)
