@@ -89,7 +89,9 @@ func TestCMAFTimelines(t *testing.T) {
 		{"av 44.1k odd gops", rtmpMedia{video: video30, audio: audio44, fps: 30, gops: []int64{130, 45, 61, 100, 33, 70, 120}, until: 41000}},
 		{"av 48k 25fps", rtmpMedia{video: videoA, audio: audioA, fps: 25, gops: []int64{50}, until: 13000}},
 		{"audio only 44.1k", rtmpMedia{audio: audio44, until: 15000}},
-		{"video only 30fps", rtmpMedia{video: video30, fps: 30, gops: []int64{60, 75}, until: 12000}},
+		// 2 s, then 2.467 s: the longest GOP that stays under the 2.499 s cap
+		// (a 2.500 s one would round above the target and is cut mid-GOP).
+		{"video only 30fps", rtmpMedia{video: video30, fps: 30, gops: []int64{60, 74}, until: 12000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ type segment struct {
 	dur     int64     // media duration, ms: next segment's first DTS minus this one's
 	pdt     time.Time // wall time of the first frame: publish time + media time
 	disc    bool      // preceded by EXT-X-DISCONTINUITY
+	spill   int64     // ms a track's share may run past dur: one audio frame beside video (see remux.Segmenter.overruns)
 	modTime time.Time // when it was published
 	expires time.Time // once out of the window: when it may be deleted
 

@@ -473,6 +473,9 @@ func (s *session) closeSegment(next int64, last bool) {
 		pdt:  s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
 		disc: s.segDisc,
 	}
+	if s.muxVideo != nil && s.muxAudio != nil {
+		seg.spill = s.frameDuration(remux.KindAudio) + 1
+	}
 	s.hold(seg, next, last)
 }
 

@@ -302,8 +302,11 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 	if s.target == 0 {
 		// Fixed once, from the first real segment, and never changed: RFC 8216
 		// forbids changing EXT-X-TARGETDURATION. See session.maxDuration for how
-		// later segments are kept within it.
-		s.target = max(ceilSeconds(cfg.SegmentDuration), roundSeconds(seg.dur))
+		// later segments are kept within it. The audio rendition's share of a
+		// segment can run one audio frame past the video's (it ends at the first
+		// audio frame after the cut), so that frame counts: a steady 2.48 s GOP
+		// gets 3, else its audio EXTINFs would reach 2.50 s and round above 2.
+		s.target = max(ceilSeconds(cfg.SegmentDuration), roundSeconds(seg.dur+seg.spill))
 		s.log.Info().Int64("target_duration", s.target).Msg("playlist target duration fixed")
 	}
 	s.joinPeriodLocked(seg)

@@ -69,6 +69,7 @@ func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == 
 //     looking one frame interval ahead keeps every segment at or under
 //     MaxDuration as long as each track's frame interval does not grow (a
 //     publisher that pauses mid-segment can still overrun it by the pause).
+//     With video, the frame that makes this cut is a video frame (see overruns).
 //   - MaxBytes: a frame is cut into a new segment when the segment's media bytes
 //     (sum of len(Frame.Data)) would exceed MaxBytes. A segment always takes its
 //     first frame, whatever its size, so segments are never empty.
@@ -155,7 +156,7 @@ func (s *Segmenter) Push(f *Frame) Decision {
 		d.Reason = CutStart
 	case d.Independent && dts+step/2 >= s.start+s.target():
 		d.Reason = CutTarget
-	case dts-s.start+step > s.maxDuration():
+	case s.overruns(kind, dts, step):
 		d.Reason = CutDuration
 	case s.bytes+size > s.maxBytes() || s.bytes+size < s.bytes: // the second test catches overflow
 		d.Reason = CutBytes
@@ -173,6 +174,30 @@ func (s *Segmenter) Push(f *Frame) Decision {
 		s.segmentEnd = end
 	}
 	return d
+}
+
+// overruns reports whether keeping a frame would let the open segment run past
+// MaxDuration, looking one frame interval ahead plus 1 ms: RTMP timestamps are
+// whole milliseconds, so a 30 fps track steps 33, 33, 34 and the last interval
+// can underestimate the next by one.
+//
+// With video only a video frame makes that cut, and it also leaves room for one
+// audio frame: each track's part of a segment (its CMAF fragment, and the EXTINF
+// of its rendition) runs from the track's first frame in the segment to its first
+// frame after the cut. A cut made on an audio frame let the video fragment run to
+// the next video frame, and a video cut that left no room let the audio fragment
+// run one audio frame past the cap (2.500 s and 2.508 s under a 2.499 s cap were
+// seen, which round above the target). Audio alone cuts only when video has
+// paused (no video frame for a quarter of the cap) or never came.
+func (s *Segmenter) overruns(k Kind, dts, step int64) bool {
+	ahead := step + 1
+	if s.Video && k == KindVideo {
+		ahead += s.stepAudio
+	}
+	if dts-s.start+ahead <= s.maxDuration() {
+		return false
+	}
+	return !s.Video || k == KindVideo || !s.seenVideo || dts-s.lastVideo > s.maxDuration()/4
 }
 
 // observe updates the per-kind frame interval and returns the current estimate.

@@ -215,3 +215,74 @@ func TestPartDue(t *testing.T) {
 		})
 	}
 }
+
+// TestSegmenterForcedCutsKeepEveryTrackUnderTheCap feeds a keyframe-less stream
+// with RTMP's whole-millisecond timestamps (30 fps video: 33, 33, 34 ms; AAC at
+// 44.1 kHz: 23 or 24 ms) and measures each track's share of every segment the
+// way the CMAF fragments do: from the track's first frame in the segment to its
+// first frame after the cut. Every share must stay at or under MaxDuration
+// (2.499 s rounds to the target 2); cuts made on audio frames used to let the
+// video share reach 2.500 s.
+func TestSegmenterForcedCutsKeepEveryTrackUnderTheCap(t *testing.T) {
+	var frames []remux.Frame
+	for n, a := int64(0), int64(0); n < 30*60; {
+		v := n * 1000 / 30
+		if aDTS := a * 1024 * 1000 / 44100; aDTS < v {
+			frames = append(frames, remux.Frame{Track: audioTrack, DTS: aDTS, Key: true, Data: make([]byte, 10)})
+			a++
+			continue
+		}
+		frames = append(frames, remux.Frame{Track: videoTrack, DTS: v, Key: n == 0, Data: make([]byte, 100)})
+		n++
+	}
+	s := remux.Segmenter{Target: 2 * time.Second, MaxDuration: 2499 * time.Millisecond, Video: true}
+	const none = -1
+	first := [2]int64{none, none} // per kind: first DTS in the open segment
+	worst := [2]int64{}
+	segments := 0
+	for i := range frames {
+		f := &frames[i]
+		k := 0
+		if f.Track.Kind() == remux.KindAudio {
+			k = 1
+		}
+		d := s.Push(f)
+		if d.Cuts() {
+			segments++
+			if d.Reason != remux.CutStart && d.Reason != remux.CutDuration {
+				t.Fatalf("frame at %d ms: cut %v", f.DTS, d.Reason)
+			}
+			if d.Reason == remux.CutDuration && k != 0 {
+				t.Errorf("forced cut on an audio frame at %d ms while video flows", f.DTS)
+			}
+			// The other track's share of the closed segment ends at its next frame.
+			prev := first
+			first = [2]int64{none, none}
+			for j := i; j < len(frames); j++ {
+				kj := 0
+				if frames[j].Track.Kind() == remux.KindAudio {
+					kj = 1
+				}
+				if prev[kj] != none {
+					worst[kj] = max(worst[kj], frames[j].DTS-prev[kj])
+					prev[kj] = none
+				}
+				if prev[0] == none && prev[1] == none {
+					break
+				}
+			}
+		}
+		if first[k] == none {
+			first[k] = f.DTS
+		}
+	}
+	if segments < 20 {
+		t.Fatalf("%d segments in 60 s", segments)
+	}
+	for k, w := range worst {
+		if w > 2499 {
+			t.Errorf("track %d: a segment's share reached %d ms, cap 2499", k, w)
+		}
+	}
+	t.Logf("%d segments; longest video share %d ms, audio %d ms", segments, worst[0], worst[1])
+}
