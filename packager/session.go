@@ -33,7 +33,8 @@ type session struct {
 
 	started            bool    // tracks settled and the muxer exists
 	awaitKey           bool    // a video track is in the set but no keyframe has come yet
-	keyWait            pending // audio held while awaitKey, so the first segment starts on the keyframe
+	keyWait            pending // audio held while awaitKey or joinAtKey, so a segment starts on the keyframe
+	joinAtKey          bool    // an audio change waits for the next video keyframe (see WriteTrack)
 	mux                muxer
 	muxVideo, muxAudio *remux.Track // the track set the muxer was built for
 	seg                remux.Segmenter
@@ -135,7 +136,15 @@ func (s *session) WriteTrack(t *remux.Track) error {
 		}
 		return nil
 	}
-	s.changeTracks()
+	if t.Kind() == remux.KindAudio && s.muxVideo != nil && s.open && !s.awaitKey {
+		// Audio joining (or changing) beside video: switching track sets now
+		// would close the segment mid-GOP, and the video up to the next keyframe
+		// could not start a segment of its own. The video goes on in the current
+		// set; the new audio waits in keyWait for the keyframe (see frame).
+		s.joinAtKey = true
+		return nil
+	}
+	s.changeTracks(nil)
 	return nil
 }
 
@@ -179,6 +188,10 @@ func (s *session) Close(cause error) error {
 	var err error
 	if !s.started && len(s.pend.frames) > 0 && !s.superseded.Load() {
 		err = s.startMux()
+	}
+	if s.joinAtKey {
+		s.dropped += int64(len(s.keyWait.frames)) // audio whose track set never started
+		s.joinAtKey = false
 	}
 	if s.started && s.awaitKey {
 		s.awaitKey = false // no keyframe ever came: keep the held audio
@@ -291,9 +304,17 @@ func (s *session) startMux() error {
 }
 
 // changeTracks closes the open segment and restarts muxing with the new track
-// set; the next segment follows a discontinuity.
-func (s *session) changeTracks() {
-	if s.open {
+// set; the next segment follows a discontinuity. With at, the keyframe that
+// opens the new set, the segment ends exactly there (its video fragment at
+// at's DTS); without, at its media's end. Audio held for a deferred join stays
+// held for the keyframe.
+func (s *session) changeTracks(at *remux.Frame) {
+	switch {
+	case s.open && at != nil:
+		s.closeSegment(at.DTS, false)
+		s.settle(at) // the old set's fragments end before its CMAF state goes
+		s.settleAll()
+	case s.open:
 		s.closeSegment(0, true)
 	}
 	s.discNext = true
@@ -302,7 +323,10 @@ func (s *session) changeTracks() {
 	s.seg.Reset()
 	s.seg.Video = s.video != nil
 	s.awaitKey = s.video != nil
-	s.keyWait.release()
+	if !s.joinAtKey {
+		s.keyWait.release()
+	}
+	s.joinAtKey = false
 	s.logTracks("tracks changed")
 	s.st.setTracks(s, s.tracks(), s.newCMAF())
 }
@@ -321,6 +345,17 @@ func (s *session) logTracks(msg string) {
 // frame segments and muxes one frame of a settled session.
 func (s *session) frame(f *remux.Frame) error {
 	kind := f.Track.Kind()
+	if s.joinAtKey {
+		switch {
+		case kind == remux.KindAudio && s.keyWait.fits(f, s.cfg):
+			s.keyWait.add(f)
+			return nil
+		case kind == remux.KindAudio:
+			s.changeTracks(nil) // no keyframe within bounds: switch now, as for a keyframe-less stream
+		case kind == remux.KindVideo && f.Key:
+			s.changeTracks(f) // the keyframe closes the segment and opens the new set
+		}
+	}
 	if (kind == remux.KindVideo && s.muxVideo == nil) || (kind == remux.KindAudio && s.muxAudio == nil) || kind == remux.KindUnknown {
 		s.dropped++ // a track that is not in the set: no sequence header before the set settled
 		return nil
@@ -388,8 +423,7 @@ func (s *session) holdForKeyframe(f *remux.Frame) (held bool, err error) {
 		s.keyWait.release()
 		return true, err
 	}
-	if len(s.keyWait.frames) < pendingFrames && len(s.keyWait.data)+len(f.Data) <= s.cfg.PendingBytes &&
-		s.keyWait.span() < s.cfg.MaxSegmentDuration.Milliseconds() {
+	if s.keyWait.fits(f, s.cfg) {
 		s.keyWait.add(f)
 		return true, nil
 	}

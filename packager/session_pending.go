@@ -23,6 +23,13 @@ func (p *pending) add(f *remux.Frame) {
 	p.frames = append(p.frames, pendingFrame{track: f.Track, dts: f.DTS, cts: f.CTS, key: f.Key, end: len(p.data)})
 }
 
+// fits reports whether f may join the held frames: the frame count, the bytes
+// and the media time held are all bounded.
+func (p *pending) fits(f *remux.Frame, cfg *Config) bool {
+	return len(p.frames) < pendingFrames && len(p.data)+len(f.Data) <= cfg.PendingBytes &&
+		p.span() < cfg.MaxSegmentDuration.Milliseconds()
+}
+
 // span is the media time covered so far, ms.
 func (p *pending) span() int64 {
 	if len(p.frames) < 2 {

@@ -588,6 +588,17 @@ func firstFrame(tags []oddTag, typ uint8, from uint32) (ts uint32, key bool) {
 	return 0, false
 }
 
+// nextKeyframe is the timestamp of the first video keyframe in tags at or
+// after from.
+func nextKeyframe(tags []oddTag, from uint32) uint32 {
+	for _, tg := range tags {
+		if tg.typ == rtmpclient.TagVideo && len(tg.body) > 1 && tg.body[1] == 1 && tg.body[0]>>4 == 1 && tg.ts >= from {
+			return tg.ts
+		}
+	}
+	return 0
+}
+
 // framesFrom counts the frames of a type in tags at or after from.
 func framesFrom(tags []oddTag, typ uint8, from uint32) int {
 	n := 0
@@ -689,11 +700,11 @@ func cmafRendition(t *testing.T, playlistURL, stream string) (frames int, gaps [
 //   - no metadata, video late: after 1 s of media the stream goes on audio-only;
 //     the video joins with a discontinuity (new track set) on its first
 //     keyframe, with audio beside it. Every frame is kept.
-//
-// (No metadata, audio late is left out: the audio's sequence header cuts the
-// video-only segment mid-GOP, and the video up to the next keyframe and the
-// audio up to 100 ms before it are dropped, about a second of each: see the
-// issue 4 report.)
+//   - no metadata, audio late: the video goes on in its video-only track set to
+//     its next keyframe, where the new set (video and audio) starts after a
+//     discontinuity, with the audio from 100 ms before that keyframe on. Every
+//     video frame is kept; the audio's first second (up to one GOP) is not: it
+//     came while a video-only segment was open, and no segment could carry it.
 func TestOddLateTrack(t *testing.T) {
 	t.Parallel()
 	// A 2 s GOP puts the audio's arrival mid-GOP; the 1 s GOP clip has a keyframe
@@ -711,6 +722,7 @@ func TestOddLateTrack(t *testing.T) {
 		{"audio late, metadata", audioLate, rtmpclient.TagAudio, true},
 		{"video late, metadata", videoLate, rtmpclient.TagVideo, true},
 		{"video late, no metadata", videoLate, rtmpclient.TagVideo, false},
+		{"audio late, no metadata", audioLate, rtmpclient.TagAudio, false},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -734,7 +746,16 @@ func TestOddLateTrack(t *testing.T) {
 			if tc.late == rtmpclient.TagVideo && tc.meta {
 				keepAudioFrom = firstV - 100 // the clips have no B-frames: PTS = DTS
 			}
+			if tc.late == rtmpclient.TagAudio && !tc.meta {
+				keepAudioFrom = nextKeyframe(tags, from) - 100
+			}
 			firstA, _ := firstFrame(tags, rtmpclient.TagAudio, keepAudioFrom)
+			// Where audio first stands beside video: its first kept frame, or the
+			// keyframe whose segment takes the audio held for it.
+			joinAt := float64(firstA) / 1000
+			if tc.late == rtmpclient.TagAudio && !tc.meta {
+				joinAt = float64(keepAudioFrom+100) / 1000
+			}
 			wantV := framesFrom(tags, rtmpclient.TagVideo, 0)
 			wantA := framesFrom(tags, rtmpclient.TagAudio, keepAudioFrom)
 			if all, _ := counts(tags); all != wantV {
@@ -791,7 +812,7 @@ func TestOddLateTrack(t *testing.T) {
 				if len(a) > 0 && !joins && math.Abs(a[0].pts-v[0].pts) > 0.1 {
 					t.Errorf("segment %d: audio starts at %.3f s, video at %.3f s", j, a[0].pts, v[0].pts)
 				}
-				if len(a) == 0 && v[len(v)-1].pts >= float64(firstA)/1000 {
+				if len(a) == 0 && v[len(v)-1].pts >= joinAt {
 					t.Errorf("segment %d (video %.3f-%.3f s) has no audio", j, v[0].pts, v[len(v)-1].pts)
 				}
 			}
