@@ -14,9 +14,12 @@ import (
 // known (RFC 8216bis 6.2.5.2 allows three target durations).
 const minWaitCap = 6 * time.Second
 
-// waitCap is how long a request may wait for a stream to change: three target
-// durations.
-func waitCap(snap *packager.Snapshot) time.Duration {
+// waitCap is how long a request may wait for a stream to change: the
+// configured MaxBlockingWait, else three target durations.
+func (s *server) waitCap(snap *packager.Snapshot) time.Duration {
+	if s.cfg.MaxBlockingWait > 0 {
+		return s.cfg.MaxBlockingWait
+	}
 	return max(3*snap.TargetDuration(), minWaitCap)
 }
 
@@ -95,7 +98,7 @@ func (s *server) waitPlaylist(w http.ResponseWriter, r *http.Request, st *packag
 	}
 	s.metrics.blockingWaits.Inc()
 	defer s.metrics.blockingWaits.Dec()
-	timer := time.NewTimer(waitCap(snap))
+	timer := time.NewTimer(s.waitCap(snap))
 	defer timer.Stop()
 	for {
 		select {
@@ -129,7 +132,7 @@ func (s *server) serveUpcoming(w http.ResponseWriter, r *http.Request, st *packa
 	}
 	s.metrics.mediaWaits.Inc()
 	defer s.metrics.mediaWaits.Dec()
-	timer := time.NewTimer(waitCap(snap))
+	timer := time.NewTimer(s.waitCap(snap))
 	defer timer.Stop()
 	stream := r.Header.Get("Range") == "" // a byte range waits for the finished object
 	flusher, _ := w.(http.Flusher)

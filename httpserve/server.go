@@ -45,6 +45,10 @@ type Config struct {
 	APIToken string
 	// Kick disconnects the publisher of app/name. Nil: DELETE answers 501.
 	Kick func(app, name string) error
+	// MaxBlockingWait bounds an LL-HLS blocking playlist request and a request
+	// for a hinted part or a segment in production. Default 0: three target
+	// durations, at least 6 s (RFC 8216bis 6.2.5.2).
+	MaxBlockingWait time.Duration
 	// ViewerWindow is how far back a segment fetch counts towards a stream's
 	// viewers estimate. Default 30 s.
 	ViewerWindow time.Duration

@@ -41,6 +41,12 @@ type config struct {
 	WriteTimeout     time.Duration `yaml:"write_timeout" help:"an RTMP connection that does not take our replies this long is closed"`
 	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
 	MaxConnsPerIP    int           `yaml:"max_conns_per_ip" help:"RTMP connections at once from one IP address"`
+	MaxChunkStreams  int           `yaml:"max_chunk_streams" help:"RTMP chunk stream ids one connection may use"`
+	MaxSegmentBytes  int           `yaml:"max_segment_bytes" help:"bytes in one segment; a bigger one is cut early"`
+
+	HTTPMaxHeaderBytes    int           `yaml:"http_max_header_bytes" help:"largest HTTP request header accepted, bytes"`
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout" help:"an HTTP client must send its request header within this"`
+	HTTPMaxBlockingWait   time.Duration `yaml:"http_max_blocking_wait" help:"longest an LL-HLS blocking request or a preload hint waits; 0: three target durations, at least 6s"`
 
 	PublishKeys   []string `yaml:"publish_keys" help:"stream keys allowed to publish, app/stream or stream, comma-separated; empty: any"`
 	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
@@ -60,6 +66,8 @@ func defaultConfig() config {
 		LowLatency: true, PartTarget: 200 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
+		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
+		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -186,6 +194,11 @@ func (c config) validate() error {
 		{"write_timeout", c.WriteTimeout > 0},
 		{"max_conns", c.MaxConns > 0},
 		{"max_conns_per_ip", c.MaxConnsPerIP > 0},
+		{"max_chunk_streams", c.MaxChunkStreams >= 4},
+		{"max_segment_bytes", c.MaxSegmentBytes >= 64<<10},
+		{"http_max_header_bytes", c.HTTPMaxHeaderBytes >= 1<<10},
+		{"http_read_header_timeout", c.HTTPReadHeaderTimeout > 0},
+		{"http_max_blocking_wait", c.HTTPMaxBlockingWait >= 0},
 		{"shutdown_timeout", c.ShutdownTimeout > 0},
 	}
 	for _, p := range positive {

@@ -88,6 +88,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		TakeoverAfter:      cfg.TakeoverAfter,
 		MaxStreams:         cfg.MaxStreams,
 		MaxStoreBytes:      cfg.MaxStoreBytes,
+		MaxSegmentBytes:    cfg.MaxSegmentBytes,
 		PartTarget:         cfg.PartTarget,
 		DisableLowLatency:  !cfg.LowLatency,
 	}, log)
@@ -100,11 +101,13 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxMessageSize:   cfg.MaxMessageSize,
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
+		MaxChunkStreams:  cfg.MaxChunkStreams,
 	}
 	var ready atomic.Bool // both listeners served and not shutting down: GET /readyz
 	httpSrv := &http.Server{
 		Handler: httpserve.New(hub, httpserve.Config{
 			Logger: log, Ingest: rtmpSrv, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
+			MaxBlockingWait: cfg.HTTPMaxBlockingWait,
 			Ready: func() error {
 				if !ready.Load() {
 					return errors.New("not listening: starting or shutting down")
@@ -113,8 +116,8 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 			},
 			Kick: hub.Kick,
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 	}
 
 	debugSrv, debugLn, err := listenDebug(cfg.DebugAddr)
