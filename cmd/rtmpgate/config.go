@@ -54,6 +54,7 @@ type config struct {
 	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
+	GCPercent       int           `yaml:"gc_percent" help:"Go GC target: the heap may grow this many percent past the live bytes (segments) before a collection; the GOGC environment variable, when set, wins"`
 
 	DebugAddr string `yaml:"debug_addr" help:"when set, serves net/http/pprof on this address (keep it on loopback); empty: off"`
 }
@@ -68,7 +69,7 @@ func defaultConfig() config {
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
 		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
-		ShutdownTimeout: 10 * time.Second,
+		ShutdownTimeout: 10 * time.Second, GCPercent: 25,
 	}
 }
 
@@ -200,6 +201,7 @@ func (c config) validate() error {
 		{"http_read_header_timeout", c.HTTPReadHeaderTimeout > 0},
 		{"http_max_blocking_wait", c.HTTPMaxBlockingWait >= 0},
 		{"shutdown_timeout", c.ShutdownTimeout > 0},
+		{"gc_percent", c.GCPercent >= 5},
 	}
 	for _, p := range positive {
 		if !p.ok {
