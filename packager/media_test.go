@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,10 +227,16 @@ func TestRealMediaSegments(t *testing.T) {
 }
 
 // BenchmarkSessionFrames measures the publish path from frames to published TS
-// segments: segmenter, TS muxer, segment copies and playlist renders included.
+// and CMAF segments and parts: segmenter, both muxers, the store and snapshots.
+// The hub's clock follows the media, as for a publisher sending in real time:
+// on the wall clock the loop runs minutes of media per second, and segments
+// would stay retained (their expiry is wall time) far beyond a live window.
 func BenchmarkSessionFrames(b *testing.B) {
 	c := makeClip(b, 10)
-	h := packager.NewHub(packager.Config{WindowSegments: 6}, zerolog.Nop())
+	base := time.Now()
+	var mediaNow atomic.Int64 // ms of media, read by the janitor too
+	clock := func() time.Time { return base.Add(time.Duration(mediaNow.Load()) * time.Millisecond) }
+	h := packager.NewHub(packager.Config{WindowSegments: 6, Now: clock}, zerolog.Nop())
 	defer h.Close()
 	w, err := h.Publish("live", "bench", "127.0.0.1:1", nil)
 	if err != nil {
@@ -250,6 +257,7 @@ func BenchmarkSessionFrames(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		*f = c.frames[i%len(c.frames)]
 		f.DTS += int64(i/len(c.frames)) * span // loop the clip on one timeline
+		mediaNow.Store(f.DTS)
 		if err := w.WriteFrame(f); err != nil {
 			b.Fatal(err)
 		}
