@@ -7,12 +7,11 @@ import (
 )
 
 // part is one track's CMAF chunk (moof + mdat): an LL-HLS partial segment and a
-// low-latency DASH chunk. While its segment is open it holds its own copy of the
-// bytes; once the segment closes, the segment's parts are views into the
-// fragment's bytes (styp + every part), so the store keeps each byte once.
+// low-latency DASH chunk. Its bytes are a view into its segment's buffer, which
+// the fragmenter writes the parts into one after the other and which becomes the
+// fragment's bytes (styp + every part), so the store keeps each byte once. Its
+// name is partName of its segment's media sequence number and its index there.
 type part struct {
-	name  string // "<epoch>-<msn>.<n>.m4s", set when the stream first lists it
-	path  string // "v/" or "a/" + name
 	data  []byte
 	start int64 // first DTS, ms
 	dur   int64 // ms
@@ -30,22 +29,19 @@ type openSeg struct {
 	parts [2][]*part
 }
 
-// nameParts gives parts the names of segment msn; parts named earlier keep theirs.
-func nameParts(epoch string, msn uint64, parts [2][]*part) {
-	base := epoch + "-" + strconv.FormatUint(msn, 10) + "."
-	for i, ps := range parts {
-		for n, p := range ps {
-			if p.name == "" {
-				p.name = base + strconv.Itoa(n) + ".m4s"
-				p.path = trackDir[i] + p.name
-			}
-		}
-	}
-}
-
 // partName is the name of part n of segment msn.
 func partName(epoch string, msn uint64, n int) string {
-	return epoch + "-" + strconv.FormatUint(msn, 10) + "." + strconv.Itoa(n) + ".m4s"
+	return string(appendPartName(nil, epoch, msn, n))
+}
+
+// appendPartName appends "<epoch>-<msn>.<n>.m4s".
+func appendPartName(b []byte, epoch string, msn uint64, n int) []byte {
+	b = append(b, epoch...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, msn, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, ".m4s"...)
 }
 
 // parsePartName splits "<epoch>-<msn>.<n>.m4s" (part) or "<epoch>-<msn>.m4s"

@@ -118,7 +118,7 @@ func appendLLPlaylist(b []byte, rendition int, target int64, discSeq uint64, seg
 		b = pdt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 		b = append(b, '\n')
 		if ll != nil && skip+k >= len(segs)-partSegments {
-			b = appendParts(b, s.parts[rendition])
+			b = appendParts(b, s.parts[rendition], ll.epoch, s.seq)
 		}
 		b = append(b, "#EXTINF:"...)
 		b = appendMillis(b, dur)
@@ -141,12 +141,13 @@ func appendMap(b []byte, in *initSeg) []byte {
 	return append(b, "\"\n"...)
 }
 
-func appendParts(b []byte, parts []*part) []byte {
-	for _, p := range parts {
+// appendParts lists the parts of segment msn.
+func appendParts(b []byte, parts []*part, epoch string, msn uint64) []byte {
+	for n, p := range parts {
 		b = append(b, "#EXT-X-PART:DURATION="...)
 		b = appendMillis(b, p.dur)
 		b = append(b, ",URI=\""...)
-		b = append(b, p.name...)
+		b = appendPartName(b, epoch, msn, n)
 		b = append(b, '"')
 		if p.indep {
 			b = append(b, ",INDEPENDENT=YES"...)
@@ -167,12 +168,12 @@ func appendOpen(b []byte, rendition int, curInit *initSeg, ll *llOptions) []byte
 		if in := o.init[rendition]; in != nil && in != curInit {
 			b = appendMap(b, in)
 		}
-		b = appendParts(b, o.parts[rendition])
+		b = appendParts(b, o.parts[rendition], ll.epoch, ll.nextMSN)
 		n = len(o.parts[rendition])
 	}
 	if ll.live && (ll.open == nil || ll.open.init[rendition] != nil) {
 		b = append(b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""...)
-		b = append(b, partName(ll.epoch, ll.nextMSN, n)...)
+		b = appendPartName(b, ll.epoch, ll.nextMSN, n)
 		b = append(b, "\"\n"...)
 	}
 	if ll.report >= 0 && ll.reportOK {

@@ -2,6 +2,7 @@ package packager
 
 import (
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -69,10 +70,97 @@ func measure(segs []*segment) rates {
 	return r
 }
 
+// docCell holds the fMP4 HLS playlists and the MPD of one state of a stream,
+// rendered on first use and at most once, so a change nobody reads costs no
+// render and one many requests read costs one. in is the state: a Stream value
+// holding copies of the fields the renders read (freezeLocked), taken under the
+// stream's lock and never written again, so the renders run on it unlocked. A
+// full cell renders everything, as a window change needs; the others (a part
+// added) render the media playlists and take the multivariant playlist and MPD
+// of base, the last full cell.
+type docCell struct {
+	once sync.Once
+	in   Stream
+	full bool
+	base *docCell
+	r    renders
+}
+
+var noRenders renders
+
+// get returns the documents, rendering them on the first call; a nil cell (no
+// CMAF state yet, or an evicted stream) has none.
+func (d *docCell) get() *renders {
+	if d == nil {
+		return &noRenders
+	}
+	d.once.Do(d.render)
+	return &d.r
+}
+
+func (d *docCell) render() {
+	if d.full {
+		d.r = d.in.renderCMAFLocked(d.in.plTime, d.in.rates)
+	} else {
+		var base renders
+		if d.base != nil {
+			base = *d.base.get()
+		}
+		d.r = d.in.renderPartsLocked(base)
+	}
+	d.in = Stream{} // the rendered bytes are all that is needed now
+	d.base = nil
+}
+
+// frozenOwner stands for the live session in a frozen state: the renders only
+// ask whether there is one, and a real one would keep its buffers reachable.
+var frozenOwner = new(session)
+
+// freezeLocked copies into in the state the renders read. Everything copied is
+// immutable once a snapshot holds it (segments, init segments, the open
+// segment) or is a value; the window is the snapshot's own copy. One field is
+// not: a period's end grows with its segments, and the MPD reads it only for
+// an ended stream, whose last Period takes no more segments.
+func (s *Stream) freezeLocked(in *Stream) {
+	in.hub, in.app, in.name, in.since, in.epoch = s.hub, s.app, s.name, s.since, s.epoch
+	if s.owner != nil {
+		in.owner = frozenOwner
+	}
+	in.remote, in.tracks = s.remote, s.tracks
+	in.window, in.retired = s.objects[:len(s.window):len(s.window)], s.objects[len(s.window):]
+	in.nextSeq, in.discSeq, in.target = s.nextSeq, s.discSeq, s.target
+	in.ended, in.endedAt, in.evicted, in.bytes, in.discNext = s.ended, s.endedAt, s.evicted, s.bytes, s.discNext
+	in.playlist, in.plTime = s.playlist, s.plTime
+	in.inits, in.initGen, in.ast, in.period, in.periodN = s.initsSnap, s.initGen, s.ast, s.period, s.periodN
+	in.rates, in.listed = s.rates, s.listed
+	in.open = s.open
+}
+
+// listedLocked reports which fMP4 media playlists the current state has: none
+// before the target duration is fixed, and for a full render none while the
+// window has no CMAF segment (nothing announces a track set yet).
+func (s *Stream) listedLocked(full bool) (l [2]bool) {
+	if s.target == 0 {
+		return l
+	}
+	if full {
+		cmaf := false
+		for _, seg := range s.window {
+			cmaf = cmaf || seg.hasCMAF()
+		}
+		if !cmaf {
+			return l
+		}
+	}
+	for i := range l {
+		l[i] = hasTrack(s.window, i) || s.open != nil && s.open.init[i] != nil
+	}
+	return l
+}
+
 // renderCMAFLocked renders the fMP4 HLS playlists and the MPD of the window.
-func (s *Stream) renderCMAFLocked(now time.Time) renders {
-	var r renders
-	r.rates = measure(s.window)
+func (s *Stream) renderCMAFLocked(now time.Time, rt rates) renders {
+	r := renders{rates: rt}
 	var last *segment // the newest segment with CMAF: its track set is announced
 	for i := len(s.window) - 1; i >= 0 && last == nil; i-- {
 		if s.window[i].hasCMAF() {
@@ -91,12 +179,9 @@ func (s *Stream) renderCMAFLocked(now time.Time) renders {
 // multivariant playlist and MPD: what changes when a part is added.
 func (s *Stream) renderPartsLocked(r renders) renders {
 	r.media, r.delta = [2][]byte{}, [2][]byte{}
-	if s.target == 0 {
-		return r // no segment yet: nothing fixes EXT-X-TARGETDURATION
-	}
-	for i := range r.media {
-		if !hasTrack(s.window, i) && (s.open == nil || s.open.init[i] == nil) {
-			continue
+	for i, ok := range s.listedLocked(false) {
+		if !ok {
+			continue // before the first segment nothing fixes EXT-X-TARGETDURATION
 		}
 		size := 256 + 180*len(s.window)
 		if s.hub.cfg.DisableLowLatency {

@@ -9,13 +9,14 @@ type segment struct {
 	seq     uint64    // media sequence number, shared by the TS segment and the fragments
 	name    string    // "<epoch>-<seq>.ts", as listed in the playlist (relative to ts/)
 	path    string    // "ts/" + name, as Stream.Object takes it
-	data    []byte    // exact-size copy of the muxer output
+	data    []byte    // the muxer output, the session's buffer handed over (cap-limited)
 	dts     int64     // first DTS, ms on the session timeline
 	dur     int64     // media duration, ms: next segment's first DTS minus this one's
 	pdt     time.Time // wall time of the first frame: publish time + media time
 	disc    bool      // preceded by EXT-X-DISCONTINUITY
 	spill   int64     // ms a track's share may run past dur: one audio frame beside video (see remux.Segmenter.overruns)
 	modTime time.Time // when it was published
+	cutIn   int64     // unix ns when the frame that closed it arrived (0: closed by Close or a track change)
 	expires time.Time // once out of the window: when it may be deleted
 
 	// CMAF, indexed by vIdx and aIdx. init is the track set's header (nil when the

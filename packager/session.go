@@ -40,7 +40,8 @@ type session struct {
 	seg                remux.Segmenter
 	target             int64 // the stream's fixed EXT-X-TARGETDURATION, s; 0 until known
 
-	buf       []byte // the open segment's TS bytes, reused across segments
+	buf       []byte // the open segment's TS bytes; handed to the segment when it closes
+	bufHint   int    // size of the last TS segment: the next buffer's is made from it
 	open      bool
 	segStart  int64    // first DTS of the open segment, ms
 	segEnd    [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
@@ -51,7 +52,6 @@ type session struct {
 	anchorDTS int64 // the session's first DTS, paired with begin
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
-	fragBuf []byte       // Flush output, reused; each part is stored as an exact copy
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
 	heldCut int64        // DTS of the cut that closed held, ms
 
@@ -216,7 +216,7 @@ func (s *session) Close(cause error) error {
 	// ingest logs the unpublish itself; this line adds the packaging totals for debugging.
 	s.log.Debug().Err(cause).Str("reason", reason).Int64("frames", s.frames).Int64("segments", s.segments).
 		Int64("dropped", s.dropped).Int64("cmaf_dropped", s.cmafDropped).Dur("duration", s.cfg.Now().Sub(s.begin)).Msg("session ended")
-	s.buf, s.mux, s.fragBuf, s.cm = nil, nil, nil, [2]cmafTrack{}
+	s.buf, s.mux, s.cm = nil, nil, [2]cmafTrack{}
 	s.pend.release()
 	s.keyWait.release()
 	return err
@@ -458,7 +458,31 @@ func (s *session) openSegment(dts int64) {
 	s.open = true
 	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0
 	s.segDisc, s.discNext = s.discNext, false
+	if s.buf == nil {
+		s.buf = make([]byte, 0, bufSize(s.bufHint, 64<<10))
+	}
 	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
+}
+
+// bufSize is the capacity for a segment buffer whose previous one held last
+// bytes (first when there was none): room for the same again and an eighth, so
+// that a steady stream fills one buffer per segment without regrowing it, and
+// the store wastes little of what it holds.
+func bufSize(last, first int) int {
+	if last <= 0 {
+		return first
+	}
+	return last + last/8 + 4<<10
+}
+
+// detach ends the use of a segment buffer as the segment's bytes: its spare
+// capacity goes, by a copy when it is large (the buffer regrew by doubling), so
+// the store holds about what it counts.
+func detach(b []byte) []byte {
+	if cap(b)-len(b) > len(b)/4+8<<10 {
+		return bytes.Clone(b)
+	}
+	return b[:len(b):len(b)]
 }
 
 func endIndex(k remux.Kind) int {
@@ -500,8 +524,10 @@ func (s *session) closeSegment(next int64, last bool) {
 		}
 		dur = min(max(s.mediaEnd()-s.segStart, 1), limit)
 	}
+	// The buffer becomes the segment's: nothing writes to it again, and the next
+	// segment starts in a new one.
 	seg := &segment{
-		data: bytes.Clone(s.buf),
+		data: detach(s.buf),
 		dts:  s.segStart,
 		dur:  dur,
 		pdt:  s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
@@ -510,6 +536,10 @@ func (s *session) closeSegment(next int64, last bool) {
 	if s.muxVideo != nil && s.muxAudio != nil {
 		seg.spill = s.frameDuration(remux.KindAudio) + 1
 	}
+	if !last {
+		seg.cutIn = s.lastWrite.Load()
+	}
+	s.bufHint, s.buf = len(s.buf), nil
 	s.hold(seg, next, last)
 }
 

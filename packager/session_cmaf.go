@@ -1,8 +1,6 @@
 package packager
 
 import (
-	"bytes"
-
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
@@ -38,13 +36,54 @@ type cmafTrack struct {
 	floor       int64  // end of the track's last part, ms: the next one starts no earlier
 	lastIn      int64  // unix ns when the open part's last sample arrived
 
-	// The segment the parts belong to (the held one while pending).
+	// The segment the parts belong to (the held one while pending). Its bytes
+	// are built in buf, the styp then each part as the fragmenter appends it;
+	// parts are views into buf. Bytes a view covers are never written again:
+	// appends only go past them, and when buf must grow the new buffer is a copy
+	// (regrown: the views cut before still point into the old one).
+	buf       []byte
+	regrown   bool
 	parts     []*part
-	styp      []byte
+	slab      []part // where the parts' structs come from, a segment's worth at a time
 	segFirst  int64
 	segKey    bool
 	segCTS    int32
 	segFrames int
+
+	// Sizes of the track's last segment, for the next one's buffers.
+	lastSize, lastParts int
+}
+
+// styp is the open segment's styp box, nil before its first part.
+func (c *cmafTrack) styp() []byte {
+	if len(c.buf) < cmaf.StypSize {
+		return nil
+	}
+	return c.buf[:cmaf.StypSize:cmaf.StypSize]
+}
+
+// newPart returns a part struct from the slab, which is made per segment for
+// as many parts as the last one had; a part is never reused.
+func (c *cmafTrack) newPart() *part {
+	if len(c.slab) == cap(c.slab) {
+		c.slab = make([]part, 0, max(c.lastParts+2, 4))
+	}
+	c.slab = c.slab[:len(c.slab)+1]
+	return &c.slab[len(c.slab)-1]
+}
+
+// reserve makes room in buf for n more bytes.
+func (c *cmafTrack) reserve(n int) {
+	if cap(c.buf)-len(c.buf) >= n {
+		return
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 0, max(bufSize(c.lastSize, 16<<10), n))
+		return
+	}
+	nb := make([]byte, len(c.buf), max(2*cap(c.buf), len(c.buf)+n))
+	copy(nb, c.buf)
+	c.buf, c.regrown = nb, true
 }
 
 // newCMAF builds a fragmenter and an init segment per track of the set. A track
@@ -131,10 +170,14 @@ func (s *session) cutPart(i int, end int64) bool {
 		out []byte
 		err error
 	)
-	if c.styp == nil {
-		out, err = c.frag.Flush(s.fragBuf[:0], c.seq, end) // the segment's first chunk carries its styp
+	start := len(c.buf)
+	if start == 0 {
+		c.reserve(c.frag.FragmentSize())
+		out, err = c.frag.Flush(c.buf, c.seq, end) // the segment's first chunk carries its styp
+		start = cmaf.StypSize
 	} else {
-		out, err = c.frag.FlushChunk(s.fragBuf[:0], c.seq, end)
+		c.reserve(c.frag.FragmentSize() - cmaf.StypSize)
+		out, err = c.frag.FlushChunk(c.buf, c.seq, end)
 	}
 	if err != nil {
 		c.frag.Reset()
@@ -143,20 +186,21 @@ func (s *session) cutPart(i int, end int64) bool {
 		s.log.Warn().Err(err).Msg("CMAF part dropped")
 		return false
 	}
-	s.fragBuf = out
+	c.buf = out
 	c.seq++
-	if c.styp == nil {
-		c.styp = bytes.Clone(out[:cmaf.StypSize])
-		out = out[cmaf.StypSize:]
-	}
 	c.floor = end
 	ts := c.frag.Track().Timescale
-	c.parts = append(c.parts, &part{
-		data:  bytes.Clone(out),
+	p := c.newPart()
+	*p = part{
+		data:  out[start:len(out):len(out)],
 		start: first,
 		dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
 		indep: key || i == aIdx,
-	})
+	}
+	if c.parts == nil {
+		c.parts = make([]*part, 0, max(c.lastParts+2, 4))
+	}
+	c.parts = append(c.parts, p)
 	return true
 }
 
@@ -236,8 +280,8 @@ func (s *session) estimateEnd(i int) int64 {
 
 // flushTrack ends track i's fragment of the held segment at end (ms), the DTS of
 // the track's next sample, whose composition offset is endCTS: its last part is
-// cut, and the fragment is the styp and the parts concatenated once, the parts
-// becoming views into it.
+// cut, and the fragment is the track's segment buffer, styp and parts, handed
+// over as it is; the parts are views into it already, unless it regrew.
 //
 // DASH times a segment by its earliest presentation time, not its decode time: with
 // B-frames the IDR that opens a fragment is presented its composition offset after
@@ -253,24 +297,28 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 		}
 		s.cutPart(i, end)
 	}
-	parts, styp := c.parts, c.styp
+	parts, buf, regrown := c.parts, c.buf, c.regrown
 	first, key, firstCTS, frames := c.segFirst, c.segKey, c.segCTS, c.segFrames
-	c.parts, c.styp, c.segFrames = nil, nil, 0
+	c.parts, c.buf, c.regrown, c.slab, c.segFrames = nil, nil, false, nil, 0
 	if len(parts) == 0 {
 		return
 	}
+	c.lastSize, c.lastParts = len(buf), len(parts)
 	end = c.floor // where the last part ended
-	size := len(styp)
-	for _, p := range parts {
-		size += len(p.data)
-	}
-	data := make([]byte, 0, size)
-	data = append(data, styp...)
-	views := make([]*part, len(parts))
-	for k, p := range parts {
-		off := len(data)
-		data = append(data, p.data...)
-		views[k] = &part{name: p.name, path: p.path, data: data[off:len(data):len(data)], start: p.start, dur: p.dur, indep: p.indep}
+	data := detach(buf)
+	views := parts[:len(parts):len(parts)]
+	if regrown || &data[0] != &buf[0] {
+		// Views into the final bytes, as new structs: the old ones are in
+		// snapshots already and never change.
+		views = make([]*part, len(parts))
+		fresh := make([]part, len(parts))
+		off := cmaf.StypSize
+		for k, p := range parts {
+			fresh[k] = *p
+			fresh[k].data = data[off : off+len(p.data) : off+len(p.data)]
+			views[k] = &fresh[k]
+			off += len(p.data)
+		}
 	}
 	ts := c.frag.Track().Timescale
 	ept := first + int64(firstCTS)
@@ -302,7 +350,7 @@ func (s *session) exposeOpen() {
 		o.disc, o.init = s.held.disc, s.held.init
 		for i := range s.cm {
 			if s.cm[i].pending {
-				o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp
+				o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp()
 			} else if f := s.held.frag[i]; f != nil {
 				o.parts[i], o.styp[i] = s.held.parts[i], f.data[:cmaf.StypSize]
 			}
@@ -311,7 +359,7 @@ func (s *session) exposeOpen() {
 		o.disc = s.segDisc || s.discNext && !s.open
 		o.init = [2]*initSeg{s.cm[vIdx].init, s.cm[aIdx].init}
 		for i := range s.cm {
-			o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp
+			o.parts[i], o.styp[i] = s.cm[i].parts, s.cm[i].styp()
 		}
 	}
 	for i := range o.parts {

@@ -26,10 +26,12 @@ type Snapshot struct {
 	// request can select on it with its own context and a time cap.
 	Changed <-chan struct{}
 
-	modTime  time.Time  // when the playlists last changed
-	objects  []*segment // servable segments: the window and those kept after leaving it
-	inits    []*initSeg // servable CMAF init segments
-	rendered renders    // fMP4 HLS playlists and the MPD
+	modTime time.Time  // when the playlists last changed
+	objects []*segment // servable segments: the window and those kept after leaving it
+	inits   []*initSeg // servable CMAF init segments
+	docs    *docCell   // fMP4 HLS playlists and the MPD: cell, or an earlier snapshot's when they did not change
+	listed  [2]bool    // docs has the fMP4 media playlist of vIdx, aIdx
+	cell    docCell    // this snapshot's documents when it changed them
 
 	epoch   string   // the stream's name prefix
 	nextMSN uint64   // media sequence number of the segment being produced

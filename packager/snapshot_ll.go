@@ -45,7 +45,7 @@ func (snap *Snapshot) PlaylistReady(path string, msn uint64, part int) (bool, er
 	if i < 0 || !snap.ll || snap.Ended() {
 		return true, nil
 	}
-	if snap.target == 0 || snap.rendered.media[i] == nil {
+	if snap.target == 0 || !snap.listed[i] {
 		return false, nil // the first segment is on its way
 	}
 	next := snap.nextMSN
@@ -72,10 +72,10 @@ func (snap *Snapshot) PlaylistReady(path string, msn uint64, part int) (bool, er
 // at path; ok is false when there is nothing to skip (serve the full one).
 func (snap *Snapshot) DeltaPlaylist(path string) (Object, bool) {
 	i := rendition(path)
-	if i < 0 || snap.rendered.delta[i] == nil {
+	if i < 0 || !snap.listed[i] || snap.docs.get().delta[i] == nil {
 		return Object{}, false
 	}
-	return Object{Data: snap.rendered.delta[i], ModTime: snap.modTime, ContentType: ContentTypePlaylist}, true
+	return Object{Data: snap.docs.get().delta[i], ModTime: snap.modTime, ContentType: ContentTypePlaylist}, true
 }
 
 // Upcoming reports whether path names the next part of the segment being

@@ -73,13 +73,25 @@ type Stream struct {
 	changed  chan struct{}
 
 	// CMAF: init segments still referenced (and the current set's), the DASH
-	// timeline anchor and Periods, and the renders of the last change.
-	inits    []*initSeg
-	initGen  uint64
-	ast      time.Time // MPD availabilityStartTime, fixed by the first CMAF segment
-	period   *period   // the Period new segments join
-	periodN  int
-	rendered renders
+	// timeline anchor and Periods.
+	inits   []*initSeg
+	initGen uint64
+	ast     time.Time // MPD availabilityStartTime, fixed by the first CMAF segment
+	period  *period   // the Period new segments join
+	periodN int
+
+	// The documents of the last change, rendered when first asked for (docCell):
+	// docs the current ones, full the last that renders the multivariant playlist
+	// and MPD. rates and listed are known at once: the API and blocking requests
+	// need them without a render.
+	docs, full *docCell
+	rates      rates
+	listed     [2]bool // the fMP4 media playlists docs holds
+
+	// What the snapshots share while the window and the init segments stay as
+	// they are (between part changes): the servable segments and inits.
+	objects   []*segment
+	initsSnap []*initSeg
 
 	// open is the segment being produced, listed as parts after the window
 	// (low latency); nil between segments and when no publisher is on.
@@ -123,13 +135,13 @@ func (snap *Snapshot) Object(path string) (Object, bool) {
 	case PlaylistPath:
 		doc = snap.TSPlaylist
 	case MultivariantPath:
-		doc = snap.rendered.multivariant
+		doc = snap.docs.get().multivariant
 	case VideoPlaylistPath:
-		doc = snap.rendered.media[vIdx]
+		doc = snap.docs.get().media[vIdx]
 	case AudioPlaylistPath:
-		doc = snap.rendered.media[aIdx]
+		doc = snap.docs.get().media[aIdx]
 	case MPDPath:
-		doc, ctype = snap.rendered.mpd, ContentTypeMPD
+		doc, ctype = snap.docs.get().mpd, ContentTypeMPD
 	default:
 		return snap.segmentObject(path)
 	}
@@ -201,9 +213,41 @@ const (
 	renderAll          // the window changed: every playlist and the MPD
 )
 
-// publishLocked swaps in a snapshot of the current state, re-rendering what the
-// change touched first.
+// publishLocked swaps in a snapshot of the current state. The TS playlist of a
+// changed window is rendered at once (once per segment); the fMP4 playlists and
+// the MPD of what the change touched are left to the snapshot's docCell, which
+// renders them when a request first asks: a part every 200 ms per track costs
+// no render while nobody is watching.
+//
+// A renderParts change must not touch the window, the kept segments or the
+// init segments: the snapshots share their copies until a change that does.
 func (s *Stream) publishLocked(render int) {
+	if render != renderParts || len(s.objects) != len(s.window)+len(s.retired) {
+		s.objects = nil
+		if n := len(s.window) + len(s.retired); n > 0 {
+			s.objects = make([]*segment, 0, n)
+			s.objects = append(s.objects, s.window...)
+			s.objects = append(s.objects, s.retired...)
+		}
+		s.initsSnap = append([]*initSeg(nil), s.inits...)
+	}
+	ch := make(chan struct{})
+	snap := &Snapshot{
+		App:     s.app,
+		Name:    s.name,
+		Live:    s.owner != nil,
+		Since:   s.since,
+		Remote:  s.remote,
+		Tracks:  s.tracks,
+		Changed: ch,
+		objects: s.objects,
+		inits:   s.initsSnap,
+		epoch:   s.epoch,
+		nextMSN: s.nextSeq,
+		target:  s.target,
+		ended:   s.ended,
+		ll:      !s.hub.cfg.DisableLowLatency,
+	}
 	switch render {
 	case renderAll:
 		s.playlist = nil
@@ -211,41 +255,26 @@ func (s *Stream) publishLocked(render int) {
 			s.playlist = appendMediaPlaylist(make([]byte, 0, 256+160*len(s.window)), renditionTS, s.target, s.discSeq, s.window, s.ended)
 		}
 		s.plTime = s.hub.cfg.Now()
-		s.rendered = s.renderCMAFLocked(s.plTime)
+		s.rates = measure(s.window)
+		s.listed = s.listedLocked(true)
+		snap.cell.full = true
+		s.freezeLocked(&snap.cell.in)
+		s.docs, s.full = &snap.cell, &snap.cell
 	case renderParts:
 		s.plTime = s.hub.cfg.Now()
-		s.rendered = s.renderPartsLocked(s.rendered)
+		s.listed = s.listedLocked(false)
+		snap.cell.base = s.full
+		s.freezeLocked(&snap.cell.in)
+		s.docs = &snap.cell
 	}
-	ch := make(chan struct{})
-	snap := &Snapshot{
-		App:        s.app,
-		Name:       s.name,
-		Live:       s.owner != nil,
-		Since:      s.since,
-		Remote:     s.remote,
-		Tracks:     s.tracks,
-		TSPlaylist: s.playlist,
-		Segments:   len(s.window),
-		Bytes:      s.bytes,
-		BitrateIn:  s.rendered.rates.avg,
-		FrameRate:  s.rendered.rates.fps,
-		Changed:    ch,
-		modTime:    s.plTime,
-		rendered:   s.rendered,
-		inits:      append([]*initSeg(nil), s.inits...),
-		epoch:      s.epoch,
-		nextMSN:    s.nextSeq,
-		target:     s.target,
-		ended:      s.ended,
-		ll:         !s.hub.cfg.DisableLowLatency,
-	}
+	snap.TSPlaylist = s.playlist
+	snap.Segments = len(s.window)
+	snap.Bytes = s.bytes
+	snap.BitrateIn, snap.FrameRate = s.rates.avg, s.rates.fps
+	snap.modTime = s.plTime
+	snap.docs, snap.listed = s.docs, s.listed
 	if s.owner != nil {
 		snap.open = s.open
-	}
-	if n := len(s.window) + len(s.retired); n > 0 {
-		snap.objects = make([]*segment, 0, n)
-		snap.objects = append(snap.objects, s.window...)
-		snap.objects = append(snap.objects, s.retired...)
 	}
 	s.snap.Store(snap)
 	close(s.changed)
@@ -261,7 +290,6 @@ func (s *Stream) setOpen(sess *session, o *openSeg) {
 		return
 	}
 	o.disc = o.disc || s.discNext
-	nameParts(s.epoch, s.nextSeq, o.parts)
 	first := s.open == nil
 	s.open = o
 	if first && s.target > 0 && (o.disc || s.period == nil || o.init != s.period.init) {
@@ -292,7 +320,6 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 			f.path = trackDir[i] + f.name
 		}
 	}
-	nameParts(s.epoch, seg.seq, seg.parts)
 	s.open = nil
 	seg.modTime = now
 	if s.discNext {
@@ -446,6 +473,7 @@ func (s *Stream) evictLocked() {
 	s.hub.total.Add(-s.bytes)
 	s.bytes = 0
 	s.window, s.retired, s.tracks, s.playlist = nil, nil, nil, nil
-	s.inits, s.period, s.rendered, s.open = nil, nil, renders{}, nil
+	s.inits, s.period, s.open = nil, nil, nil
+	s.docs, s.full, s.rates, s.listed = nil, nil, rates{}, [2]bool{}
 	s.publishLocked(renderNone)
 }
