@@ -3,6 +3,7 @@ package packager
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type Hub struct {
 	// Parts published and the sum and maximum of their publish delays: from the
 	// arrival of a part's last frame to the part being fetchable, ns.
 	parts, partDelay, partDelayMax atomic.Int64
+	// Segments published and their availability delays (noteSegment).
+	segAvail delayHistogram
 
 	mu        sync.Mutex
 	streams   map[string]*Stream
@@ -357,4 +360,89 @@ type PartStats struct {
 // PartStats returns the totals since the hub started.
 func (h *Hub) PartStats() PartStats {
 	return PartStats{Parts: h.parts.Load(), DelaySum: time.Duration(h.partDelay.Load()), DelayMax: time.Duration(h.partDelayMax.Load())}
+}
+
+// noteSegment records a segment listed now whose closing frame (the keyframe
+// that cut it) arrived at cutIn (unix ns). The delay includes the wait for the
+// other track's next frame, which ends that track's fragment (see cmafTrack).
+func (h *Hub) noteSegment(cutIn int64) {
+	if cutIn == 0 {
+		return
+	}
+	if d := h.cfg.Now().UnixNano() - cutIn; d >= 0 {
+		h.segAvail.observe(d)
+	}
+}
+
+// SegmentAvailability is the histogram of segment availability delays, all
+// streams: from the arrival of the keyframe that closes a segment to the
+// segment being listed in the playlists (a snapshot holding it is out; its
+// documents render on request). Segments closed by an unpublish or a track
+// change are not counted: no keyframe closed them.
+func (h *Hub) SegmentAvailability() Histogram { return h.segAvail.snapshot() }
+
+// availBuckets are the histogram's upper bounds, seconds: fine below the 5 ms
+// the delay should stay under, coarse above up to the audio frame wait (~23 ms)
+// and beyond.
+var availBuckets = [...]float64{0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1}
+
+// delayHistogram counts delays into availBuckets with atomics: the publisher
+// goroutines observe, a metrics scrape reads.
+type delayHistogram struct {
+	counts [len(availBuckets) + 1]atomic.Uint64 // per bucket; the last is +Inf
+	sum    atomic.Int64                         // ns
+}
+
+func (d *delayHistogram) observe(ns int64) {
+	s := float64(ns) / 1e9
+	i := 0
+	for i < len(availBuckets) && s > availBuckets[i] {
+		i++
+	}
+	d.counts[i].Add(1)
+	d.sum.Add(ns)
+}
+
+func (d *delayHistogram) snapshot() Histogram {
+	h := Histogram{Buckets: make(map[float64]uint64, len(availBuckets))}
+	for i, le := range availBuckets {
+		h.Count += d.counts[i].Load()
+		h.Buckets[le] = h.Count
+	}
+	h.Count += d.counts[len(availBuckets)].Load()
+	h.Sum = time.Duration(d.sum.Load()).Seconds()
+	return h
+}
+
+// Histogram is a cumulative histogram of durations in seconds, shaped as
+// prometheus.MustNewConstHistogram takes it.
+type Histogram struct {
+	Count   uint64
+	Sum     float64            // seconds
+	Buckets map[float64]uint64 // upper bound, s: observations at or below it
+}
+
+// Quantile estimates the q-quantile (0 < q < 1) in seconds the way Prometheus'
+// histogram_quantile does: linear within the bucket it falls in. It is NaN with
+// no observations and the highest bound when it falls in +Inf.
+func (h Histogram) Quantile(q float64) float64 {
+	if h.Count == 0 {
+		return math.NaN()
+	}
+	rank := q * float64(h.Count)
+	lo, below := 0.0, uint64(0)
+	for _, le := range availBuckets {
+		n, ok := h.Buckets[le]
+		if !ok {
+			continue
+		}
+		if float64(n) >= rank {
+			if n == below {
+				return le
+			}
+			return lo + (le-lo)*(rank-float64(below))/float64(n-below)
+		}
+		lo, below = le, n
+	}
+	return lo
 }

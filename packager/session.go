@@ -549,6 +549,7 @@ func (s *session) publish(seg *segment) {
 	if !ok {
 		return
 	}
+	s.hub.noteSegment(seg.cutIn)
 	s.segments++
 	if s.target == 0 {
 		s.target = target
