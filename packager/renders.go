@@ -72,15 +72,15 @@ func measure(segs []*segment) rates {
 
 // docCell holds the fMP4 HLS playlists and the MPD of one state of a stream,
 // rendered on first use and at most once, so a change nobody reads costs no
-// render and one many requests read costs one. in is the state: a Stream value
-// holding copies of the fields the renders read (freezeLocked), taken under the
-// stream's lock and never written again, so the renders run on it unlocked. A
-// full cell renders everything, as a window change needs; the others (a part
-// added) render the media playlists and take the multivariant playlist and MPD
-// of base, the last full cell.
+// render and one many requests read costs one. The state is snap, the snapshot
+// the cell was made in: its copies of what the renders read (see thaw) are
+// immutable, so the renders run without the stream's lock. A full cell renders
+// everything, as a window change needs; the others (a part added) render the
+// media playlists and take the multivariant playlist and MPD of base, the last
+// full cell.
 type docCell struct {
 	once sync.Once
-	in   Stream
+	snap *Snapshot
 	full bool
 	base *docCell
 	r    renders
@@ -99,41 +99,44 @@ func (d *docCell) get() *renders {
 }
 
 func (d *docCell) render() {
+	var in Stream
+	d.snap.thaw(&in)
 	if d.full {
-		d.r = d.in.renderCMAFLocked(d.in.plTime, d.in.rates)
+		d.r = in.renderCMAFLocked(in.plTime, in.rates)
 	} else {
 		var base renders
 		if d.base != nil {
 			base = *d.base.get()
 		}
-		d.r = d.in.renderPartsLocked(base)
+		d.r = in.renderPartsLocked(base)
 	}
-	d.in = Stream{} // the rendered bytes are all that is needed now
 	d.base = nil
 }
 
-// frozenOwner stands for the live session in a frozen state: the renders only
-// ask whether there is one, and a real one would keep its buffers reachable.
+// frozenOwner stands for the live session in a thawed state: the renders only
+// ask whether there is one.
 var frozenOwner = new(session)
 
-// freezeLocked copies into in the state the renders read. Everything copied is
-// immutable once a snapshot holds it (segments, init segments, the open
-// segment) or is a value; the window is the snapshot's own copy. One field is
-// not: a period's end grows with its segments, and the MPD reads it only for
-// an ended stream, whose last Period takes no more segments.
-func (s *Stream) freezeLocked(in *Stream) {
-	in.hub, in.app, in.name, in.since, in.epoch = s.hub, s.app, s.name, s.since, s.epoch
-	if s.owner != nil {
+// thaw fills in, a Stream nobody else sees, with the state the renders read as
+// the snapshot has it, so that the renders (methods of Stream, written for the
+// locked stream) run on a snapshot. A field a render starts reading must be
+// copied into the snapshot and here. Everything is immutable once a snapshot
+// holds it (segments, init segments, the open segment) or a value; the window
+// is the snapshot's own copy. One field is not: a period's end grows with its
+// segments, and the MPD reads it only for an ended stream, whose last Period
+// takes no more segments.
+func (snap *Snapshot) thaw(in *Stream) {
+	in.hub, in.app, in.name, in.since, in.epoch = snap.hub, snap.App, snap.Name, snap.Since, snap.epoch
+	if snap.Live {
 		in.owner = frozenOwner
 	}
-	in.remote, in.tracks = s.remote, s.tracks
-	in.window, in.retired = s.objects[:len(s.window):len(s.window)], s.objects[len(s.window):]
-	in.nextSeq, in.discSeq, in.target = s.nextSeq, s.discSeq, s.target
-	in.ended, in.endedAt, in.evicted, in.bytes, in.discNext = s.ended, s.endedAt, s.evicted, s.bytes, s.discNext
-	in.playlist, in.plTime = s.playlist, s.plTime
-	in.inits, in.initGen, in.ast, in.period, in.periodN = s.initsSnap, s.initGen, s.ast, s.period, s.periodN
-	in.rates, in.listed = s.rates, s.listed
-	in.open = s.open
+	in.remote, in.tracks, in.bytes = snap.Remote, snap.Tracks, snap.Bytes
+	in.window, in.retired = snap.objects[:snap.Segments:snap.Segments], snap.objects[snap.Segments:]
+	in.nextSeq, in.discSeq, in.target = snap.nextMSN, snap.discSeq, snap.target
+	in.ended, in.discNext = snap.ended, snap.discNext
+	in.playlist, in.plTime = snap.TSPlaylist, snap.modTime
+	in.inits, in.ast, in.rates, in.listed = snap.inits, snap.ast, snap.rates, snap.listed
+	in.open = snap.open // set only with a publisher on, as the renders read it
 }
 
 // listedLocked reports which fMP4 media playlists the current state has: none

@@ -26,6 +26,7 @@ type Snapshot struct {
 	// request can select on it with its own context and a time cap.
 	Changed <-chan struct{}
 
+	hub     *Hub
 	modTime time.Time  // when the playlists last changed
 	objects []*segment // servable segments: the window and those kept after leaving it
 	inits   []*initSeg // servable CMAF init segments
@@ -33,10 +34,15 @@ type Snapshot struct {
 	listed  [2]bool    // docs has the fMP4 media playlist of vIdx, aIdx
 	cell    docCell    // this snapshot's documents when it changed them
 
-	epoch   string   // the stream's name prefix
-	nextMSN uint64   // media sequence number of the segment being produced
-	open    *openSeg // its parts; nil when none or no publisher
-	target  int64    // EXT-X-TARGETDURATION, s; 0 until known
-	ended   bool     // the playlists carry EXT-X-ENDLIST
-	ll      bool     // low latency on: parts, LL-HLS tags, chunked DASH
+	epoch   string    // the stream's name prefix
+	nextMSN uint64    // media sequence number of the segment being produced
+	discSeq uint64    // EXT-X-DISCONTINUITY-SEQUENCE
+	ast     time.Time // MPD availabilityStartTime
+	rates   rates     // measured over the window at its last change
+	// The next segment follows a republish or takeover.
+	discNext bool
+	open     *openSeg // its parts; nil when none or no publisher
+	target   int64    // EXT-X-TARGETDURATION, s; 0 until known
+	ended    bool     // the playlists carry EXT-X-ENDLIST
+	ll       bool     // low latency on: parts, LL-HLS tags, chunked DASH
 }

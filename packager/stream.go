@@ -233,20 +233,29 @@ func (s *Stream) publishLocked(render int) {
 	}
 	ch := make(chan struct{})
 	snap := &Snapshot{
-		App:     s.app,
-		Name:    s.name,
-		Live:    s.owner != nil,
-		Since:   s.since,
-		Remote:  s.remote,
-		Tracks:  s.tracks,
-		Changed: ch,
-		objects: s.objects,
-		inits:   s.initsSnap,
-		epoch:   s.epoch,
-		nextMSN: s.nextSeq,
-		target:  s.target,
-		ended:   s.ended,
-		ll:      !s.hub.cfg.DisableLowLatency,
+		App:      s.app,
+		Name:     s.name,
+		Live:     s.owner != nil,
+		Since:    s.since,
+		Remote:   s.remote,
+		Tracks:   s.tracks,
+		Segments: len(s.window),
+		Bytes:    s.bytes,
+		Changed:  ch,
+		hub:      s.hub,
+		objects:  s.objects,
+		inits:    s.initsSnap,
+		epoch:    s.epoch,
+		nextMSN:  s.nextSeq,
+		discSeq:  s.discSeq,
+		discNext: s.discNext,
+		ast:      s.ast,
+		target:   s.target,
+		ended:    s.ended,
+		ll:       !s.hub.cfg.DisableLowLatency,
+	}
+	if s.owner != nil {
+		snap.open = s.open
 	}
 	switch render {
 	case renderAll:
@@ -257,25 +266,18 @@ func (s *Stream) publishLocked(render int) {
 		s.plTime = s.hub.cfg.Now()
 		s.rates = measure(s.window)
 		s.listed = s.listedLocked(true)
-		snap.cell.full = true
-		s.freezeLocked(&snap.cell.in)
+		snap.cell.snap, snap.cell.full = snap, true
 		s.docs, s.full = &snap.cell, &snap.cell
 	case renderParts:
 		s.plTime = s.hub.cfg.Now()
 		s.listed = s.listedLocked(false)
-		snap.cell.base = s.full
-		s.freezeLocked(&snap.cell.in)
+		snap.cell.snap, snap.cell.base = snap, s.full
 		s.docs = &snap.cell
 	}
 	snap.TSPlaylist = s.playlist
-	snap.Segments = len(s.window)
-	snap.Bytes = s.bytes
-	snap.BitrateIn, snap.FrameRate = s.rates.avg, s.rates.fps
+	snap.rates, snap.BitrateIn, snap.FrameRate = s.rates, s.rates.avg, s.rates.fps
 	snap.modTime = s.plTime
 	snap.docs, snap.listed = s.docs, s.listed
-	if s.owner != nil {
-		snap.open = s.open
-	}
 	s.snap.Store(snap)
 	close(s.changed)
 	s.changed = ch
