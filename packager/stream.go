@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,7 +230,9 @@ func (s *Stream) publishLocked(render int) {
 			s.objects = append(s.objects, s.window...)
 			s.objects = append(s.objects, s.retired...)
 		}
-		s.initsSnap = append([]*initSeg(nil), s.inits...)
+		if !slices.Equal(s.initsSnap, s.inits) {
+			s.initsSnap = append([]*initSeg(nil), s.inits...)
+		}
 	}
 	ch := make(chan struct{})
 	snap := &Snapshot{
@@ -313,13 +316,14 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 	now := cfg.Now()
 	seg.seq = s.nextSeq
 	s.nextSeq++
-	base := s.epoch + "-" + strconv.FormatUint(seg.seq, 10)
-	seg.name = base + ".ts"
-	seg.path = "ts/" + seg.name
+	var nb [64]byte
+	base := strconv.AppendUint(append(append(nb[:0], s.epoch...), '-'), seg.seq, 10)
+	seg.path = "ts/" + string(base) + ".ts"
+	seg.name = seg.path[len("ts/"):]
 	for i, f := range seg.frag {
 		if f != nil {
-			f.name = base + ".m4s"
-			f.path = trackDir[i] + f.name
+			f.path = trackDir[i] + string(base) + ".m4s"
+			f.name = f.path[len(trackDir[i]):]
 		}
 	}
 	s.open = nil
