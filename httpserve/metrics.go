@@ -80,6 +80,7 @@ type stateCollector struct {
 	bytesIn, framesIn, protocolErrors     *prometheus.Desc
 	panics, publishRefused                *prometheus.Desc
 	partDelay, partDelayMax               *prometheus.Desc
+	segAvail                              *prometheus.Desc
 	streamFramesIn, streamBytesIn         *prometheus.Desc
 }
 
@@ -106,6 +107,7 @@ func newStateCollector(s *server) *stateCollector {
 		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
 		partDelay:      d("rtmpgate_part_publish_delay_seconds", "From the arrival of a CMAF part's last frame to the part being fetchable (at least one frame interval: a part is cut when the track's next frame arrives)."),
 		partDelayMax:   d("rtmpgate_part_publish_delay_max_seconds", "The longest part publish delay seen."),
+		segAvail:       d("rtmpgate_segment_availability_delay_seconds", "From the arrival of the keyframe that closes a segment to the segment being listed in the playlists (a closed segment waits for each track's first frame after the cut)."),
 	}
 }
 
@@ -113,7 +115,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.streams, c.storeBytes, c.streamSegments, c.streamBytes, c.publishers,
 		c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
-		c.protocolErrors, c.panics, c.publishRefused, c.partDelay, c.partDelayMax,
+		c.protocolErrors, c.panics, c.publishRefused, c.partDelay, c.partDelayMax, c.segAvail,
 		c.streamFramesIn, c.streamBytesIn,
 	} {
 		ch <- d
@@ -148,6 +150,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ps := c.s.hub.PartStats()
 	ch <- prometheus.MustNewConstSummary(c.partDelay, uint64(ps.Parts), ps.DelaySum.Seconds(), nil)
 	ch <- prometheus.MustNewConstMetric(c.partDelayMax, prometheus.GaugeValue, ps.DelayMax.Seconds())
+	sa := c.s.hub.SegmentAvailability()
+	ch <- prometheus.MustNewConstHistogram(c.segAvail, sa.Count, sa.Sum, sa.Buckets)
 
 	if c.s.cfg.Ingest == nil {
 		return
