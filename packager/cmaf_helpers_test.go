@@ -271,10 +271,11 @@ func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntr
 					n++
 				}
 			}
-			if tpl.ATC == "false" && len(out) > 0 {
-				// Low latency: the last entry is the segment being produced,
-				// announced ahead of its end; the tests check finished ones.
-				out = out[:len(out)-1]
+			if tpl.ATC == "false" && len(out) >= 2 {
+				// Low latency: the last two entries are the segment being
+				// produced and the next, announced ahead of their end; the
+				// tests check finished ones.
+				out = out[:len(out)-2]
 			}
 		}
 	}

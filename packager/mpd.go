@@ -70,7 +70,10 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
 		b = appendIntAttr(b, "target", s.latencyTargetLocked())
 		b = appendIntAttr(b, "min", 2*part)
-		b = appendIntAttr(b, "max", max(10*part, 2*s.latencyTargetLocked()))
+		// max: dash.js seeks back to the target once the latency passes it by
+		// (max - target + 500 ms), so a player that joined a segment early or
+		// stalled is put back in one seek rather than seconds of catch-up.
+		b = appendIntAttr(b, "max", s.latencyTargetLocked()+2*part)
 		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
 	}
 	for _, p := range periods {
@@ -99,6 +102,18 @@ type producing struct {
 	ato  int64  // availabilityTimeOffset, ms: segment duration minus one part
 }
 
+// announced is how many segments the low-latency MPD lists ahead of their end:
+// the one being produced and the one after it. A player learns of a segment
+// only from an MPD that lists it, and dash.js refetches the MPD at most once a
+// second whatever minimumUpdatePeriod says; listing only the segment being
+// produced left it up to a second late for the next one, longer than its
+// buffer at the target latency (a stall at segment boundaries). Listed ahead,
+// the next segment is requested when its first chunk is due (its availability
+// start is its start plus one part), and the request waits for it
+// (httpserve's serveUpcoming). With a steady GOP the expected times are exact;
+// otherwise the next MPD corrects them, as for the segment being produced.
+const announced = 2
+
 // lowLatencyLocked reports whether the MPD is the low-latency one: parts on and
 // a publisher on the stream.
 func (s *Stream) lowLatencyLocked() bool {
@@ -114,7 +129,7 @@ func (s *Stream) latencyTargetLocked() int64 { return 4 * s.hub.cfg.PartTarget.M
 // long as that one did. Its final entry may differ by what the next keyframe
 // decides; the MPD that lists it complete says so.
 func (s *Stream) producingLocked(p *period, i int) producing {
-	pr := producing{ato: max(s.target*1000-s.hub.cfg.PartTarget.Milliseconds(), 0)}
+	var pr producing
 	if !s.lowLatencyLocked() || s.discNext || len(s.window) == 0 ||
 		s.open != nil && (s.open.disc || s.open.init != p.init) {
 		return pr
@@ -125,6 +140,11 @@ func (s *Stream) producingLocked(p *period, i int) producing {
 		return pr
 	}
 	pr.ok, pr.msn, pr.t, pr.d = true, s.nextSeq, f.t+f.d, f.d
+	// DASH-IF low latency: a segment is available once its first chunk is,
+	// its expected duration minus one part after it starts.
+	if ts := uint64(p.init[i].track.Timescale); ts > 0 {
+		pr.ato = max(int64(f.d*1000/ts)-s.hub.cfg.PartTarget.Milliseconds(), 0)
+	}
 	return pr
 }
 
@@ -225,16 +245,18 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 		}
 		nextN = seg.seq + 1
 	}
-	if open && pr.ok {
-		if pr.d == runD && pr.t == runT+uint64(runR+1)*runD && pr.msn == nextN {
+	for k := uint64(0); open && pr.ok && k < announced; k++ {
+		msn, t := pr.msn+k, pr.t+k*pr.d
+		if pr.d == runD && t == runT+uint64(runR+1)*runD && msn == nextN {
 			runR++
 		} else {
 			emit()
-			runT, runD, runR, runN = pr.t, pr.d, 0, 0
-			if pr.msn != nextN {
-				runN = pr.msn
+			runT, runD, runR, runN = t, pr.d, 0, 0
+			if msn != nextN {
+				runN = msn
 			}
 		}
+		nextN = msn + 1
 	}
 	if open {
 		emit()

@@ -2,12 +2,29 @@
 // (fMP4 or TS HLS) or dash.js, and report the player's state for the page and tests.
 'use strict';
 
+// How far behind the live edge the low-latency hls.js player aims, s: PART-HOLD-BACK
+// (three 200 ms parts) plus most of a part for the one in flight.
+const LL_TARGET = 0.75;
+
 function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
   let destroy = () => {};
   let latency = () => null;
   let wallLatency = () => null;
+  const bufferAhead = () => {
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= video.currentTime + 0.1 && video.currentTime < b.end(i)) return b.end(i) - video.currentTime;
+    }
+    return 0;
+  };
+  let engineObj = null;
+  // How often playback ran dry or jumped: the figures low-latency tuning is judged by.
+  let waiting = 0, seeks = 0;
+  video.addEventListener('waiting', () => { waiting++; });
+  video.addEventListener('seeking', () => { seeks++; });
   const fail = msg => onError(String(msg));
   engine = engine || (src.endsWith('.mpd') ? 'dash' : 'hls');
+  const debug = /[?&]debug=1(&|$)/.test(location.search); // the engines' own logs, to the console
   if (engine === 'dash') {
     if (!window.dashjs) {
       fail('dash.js is not in this build: run make build');
@@ -16,6 +33,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       // Low latency: the MPD's ServiceDescription sets the target; catch-up
       // speeds playback up (or down) a little to hold it after a stall.
       player.updateSettings({
+        debug: { logLevel: debug ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
         streaming: lowLatency
           ? { lowLatencyEnabled: true, liveCatchup: { enabled: true }, delay: { liveDelay: 0.8 } }
           : { lowLatencyEnabled: false },
@@ -25,17 +43,44 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       latency = () => player.getCurrentLiveLatency();
       wallLatency = latency; // dash.js measures against the wall clock (UTCTiming)
       destroy = () => player.reset();
+      engineObj = player;
     }
   } else if (window.Hls && Hls.isSupported()) {
-    // Low latency: blocking reloads and parts. hls.js starts on an independent
-    // part (a keyframe, up to a GOP back) and speeds up only while more than 1 s
-    // is buffered, so it would settle above a second; a latency past
-    // liveMaxLatencyDuration makes it jump (within what it has buffered) back to
-    // liveSyncDuration, PART-HOLD-BACK plus half a part; a stall adds only 50 ms
-    // to that target rather than hls.js's default second.
+    // Low latency: blocking reloads and parts, aiming LL_TARGET behind the
+    // playlist's live edge. hls.js's own catch-up speeds up only while more
+    // than 1 s is buffered, which a sub-second target never has, so it is off
+    // (maxLiveSyncPlaybackRate 1) and catchUp below plays 5 to 15 % faster
+    // while behind; hls.js only jumps forward when far behind (past
+    // liveMaxLatencyDuration), a seek that would land on a thin buffer
+    // otherwise. liveDurationInfinity: updating the MediaSource duration at
+    // every part holds up both SourceBuffers' appends. Each stall backs the
+    // target off by 0.1 s; 30 s without one restores it.
     const hls = new Hls(lowLatency
-      ? { lowLatencyMode: true, liveSyncDuration: 0.7, liveMaxLatencyDuration: 1.1, liveSyncOnStallIncrease: 0.05, maxLiveSyncPlaybackRate: 1.2 }
-      : { lowLatencyMode: false });
+      ? { debug, lowLatencyMode: true, liveSyncDuration: LL_TARGET, liveMaxLatencyDuration: 3,
+        liveSyncOnStallIncrease: 0.1, maxLiveSyncPlaybackRate: 1, liveDurationInfinity: true }
+      : { debug, lowLatencyMode: false });
+    if (lowLatency) {
+      let lastStall = 0;
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) lastStall = Date.now();
+      });
+      const catchUp = () => {
+        if (lastStall && Date.now() - lastStall > 30000) {
+          hls.targetLatency = LL_TARGET; // forgets the stalls' back-off
+          lastStall = 0;
+        }
+        const behind = hls.latency - (hls.targetLatency || LL_TARGET);
+        let rate = 1;
+        if (!video.paused && hls.latency > 0 && bufferAhead() > 0.5 && behind > (video.playbackRate > 1 ? 0 : 0.1)) {
+          rate = Math.min(1.15, Math.round((1 + behind / 2) * 20) / 20);
+        }
+        if (video.playbackRate !== rate) video.playbackRate = rate;
+      };
+      const timer = setInterval(catchUp, 250);
+      destroy = () => { clearInterval(timer); hls.destroy(); };
+    } else {
+      destroy = () => hls.destroy();
+    }
     hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) fail('hls.js: ' + data.type + ' ' + data.details); });
     hls.loadSource(src);
     hls.attachMedia(video);
@@ -43,7 +88,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     // The wall clock minus the playing frame's EXT-X-PROGRAM-DATE-TIME, which
     // rtmpgate anchors to the wall time the frame arrived: glass to glass but the encoder.
     wallLatency = () => hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null;
-    destroy = () => hls.destroy();
+    engineObj = hls;
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
     destroy = () => { video.removeAttribute('src'); video.load(); };
@@ -52,6 +97,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
   }
   return {
     destroy,
+    engine: () => engineObj,
     stats() {
       const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : {};
       return {
@@ -63,6 +109,10 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
         paused: video.paused,
         latency: latency(),
         wallLatency: wallLatency(),
+        bufferAhead: bufferAhead(),
+        playbackRate: video.playbackRate,
+        waiting,
+        seeks,
       };
     },
   };

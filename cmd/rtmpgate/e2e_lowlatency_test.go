@@ -23,6 +23,8 @@ type latencySample struct {
 	Paused        bool     `json:"paused"`
 	Latency       *float64 `json:"latency"`     // hls.latency, dash.js getCurrentLiveLatency()
 	WallLatency   *float64 `json:"wallLatency"` // wall clock minus the playing frame's program date time
+	Waiting       int      `json:"waiting"`     // the video element's waiting events so far (ran dry)
+	Seeks         int      `json:"seeks"`       // its seeks so far (the player's jumps to the live edge)
 	Errors        []string `json:"errors"`
 	PageError     string   `json:"pageerror"`
 }
@@ -36,8 +38,15 @@ func playForLatency(t *testing.T, pageURL string, seconds int) []latencySample {
 	if err := p.wait(t, time.Duration(seconds+40)*time.Second); err != nil {
 		t.Fatalf("play.mjs: %v\n%s", err, p.output)
 	}
+	if dir := os.Getenv("RTMPGATE_LATENCY_TRACE"); dir != "" {
+		name := regexp.MustCompile(`[^A-Za-z0-9.]+`).ReplaceAllString(t.Name(), "_") + ".jsonl"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(p.output.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 	var out []latencySample
 	sc := bufio.NewScanner(strings.NewReader(p.output.String()))
+	sc.Buffer(make([]byte, 64<<10), 4<<20) // PLAY_TRACE lines list every request of a second
 	for sc.Scan() {
 		var s latencySample
 		if json.Unmarshal(sc.Bytes(), &s) == nil {
@@ -58,12 +67,13 @@ type latencyFigures struct {
 	median, p95, max float64
 	wallMedian       float64 // NaN-free: 0 when the player gave none
 	stalls           int
+	waiting, seeks   int     // video element events after warmup
 	advanced         float64 // seconds of media played after warmup
 }
 
 func (f latencyFigures) String() string {
-	return fmt.Sprintf("latency median %.2f s, p95 %.2f s, max %.2f s; wall-clock median %.2f s; %d stalls; %.1f s played in %d s",
-		f.median, f.p95, f.max, f.wallMedian, f.stalls, f.advanced, f.samples)
+	return fmt.Sprintf("latency median %.2f s, p95 %.2f s, max %.2f s; wall-clock median %.2f s; %d stalls, %d waiting, %d seeks; %.1f s played in %d s",
+		f.median, f.p95, f.max, f.wallMedian, f.stalls, f.waiting, f.seeks, f.advanced, f.samples)
 }
 
 func summarize(t *testing.T, stats []latencySample, warmup int) latencyFigures {
@@ -102,6 +112,10 @@ func summarize(t *testing.T, stats []latencySample, warmup int) latencyFigures {
 		}
 		if prev != nil && s.CurrentTime <= prev.CurrentTime+0.1 {
 			f.stalls++
+		}
+		if prev != nil {
+			f.waiting += max(s.Waiting-prev.Waiting, 0)
+			f.seeks += max(s.Seeks-prev.Seeks, 0)
 		}
 		f.advanced = s.CurrentTime - first
 		prev = s
@@ -172,6 +186,8 @@ func metricValue(body, name string) float64 {
 // hls.js and dash.js in low-latency mode, hls.js on rtmpgate's classic fMP4 and
 // TS playlists, and hls.js on nginx-rtmp's HLS (hls_fragment 2s,
 // hls_playlist_length 6s, on tmpfs). It runs only with RTMPGATE_LATENCY_BENCH=1.
+// RTMPGATE_LATENCY_TRACE=DIR keeps, per case, play.mjs's per-second trace
+// (player state, events, every request's timing) and the gateway's access log.
 func TestLatencyBenchmark(t *testing.T) {
 	if os.Getenv("RTMPGATE_LATENCY_BENCH") != "1" {
 		t.Skip("set RTMPGATE_LATENCY_BENCH=1 to run the latency benchmark")
@@ -181,7 +197,14 @@ func TestLatencyBenchmark(t *testing.T) {
 		seconds = s
 	}
 	needTools(t, "nginx")
+	traceDir := os.Getenv("RTMPGATE_LATENCY_TRACE")
+	if traceDir != "" {
+		t.Setenv("PLAY_TRACE", "1")
+	}
 	g := startGateway(t)
+	if traceDir != "" {
+		t.Cleanup(func() { _ = os.WriteFile(filepath.Join(traceDir, "gateway.log"), []byte(g.logs.String()), 0o644) })
+	}
 	loopPublish(t, g.ingestURL("bench"))
 	httpPort := startNginxHLS(t)
 	loopPublish(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/bench", httpPort-1))
