@@ -60,11 +60,29 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
         liveSyncOnStallIncrease: 0.1, maxLiveSyncPlaybackRate: 1, liveDurationInfinity: true }
       : { debug, lowLatencyMode: false });
     if (lowLatency) {
-      let lastStall = 0;
+      let lastStall = 0, playing = false, drySince = 0;
       hls.on(Hls.Events.ERROR, (_, data) => {
         if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) lastStall = Date.now();
       });
+      video.addEventListener('playing', () => { playing = true; });
+      // hls.js 1.7.4 can stop loading media at a segment boundary (the playlist
+      // that completes a segment and lists its short last part arrives while the
+      // part before is still in flight) until its latency passes
+      // liveMaxLatencyDuration and it jumps: seconds of frozen picture. Run dry
+      // for half a second with the playlist listing what comes next, the page
+      // makes that jump at once; the seek restarts hls.js's loading there.
+      const unstick = () => {
+        const d = hls.latestLevelDetails;
+        if (!playing || video.paused || video.seeking || bufferAhead() > 0.05 || !d) { drySince = 0; return; }
+        const now = Date.now();
+        if (!drySince) drySince = now;
+        if (now - drySince >= 500 && d.edge - video.currentTime > 0.4) {
+          drySince = 0;
+          video.currentTime = Math.max(hls.liveSyncPosition || 0, video.currentTime + 0.1);
+        }
+      };
       const catchUp = () => {
+        unstick();
         if (lastStall && Date.now() - lastStall > 30000) {
           hls.targetLatency = LL_TARGET; // forgets the stalls' back-off
           lastStall = 0;
