@@ -73,7 +73,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       // makes that jump at once; the seek restarts hls.js's loading there.
       const unstick = () => {
         const d = hls.latestLevelDetails;
-        if (!playing || video.paused || video.seeking || bufferAhead() > 0.05 || !d) { drySince = 0; return; }
+        if (!d || !d.live || !playing || video.paused || video.seeking || bufferAhead() > 0.05) { drySince = 0; return; }
         const now = Date.now();
         if (!drySince) drySince = now;
         if (now - drySince >= 500 && d.edge - video.currentTime > 0.4) {
@@ -87,9 +87,13 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
           hls.targetLatency = LL_TARGET; // forgets the stalls' back-off
           lastStall = 0;
         }
+        const d = hls.latestLevelDetails;
         const behind = hls.latency - (hls.targetLatency || LL_TARGET);
         let rate = 1;
-        if (!video.paused && hls.latency > 0 && bufferAhead() > 0.5 && behind > (video.playbackRate > 1 ? 0 : 0.1)) {
+        // Further behind than a target duration is the viewer rewinding (as
+        // hls.js judges it): left alone, as is a stream that ended.
+        if (d && d.live && !video.paused && hls.latency > 0 && bufferAhead() > 0.5 &&
+          behind > (video.playbackRate > 1 ? 0 : 0.1) && behind < d.targetduration) {
           rate = Math.min(1.15, Math.round((1 + behind / 2) * 20) / 20);
         }
         if (video.playbackRate !== rate) video.playbackRate = rate;
