@@ -56,7 +56,7 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     // every part holds up both SourceBuffers' appends. Each stall backs the
     // target off by 0.1 s; 30 s without one restores it.
     const hls = new Hls(lowLatency
-      ? { debug, lowLatencyMode: true, liveSyncDuration: LL_TARGET, liveMaxLatencyDuration: 3,
+      ? { debug, lowLatencyMode: true, liveSyncDuration: LL_TARGET, liveMaxLatencyDuration: 2,
         liveSyncOnStallIncrease: 0.1, maxLiveSyncPlaybackRate: 1, liveDurationInfinity: true }
       : { debug, lowLatencyMode: false });
     if (lowLatency) {
