@@ -126,7 +126,10 @@ func TestBrowserPlaysTSHLS(t *testing.T) {
 func TestBrowserPlaysCMAF(t *testing.T) {
 	g := startGateway(t)
 	src := clip(t, "av")
-	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "3",
+	// 56 s of stream (killed at cleanup): the two players play one after the
+	// other, and on a loaded machine the second one used to start so late that
+	// a 32 s stream ended under it.
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "6",
 		"-i", src, "-c", "copy", "-f", "flv", g.ingestURL("cmafplay"))
 	waitPlaylist(t, g.streamURL("cmafplay", "v/index.m3u8"), 8*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
 	for _, tc := range []struct{ name, engine, path string }{
