@@ -31,6 +31,7 @@ type config struct {
 	duration time.Duration
 	loop     bool
 	ramp     time.Duration
+	batch    time.Duration
 	viewers  int
 	httpBase string
 	json     bool
@@ -42,6 +43,7 @@ type config struct {
 const (
 	maxPublishers = 10000
 	maxViewers    = 10000
+	maxBatch      = time.Second // beyond it a stream arrives in bursts no encoder makes
 )
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -55,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long each publisher publishes")
 	fs.BoolVar(&c.loop, "loop", false, "repeat the clip until the duration ends, timestamps running on")
 	fs.DurationVar(&c.ramp, "ramp", 0, "spread the publishers' starts over this time")
+	fs.DurationVar(&c.batch, "batch", time.Millisecond, "a publisher's sending step: tags due within one step leave in one write at its end (1ms: a write per frame, as encoders send; larger: fewer writes on both ends, burstier)")
 	fs.IntVar(&c.viewers, "viewers", 0, "HLS viewers, round robin over the streams")
 	fs.StringVar(&c.httpBase, "http", "", "gateway HTTP base URL for viewers, e.g. http://127.0.0.1:8080")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout")
@@ -77,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-duration %s must be positive", c.duration)
 	case c.ramp < 0:
 		return c, fmt.Errorf("-ramp %s must not be negative", c.ramp)
+	case c.batch < time.Millisecond || c.batch > maxBatch:
+		return c, fmt.Errorf("-batch %s out of range 1ms..%s", c.batch, maxBatch)
 	}
 	return c, nil
 }

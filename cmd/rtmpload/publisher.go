@@ -14,9 +14,8 @@ import (
 
 // Client-side limits of one publisher session.
 const (
-	setupTimeout   = 10 * time.Second
-	coalesceWindow = time.Millisecond
-	flashVer       = "FMLE/3.0 (compatible; rtmpload)"
+	setupTimeout = 10 * time.Second
+	flashVer     = "FMLE/3.0 (compatible; rtmpload)"
 )
 
 // target is where publishers push: the URL's host, app and the tcUrl.
@@ -63,6 +62,7 @@ type publisher struct {
 	start    time.Time // when it is scheduled to connect
 	duration time.Duration
 	loop     bool
+	batch    time.Duration // tags leave on a grid of this step from the session's start
 	clip     *rtmpclient.Clip
 	target   target
 
@@ -139,23 +139,28 @@ func (p *publisher) session(ctx context.Context) error {
 	return nil
 }
 
-// send paces the clip's tags in real time: each tag goes out at the session's
-// start plus its timestamp, tags due within coalesceWindow of each other in one
-// write. With loop the clip repeats, timestamps running on by the clip's period;
-// sequence headers go out once.
+// send paces the clip's tags in real time: each tag is due at the session's start
+// plus its timestamp and leaves at the first tick of the publisher's batch grid
+// at or after that, never early (an encoder cannot send a frame before it has
+// it); tags leaving at one tick go in one write. A write is a loopback round
+// through the kernel on both ends, so the step sets the cost per stream on both
+// sides: 1 ms is about one write per frame, as an encoder sends. With loop the
+// clip repeats, timestamps running on by the clip's period; sequence headers go
+// out once.
 func (p *publisher) send(ctx context.Context, pub *rtmpclient.Publisher) error {
 	begin := time.Now()
-	end := begin.Add(p.duration)
 	defer func() { p.live = time.Since(begin) }()
 	if p.clip.Meta != nil {
 		if err := pub.WriteMetadata(p.clip.Meta); err != nil {
 			return err
 		}
 	}
+	step := max(p.batch, time.Millisecond)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	tags := p.clip.Tags
 	var offset uint32
+	var sentUpTo time.Duration // everything due up to here (from begin) may go now
 	for pass := 0; ; pass++ {
 		for i := range tags {
 			t := &tags[i]
@@ -163,11 +168,11 @@ func (p *publisher) send(ctx context.Context, pub *rtmpclient.Publisher) error {
 				continue
 			}
 			ts := offset + t.Timestamp
-			due := begin.Add(time.Duration(ts) * time.Millisecond)
-			if due.After(end) {
+			due := time.Duration(ts) * time.Millisecond
+			if due > p.duration {
 				return pub.Flush()
 			}
-			if wait := time.Until(due); wait > coalesceWindow {
+			if due > sentUpTo {
 				if err := pub.Flush(); err != nil {
 					return err
 				}
@@ -177,7 +182,8 @@ func (p *publisher) send(ctx context.Context, pub *rtmpclient.Publisher) error {
 					return fmt.Errorf("connection closed by server after %s: %w", time.Since(begin).Round(time.Millisecond), pub.Err())
 				default:
 				}
-				if err := sleepUntil(ctx, timer, due); err != nil {
+				sentUpTo = (due + step - 1) / step * step
+				if err := sleepUntil(ctx, timer, begin.Add(sentUpTo)); err != nil {
 					return err
 				}
 			}

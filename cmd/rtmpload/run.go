@@ -45,6 +45,7 @@ func run(ctx context.Context, cfg config, progressOut io.Writer) (*summary, erro
 			start:    began.Add(delay),
 			duration: cfg.duration,
 			loop:     cfg.loop,
+			batch:    cfg.batch,
 			clip:     cl,
 			target:   tgt,
 		}

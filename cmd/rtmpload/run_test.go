@@ -242,3 +242,63 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("missing clip: %v", err)
 	}
 }
+
+// A batch step groups the tags into one write per step, never ahead of their
+// time: the server sees each message at or after its timestamp (from the
+// session's first message) and no later than one step plus scheduling slack,
+// and the arrivals fall into about one group per step instead of one per frame.
+func TestBatchPacing(t *testing.T) {
+	clipPath, cl := writeTestClip(t)
+	for _, tc := range []struct {
+		batch     time.Duration
+		maxGroups int
+	}{
+		{time.Millisecond, 10000},       // a write per frame: ~77 groups in the 1 s clip
+		{250 * time.Millisecond, 4 + 2}, // 1 s of clip in 250 ms steps
+	} {
+		t.Run(tc.batch.String(), func(t *testing.T) {
+			f := rtmptest.NewServer(t, rtmptest.Options{Keep: true, FlashVer: flashVer})
+			cfg := config{url: f.URL("live"), n: 1, prefix: "b", clipPath: clipPath, duration: 5 * time.Second, batch: tc.batch}
+			s, err := run(context.Background(), cfg, io.Discard)
+			if err != nil || !s.OK {
+				t.Fatalf("run: %v %q", err, s.Errors)
+			}
+			var first time.Time
+			var media []rtmptest.Message
+			for _, m := range f.Messages() {
+				if m.Type == 8 || m.Type == 9 {
+					media = append(media, m)
+				}
+			}
+			if len(media) != cl.Video+cl.Audio {
+				t.Fatalf("%d media messages, clip has %d tags", len(media), cl.Video+cl.Audio)
+			}
+			first = media[0].Received
+			groups := 0
+			var last time.Time
+			const slack = 15 * time.Millisecond // the fake server's reads and the timer's wakeup
+			const gap = 5 * time.Millisecond    // between arrival groups
+			for _, m := range media {
+				at := m.Received.Sub(first)
+				ts := time.Duration(m.Timestamp) * time.Millisecond
+				if at < ts-slack {
+					t.Fatalf("ts %v arrived at %v: early", ts, at)
+				}
+				if at > ts+tc.batch+100*time.Millisecond {
+					t.Fatalf("ts %v arrived at %v: later than a step", ts, at)
+				}
+				if m.Received.Sub(last) > gap {
+					groups++
+				}
+				last = m.Received
+			}
+			if groups > tc.maxGroups {
+				t.Errorf("%d arrival groups, want at most %d", groups, tc.maxGroups)
+			}
+			if tc.batch == time.Millisecond && groups < 20 {
+				t.Errorf("%d arrival groups at a 1 ms step: the frames were not paced", groups)
+			}
+			t.Logf("batch %v: %d messages in %d arrival groups", tc.batch, len(media), groups)
+		})
+	}
+}

@@ -67,6 +67,7 @@ type Publisher struct {
 	name         string
 	streamID     uint32
 	writeTimeout time.Duration
+	writeBy      time.Time // the write deadline set on conn; zero: none
 	ctx          context.Context
 	stop         func() bool
 
@@ -205,6 +206,7 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	if err := p.conn.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
+	p.writeBy = time.Time{}
 	return cr, nil
 }
 
@@ -364,8 +366,14 @@ func (p *Publisher) flush() error {
 	if err := p.ctx.Err(); err != nil {
 		return err // the deadline ctx set must not be pushed back below
 	}
-	if err := p.conn.SetWriteDeadline(time.Now().Add(p.writeTimeout)); err != nil {
-		return err
+	// Moving the deadline is a runtime timer update; at a write per frame it is
+	// moved only once half the timeout has gone, so a stalled write still fails
+	// within 0.5 to 1 times the timeout.
+	if now := time.Now(); p.writeBy.Sub(now) < p.writeTimeout/2 {
+		p.writeBy = now.Add(p.writeTimeout)
+		if err := p.conn.SetWriteDeadline(p.writeBy); err != nil {
+			return err
+		}
 	}
 	n, err := p.conn.Write(p.w.Buf)
 	p.wireSent.Add(int64(n))

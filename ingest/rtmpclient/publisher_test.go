@@ -266,3 +266,34 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 		t.Errorf("wire bytes %d", p.WireBytes())
 	}
 }
+
+// A server that stops reading makes a write fail within the write timeout,
+// though the deadline is moved only every half timeout.
+func TestWriteTimeoutOnStalledServer(t *testing.T) {
+	srv := rtmptest.NewServer(t, rtmptest.Options{StallAfter: 5})
+	const timeout = 400 * time.Millisecond
+	p, err := rtmpclient.Dial(context.Background(), srv.URL("live")+"/stall", rtmpclient.Options{WriteTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	frame := body(256<<10, 3)
+	var lastOK time.Time
+	for i := range 10000 {
+		start := time.Now()
+		if err := p.WriteVideo(uint32(i*33), frame); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("write %d: %v, want a timeout", i, err)
+			}
+			if stuck := time.Since(start); stuck > timeout+200*time.Millisecond {
+				t.Fatalf("the stalled write took %v to fail, timeout %v", stuck, timeout)
+			}
+			t.Logf("write %d failed after %v blocked (last good write %v before): %v", i, time.Since(start), time.Since(lastOK), err)
+			return
+		}
+		lastOK = time.Now()
+		time.Sleep(time.Duration(i%3) * 50 * time.Millisecond) // let the deadline age between writes
+	}
+	t.Fatal("10000 writes of 256 KiB to a server that reads nothing all succeeded")
+}

@@ -17,10 +17,13 @@ import (
 
 // Options choose the server's misbehaviour; the zero value is a good server.
 type Options struct {
-	Refuse    bool   // answer publish with NetStream.Publish.BadName
-	DropAfter int64  // close a connection after this many media messages (0: never)
-	FlashVer  string // if set, a connect with another flashVer counts as a bad setup
-	Keep      bool   // keep each media message (type, timestamp, payload copy) in Media
+	Refuse    bool  // answer publish with NetStream.Publish.BadName
+	DropAfter int64 // close a connection after this many media messages (0: never)
+	// StallAfter stops reading a connection after this many media messages
+	// (0: never), leaving it open until the test ends: a server that hangs.
+	StallAfter int64
+	FlashVer   string // if set, a connect with another flashVer counts as a bad setup
+	Keep       bool   // keep each media message (type, timestamp, payload copy) in Media
 }
 
 // Message is a media or data message as the server received it.
@@ -29,6 +32,7 @@ type Message struct {
 	StreamID  uint32
 	Timestamp uint32
 	Payload   []byte
+	Received  time.Time // when its last byte was read
 }
 
 // Server is a running fake server; its counters may be read while it runs.
@@ -36,6 +40,7 @@ type Server struct {
 	opts Options
 	ln   net.Listener
 	wg   sync.WaitGroup
+	stop chan struct{} // closed when the test ends
 
 	MediaCount  atomic.Int64 // audio and video messages, all connections
 	CleanEnds   atomic.Int64 // sessions that sent deleteStream
@@ -54,7 +59,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{opts: opts, ln: ln}
+	s := &Server{opts: opts, ln: ln, stop: make(chan struct{})}
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
 	s.wg.Go(func() {
@@ -75,6 +80,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 		}
 	})
 	t.Cleanup(func() {
+		close(s.stop)
 		ln.Close()
 		mu.Lock()
 		for c := range conns {
@@ -144,7 +150,7 @@ func (s *Server) serve(conn net.Conn) {
 		case wire.MsgAudio, wire.MsgVideo, wire.MsgDataAMF0:
 			if s.opts.Keep {
 				s.mu.Lock()
-				s.messages = append(s.messages, Message{msg.Type, msg.StreamID, msg.Timestamp, append([]byte(nil), msg.Payload...)})
+				s.messages = append(s.messages, Message{msg.Type, msg.StreamID, msg.Timestamp, append([]byte(nil), msg.Payload...), time.Now()})
 				s.mu.Unlock()
 			}
 			if msg.Type == wire.MsgDataAMF0 {
@@ -153,6 +159,10 @@ func (s *Server) serve(conn net.Conn) {
 			media++
 			s.MediaCount.Add(1)
 			if s.opts.DropAfter > 0 && media >= s.opts.DropAfter {
+				return
+			}
+			if s.opts.StallAfter > 0 && media >= s.opts.StallAfter {
+				<-s.stop
 				return
 			}
 		case wire.MsgCommandAMF0:
