@@ -21,6 +21,9 @@
 #                 fills for the window plus RFC 8216's retention, about 26 s
 #   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
 #   CLIP_SECONDS  length of the looped clip (10)
+#   BATCH         rtmpload's sending step (1ms: a write per frame, as encoders
+#                 send; 20ms from N=500: one write per ~1.5 frames of each track,
+#                 so the load generator's own write(2) calls leave the gateway CPU)
 #   PROFILE       seconds of CPU profile to take from rtmpgate's debug listener
 #                 during the window, plus an allocs delta over the same time, a heap
 #                 profile, and a CPU profile of the wrk playlist run (0: off)
@@ -41,6 +44,7 @@ wrk_d=${WRK_DURATION:-8s}
 wrk_c=${WRK_CONNS:-32}
 wrk_t=${WRK_THREADS:-1}
 clip_s=${CLIP_SECONDS:-10}
+batch=${BATCH:-$([ "$n" -ge 500 ] && echo 20ms || echo 1ms)}
 profile=${PROFILE:-0}
 gateway_args=${GATEWAY_ARGS:-}
 dir=${BENCH_DIR:-$(mktemp -d /tmp/rtmpgate-bench.XXXXXX)}
@@ -217,7 +221,7 @@ total_s=$((settle_s + window_s + 20 + 4 * (wrk_s + 2) + 60))
 start_load() { # name url
 	local prof=
 	[ "$profile" -gt 0 ] && prof=$dir/rtmpload-$1.cpu.pb.gz
-	RTMPLOAD_CPUPROFILE=$prof "$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" \
+	RTMPLOAD_CPUPROFILE=$prof "$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" -batch "$batch" \
 		-progress 0 -json >"$dir/rtmpload-$1.json" 2>"$dir/rtmpload-$1.log" &
 	pids+=("$!")
 	load_pids+=("$!")
@@ -225,7 +229,7 @@ start_load() { # name url
 load_pids=()
 if run_gw; then start_load rtmpgate "rtmp://$gw_rtmp/live"; fi
 if run_ngx; then start_load nginx "rtmp://127.0.0.1:$ngx_rtmp/live"; fi
-log "$n publishers per server for ${total_s}s (ramp $ramp, settle ${settle_s}s, window ${window_s}s)"
+log "$n publishers per server for ${total_s}s (ramp $ramp, batch $batch, settle ${settle_s}s, window ${window_s}s)"
 sleep "$settle_s"
 
 # --- measurement window ------------------------------------------------------------
@@ -391,7 +395,7 @@ per_stream() { awk -v v="$1" -v n="$n" -v t="$elapsed" 'BEGIN { printf "%.2f", v
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
 {
 	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-	echo "run: N=$n publishers per server, clip $(basename "$clip") ${clip_s}s looped (~${gw_kbps:-$ngx_kbps} kbit/s per stream), window ${elapsed}s, wrk -t$wrk_t -c$wrk_c -d$wrk_d"
+	echo "run: N=$n publishers per server, clip $(basename "$clip") ${clip_s}s looped (~${gw_kbps:-$ngx_kbps} kbit/s per stream), rtmpload -batch $batch, window ${elapsed}s, wrk -t$wrk_t -c$wrk_c -d$wrk_d"
 	echo
 	printf '%-44s %14s %14s %10s\n' metric rtmpgate nginx-rtmp ratio
 	row() { printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }

@@ -23,6 +23,10 @@ import (
 // they arrive.
 const readBufferSize = 64 << 10
 
+// maxReadSlack bounds how late past ReadTimeout a silent publisher is closed:
+// the read deadline is moved at most once per slack, not on every read.
+const maxReadSlack = time.Second
+
 // conn is one client connection, served by one goroutine (serve). Only stop and
 // kick are called from other goroutines.
 type conn struct {
@@ -37,10 +41,11 @@ type conn struct {
 
 	readTimeout, writeTimeout time.Duration
 	handshakeTimeout          time.Duration
-	accepted                  time.Time // the setup deadline (handshake, then up to publish) counts from here
-	published                 bool      // a publish succeeded once: the setup deadline no longer applies
-	window                    uint32    // our Window Acknowledgement Size, sent on connect
-	chunkSize                 int       // our outgoing chunk size, sent on connect
+	readInterval              time.Duration // Server.ReadInterval
+	accepted                  time.Time     // the setup deadline (handshake, then up to publish) counts from here
+	published                 bool          // a publish succeeded once: the setup deadline no longer applies
+	window                    uint32        // our Window Acknowledgement Size, sent on connect
+	chunkSize                 int           // our outgoing chunk size, sent on connect
 
 	rbuf       []byte
 	rpos, rend int
@@ -86,6 +91,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		readTimeout:      orDefault(s.ReadTimeout, DefaultReadTimeout),
 		writeTimeout:     orDefault(s.WriteTimeout, DefaultWriteTimeout),
 		handshakeTimeout: orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout),
+		readInterval:     max(s.ReadInterval, 0),
 		accepted:         time.Now(),
 		window:           s.WindowAckSize,
 		chunkSize:        s.ChunkSize,
@@ -225,12 +231,20 @@ func (c *conn) endPublish(cause error) {
 // must finish within HandshakeTimeout of accept; and at any time a connection
 // must complete a message within ReadTimeout of the last one, so single bytes
 // that never add up to a message do not keep it open.
+//
+// Once publishing, a connection reads dozens of times a second: the read
+// deadline is then moved only when it falls due within ReadTimeout (to
+// ReadTimeout plus readSlack), not on every read, since each move is a runtime
+// timer update. And with ReadInterval set, reads are spaced by it so each brings
+// what arrived meanwhile.
 func (c *conn) run() error {
 	if err := c.handshake(); err != nil {
 		return err
 	}
 	setupBy := c.accepted.Add(c.handshakeTimeout)
 	progress := time.Now()
+	slack := min(c.readTimeout/8, maxReadSlack)
+	var readBy, lastRead time.Time // the read deadline set; when the last read returned
 	for {
 		completed := false
 		for c.rpos < c.rend {
@@ -255,23 +269,50 @@ func (c *conn) run() error {
 		if err := c.flush(); err != nil {
 			return err
 		}
+		full := c.rend == len(c.rbuf)
 		if c.rpos == c.rend {
 			c.rpos, c.rend = 0, 0
 		} else if len(c.rbuf)-c.rend < maxChunkHeader {
 			c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 			c.rpos = 0
 		}
+		var now time.Time
+		if completed || c.published {
+			now = time.Now()
+		}
 		if completed {
-			progress = time.Now()
+			progress = now
 		}
-		deadline, setup := progress.Add(c.readTimeout), false
-		if !c.published && setupBy.Before(deadline) {
-			deadline, setup = setupBy, true
+		setup := !c.published
+		if setup {
+			deadline := progress.Add(c.readTimeout)
+			if setupBy.Before(deadline) {
+				deadline = setupBy
+			} else {
+				setup = false
+			}
+			readBy = deadline
+			if err := c.nc.SetReadDeadline(deadline); err != nil {
+				return err
+			}
+		} else if due := progress.Add(c.readTimeout); readBy.Before(due) {
+			readBy = due.Add(slack)
+			if err := c.nc.SetReadDeadline(readBy); err != nil {
+				return err
+			}
 		}
-		if err := c.nc.SetReadDeadline(deadline); err != nil {
-			return err
+		if c.readInterval > 0 && c.published && !full {
+			// A publisher's frames arrive one write at a time; reading at most once
+			// per interval takes several in one read instead of a wakeup and two
+			// read calls (the second finding nothing) for each.
+			if wait := c.readInterval - now.Sub(lastRead); wait > 0 {
+				time.Sleep(wait)
+			}
 		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
+		if c.readInterval > 0 {
+			lastRead = time.Now()
+		}
 		c.rend += n
 		c.received(n)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 // TestSlowloris trickles bytes that never make a message, before and after a
@@ -58,4 +60,53 @@ func TestSlowloris(t *testing.T) {
 		}
 		waitFor(t, "timeout counted", func() bool { return s.Stats().ProtocolErrors[KindTimeout] == before+1 })
 	})
+}
+
+// With ReadInterval, frames an encoder writes one at a time reach the Writer in
+// groups, one per interval, none held much past it; without it, one by one.
+func TestReadInterval(t *testing.T) {
+	cp := loadCapture(t)
+	for _, tc := range []struct {
+		interval     time.Duration
+		minGr, maxGr int
+		maxHeld      time.Duration
+	}{
+		{0, 15, 40, 100 * time.Millisecond},
+		{100 * time.Millisecond, 3, 6, 250 * time.Millisecond},
+	} {
+		t.Run(tc.interval.String(), func(t *testing.T) {
+			h := newRecHandler()
+			addr := startServer(t, &Server{Handler: h, ReadInterval: tc.interval, Logger: testLogger(t)})
+			c := dialClient(t, addr)
+			c.publish("live", "paced")
+			w := h.next(t)
+			must(t, c.send(msgAudio, 1, 0, cp.aacSeq))
+			// 40 frames, one write each, 10 ms apart: 400 ms.
+			sent := make([]time.Time, 40)
+			for i := range sent {
+				sent[i] = time.Now()
+				must(t, c.send(msgAudio, 1, uint32(i*10), cp.aacFrame))
+				time.Sleep(10 * time.Millisecond)
+			}
+			waitFor(t, "40 frames", func() bool { n, _ := w.count(remux.TrackAudio); return n == 40 })
+			w.mu.Lock()
+			frames := append([]recFrame(nil), w.frames...)
+			w.mu.Unlock()
+			groups := 0
+			var last time.Time
+			for i, f := range frames {
+				if held := f.At.Sub(sent[i]); held > tc.maxHeld {
+					t.Errorf("frame %d reached the Writer %v after it was sent", i, held)
+				}
+				if f.At.Sub(last) > 3*time.Millisecond {
+					groups++
+				}
+				last = f.At
+			}
+			if groups < tc.minGr || groups > tc.maxGr {
+				t.Errorf("40 frames 10 ms apart reached the Writer in %d groups, want %d to %d", groups, tc.minGr, tc.maxGr)
+			}
+			t.Logf("interval %v: %d groups", tc.interval, groups)
+		})
+	}
 }

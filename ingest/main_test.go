@@ -44,6 +44,7 @@ type recFrame struct {
 	CTS   int32
 	Key   bool
 	Size  int
+	At    time.Time // when the Writer got it
 }
 
 // recWriter records everything a session hands it.
@@ -75,7 +76,7 @@ func (w *recWriter) WriteTrack(t *remux.Track) error {
 func (w *recWriter) WriteFrame(f *remux.Frame) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.frames = append(w.frames, recFrame{Track: f.Track.ID, DTS: f.DTS, CTS: f.CTS, Key: f.Key, Size: len(f.Data)})
+	w.frames = append(w.frames, recFrame{Track: f.Track.ID, DTS: f.DTS, CTS: f.CTS, Key: f.Key, Size: len(f.Data), At: time.Now()})
 	return nil
 }
 

@@ -78,9 +78,16 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// ReadTimeout (default 30 s) closes a connection that completes no message
 	// for this long; bytes that never add up to a message do not count.
-	ReadTimeout    time.Duration
-	WriteTimeout   time.Duration // default 10 s: bound on each write of our replies
-	MaxMessageSize int           // default 8 MiB; a larger declared message length is a ProtocolError
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration // default 10 s: bound on each write of our replies
+	// ReadInterval (default 0: off) spaces a publishing connection's reads: after
+	// a read that did not fill the buffer, the next waits until this long after
+	// it, so one read takes every frame that arrived meanwhile. Frames then reach
+	// the Writer up to this much later; in exchange a connection costs one
+	// read and one wakeup per interval instead of two reads and a wakeup per
+	// frame the encoder writes.
+	ReadInterval   time.Duration
+	MaxMessageSize int // default 8 MiB; a larger declared message length is a ProtocolError
 	// MaxChunkSize bounds the peer's Set Chunk Size; default 16 MiB - 1, the
 	// largest message RTMP can describe. Chunks are copied as they arrive, so a
 	// large chunk size costs no memory by itself. 0, above the limit, or the top

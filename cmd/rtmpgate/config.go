@@ -37,6 +37,7 @@ type config struct {
 
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
 	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
+	ReadInterval     time.Duration `yaml:"read_interval" help:"a publishing RTMP connection reads at most once per this, taking every frame that arrived meanwhile (fewer reads and wakeups per stream; frames wait up to this long); 0: read as bytes arrive"`
 	MaxMessageSize   int           `yaml:"max_message_size" help:"largest RTMP message accepted, bytes"`
 	WriteTimeout     time.Duration `yaml:"write_timeout" help:"an RTMP connection that does not take our replies this long is closed"`
 	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
@@ -58,6 +59,10 @@ type config struct {
 
 	DebugAddr string `yaml:"debug_addr" help:"when set, serves net/http/pprof on this address (keep it on loopback); empty: off"`
 }
+
+// maxReadInterval bounds read_interval: frames wait up to it in the socket, and
+// LL-HLS parts are 200 ms.
+const maxReadInterval = 100 * time.Millisecond
 
 func defaultConfig() config {
 	return config{
@@ -191,6 +196,7 @@ func (c config) validate() error {
 		{"max_store_bytes", c.MaxStoreBytes > 0},
 		{"handshake_timeout", c.HandshakeTimeout > 0},
 		{"read_timeout", c.ReadTimeout > 0},
+		{"read_interval", c.ReadInterval >= 0 && c.ReadInterval <= maxReadInterval},
 		{"max_message_size", c.MaxMessageSize >= 1<<10},
 		{"write_timeout", c.WriteTimeout > 0},
 		{"max_conns", c.MaxConns > 0},

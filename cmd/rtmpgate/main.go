@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		Logger:           log,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReadTimeout:      cfg.ReadTimeout,
+		ReadInterval:     cfg.ReadInterval,
 		WriteTimeout:     cfg.WriteTimeout,
 		MaxMessageSize:   cfg.MaxMessageSize,
 		MaxConns:         cfg.MaxConns,
