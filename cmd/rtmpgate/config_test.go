@@ -32,6 +32,8 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "out of range names the field", args: []string{"-window-segments", "1"}, wantErr: "window_segments"},
 		{name: "unknown file field", args: []string{"-config", writeFile(t, "bogus: 1\n")}, wantErr: "bogus"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "log_format"},
+		{name: "read interval past its bound", args: []string{"-read-interval", "150ms"}, wantErr: "read_interval"},
+		{name: "negative read interval", env: map[string]string{"RTMPGATE_READ_INTERVAL": "-1ms"}, wantErr: "read_interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
