@@ -16,7 +16,8 @@
 #   N             publishers per server (50)
 #   DURATION      measurement window: CPU is counted over it (60s)
 #   ONLY          both | rtmpgate | nginx (both)
-#   RAMP          spread of the publishers' starts (5s, 20s from N=500)
+#   RAMP          spread of the publishers' starts (5s, 60s from N=500: a
+#                 publisher's setup is four round trips through a busy gateway)
 #   SETTLE        time from the first publish to the window (RAMP + 30s): the store
 #                 fills for the window plus RFC 8216's retention, about 26 s
 #   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
@@ -39,7 +40,7 @@ n=${N:-50}
 window=${DURATION:-60s}
 window_s=${window%s}
 only=${ONLY:-both}
-ramp=${RAMP:-$([ "$n" -ge 500 ] && echo 20s || echo 5s)}
+ramp=${RAMP:-$([ "$n" -ge 500 ] && echo 60s || echo 5s)}
 wrk_d=${WRK_DURATION:-8s}
 wrk_c=${WRK_CONNS:-32}
 wrk_t=${WRK_THREADS:-1}
