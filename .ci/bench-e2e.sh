@@ -317,7 +317,7 @@ gw_rss1=0 gw_hwm=0 ngx_rss1=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0
 if run_gw; then
 	gw_rss1=$(mem_kb VmRSS "$gw_pid")
 	gw_hwm=$(mem_kb VmHWM "$gw_pid")
-	store=$(curl -s "http://$gw_http/metrics" | awk '$1 == "rtmpgate_store_bytes" { printf "%d", $2 }')
+	store=$(curl -s "http://$gw_http/metrics" | awk '$1 == "rtmpgate_store_bytes" { printf "%.0f", $2 }')
 	curl -s "http://$gw_http/api/streams" >"$dir/streams.json" || true
 	read -r api_bytes api_segs < <(jq -r '[(if type == "array" then . else .streams end)[] | select(.name | startswith("bench"))] |
 		"\((map(.bytes) | add // 0) / (length | if . == 0 then 1 else . end) | floor) \((map(.segments) | add // 0) / (length | if . == 0 then 1 else . end))"' \
@@ -392,7 +392,8 @@ read -r ngx_seg_rps ngx_seg_mbs ngx_seg_err ngx_seg_cpu <<<"$ngx_wrk_seg"
 cpu_s() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
 gw_cpu=$(cpu_s "$gw_cpu0" "$gw_cpu1")
 ngx_cpu=$(cpu_s "$ngx_cpu0" "$ngx_cpu1")
-per_stream() { awk -v v="$1" -v n="$n" -v t="$elapsed" 'BEGIN { printf "%.2f", v * 1000 / n / t }'; } # ms CPU per stream-second
+# ms CPU per stream-second, over the streams that connected (N when all did).
+per_stream() { awk -v v="$1" -v c="$2" -v n="$n" -v t="$elapsed" 'BEGIN { if (c + 0 > 0) n = c; printf "%.2f", v * 1000 / n / t }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
 {
 	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
@@ -401,7 +402,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-
 	printf '%-44s %14s %14s %10s\n' metric rtmpgate nginx-rtmp ratio
 	row() { printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 	row "CPU seconds over the window" "$gw_cpu" "$ngx_cpu"
-	row "CPU ms per stream-second" "$(per_stream "$gw_cpu")" "$(per_stream "$ngx_cpu")"
+	row "CPU ms per connected stream-second" "$(per_stream "$gw_cpu" "$gw_conn")" "$(per_stream "$ngx_cpu" "$ngx_conn")"
 	row "cores busy (CPU s / wall s)" "$(awk -v c="$gw_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')" "$(awk -v c="$ngx_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')"
 	row "RSS at window start (kB)" "$gw_rss0" "$ngx_rss0"
 	row "RSS at window end (kB)" "$gw_rss1" "$ngx_rss1"
