@@ -234,18 +234,52 @@ func (h *Hub) Streams() []*Stream {
 // janitor calls it every SweepInterval; tests with a fake clock call it directly.
 func (h *Hub) Sweep() {
 	now := h.cfg.Now()
+	// The hub lock is held only to list the streams and to evict: taking every
+	// stream's lock under it made new publishes wait for the whole sweep, and on
+	// a saturated machine (1000 streams) each stream lock costs a trip through
+	// the run queue: publishes stalled 10 to 43 s and their clients gave up.
 	h.mu.Lock()
+	all := make([]keyedStream, 0, len(h.streams))
 	for key, st := range h.streams {
-		st.mu.Lock()
-		if st.ended && now.Sub(st.endedAt) >= h.cfg.Linger {
-			h.evictLocked(key, st, "linger")
-		} else if st.dropExpiredLocked(now) {
-			st.publishLocked(renderNone)
-		}
-		st.mu.Unlock()
+		all = append(all, keyedStream{key, st})
 	}
 	h.mu.Unlock()
+	var done []keyedStream
+	for _, e := range all {
+		e.st.mu.Lock()
+		if e.st.lingeredLocked(now, h.cfg.Linger) {
+			done = append(done, e)
+		} else if e.st.dropExpiredLocked(now) {
+			e.st.publishLocked(renderNone)
+		}
+		e.st.mu.Unlock()
+	}
+	if len(done) > 0 {
+		h.mu.Lock()
+		for _, e := range done {
+			if h.streams[e.key] != e.st {
+				continue // evicted or replaced meanwhile
+			}
+			e.st.mu.Lock()
+			if e.st.lingeredLocked(now, h.cfg.Linger) { // not republished meanwhile
+				h.evictLocked(e.key, e.st, "linger")
+			}
+			e.st.mu.Unlock()
+		}
+		h.mu.Unlock()
+	}
 	h.enforceBudget()
+}
+
+type keyedStream struct {
+	key string
+	st  *Stream
+}
+
+// lingeredLocked reports whether the stream ended at least linger ago; the
+// caller holds s.mu.
+func (s *Stream) lingeredLocked(now time.Time, linger time.Duration) bool {
+	return s.ended && now.Sub(s.endedAt) >= linger
 }
 
 // evictLocked removes a stream; the caller holds h.mu and st.mu.
