@@ -313,11 +313,32 @@ read -r gw_pl_ok gw_pl_adv < <(cat "$dir/pl-rtmpgate.result" 2>/dev/null || echo
 read -r ngx_pl_ok ngx_pl_adv < <(cat "$dir/pl-nginx.result" 2>/dev/null || echo "- -")
 
 # --- memory --------------------------------------------------------------------------
-gw_rss1=0 gw_hwm=0 ngx_rss1=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0
+gw_rss1=0 gw_hwm=0 ngx_rss1=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0 avail=-
 if run_gw; then
 	gw_rss1=$(mem_kb VmRSS "$gw_pid")
 	gw_hwm=$(mem_kb VmHWM "$gw_pid")
-	store=$(curl -s "http://$gw_http/metrics" | awk '$1 == "rtmpgate_store_bytes" { printf "%.0f", $2 }')
+	curl -s "http://$gw_http/metrics" >"$dir/metrics.txt" || true
+	store=$(awk '$1 == "rtmpgate_store_bytes" { printf "%.0f", $2 }' "$dir/metrics.txt")
+	# Segment availability (closing keyframe to listed): count and p50/p99 from the
+	# histogram's cumulative buckets, interpolated within the bucket as Prometheus'
+	# histogram_quantile does.
+	avail=$(awk '
+		/^rtmpgate_segment_availability_delay_seconds_bucket/ {
+			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+			n++; b[n] = (le == "+Inf") ? -1 : le + 0; c[n] = $NF + 0
+		}
+		function q(p,   r, i, lo, prev) {
+			r = p * c[n]; lo = 0; prev = 0
+			for (i = 1; i <= n; i++) {
+				if (c[i] >= r) {
+					if (b[i] < 0) return lo
+					return lo + (b[i] - lo) * (c[i] > prev ? (r - prev) / (c[i] - prev) : 1)
+				}
+				lo = b[i]; prev = c[i]
+			}
+		}
+		END { if (n == 0 || c[n] == 0) { print "no segments"; exit }
+			printf "%d segments, p50 %.1f ms, p99 %.1f ms", c[n], q(0.5) * 1000, q(0.99) * 1000 }' "$dir/metrics.txt")
 	curl -s "http://$gw_http/api/streams" >"$dir/streams.json" || true
 	read -r api_bytes api_segs < <(jq -r '[(if type == "array" then . else .streams end)[] | select(.name | startswith("bench"))] |
 		"\((map(.bytes) | add // 0) / (length | if . == 0 then 1 else . end) | floor) \((map(.segments) | add // 0) / (length | if . == 0 then 1 else . end))"' \
@@ -426,6 +447,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-
 		echo
 		echo "rtmpgate store: rtmpgate_store_bytes $store ($((store / n)) per stream); /api/streams: $api_bytes bytes and $api_segs segments per stream"
 		echo "rtmpgate peak RSS per stream / store bytes per stream: $(ratio "$((gw_hwm * 1024 / n))" "$((store / n))")"
+		echo "rtmpgate segment availability delay (rtmpgate_segment_availability_delay_seconds): $avail"
 	fi
 } | tee "$dir/results.txt"
 
