@@ -39,6 +39,7 @@ type Hub struct {
 
 	stop      chan struct{}
 	done      chan struct{}
+	budget    chan struct{} // wakes the janitor to enforce the store budget now
 	closeOnce sync.Once
 }
 
@@ -52,6 +53,7 @@ func NewHub(cfg Config, log zerolog.Logger) *Hub {
 		streams:  make(map[string]*Stream),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		budget:   make(chan struct{}, 1),
 	}
 	go h.janitor()
 	return h
@@ -79,6 +81,8 @@ func (h *Hub) janitor() {
 			return
 		case <-t.C:
 			h.Sweep()
+		case <-h.budget:
+			h.enforceBudget()
 		}
 	}
 }
@@ -246,7 +250,11 @@ func (h *Hub) Sweep() {
 	h.mu.Unlock()
 	var done []keyedStream
 	for _, e := range all {
-		e.st.mu.Lock()
+		// A busy stream has a publisher adding a segment, which drops its own
+		// expired segments (addSegment); an ended stream's lock is free.
+		if !e.st.mu.TryLock() {
+			continue
+		}
 		if e.st.lingeredLocked(now, h.cfg.Linger) {
 			done = append(done, e)
 		} else if e.st.dropExpiredLocked(now) {
@@ -298,7 +306,11 @@ func (h *Hub) evictOldestEndedLocked() bool {
 		victimKey string
 	)
 	for key, st := range h.streams {
-		st.mu.Lock()
+		// A busy lock is a stream being written: live, not a candidate. Not
+		// waiting for it keeps the hub lock (which Publish needs) short.
+		if !st.mu.TryLock() {
+			continue
+		}
 		if st.ended && (victim == nil || st.endedAt.Before(victim.endedAt)) {
 			victim, victimKey = st, key
 		}
@@ -328,7 +340,12 @@ func (h *Hub) enforceBudget() {
 		return
 	}
 	for _, st := range h.Streams() {
-		st.mu.Lock()
+		// A stream whose lock is busy (its publisher is adding a segment) is
+		// left for the next scan: waiting for each of 1000 busy locks in turn on
+		// a saturated machine took seconds.
+		if !st.mu.TryLock() {
+			continue
+		}
 		if st.dropRetiredLocked(len(st.retired)) {
 			st.publishLocked(renderNone)
 		}
@@ -347,9 +364,9 @@ func (h *Hub) enforceBudget() {
 }
 
 // enforceBudgetSoon is enforceBudget for the segment path: every segment publish
-// calls it, and while the store is over budget a scan runs at most every
-// budgetScanEvery, so streams over a budget that only live windows fill do not
-// lock every other stream on every segment.
+// calls it, and while the store is over budget it wakes the janitor to scan, at
+// most every budgetScanEvery, so streams over a budget that only live windows
+// fill do not lock every other stream on every segment.
 func (h *Hub) enforceBudgetSoon() {
 	if h.total.Load() <= h.cfg.MaxStoreBytes {
 		return
@@ -358,7 +375,12 @@ func (h *Hub) enforceBudgetSoon() {
 	if last := h.lastBudgetScan.Load(); now-last < int64(budgetScanEvery) || !h.lastBudgetScan.CompareAndSwap(last, now) {
 		return
 	}
-	h.enforceBudget()
+	// The janitor scans, not this publisher: a scan visits every stream, and
+	// the publisher's own connection must not stall meanwhile.
+	select {
+	case h.budget <- struct{}{}:
+	default:
+	}
 }
 
 // notePart records a part published now whose last frame arrived at lastIn
