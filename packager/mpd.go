@@ -245,7 +245,9 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 		}
 		nextN = seg.seq + 1
 	}
-	for k := uint64(0); open && pr.ok && k < announced; k++ {
+	// Only with an availabilityTimeOffset (segments longer than a part): without
+	// it a player would take the announced segments for finished ones.
+	for k := uint64(0); open && pr.ok && pr.ato > 0 && k < announced; k++ {
 		msn, t := pr.msn+k, pr.t+k*pr.d
 		if pr.d == runD && t == runT+uint64(runR+1)*runD && msn == nextN {
 			runR++
