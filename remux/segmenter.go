@@ -188,8 +188,12 @@ func (s *Segmenter) Push(f *Frame) Decision {
 // the next video frame, and a video cut that left no room let the audio fragment
 // run one audio frame past the cap (2.500 s and 2.508 s under a 2.499 s cap were
 // seen, which round above the target). Audio alone cuts only when video has
-// paused (no video frame for a quarter of the cap) or never came.
+// paused (no video frame for a quarter of the cap) or never came, or when the
+// frame itself lies past the cap.
 func (s *Segmenter) overruns(k Kind, dts, step int64) bool {
+	if dts-s.start > s.maxDuration() {
+		return true
+	}
 	ahead := step + 1
 	if s.Video && k == KindVideo {
 		ahead += s.stepAudio
