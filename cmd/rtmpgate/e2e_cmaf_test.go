@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,15 +29,7 @@ func fetchTrack(t *testing.T, playlistURL string, dir, prefix string) (string, [
 	if len(m) != 1 {
 		t.Fatalf("want one EXT-X-MAP in %s:\n%s", playlistURL, body)
 	}
-	base, _ := url.Parse(playlistURL)
-	get := func(ref string) []byte {
-		u, _ := url.Parse(ref)
-		code, b := httpGet(t, base.ResolveReference(u).String())
-		if code != 200 {
-			t.Fatalf("%s: status %d", ref, code)
-		}
-		return b
-	}
+	get := func(ref string) []byte { return getRef(t, playlistURL, ref) }
 	init := get(m[0][1])
 	all := append([]byte(nil), init...)
 	var singles []string

@@ -353,20 +353,31 @@ func waitPlaylist(t testing.TB, u string, limit time.Duration, ok func(mediaPlay
 
 func ended(pl mediaPlaylist) bool { return pl.endList }
 
+// getRef fetches ref, a URI as a playlist at playlistURL lists it (relative to
+// the playlist), and fails the test unless it answers 200.
+func getRef(t testing.TB, playlistURL, ref string) []byte {
+	t.Helper()
+	base, err := url.Parse(playlistURL)
+	if err != nil {
+		t.Fatalf("playlist URL %q: %v", playlistURL, err)
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		t.Fatalf("URI %q in %s: %v", ref, playlistURL, err)
+	}
+	code, body := httpGet(t, base.ResolveReference(u).String())
+	if code != http.StatusOK {
+		t.Fatalf("GET %s (in %s): status %d", ref, playlistURL, code)
+	}
+	return body
+}
+
 // fetchSegments downloads every segment of pl into dir and returns their paths.
 func fetchSegments(t testing.TB, playlistURL string, pl mediaPlaylist, dir string) []string {
 	t.Helper()
-	base, _ := url.Parse(playlistURL)
 	var paths []string
 	for i, s := range pl.segments {
-		ref, err := url.Parse(s.uri)
-		if err != nil {
-			t.Fatalf("segment URI %q: %v", s.uri, err)
-		}
-		code, body := httpGet(t, base.ResolveReference(ref).String())
-		if code != http.StatusOK {
-			t.Fatalf("segment %s: status %d", s.uri, code)
-		}
+		body := getRef(t, playlistURL, s.uri)
 		p := filepath.Join(dir, fmt.Sprintf("seg%03d.ts", i))
 		if err := os.WriteFile(p, body, 0o644); err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -489,15 +488,7 @@ func TestOddResolutionChange(t *testing.T) {
 // decodes it: every frame at that side's size.
 func checkCMAFSides(t *testing.T, playlistURL, body string, want []string) {
 	t.Helper()
-	base, _ := url.Parse(playlistURL)
-	get := func(ref string) []byte {
-		u, _ := url.Parse(ref)
-		code, b := httpGet(t, base.ResolveReference(u).String())
-		if code != 200 {
-			t.Fatalf("GET %s: %d", ref, code)
-		}
-		return b
-	}
+	get := func(ref string) []byte { return getRef(t, playlistURL, ref) }
 	var sides [][]byte
 	for _, line := range strings.Split(body, "\n") {
 		if m := regexp.MustCompile(`^#EXT-X-MAP:URI="([^"]+)"`).FindStringSubmatch(line); m != nil {
@@ -644,15 +635,7 @@ func cmafRendition(t *testing.T, playlistURL, stream string) (frames int, gaps [
 	if code != 200 {
 		t.Fatalf("GET %s: %d", playlistURL, code)
 	}
-	base, _ := url.Parse(playlistURL)
-	get := func(ref string) []byte {
-		u, _ := url.Parse(ref)
-		code, b := httpGet(t, base.ResolveReference(u).String())
-		if code != 200 {
-			t.Fatalf("GET %s: %d", ref, code)
-		}
-		return b
-	}
+	get := func(ref string) []byte { return getRef(t, playlistURL, ref) }
 	mapRe := regexp.MustCompile(`^#EXT-X-MAP:URI="([^"]+)"`)
 	var sides [][]byte
 	gap := false
