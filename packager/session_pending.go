@@ -8,6 +8,7 @@ import "github.com/rtmpgate/rtmpgate/remux"
 type pending struct {
 	frames []pendingFrame
 	data   []byte
+	lo, hi int64 // smallest and largest DTS held: span is asked once per held frame
 }
 
 type pendingFrame struct {
@@ -20,6 +21,10 @@ type pendingFrame struct {
 
 func (p *pending) add(f *remux.Frame) {
 	p.data = append(p.data, f.Data...)
+	if len(p.frames) == 0 {
+		p.lo, p.hi = f.DTS, f.DTS
+	}
+	p.lo, p.hi = min(p.lo, f.DTS), max(p.hi, f.DTS)
 	p.frames = append(p.frames, pendingFrame{track: f.Track, dts: f.DTS, cts: f.CTS, key: f.Key, end: len(p.data)})
 }
 
@@ -35,11 +40,7 @@ func (p *pending) span() int64 {
 	if len(p.frames) < 2 {
 		return 0
 	}
-	lo, hi := p.frames[0].dts, p.frames[0].dts
-	for _, f := range p.frames[1:] {
-		lo, hi = min(lo, f.dts), max(hi, f.dts)
-	}
-	return hi - lo
+	return p.hi - p.lo
 }
 
 // each calls fn with every frame in arrival order; the Frame and its Data are
