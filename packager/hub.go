@@ -160,6 +160,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	st.owner = sess
 	st.remote = remote
 	st.ended = false
+	st.endedNow.Store(false)
 	// The new session's timestamps start over: its first segment is discontinuous
 	// with whatever the playlist holds.
 	republish := st.nextSeq > 0
@@ -250,10 +251,15 @@ func (h *Hub) Sweep() {
 	h.mu.Unlock()
 	var done []keyedStream
 	for _, e := range all {
-		// A busy stream has a publisher adding a segment, which drops its own
-		// expired segments (addSegment); an ended stream's lock is free.
-		if !e.st.mu.TryLock() {
-			continue
+		// A busy live stream has a publisher adding a segment, which drops its
+		// own expired segments (addSegment): skip it rather than queue for its
+		// lock. An ended stream's lock is only ever held briefly: wait for it.
+		if !e.st.endedNow.Load() {
+			if !e.st.mu.TryLock() {
+				continue
+			}
+		} else {
+			e.st.mu.Lock()
 		}
 		if e.st.lingeredLocked(now, h.cfg.Linger) {
 			done = append(done, e)
@@ -306,11 +312,13 @@ func (h *Hub) evictOldestEndedLocked() bool {
 		victimKey string
 	)
 	for key, st := range h.streams {
-		// A busy lock is a stream being written: live, not a candidate. Not
-		// waiting for it keeps the hub lock (which Publish needs) short.
-		if !st.mu.TryLock() {
+		// Live streams are not candidates: skipping them without taking their
+		// locks keeps the hub lock (which Publish needs) short; waiting for each
+		// busy publisher's lock in turn took seconds at 1000 streams.
+		if !st.endedNow.Load() {
 			continue
 		}
+		st.mu.Lock()
 		if st.ended && (victim == nil || st.endedAt.Before(victim.endedAt)) {
 			victim, victimKey = st, key
 		}
@@ -340,12 +348,7 @@ func (h *Hub) enforceBudget() {
 		return
 	}
 	for _, st := range h.Streams() {
-		// A stream whose lock is busy (its publisher is adding a segment) is
-		// left for the next scan: waiting for each of 1000 busy locks in turn on
-		// a saturated machine took seconds.
-		if !st.mu.TryLock() {
-			continue
-		}
+		st.mu.Lock()
 		if st.dropRetiredLocked(len(st.retired)) {
 			st.publishLocked(renderNone)
 		}

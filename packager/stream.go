@@ -63,8 +63,9 @@ type Stream struct {
 	retired  []*segment // left the window, still served until expires
 	nextSeq  uint64
 	discSeq  uint64
-	target   int64 // EXT-X-TARGETDURATION, s; 0 until the first segment closes
-	ended    bool  // the last session ended and no new one started
+	target   int64       // EXT-X-TARGETDURATION, s; 0 until the first segment closes
+	ended    bool        // the last session ended and no new one started
+	endedNow atomic.Bool // ended, readable without mu: eviction scans skip live streams without waiting for their locks
 	endedAt  time.Time
 	evicted  bool
 	bytes    int64
@@ -467,6 +468,7 @@ func (s *Stream) endSession(sess *session) bool {
 	s.owner = nil
 	s.open = nil
 	s.ended = true
+	s.endedNow.Store(true)
 	s.endedAt = s.hub.cfg.Now()
 	s.publishLocked(renderAll)
 	return true
