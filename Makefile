@@ -31,6 +31,7 @@ vet:
 
 test: test-deps web vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	RTMPGATE_INGEST_READ_INTERVAL=5ms $(GO) test -count=1 -timeout 5m ./ingest/
 
 # Runs every fuzz target for FUZZTIME beyond its committed seeds (go test runs the seeds already).
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded"

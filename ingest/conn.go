@@ -31,7 +31,7 @@ const maxReadSlack = time.Second
 // kick are called from other goroutines.
 type conn struct {
 	srv    *Server
-	nc     net.Conn
+	nc     net.Conn // replaced (under mu) by the readPoller's connection once publishing
 	log    zerolog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,9 +41,9 @@ type conn struct {
 
 	readTimeout, writeTimeout time.Duration
 	handshakeTimeout          time.Duration
-	readInterval              time.Duration // Server.ReadInterval
 	accepted                  time.Time     // the setup deadline (handshake, then up to publish) counts from here
 	published                 bool          // a publish succeeded once: the setup deadline no longer applies
+	polled                    bool          // usePoller ran
 	window                    uint32        // our Window Acknowledgement Size, sent on connect
 	chunkSize                 int           // our outgoing chunk size, sent on connect
 
@@ -91,7 +91,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		readTimeout:      orDefault(s.ReadTimeout, DefaultReadTimeout),
 		writeTimeout:     orDefault(s.WriteTimeout, DefaultWriteTimeout),
 		handshakeTimeout: orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout),
-		readInterval:     max(s.ReadInterval, 0),
 		accepted:         time.Now(),
 		window:           s.WindowAckSize,
 		chunkSize:        s.ChunkSize,
@@ -129,9 +128,34 @@ func (c *conn) stop(cause error) {
 	if c.stopped == nil {
 		c.stopped = cause
 	}
+	nc := c.nc
 	c.mu.Unlock()
 	c.cancel()
-	c.nc.Close()
+	nc.Close()
+}
+
+// usePoller moves a publishing connection to the server's readPoller, once, with
+// its read deadline; with none (ReadInterval 0, or not Linux) it stays on its
+// net.Conn.
+func (c *conn) usePoller(readBy time.Time) error {
+	c.polled = true
+	p := c.srv.readPoller()
+	if p == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped != nil {
+		return nil // the socket is closed: the next read says so
+	}
+	nc, ok, err := p.adopt(c.nc)
+	if ok {
+		c.nc = nc
+	}
+	if err != nil {
+		return err
+	}
+	return c.nc.SetReadDeadline(readBy)
 }
 
 func (c *conn) stopCause() error {
@@ -235,8 +259,8 @@ func (c *conn) endPublish(cause error) {
 // Once publishing, a connection reads dozens of times a second: the read
 // deadline is then moved only when it falls due within ReadTimeout (to
 // ReadTimeout plus readSlack), not on every read, since each move is a runtime
-// timer update. And with ReadInterval set, reads are spaced by it so each brings
-// what arrived meanwhile.
+// timer update. And with ReadInterval set, the connection moves to the server's
+// readPoller, which paces its reads (see there).
 func (c *conn) run() error {
 	if err := c.handshake(); err != nil {
 		return err
@@ -244,7 +268,7 @@ func (c *conn) run() error {
 	setupBy := c.accepted.Add(c.handshakeTimeout)
 	progress := time.Now()
 	slack := min(c.readTimeout/8, maxReadSlack)
-	var readBy, lastRead time.Time // the read deadline set; when the last read returned
+	var readBy time.Time // the read deadline set
 	for {
 		completed := false
 		for c.rpos < c.rend {
@@ -269,7 +293,6 @@ func (c *conn) run() error {
 		if err := c.flush(); err != nil {
 			return err
 		}
-		full := c.rend == len(c.rbuf)
 		if c.rpos == c.rend {
 			c.rpos, c.rend = 0, 0
 		} else if len(c.rbuf)-c.rend < maxChunkHeader {
@@ -301,18 +324,12 @@ func (c *conn) run() error {
 				return err
 			}
 		}
-		if c.readInterval > 0 && c.published && !full {
-			// A publisher's frames arrive one write at a time; reading at most once
-			// per interval takes several in one read instead of a wakeup and two
-			// read calls (the second finding nothing) for each.
-			if wait := c.readInterval - now.Sub(lastRead); wait > 0 {
-				time.Sleep(wait)
+		if c.published && !c.polled {
+			if err := c.usePoller(readBy); err != nil {
+				return err
 			}
 		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
-		if c.readInterval > 0 {
-			lastRead = time.Now()
-		}
 		c.rend += n
 		c.received(n)
 		if err != nil {

@@ -155,6 +155,9 @@ func (h *recHandler) next(t *testing.T) *recWriter {
 // startServer serves on 127.0.0.1:0 and shuts down with the test.
 func startServer(t *testing.T, s *Server) string {
 	t.Helper()
+	if s.ReadInterval == 0 {
+		s.ReadInterval = pacedReadsForTests(t)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +175,22 @@ func startServer(t *testing.T, s *Server) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// pacedReadsForTests is the ReadInterval given to servers whose test does not
+// choose one: RTMPGATE_INGEST_READ_INTERVAL (make test runs the package once
+// without it, reads as bytes arrive, and once with it, reads through the
+// readPoller), else 0.
+func pacedReadsForTests(t *testing.T) time.Duration {
+	v := os.Getenv("RTMPGATE_INGEST_READ_INTERVAL")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("RTMPGATE_INGEST_READ_INTERVAL: %v", err)
+	}
+	return d
 }
 
 // testClient is a raw RTMP publisher built on our own chunk writer and reader.

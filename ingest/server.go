@@ -80,12 +80,13 @@ type Server struct {
 	// for this long; bytes that never add up to a message do not count.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration // default 10 s: bound on each write of our replies
-	// ReadInterval (default 0: off) spaces a publishing connection's reads: after
-	// a read that did not fill the buffer, the next waits until this long after
-	// it, so one read takes every frame that arrived meanwhile. Frames then reach
-	// the Writer up to this much later; in exchange a connection costs one
-	// read and one wakeup per interval instead of two reads and a wakeup per
-	// frame the encoder writes.
+	// ReadInterval (default 0: off) paces publishing connections' reads (Linux):
+	// once per interval one epoll call finds every publisher with bytes waiting,
+	// and each of those reads once, taking every frame that arrived meanwhile.
+	// Frames then reach the Writer up to this much later; in exchange the whole
+	// server costs one wakeup per interval and a read per connection with data,
+	// instead of a wakeup and two reads (the second finding nothing) for each
+	// frame every encoder writes. Off, each connection is read as bytes arrive.
 	ReadInterval   time.Duration
 	MaxMessageSize int // default 8 MiB; a larger declared message length is a ProtocolError
 	// MaxChunkSize bounds the peer's Set Chunk Size; default 16 MiB - 1, the
@@ -116,6 +117,33 @@ type Server struct {
 	refusalLog map[string]time.Time // last refusal logged, by remote IP
 	closed     bool
 	wg         sync.WaitGroup
+
+	pollerOnce sync.Once
+	poller     *readPoller // nil: ReadInterval off, not Linux, or epoll failed
+}
+
+// readPoller returns the server's poller, made on first use; nil if none.
+func (s *Server) readPoller() *readPoller {
+	s.pollerOnce.Do(func() {
+		if s.ReadInterval <= 0 {
+			return
+		}
+		p, err := newReadPoller(s.ReadInterval)
+		if err != nil {
+			s.Logger.Warn().Err(err).Msg("read pacing off: connections are read as bytes arrive")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			if p != nil {
+				p.close()
+			}
+			return
+		}
+		s.poller = p
+	})
+	return s.poller
 }
 
 // ListenAndServe listens on s.Addr (TCP) and serves it.
@@ -297,6 +325,10 @@ func (s *Server) closeAll() error {
 		c.stop(ErrServerClosed)
 	}
 	s.mu.Unlock()
+	s.pollerOnce.Do(func() {}) // no poller is made after this
+	if s.poller != nil {
+		s.poller.close()
+	}
 	return err
 }
 
