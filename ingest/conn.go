@@ -41,11 +41,11 @@ type conn struct {
 
 	readTimeout, writeTimeout time.Duration
 	handshakeTimeout          time.Duration
-	accepted                  time.Time     // the setup deadline (handshake, then up to publish) counts from here
-	published                 bool          // a publish succeeded once: the setup deadline no longer applies
-	polled                    bool          // usePoller ran
-	window                    uint32        // our Window Acknowledgement Size, sent on connect
-	chunkSize                 int           // our outgoing chunk size, sent on connect
+	accepted                  time.Time // the setup deadline (handshake, then up to publish) counts from here
+	published                 bool      // a publish succeeded once: the setup deadline no longer applies
+	polled                    bool      // usePoller ran
+	window                    uint32    // our Window Acknowledgement Size, sent on connect
+	chunkSize                 int       // our outgoing chunk size, sent on connect
 
 	rbuf       []byte
 	rpos, rend int
