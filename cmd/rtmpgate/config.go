@@ -37,7 +37,7 @@ type config struct {
 
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
 	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
-	ReadInterval     time.Duration `yaml:"read_interval" help:"a publishing RTMP connection reads at most once per this, taking every frame that arrived meanwhile (fewer reads and wakeups per stream; frames wait up to this long); 0: read as bytes arrive"`
+	ReadInterval     time.Duration `yaml:"read_interval" help:"publishing RTMP connections are read together once per this (Linux: one epoll call, one read per connection with bytes), each read taking every frame that arrived meanwhile; frames wait up to this long; 0: each connection read as bytes arrive"`
 	MaxMessageSize   int           `yaml:"max_message_size" help:"largest RTMP message accepted, bytes"`
 	WriteTimeout     time.Duration `yaml:"write_timeout" help:"an RTMP connection that does not take our replies this long is closed"`
 	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
@@ -74,7 +74,7 @@ func defaultConfig() config {
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
 		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
-		ShutdownTimeout: 10 * time.Second, GCPercent: 25,
+		ShutdownTimeout: 10 * time.Second, GCPercent: 25, ReadInterval: 10 * time.Millisecond,
 	}
 }
 
