@@ -65,8 +65,8 @@ func newReadPoller(interval time.Duration) (*readPoller, error) {
 }
 
 // adopt moves nc to the poller and returns the connection to use from now on,
-// with ok true; nc is then closed, even when the error is not nil. A connection
-// that is not TCP (a test's pipe) comes back as it is, with ok false.
+// with ok true. On an error nc may be closed, and comes back with ok false. A
+// connection that is not TCP (a test's pipe) comes back as it is, with ok false.
 func (p *readPoller) adopt(nc net.Conn) (net.Conn, bool, error) {
 	sc, isSys := nc.(syscall.Conn)
 	if _, isTCP := nc.(*net.TCPConn); !isTCP || !isSys {
@@ -102,12 +102,12 @@ func (p *readPoller) adopt(nc net.Conn) (net.Conn, bool, error) {
 	defer p.mu.Unlock()
 	if p.closed {
 		unix.Close(fd)
-		return nil, true, ErrServerClosed
+		return nc, false, ErrServerClosed
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
-		return nil, true, fmt.Errorf("ingest: epoll_ctl add: %w", err)
+		return nc, false, fmt.Errorf("ingest: epoll_ctl add: %w", err)
 	}
 	p.conns[int32(fd)] = pc
 	if !p.started {
@@ -329,24 +329,29 @@ func (c *polledConn) Read(b []byte) (int, error) {
 	}
 }
 
+// waitReadable waits for the poller's signal: bytes or an end on the socket, or
+// the read deadline passed.
 func (c *polledConn) waitReadable() error {
 	c.waiting.Store(true)
-	for {
-		if d := c.readBy.Load(); d != 0 && time.Now().UnixNano() >= d {
-			c.waiting.Store(false)
+	if c.overdue() {
+		c.waiting.Store(false)
+		return os.ErrDeadlineExceeded
+	}
+	select {
+	case <-c.stopCh:
+		c.waiting.Store(false)
+		return errPolledClosed
+	case <-c.wake:
+		if c.overdue() {
 			return os.ErrDeadlineExceeded
 		}
-		select {
-		case <-c.stopCh:
-			c.waiting.Store(false)
-			return errPolledClosed
-		case <-c.wake:
-			if d := c.readBy.Load(); d != 0 && time.Now().UnixNano() >= d {
-				return os.ErrDeadlineExceeded
-			}
-			return nil
-		}
+		return nil
 	}
+}
+
+func (c *polledConn) overdue() bool {
+	d := c.readBy.Load()
+	return d != 0 && time.Now().UnixNano() >= d
 }
 
 // Write writes all of b, waiting for room (rare: replies to a publisher are a
