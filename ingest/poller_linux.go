@@ -342,6 +342,9 @@ func (c *polledConn) waitReadable() error {
 		c.waiting.Store(false)
 		return errPolledClosed
 	case <-c.wake:
+		// A token left from an earlier wait also lands here: then waiting is
+		// still set, and must not invite more tokens while we read.
+		c.waiting.Store(false)
 		if c.overdue() {
 			return os.ErrDeadlineExceeded
 		}
