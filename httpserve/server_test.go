@@ -37,16 +37,26 @@ func newServer(t *testing.T, end bool) *httptest.Server {
 // newServerCfg is newServer with an httpserve.Config; it also returns the hub.
 func newServerCfg(t *testing.T, end bool, cfg httpserve.Config) (*httptest.Server, *packager.Hub) {
 	t.Helper()
+	hub := newDemoHub(t, end, 0)
+	srv := httptest.NewServer(httpserve.New(hub, cfg))
+	t.Cleanup(srv.Close)
+	return srv, hub
+}
+
+// newDemoHub publishes 5 s of synthetic media (2 s GOPs, 25 fps) on live/demo;
+// each video frame carries pad more bytes of slice data.
+func newDemoHub(tb testing.TB, end bool, pad int) *packager.Hub {
+	tb.Helper()
 	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
-	t.Cleanup(hub.Close)
+	tb.Cleanup(hub.Close)
 	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	must := func(err error) {
-		t.Helper()
+		tb.Helper()
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}))
@@ -63,17 +73,18 @@ func newServerCfg(t *testing.T, end bool, cfg httpserve.Config) (*httptest.Serve
 		if key {
 			nal = 0x65
 		}
-		must(w.WriteFrame(&remux.Frame{Track: video, DTS: vdts, Key: key, Data: []byte{0, 0, 0, 3, nal, 0x88, 0x84}}))
+		data := make([]byte, 7+pad)
+		n := 3 + pad
+		copy(data, []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), nal, 0x88, 0x84})
+		must(w.WriteFrame(&remux.Frame{Track: video, DTS: vdts, Key: key, Data: data}))
 		vdts += 40
 	}
 	if end {
 		must(w.Close(nil))
 	} else {
-		t.Cleanup(func() { _ = w.Close(nil) })
+		tb.Cleanup(func() { _ = w.Close(nil) })
 	}
-	srv := httptest.NewServer(httpserve.New(hub, cfg))
-	t.Cleanup(srv.Close)
-	return srv, hub
+	return hub
 }
 
 // client never adds Accept-Encoding nor decodes gzip by itself, so tests see
