@@ -1,7 +1,6 @@
 package httpserve
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -83,7 +82,6 @@ func (s *server) servePlaylist(w http.ResponseWriter, r *http.Request, st *packa
 			obj, key = d, path+"?_HLS_skip"
 		}
 	}
-	w.Header().Set("Content-Type", obj.ContentType)
 	s.serveDoc(w, r, st, key, obj)
 }
 
@@ -144,7 +142,7 @@ func (s *server) serveUpcoming(w http.ResponseWriter, r *http.Request, st *packa
 	for {
 		if obj, ok := snap.Object(path); ok {
 			if !started {
-				s.serveImmutable(w, r, path, obj)
+				s.serveImmutable(w, r, st, path, obj)
 				return true
 			}
 			if written <= len(obj.Data) {
@@ -206,14 +204,4 @@ func contentTypeOf(path string) string {
 		return packager.ContentTypeAudioMP4
 	}
 	return packager.ContentTypeVideoMP4
-}
-
-// serveImmutable serves a segment, part or init segment: cacheable for ever,
-// with a strong ETag, byte ranges and conditional requests.
-func (s *server) serveImmutable(w http.ResponseWriter, r *http.Request, path string, obj packager.Object) {
-	h := w.Header()
-	h.Set("Content-Type", obj.ContentType)
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.SegmentMaxAge/time.Second))+", immutable")
-	h.Set("ETag", immutableETag(path, len(obj.Data)))
-	http.ServeContent(w, r, "", obj.ModTime, bytes.NewReader(obj.Data))
 }

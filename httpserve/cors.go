@@ -16,13 +16,19 @@ const (
 	corsAllowMethods  = "GET, HEAD, OPTIONS"
 )
 
+// Header values shared by every response (see setHeader).
+var (
+	corsAnyOrigin = []string{"*"}
+	corsExpose    = []string{corsExposeHeaders}
+)
+
 // cors marks every response of a player route, 404s included, as readable from
 // any origin. Media is public; nothing here uses cookies.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		h["Access-Control-Allow-Origin"] = corsAnyOrigin
+		h["Access-Control-Expose-Headers"] = corsExpose
 		next.ServeHTTP(w, r)
 	})
 }

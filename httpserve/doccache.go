@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"hash/fnv"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
 )
@@ -41,16 +44,19 @@ type docEntry struct {
 	variants []*doc // one per origin ("" for playlists)
 }
 
-// doc is one prepared document. gz is made on first use: many players never ask
-// for gzip, and a document nobody fetches compressed costs nothing.
+// doc is one prepared document with its ETag and Content-Length header values.
+// gz is made on first use: many players never ask for gzip, and a document
+// nobody fetches compressed costs nothing.
 type doc struct {
 	origin string
 	plain  []byte
-	etag   string
+	etag   []string
+	length []string
 
-	gzOnce sync.Once
-	gz     []byte
-	gzETag string
+	gzOnce   sync.Once
+	gz       []byte
+	gzETag   []string
+	gzLength []string
 }
 
 func newDocCache(max int) *docCache {
@@ -110,14 +116,15 @@ func newDoc(src []byte, origin string) *doc {
 	f := fnv.New64a()
 	_, _ = f.Write(d.plain)
 	sum := strconv.FormatUint(f.Sum64(), 16)
-	d.etag = `"` + sum + `"`
-	d.gzETag = `"` + sum + `-gz"`
+	d.etag = []string{`"` + sum + `"`}
+	d.gzETag = []string{`"` + sum + `-gz"`}
+	d.length = []string{strconv.Itoa(len(d.plain))}
 	return d
 }
 
-// gzipped returns the gzip encoding and its ETag, which differs from the plain
-// one's as a strong validator must.
-func (d *doc) gzipped() ([]byte, string) {
+// gzipped returns the gzip encoding, its ETag, which differs from the plain
+// one's as a strong validator must, and its Content-Length.
+func (d *doc) gzipped() (body []byte, etag, length []string) {
 	d.gzOnce.Do(func() {
 		var b bytes.Buffer
 		b.Grow(len(d.plain)/3 + 64)
@@ -125,6 +132,71 @@ func (d *doc) gzipped() ([]byte, string) {
 		_, _ = zw.Write(d.plain)
 		_ = zw.Close()
 		d.gz = b.Bytes()
+		d.gzLength = []string{strconv.Itoa(len(d.gz))}
 	})
-	return d.gz, d.gzETag
+	return d.gz, d.gzETag, d.gzLength
+}
+
+// immCacheEntries bounds the segments, parts and init segments whose response
+// headers are kept, across streams: about 200 bytes each.
+const immCacheEntries = 16384
+
+// immCache keeps the ETag, Content-Length and Last-Modified values of the
+// immutable objects served, so a segment fetched by many players has them
+// formatted once. An entry holds no media bytes. A path names the same bytes
+// for a stream's whole life (it carries the publish epoch); size and time are
+// checked anyway, so a wrong entry can only be rebuilt, never served.
+type immCache struct {
+	max int
+
+	mu      sync.Mutex
+	entries map[immKey]*immHeaders
+}
+
+type immKey struct {
+	st   *packager.Stream
+	path string
+}
+
+type immHeaders struct {
+	size                       int
+	modTime                    time.Time
+	etag, length, lastModified []string
+}
+
+func newImmCache(max int) *immCache {
+	return &immCache{max: max, entries: make(map[immKey]*immHeaders)}
+}
+
+func (c *immCache) get(st *packager.Stream, path string, obj packager.Object) *immHeaders {
+	c.mu.Lock()
+	e := c.entries[immKey{st, path}]
+	c.mu.Unlock()
+	if e != nil && e.size == len(obj.Data) && e.modTime.Equal(obj.ModTime) {
+		return e
+	}
+	e = &immHeaders{
+		size:    len(obj.Data),
+		modTime: obj.ModTime,
+		etag:    []string{immutableETag(path, len(obj.Data))},
+		length:  []string{strconv.Itoa(len(obj.Data))},
+	}
+	if !obj.ModTime.IsZero() && !obj.ModTime.Equal(time.Unix(0, 0)) {
+		e.lastModified = []string{obj.ModTime.UTC().Format(http.TimeFormat)}
+	}
+	key := immKey{st, strings.Clone(path)} // path is a slice of the request's
+	c.mu.Lock()
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+		n := len(c.entries) / 4
+		for k := range c.entries {
+			if n <= 0 {
+				break
+			}
+			delete(c.entries, k)
+			n--
+		}
+	}
+	c.entries[key] = e
+	c.mu.Unlock()
+	return e
 }

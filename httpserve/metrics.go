@@ -3,6 +3,7 @@ package httpserve
 import (
 	"net/http"
 	"sort"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +25,17 @@ type metrics struct {
 	// mediaWaits counts requests waiting for the next part or streaming the
 	// segment being produced.
 	mediaWaits prometheus.Gauge
+
+	routes sync.Map // route pattern -> *routeStats
+}
+
+// route returns the metric series of a route pattern.
+func (m *metrics) route(route string) *routeStats {
+	if rs, ok := m.routes.Load(route); ok {
+		return rs.(*routeStats)
+	}
+	rs, _ := m.routes.LoadOrStore(route, newRouteStats(m, route))
+	return rs.(*routeStats)
 }
 
 func newMetrics(s *server) *metrics {

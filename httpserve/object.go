@@ -13,15 +13,20 @@ import (
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
+// objectRoute serves a stream's file routed by chi (requests the fast path in
+// ServeHTTP leaves to it).
+func (s *server) objectRoute(w http.ResponseWriter, r *http.Request) {
+	s.object(w, r, chi.URLParam(r, "app"), chi.URLParam(r, "stream"), chi.URLParam(r, "*"))
+}
+
 // object serves any file of a stream: playlists and the MPD (short-lived,
 // gzip-compressed when accepted) and segments and init segments (immutable, never
 // compressed: media does not shrink and CDNs serve byte ranges of it).
-func (s *server) object(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.stream(w, r)
+func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path string) {
+	st, ok := s.stream(w, r, app, name)
 	if !ok {
 		return
 	}
-	path := chi.URLParam(r, "*")
 	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {
 		s.servePlaylist(w, r, st, path)
 		return
@@ -34,14 +39,40 @@ func (s *server) object(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !obj.Immutable {
-		w.Header().Set("Content-Type", obj.ContentType)
 		s.serveDoc(w, r, st, path, obj)
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.viewers.seen(chi.URLParam(r, "app"), chi.URLParam(r, "stream"), r.RemoteAddr, s.cfg.Now())
+		s.viewers.seen(app, name, r.RemoteAddr, s.cfg.Now())
 	}
-	s.serveImmutable(w, r, path, obj)
+	s.serveImmutable(w, r, st, path, obj)
+}
+
+// Response headers are set here by assigning prepared values under canonical
+// keys (Header.Set would canonicalise the key and allocate a slice per call).
+// Sharing one slice between responses is safe: net/http only reads it, Set and
+// Del replace or drop it, and a one-element slice has no room for an Add to
+// write into.
+var (
+	acceptRanges      = []string{"bytes"}
+	gzipEncoding      = []string{"gzip"}
+	varyEncoding      = []string{"Accept-Encoding"}
+	varyEncodingProto = []string{"Accept-Encoding, X-Forwarded-Proto"}
+	contentTypes      = map[string][]string{}
+)
+
+func init() {
+	for _, ct := range []string{packager.ContentTypePlaylist, packager.ContentTypeTS, packager.ContentTypeMPD,
+		packager.ContentTypeVideoMP4, packager.ContentTypeAudioMP4} {
+		contentTypes[ct] = []string{ct}
+	}
+}
+
+func contentTypeHeader(ct string) []string {
+	if v, ok := contentTypes[ct]; ok {
+		return v
+	}
+	return []string{ct}
 }
 
 // immutableETag is strong and needs no hashing of the body: an immutable object's
@@ -64,22 +95,64 @@ func immutableETag(path string, size int) string {
 // resolution, so a CDN revalidating by date could be told 304 for a stale one.
 func (s *server) serveDoc(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string, obj packager.Object) {
 	origin := ""
-	vary := "Accept-Encoding"
+	vary := varyEncoding
 	if obj.ContentType == packager.ContentTypeMPD {
 		origin = requestOrigin(r)
-		vary = "Accept-Encoding, X-Forwarded-Proto"
+		vary = varyEncodingProto
 	}
 	d := s.docs.get(st, path, origin, obj.Data)
 	h := w.Header()
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.PlaylistMaxAge/time.Second)))
-	h.Set("Vary", vary)
-	body, etag := d.plain, d.etag
+	h["Content-Type"] = contentTypeHeader(obj.ContentType)
+	h["Cache-Control"] = s.playlistCC
+	h["Vary"] = vary
+	body, etag, length := d.plain, d.etag, d.length
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		body, etag = d.gzipped()
-		h.Set("Content-Encoding", "gzip")
+		body, etag, length = d.gzipped()
+		h["Content-Encoding"] = gzipEncoding
 	}
-	h.Set("ETag", etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	h["Etag"] = etag
+	serveBytes(w, r, body, time.Time{}, length, nil)
+}
+
+// serveImmutable serves a segment, part or init segment: cacheable for ever,
+// with a strong ETag, byte ranges and conditional requests.
+func (s *server) serveImmutable(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string, obj packager.Object) {
+	e := s.imm.get(st, path, obj)
+	h := w.Header()
+	h["Content-Type"] = contentTypeHeader(obj.ContentType)
+	h["Cache-Control"] = s.segmentCC
+	h["Etag"] = e.etag
+	serveBytes(w, r, obj.Data, obj.ModTime, e.length, e.lastModified)
+}
+
+// serveBytes answers a whole, unconditional GET or HEAD itself, with the
+// headers http.ServeContent would send (Last-Modified unless modTime is zero,
+// Accept-Ranges, Content-Length) and the body in one Write: ServeContent copies
+// through io.CopyN, which allocates a buffer of up to 32 KB and writes in pieces
+// of that size. Conditional and Range requests go to ServeContent, which
+// implements RFC 9110's preconditions, 304, 206 and 416.
+func serveBytes(w http.ResponseWriter, r *http.Request, body []byte, modTime time.Time, length, lastModified []string) {
+	if !wholeUnconditional(r.Header) {
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(body))
+		return
+	}
+	h := w.Header()
+	if lastModified != nil {
+		h["Last-Modified"] = lastModified
+	}
+	h["Accept-Ranges"] = acceptRanges
+	h["Content-Length"] = length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// wholeUnconditional reports whether a request has none of the headers that
+// make http.ServeContent answer other than 200 with the whole body.
+func wholeUnconditional(h http.Header) bool {
+	return len(h["Range"]) == 0 && len(h["If-None-Match"]) == 0 && len(h["If-Modified-Since"]) == 0 &&
+		len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0
 }
 
 // requestOrigin is the scheme and host a request came to, XML-escaped for the MPD.

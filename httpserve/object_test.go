@@ -373,3 +373,47 @@ func TestTime(t *testing.T) {
 		t.Errorf("HEAD /time: %d %q %v", res.StatusCode, head, res.Header)
 	}
 }
+
+// TestPlainGETAsServeContent holds the fast path for whole, unconditional GETs
+// (headers prepared once, the body in one write) to what http.ServeContent, which
+// answers every conditional request, sends for the same object: a non-matching
+// If-None-Match makes the request go through ServeContent and still get a 200.
+func TestPlainGETAsServeContent(t *testing.T) {
+	srv := newServer(t, false)
+	f := demoFiles(t, srv)
+	for _, url := range []string{f.tsPlaylist, f.multivariant, f.videoPlaylist, f.audioPlaylist, f.mpd, f.tsSegment, f.fragment, f.init} {
+		for _, enc := range []string{"", "gzip"} {
+			t.Run(strings.TrimPrefix(url, srv.URL)+" "+enc, func(t *testing.T) {
+				h := map[string]string{"Accept-Encoding": enc}
+				fast, fastBody := get(t, url, h)
+				h["If-None-Match"] = `"not-this-one"`
+				slow, slowBody := get(t, url, h)
+				if fast.StatusCode != 200 || slow.StatusCode != 200 || fastBody != slowBody || fastBody == "" {
+					t.Fatalf("status %d and %d, bodies of %d and %d bytes differ", fast.StatusCode, slow.StatusCode, len(fastBody), len(slowBody))
+				}
+				if cl := fast.Header.Get("Content-Length"); cl != strconv.Itoa(len(fastBody)) {
+					t.Errorf("Content-Length %q for %d bytes", cl, len(fastBody))
+				}
+				for k := range merge(fast.Header, slow.Header) {
+					if k == "Date" || k == "Content-Length" && slow.Header.Get(k) == "" {
+						continue // net/http's own; ServeContent leaves out the length of a gzip body
+					}
+					if a, b := fast.Header.Values(k), slow.Header.Values(k); strings.Join(a, "\n") != strings.Join(b, "\n") {
+						t.Errorf("%s: %q, ServeContent %q", k, a, b)
+					}
+				}
+			})
+		}
+	}
+}
+
+func merge(a, b http.Header) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
+}

@@ -1,11 +1,14 @@
 // Package httpserve is rtmpgate's HTTP surface: playlists, MPDs and segments for
 // players and CDNs, the stream API, Prometheus metrics and health. Handlers are
-// plain net/http; routing is chi.
+// plain net/http; routing is chi, but for the requests players make most (a
+// stream's playlists and segments), which a fast path routes without it.
 package httpserve
 
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -78,8 +81,14 @@ type server struct {
 	hub     *packager.Hub
 	cfg     Config
 	docs    *docCache
+	imm     *immCache
 	viewers *viewerTracker
 	metrics *metrics
+	mux     http.Handler // chi, for every request the fast path does not take
+	objects *routeStats  // the metrics of objectRoute
+
+	// Header values prepared once; see setHeader.
+	playlistCC, segmentCC []string
 }
 
 // New returns the handler for every rtmpgate HTTP route. Each handler has its own
@@ -90,9 +99,14 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 		hub:     hub,
 		cfg:     cfg,
 		docs:    newDocCache(docCacheEntries),
+		imm:     newImmCache(immCacheEntries),
 		viewers: newViewerTracker(cfg.ViewerWindow, viewerEntries),
+
+		playlistCC: []string{"public, max-age=" + strconv.Itoa(int(cfg.PlaylistMaxAge/time.Second))},
+		segmentCC:  []string{"public, max-age=" + strconv.Itoa(int(cfg.SegmentMaxAge/time.Second)) + ", immutable"},
 	}
 	s.metrics = newMetrics(s)
+	s.objects = s.metrics.route(objectRoute)
 
 	r := chi.NewRouter()
 	r.Use(s.observe)
@@ -117,12 +131,55 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 		r.Get("/time", serveTime)
 		r.Head("/time", serveTime)
 		r.Options("/time", preflight)
-		r.Get("/{app}/{stream}/*", s.object)
-		r.Head("/{app}/{stream}/*", s.object)
-		r.Options("/{app}/{stream}/*", preflight)
+		r.Get(objectRoute, s.objectRoute)
+		r.Head(objectRoute, s.objectRoute)
+		r.Options(objectRoute, preflight)
 	})
 	r.NotFound(notFound)
-	return r
+	s.mux = r
+	return s
+}
+
+// objectRoute is the chi pattern of a stream's files, and their metrics label.
+const objectRoute = "/{app}/{stream}/*"
+
+// ServeHTTP answers GET and HEAD of a stream's files (playlists, MPD, segments,
+// parts: nearly every request an origin sees) without chi, whose routing
+// allocates a context and a request copy per request; every other request goes
+// through chi. The fast path takes only what chi would route to objectRoute:
+// three or more non-empty path segments, not under the /api/ and /vendor/
+// trees, no escaped path.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if app, name, path, ok := splitObjectPath(r); ok {
+			start := time.Now()
+			rec := newRecorder(w)
+			h := w.Header()
+			h["Access-Control-Allow-Origin"] = corsAnyOrigin
+			h["Access-Control-Expose-Headers"] = corsExpose
+			s.object(rec, r, app, name, path)
+			s.finish(rec, r, s.objects, start)
+			rec.release()
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func splitObjectPath(r *http.Request) (app, name, path string, ok bool) {
+	p := r.URL.Path
+	if r.URL.RawPath != "" || len(p) < 6 || p[0] != '/' {
+		return "", "", "", false
+	}
+	app, rest, ok := strings.Cut(p[1:], "/")
+	if !ok || app == "" || app == "api" || app == "vendor" {
+		return "", "", "", false
+	}
+	name, path, ok = strings.Cut(rest, "/")
+	if !ok || name == "" || path == "" {
+		return "", "", "", false
+	}
+	return app, name, path, true
 }
 
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -138,8 +195,8 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "not found", http.StatusNotFound)
 }
 
-func (s *server) stream(w http.ResponseWriter, r *http.Request) (*packager.Stream, bool) {
-	st, err := s.hub.Stream(chi.URLParam(r, "app"), chi.URLParam(r, "stream"))
+func (s *server) stream(w http.ResponseWriter, r *http.Request, app, name string) (*packager.Stream, bool) {
+	st, err := s.hub.Stream(app, name)
 	if err != nil {
 		if !errors.Is(err, packager.ErrNotFound) {
 			s.cfg.Logger.Error().Err(err).Msg("stream lookup")
