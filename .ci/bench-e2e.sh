@@ -30,6 +30,8 @@
 #                 profile, and a CPU profile of the wrk playlist run (0: off)
 #   GATEWAY_ARGS  extra rtmpgate flags
 #   RTMPLOAD      a prebuilt rtmpload binary to use instead of building one
+#   RTMPGATE      a prebuilt rtmpgate binary to use instead of building one (to
+#                 compare two builds, each against nginx-rtmp in its own run)
 #   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
 #                 clip, logs, rtmpload JSON, wrk output, profiles, results.txt
 # Exits non-zero when a publisher failed or disconnected, or a playlist check failed.
@@ -77,7 +79,11 @@ fi
 
 # --- build, clip -----------------------------------------------------------------
 log "output in $dir"
-go build -trimpath -o "$dir/rtmpgate" ./cmd/rtmpgate
+if [ -n "${RTMPGATE:-}" ]; then
+	cp "$RTMPGATE" "$dir/rtmpgate"
+else
+	go build -trimpath -o "$dir/rtmpgate" ./cmd/rtmpgate
+fi
 if [ -n "${RTMPLOAD:-}" ]; then
 	cp "$RTMPLOAD" "$dir/rtmpload"
 else

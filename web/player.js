@@ -103,7 +103,14 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     } else {
       destroy = () => hls.destroy();
     }
-    hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) fail('hls.js: ' + data.type + ' ' + data.details); });
+    // The status and URL say which request failed and how (a 400 to a blocking
+    // reload, a 404, a timeout): the test logs keep nothing else of it.
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal) return;
+      const code = data.response && data.response.code ? ' HTTP ' + data.response.code : '';
+      const url = data.url || (data.context && data.context.url) || '';
+      fail('hls.js: ' + data.type + ' ' + data.details + code + (url ? ' ' + url : ''));
+    });
     hls.loadSource(src);
     hls.attachMedia(video);
     latency = () => hls.latency;

@@ -69,7 +69,7 @@ func requireWeb(t *testing.T) string {
 }
 
 // artifactsDir is where browser tests leave screenshots: bin/test-artifacts.
-func artifactsDir(t *testing.T) string {
+func artifactsDir(t testing.TB) string {
 	dir, _ := filepath.Abs("../../bin/test-artifacts")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -150,8 +150,25 @@ func startGateway(t testing.TB, args ...string) *gateway {
 		_ = g.cmd.Process.Kill()
 		t.Fatalf("gateway did not report its listeners\n%s", g.logs)
 	}
-	t.Cleanup(func() { g.stop(t) })
+	t.Cleanup(func() {
+		g.stop(t)
+		if t.Failed() || os.Getenv("RTMPGATE_E2E_KEEP_LOGS") == "1" {
+			g.keepLog(t)
+		}
+	})
 	return g
+}
+
+// keepLog writes the gateway's whole log (debug level: an access log line per
+// request, with its query) to bin/test-artifacts/<test name>.gateway.log, for
+// a failure that a tail of the log does not explain.
+func (g *gateway) keepLog(t testing.TB) {
+	path := filepath.Join(artifactsDir(t), strings.ReplaceAll(t.Name(), "/", "_")+".gateway.log")
+	if err := os.WriteFile(path, []byte(g.logs.String()), 0o644); err != nil {
+		t.Logf("keeping the gateway log: %v", err)
+		return
+	}
+	t.Logf("gateway log: %s", path)
 }
 
 func (g *gateway) stop(t testing.TB) {
