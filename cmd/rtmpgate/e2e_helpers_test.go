@@ -160,15 +160,22 @@ func startGateway(t testing.TB, args ...string) *gateway {
 }
 
 // keepLog writes the gateway's whole log (debug level: an access log line per
-// request, with its query) to bin/test-artifacts/<test name>.gateway.log, for
+// request, with its query) to bin/test-artifacts/<test name>-*.gateway.log, for
 // a failure that a tail of the log does not explain.
 func (g *gateway) keepLog(t testing.TB) {
-	path := filepath.Join(artifactsDir(t), strings.ReplaceAll(t.Name(), "/", "_")+".gateway.log")
-	if err := os.WriteFile(path, []byte(g.logs.String()), 0o644); err != nil {
+	// A name of its own per run: -count=N keeps every run's log.
+	f, err := os.CreateTemp(artifactsDir(t), strings.ReplaceAll(t.Name(), "/", "_")+"-*.gateway.log")
+	if err == nil {
+		_, err = f.WriteString(g.logs.String())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		t.Logf("keeping the gateway log: %v", err)
 		return
 	}
-	t.Logf("gateway log: %s", path)
+	t.Logf("gateway log: %s", f.Name())
 }
 
 func (g *gateway) stop(t testing.TB) {
