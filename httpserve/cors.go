@@ -16,7 +16,8 @@ const (
 	corsAllowMethods  = "GET, HEAD, OPTIONS"
 )
 
-// Header values shared by every response (see setHeader).
+// Header values shared by every response (see the note on acceptRanges in
+// object.go).
 var (
 	corsAnyOrigin = []string{"*"}
 	corsExpose    = []string{corsExposeHeaders}

@@ -87,7 +87,7 @@ type server struct {
 	mux     http.Handler // chi, for every request the fast path does not take
 	objects *routeStats  // the metrics of objectRoute
 
-	// Header values prepared once; see setHeader.
+	// Header values prepared once (see the note on acceptRanges in object.go).
 	playlistCC, segmentCC []string
 }
 

@@ -201,3 +201,24 @@ func TestStreamsAPI(t *testing.T) {
 		t.Errorf("playback URL %q", s.PlaybackTS)
 	}
 }
+
+// TestFastPathLeavesOthersToChi checks that the routes chi matches before the
+// stream files' pattern keep their handlers now that a fast path answers
+// stream files itself.
+func TestFastPathLeavesOthersToChi(t *testing.T) {
+	srv := newServer(t, false)
+	for _, tc := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/live/demo/ts/index.m3u8", "#EXTM3U", 200},
+		{"/vendor/nope/nope.js", "404 page not found", 404}, // the file server, not a stream called nope
+		{"/api/streams/live/demo", `"name":"demo"`, 200},    // the API, not a stream called streams
+		{"/live/demo/ts%2Findex.m3u8", "not found", 404},    // chi routes escaped paths raw
+	} {
+		res, body := get(t, srv.URL+tc.path, nil)
+		if res.StatusCode != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("%s: %d, want %d and a body with %q: %.80s", tc.path, res.StatusCode, tc.status, tc.body, body)
+		}
+	}
+}
