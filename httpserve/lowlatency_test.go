@@ -206,7 +206,7 @@ func TestBlockingReload(t *testing.T) {
 		status      int
 	}{
 		{"segment three ahead", "_HLS_msn=5", 400},
-		{"part far ahead", "_HLS_msn=2&_HLS_part=12", 400},
+		{"part far ahead", "_HLS_msn=2&_HLS_part=40", 400}, // beyond 3 s of 200 ms parts
 		{"part without msn", "_HLS_part=1", 400},
 		{"not a number", "_HLS_msn=x", 400},
 		{"already there", "_HLS_msn=1", 200},
@@ -250,6 +250,21 @@ func TestBlockingReload(t *testing.T) {
 		_, full := get(t, f.url("v/index.m3u8?_HLS_skip=YES"), nil)
 		if strings.Contains(full, "EXT-X-SKIP") {
 			t.Fatalf("skipped with a window shorter than CAN-SKIP-UNTIL:\n%s", full)
+		}
+	})
+
+	// hls.js outside its low-latency mode reloads with the segment being
+	// produced and the highest part index earlier segments had (9 here): within
+	// RFC 8216bis's Advance Part Limit (3 s of parts), so held until the segment
+	// completes, not refused; a 400 to it was a fatal playlist error in hls.js.
+	t.Run("part ahead within the limit waits", func(t *testing.T) {
+		ch := getAsync(context.Background(), f.url("v/index.m3u8?_HLS_msn=2&_HLS_part=9"))
+		waitGauge(t, f, "rtmpgate_playlist_blocking_waits", 1)
+		f.feed(6100) // the keyframe at 6000 closes segment 2 with parts 0 to 9
+		r := <-ch
+		want := fmt.Sprintf("%s-2.9.m4s", epoch)
+		if r.err != nil || r.status != 200 || !strings.Contains(r.body, want) {
+			t.Fatalf("status %d err %v, want the playlist with %s:\n%s", r.status, r.err, want, r.body)
 		}
 	})
 }

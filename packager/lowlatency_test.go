@@ -315,8 +315,11 @@ func TestBlockingReadiness(t *testing.T) {
 		{msn: 3, part: 0},
 		{msn: 3, part: -1},
 		{msn: 4, part: -1, tooFar: true},
-		{msn: 2, part: have + 4, tooFar: true},
-		{msn: 3, part: 4, tooFar: true},
+		{msn: 2, part: have + 4}, // hls.js without low-latency mode asks this far ahead
+		{msn: 2, part: have + 15},
+		{msn: 2, part: have + 16, tooFar: true}, // 3 s of 200 ms parts (RFC 8216bis 6.2.5.2)
+		{msn: 3, part: 15},
+		{msn: 3, part: 16, tooFar: true},
 	}
 	for _, tt := range tests {
 		t.Run("msn "+strconv.FormatUint(tt.msn, 10)+" part "+strconv.Itoa(tt.part), func(t *testing.T) {

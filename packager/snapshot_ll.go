@@ -10,9 +10,19 @@ import (
 // rather than hold it.
 var ErrTooFarAhead = errors.New("packager: requested segment or part too far ahead of the live edge")
 
-// advancePartLimit is RFC 8216bis's Advance Part Limit: a request may name a part
-// at most this many past the last one listed.
-const advancePartLimit = 3
+// advancePartLimit is RFC 8216bis 6.2.5.2's Advance Part Limit: a request may name
+// a part at most this many past the last one listed. It is three divided by the
+// PART-TARGET in seconds when that is under a second (three seconds of parts: 15
+// at 200 ms), three otherwise. hls.js outside its low-latency mode asks for the
+// segment being produced up to the highest part index earlier segments had
+// (about 10 at 200 ms parts), which a limit of three parts refused with a 400.
+func (snap *Snapshot) advancePartLimit() int {
+	pt := snap.hub.cfg.PartTarget
+	if pt <= 0 || pt >= time.Second {
+		return 3
+	}
+	return int(3 * time.Second / pt)
+}
 
 // LowLatency reports whether the stream serves parts and LL-HLS playlists.
 func (snap *Snapshot) LowLatency() bool { return snap.ll }
@@ -62,7 +72,7 @@ func (snap *Snapshot) PlaylistReady(path string, msn uint64, part int) (bool, er
 		return false, nil
 	case msn == next && part < have:
 		return true, nil
-	case msn == next && part > have+advancePartLimit, msn == next+1 && part > advancePartLimit:
+	case msn == next && part > have+snap.advancePartLimit(), msn == next+1 && part > snap.advancePartLimit():
 		return false, ErrTooFarAhead
 	}
 	return false, nil
