@@ -32,7 +32,8 @@ type initSeg struct {
 type fragment struct {
 	name   string // "<epoch>-<msn>.m4s"
 	path   string // "v/" or "a/" + name
-	data   []byte // exact-size copy of styp + moof + mdat
+	data   []byte // styp + moof + mdat, the track's segment buffer handed over (cap-limited)
+	alloc  int64  // bytes of the buffer behind data: its length plus the spare capacity it keeps
 	t, d   uint64 // earliest presentation time and duration in the track timescale, as the SegmentTimeline lists them
 	dur    int64  // decode-time duration, ms, for EXTINF
 	start  int64  // first DTS on the session timeline, ms

@@ -18,6 +18,7 @@ type segment struct {
 	modTime time.Time // when it was published
 	cutIn   int64     // unix ns when the frame that closed it arrived (0: closed by Close or a track change)
 	expires time.Time // once out of the window: when it may be deleted
+	alloc   int64     // bytes of the buffer behind data: its length plus the spare capacity it keeps
 
 	// CMAF, indexed by vIdx and aIdx. init is the track set's header (nil when the
 	// set has no such track, or CMAF could not describe it); frag is nil when the
@@ -28,12 +29,13 @@ type segment struct {
 	period *period    // the DASH Period listing it
 }
 
-// size is the store bytes the segment holds.
+// size is the store bytes the segment holds: its buffers whole, the spare
+// capacity after the bytes too, which stays allocated as long as they do.
 func (s *segment) size() int64 {
-	n := int64(len(s.data))
+	n := max(s.alloc, int64(len(s.data)))
 	for _, f := range s.frag {
 		if f != nil {
-			n += int64(len(f.data))
+			n += max(f.alloc, int64(len(f.data)))
 		}
 	}
 	return n

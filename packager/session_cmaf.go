@@ -305,7 +305,7 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	}
 	c.lastSize, c.lastParts = len(buf), len(parts)
 	end = c.floor // where the last part ended
-	data := detach(buf)
+	data, alloc := detach(buf)
 	views := parts[:len(parts):len(parts)]
 	if regrown || &data[0] != &buf[0] {
 		// Views into the final bytes, as new structs: the old ones are in
@@ -326,6 +326,7 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
 		data:   data,
+		alloc:  int64(alloc),
 		t:      t,
 		d:      e - t,
 		dur:    ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
