@@ -55,7 +55,8 @@ type session struct {
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
 	heldCut int64        // DTS of the cut that closed held, ms
 
-	cmafDropped int64
+	cmafDropped    int64
+	audioIrregular bool // audio came off its estimated end once: its fragments end at its next frame (see cmafTrack)
 
 	frames, segments, dropped int64
 	closed                    bool

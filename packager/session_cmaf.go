@@ -14,10 +14,19 @@ const settleWait = 1000
 //
 // Each track's fragment of segment k must end exactly where its fragment of
 // segment k+1 starts (tfdt continuity, and DASH's gapless SegmentTimeline). At a
-// cut only the cutting track knows that instant; the other track (audio, for a
-// video cut) learns it from its first frame after the cut. So a closed segment is
-// held, its TS bytes ready, until every track that had samples in it has seen its
-// next frame, and only then published. settleWait and Close bound the wait.
+// cut only the cutting track knows that instant; the other track learns it from
+// its first frame after the cut. Audio beside a video cut does not wait for
+// that frame: its fragment ends one audio frame after its last sample, where
+// the next frame is due, and that frame is then placed exactly there (snap)
+// when it lands within half a frame of it, as AAC frames always do (1024
+// samples each; the ms timestamps of RTMP only round them). So the segment is
+// listed the moment the keyframe cutting it arrives, instead of up to one audio
+// frame (21 to 23 ms) later. Audio whose next frame lands elsewhere (irregular
+// timestamps) costs that fragment boundary a gap, or that frame a shift of up
+// to one frame, and has the session go back to the exact rule. Other
+// cases (video beside an audio cut) hold the closed segment, its TS bytes
+// ready, until every track that had samples in it has seen its next frame, and
+// only then publish it. settleWait and Close bound that wait.
 //
 // Parts follow the same rule one level down: a track's part ends at the DTS of
 // the track's next frame, the first of its next part, so parts are gapless too
@@ -34,6 +43,7 @@ type cmafTrack struct {
 	firstCTS    int32  // its composition offset
 	pending     bool   // the buffered samples belong to the held segment
 	floor       int64  // end of the track's last part, ms: the next one starts no earlier
+	snap        int64  // > 0: the last fragment ended at floor by estimate; the next frame moves there (see addCMAF), and more than snap ms off it makes the session's audio irregular
 	lastIn      int64  // unix ns when the open part's last sample arrived
 
 	// The segment the parts belong to (the held one while pending). Its bytes
@@ -128,29 +138,43 @@ func (s *session) addCMAF(f *remux.Frame) {
 			s.hub.notePart(lastIn)
 		}
 	}
-	if c.n == 0 && f.DTS < c.floor && !s.segDisc {
+	fr := *f
+	fr.Track = nil // the set's track, whatever *Track a repeated sequence header made
+	if c.snap > 0 {
+		// The frame the estimated end was due for starts the next fragment
+		// there: gapless. Earlier (but after the last sample) it moves to the
+		// end as well, as a step back would be dropped; much later is a gap in
+		// the audio, left as it is.
+		d := fr.DTS - c.floor
+		if fr.DTS > c.last && d <= c.snap {
+			fr.DTS = c.floor
+		}
+		if d < -c.snap || d > c.snap {
+			s.audioIrregular = true
+		}
+		c.snap = 0
+	}
+	if c.n == 0 && fr.DTS < c.floor && !s.segDisc {
 		// Timestamps stepped back across a cut by less than makes a
 		// discontinuity: the fragment would overlap its predecessor, which the
 		// DASH timeline and tfdt continuity forbid.
 		s.cmafDropped++
 		return
 	}
-	fr := *f
-	fr.Track = nil // the set's track, whatever *Track a repeated sequence header made
 	if err := c.frag.Add(&fr); err != nil {
 		s.cmafDropped++
 		s.log.Debug().Err(err).Msg("frame left out of CMAF")
 		return
 	}
 	if c.n == 0 {
-		c.first, c.key, c.firstCTS = f.DTS, f.Key, f.CTS
+		c.first, c.key, c.firstCTS = fr.DTS, f.Key, f.CTS
 		if len(c.parts) == 0 {
-			c.segFirst, c.segKey, c.segCTS, c.segFrames = f.DTS, f.Key, f.CTS, 0
+			c.segFirst, c.segKey, c.segCTS, c.segFrames = fr.DTS, f.Key, f.CTS, 0
 		}
 	}
 	c.n++
 	c.segFrames++
-	c.last = f.DTS
+	c.last = fr.DTS
 	c.lastIn = s.lastWrite.Load()
 }
 
@@ -226,10 +250,19 @@ func (s *session) settle(f *remux.Frame) {
 	if s.held == nil {
 		return
 	}
-	if i := endIndex(f.Track.Kind()); s.cm[i].pending {
+	i := endIndex(f.Track.Kind())
+	if s.cm[i].pending {
 		lastIn := s.cm[i].lastIn
 		s.flushTrack(i, f.DTS, f.CTS)
 		defer s.hub.notePart(lastIn) // once the held segment is out
+	}
+	if a := &s.cm[aIdx]; i == vIdx && a.pending && !s.audioIrregular {
+		// Video went on past the cut: audio ends where its next frame is due.
+		end := s.estimateEnd(aIdx)
+		lastIn := a.lastIn
+		s.flushTrack(aIdx, end, 0)
+		a.snap = max((end-a.last)/2, 1)
+		defer s.hub.notePart(lastIn)
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
