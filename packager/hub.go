@@ -422,8 +422,9 @@ func (h *Hub) PartStats() PartStats {
 }
 
 // noteSegment records a segment listed now whose closing frame (the keyframe
-// that cut it) arrived at cutIn (unix ns). The delay includes the wait for the
-// other track's next frame, which ends that track's fragment (see cmafTrack).
+// that cut it) arrived at cutIn (unix ns). Audio beside it does not hold it
+// back; a track that must wait for its next frame (see cmafTrack) is in the
+// delay.
 func (h *Hub) noteSegment(cutIn int64) {
 	if cutIn == 0 {
 		return
