@@ -119,7 +119,7 @@ func newStateCollector(s *server) *stateCollector {
 		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
 		partDelay:      d("rtmpgate_part_publish_delay_seconds", "From the arrival of a CMAF part's last frame to the part being fetchable (at least one frame interval: a part is cut when the track's next frame arrives)."),
 		partDelayMax:   d("rtmpgate_part_publish_delay_max_seconds", "The longest part publish delay seen."),
-		segAvail:       d("rtmpgate_segment_availability_delay_seconds", "From the arrival of the keyframe that closes a segment to the segment being listed in the playlists (a closed segment waits for each track's first frame after the cut)."),
+		segAvail:       d("rtmpgate_segment_availability_delay_seconds", "From the arrival of the keyframe that closes a segment to the segment being listed in the playlists (a cut on a video keyframe is listed at once; a stream whose audio came off its expected timing waits for audio's next frame)."),
 	}
 }
 
