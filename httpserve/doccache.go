@@ -96,13 +96,17 @@ func (c *docCache) get(st *packager.Stream, path, origin string, src []byte) *do
 
 // shrinkLocked drops a quarter of the entries, whichever map iteration yields:
 // entries of evicted streams are never looked up again and go this way.
-func (c *docCache) shrinkLocked() {
-	n := len(c.entries) / 4
-	for k := range c.entries {
+func (c *docCache) shrinkLocked() { dropQuarter(c.entries) }
+
+// dropQuarter deletes a quarter of m's entries, whichever map iteration yields:
+// the caches' bound, where entries of evicted streams are never asked for again.
+func dropQuarter[K comparable, V any](m map[K]V) {
+	n := len(m) / 4
+	for k := range m {
 		if n <= 0 {
 			break
 		}
-		delete(c.entries, k)
+		delete(m, k)
 		n--
 	}
 }
@@ -187,14 +191,7 @@ func (c *immCache) get(st *packager.Stream, path string, obj packager.Object) *i
 	key := immKey{st, strings.Clone(path)} // path is a slice of the request's
 	c.mu.Lock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
-		n := len(c.entries) / 4
-		for k := range c.entries {
-			if n <= 0 {
-				break
-			}
-			delete(c.entries, k)
-			n--
-		}
+		dropQuarter(c.entries)
 	}
 	c.entries[key] = e
 	c.mu.Unlock()
