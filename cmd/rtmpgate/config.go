@@ -74,7 +74,7 @@ func defaultConfig() config {
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
 		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
-		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 10 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 20 * time.Millisecond,
 	}
 }
 
