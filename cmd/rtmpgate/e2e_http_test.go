@@ -248,7 +248,14 @@ func TestHTTPOperatorSurface(t *testing.T) {
 		if s := opsAPIStream(t, g, "ops"); s.State != "ended" || s.Uptime < 7 {
 			t.Errorf("ended stream: state %q, uptime %d s", s.State, s.Uptime)
 		}
+		// The playlist ends at the publisher's deleteStream; its socket's end is
+		// read on the next paced read (read_interval, 20 ms), so the connection
+		// count may lag the playlist by that much.
 		exp, s := opsScrape(t, g)
+		for deadline := time.Now().Add(2 * time.Second); s["rtmpgate_rtmp_connections_active"] != 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			exp, s = opsScrape(t, g)
+		}
 		opsPromtool(t, exp)
 		for name, want := range map[string]float64{
 			"rtmpgate_publishers":              0,
