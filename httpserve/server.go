@@ -154,9 +154,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if app, name, path, ok := splitObjectPath(r); ok {
 			start := time.Now()
 			rec := newRecorder(w)
-			h := w.Header()
-			h["Access-Control-Allow-Origin"] = corsAnyOrigin
-			h["Access-Control-Expose-Headers"] = corsExpose
+			setCORS(w.Header())
 			s.object(rec, r, app, name, path)
 			s.finish(rec, r, s.objects, start)
 			rec.release()
