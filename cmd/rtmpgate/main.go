@@ -134,6 +134,11 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		return err
 	}
 
+	// The heap mapped ahead: the store's budget and the collector's headroom over
+	// it, which is what RSS reaches (about 1.3x the store; see Memory).
+	stopHugeHeap := adviseHugeHeap(cfg.HugePages, cfg.MaxStoreBytes*3/2, log)
+	defer stopHugeHeap()
+
 	errc := make(chan error, 3)
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
 	go func() { errc <- httpSrv.Serve(httpLn) }()

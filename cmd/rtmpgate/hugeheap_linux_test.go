@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+)
+
+func TestHeapMappingLines(t *testing.T) {
+	for _, c := range []struct {
+		line   string
+		lo, hi uintptr
+		ok     bool
+	}{
+		{"c000000000-c004000000 rw-p 00000000 00:00 0 ", 0xc000000000, 0xc004000000, true},
+		{"23f0b6c00000-23f0b7400000 rw-p 00000000 00:00 0", 0x23f0b6c00000, 0x23f0b7400000, true},
+		{"c004000000-c008000000 ---p 00000000 00:00 0 ", 0, 0, false},                      // reserved, not mapped
+		{"7f00000000-7f00001000 rw-p 00000000 00:00 0   [heap]", 0, 0, false},              // brk, not Go's
+		{"7f00000000-7f00001000 rw-p 00001000 08:01 1234 /usr/lib/libc.so.6", 0, 0, false}, // a file
+		{"7f00000000-7f00001000 rw-s 00000000 00:01 9 /dev/zero (deleted)", 0, 0, false},
+		{"zz-7f00001000 rw-p 00000000 00:00 0", 0, 0, false},
+		{"7f00001000-7f00000000 rw-p 00000000 00:00 0", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		lo, hi, ok := heapMapping(c.line)
+		if lo != c.lo || hi != c.hi || ok != c.ok {
+			t.Errorf("heapMapping(%q) = %#x, %#x, %v; want %#x, %#x, %v", c.line, lo, hi, ok, c.lo, c.hi, c.ok)
+		}
+	}
+}
+
+// mappingOf reads /proc/self/smaps for the mapping holding addr: its VmFlags and
+// AnonHugePages (kB).
+func mappingOf(t *testing.T, addr uintptr) (flags string, hugeKB int) {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if from, rest, ok := strings.Cut(line, "-"); ok && !strings.Contains(from, " ") && !strings.HasSuffix(from, ":") {
+			to, _, _ := strings.Cut(rest, " ")
+			a, err1 := strconv.ParseUint(from, 16, 64)
+			b, err2 := strconv.ParseUint(to, 16, 64)
+			in = err1 == nil && err2 == nil && uintptr(a) <= addr && addr < uintptr(b)
+			continue
+		}
+		if !in {
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "AnonHugePages:"); ok {
+			hugeKB, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			return v, hugeKB
+		}
+	}
+	t.Fatalf("no mapping holds %#x", addr)
+	return "", 0
+}
+
+// A heap mapping the runtime makes after the adviser's last scan is advised by
+// the next one, and (unless the system forbids huge pages) writing it then
+// takes huge pages.
+func TestHugeHeapAdvisesTheGrowingHeap(t *testing.T) {
+	h := newHugeHeap()
+	h.grown()
+	if _, err := h.scan(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256<<20) // more than the heap has spare: the runtime maps more
+	// Its start may share a mapping advised already; its middle is new.
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) + uintptr(len(buf)/2)
+	if addr < h.lo || addr >= h.hi {
+		t.Fatalf("a heap allocation at %#x is outside the range taken for the heap [%#x, %#x)", addr, h.lo, h.hi)
+	}
+	if flags, _ := mappingOf(t, addr); strings.Contains(flags, " hg") {
+		t.Fatalf("the new mapping at %#x is advised before the adviser ran: %q", addr, flags)
+	}
+	if !h.grown() {
+		t.Fatal("the runtime's mapped bytes did not grow with a 256 MiB allocation")
+	}
+	n, err := h.scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < len(buf)/2 {
+		t.Fatalf("advised %d bytes, want at least the %d just mapped", n, len(buf)/2)
+	}
+	flags, _ := mappingOf(t, addr)
+	if !strings.Contains(flags, " hg") {
+		t.Fatalf("VmFlags of the new heap mapping %q: no hg (MADV_HUGEPAGE)", flags)
+	}
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	if mode := thpMode(); mode != "never" && mode != "" {
+		if _, huge := mappingOf(t, addr); huge < 64<<10 {
+			t.Errorf("THP %s: %d kB of the 256 MiB written are in huge pages, want most", mode, huge)
+		}
+	}
+	runtime.KeepAlive(buf)
+	if n, _ := h.scan(); n != 0 {
+		t.Errorf("a second scan with nothing new advised %d bytes again", n)
+	}
+}
+
+func TestHugeHeapStops(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	stop := adviseHugeHeap(true, 0, zerolog.Nop())
+	stop()
+	stop() // twice is harmless
+	adviseHugeHeap(false, 0, zerolog.Nop())()
+}
+
+func TestUnadvisedParts(t *testing.T) {
+	h := &hugeHeap{advised: [][2]uintptr{{10, 20}, {20, 30}, {40, 50}}}
+	for _, c := range []struct {
+		lo, hi uintptr
+		want   [][2]uintptr
+	}{
+		{10, 30, nil}, // merged from advised neighbours
+		{12, 18, nil},
+		{5, 25, [][2]uintptr{{5, 10}}},
+		{10, 50, [][2]uintptr{{30, 40}}},
+		{0, 60, [][2]uintptr{{0, 10}, {30, 40}, {50, 60}}},
+		{60, 70, [][2]uintptr{{60, 70}}},
+		{30, 40, [][2]uintptr{{30, 40}}},
+	} {
+		got := h.unadvised(c.lo, c.hi)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("unadvised(%d, %d) = %v, want %v", c.lo, c.hi, got, c.want)
+		}
+	}
+}
