@@ -47,8 +47,9 @@ type readPoller struct {
 // their read deadline; a silent publisher is closed at most this late.
 const deadlineScanEvery = 100 * time.Millisecond
 
-// maxEventsPerWait bounds one epoll_wait; more ready sockets take more calls.
-const maxEventsPerWait = 256
+// minEvents is the smallest epoll_wait buffer; it grows with the set, so one
+// call per round hears every publisher.
+const minEvents = 256
 
 func newReadPoller(interval time.Duration) (*readPoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -146,7 +147,7 @@ func (p *readPoller) forget(pc *polledConn) {
 
 func (p *readPoller) loop() {
 	defer p.wg.Done()
-	events := make([]unix.EpollEvent, maxEventsPerWait)
+	events := make([]unix.EpollEvent, minEvents)
 	ticker := time.NewTicker(p.interval)
 	defer ticker.Stop()
 	var lastScan time.Time
@@ -155,7 +156,7 @@ func (p *readPoller) loop() {
 		case <-p.done:
 			return
 		case now := <-ticker.C:
-			if !p.round(events) {
+			if !p.round(&events) {
 				// No connection: sleep until one comes rather than ticking idle.
 				ticker.Stop()
 				select {
@@ -176,28 +177,29 @@ func (p *readPoller) loop() {
 
 // round wakes every waiting connection whose socket has bytes (or an end); it
 // reports whether any connection is registered.
-func (p *readPoller) round(events []unix.EpollEvent) bool {
-	for {
-		n, err := unix.EpollWait(p.epfd, events, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if n <= 0 {
-			break
-		}
-		p.mu.Lock()
-		for _, ev := range events[:n] {
-			if pc := p.conns[ev.Fd]; pc != nil {
-				pc.signal()
-			}
-		}
-		p.mu.Unlock()
-		if n < len(events) {
-			break
-		}
+func (p *readPoller) round(events *[]unix.EpollEvent) bool {
+	// One call a round. The set is level-triggered, so a socket whose
+	// goroutine has not read yet is reported again: calling until a short
+	// answer, as this once did, spun on the same ready sockets while their
+	// goroutines waited for the CPU the spinning took, and at 1000 publishers
+	// the backlog fed itself until publishers timed out. A buffer as large as
+	// the set hears every socket in the one call.
+	p.mu.Lock()
+	if n := len(p.conns); n > len(*events) {
+		*events = make([]unix.EpollEvent, n+n/4)
+	}
+	p.mu.Unlock()
+	n, err := unix.EpollWait(p.epfd, *events, 0)
+	for err == unix.EINTR {
+		n, err = unix.EpollWait(p.epfd, *events, 0)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, ev := range (*events)[:max(n, 0)] {
+		if pc := p.conns[ev.Fd]; pc != nil {
+			pc.signal()
+		}
+	}
 	return len(p.conns) > 0
 }
 

@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"net"
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rtmpgate/rtmpgate/remux"
 )
@@ -90,4 +93,69 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 	}
 	// The listener and the poller's epoll set stay until the server's cleanup.
 	waitFor(t, "descriptors back to the count before", func() bool { return openFDs(t) <= before+2 })
+}
+
+// A round asks epoll once however many publishers have bytes. Readiness is
+// level-triggered, so sockets whose goroutines have not read yet are reported
+// again; a round that called until a short answer, with more sockets ready
+// than its buffer held, never ended while none of them was read.
+func TestRoundHearsEveryReadySocketOnce(t *testing.T) {
+	const n = minEvents + 44
+	p, err := newReadPoller(time.Hour) // the loop's own ticks never come
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var pcs []*polledConn
+	defer func() {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+		p.close()
+	}()
+	for range n {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok, err := p.adopt(server)
+		if !ok || err != nil {
+			t.Fatalf("adopt: ok %v, %v", ok, err)
+		}
+		pc := c.(*polledConn)
+		pcs = append(pcs, pc)
+		pc.waiting.Store(true)
+		if _, err := client.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the bytes reach every socket
+	done := make(chan bool, 1)
+	events := make([]unix.EpollEvent, minEvents)
+	go func() { done <- p.round(&events) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("one round with %d sockets ready and unread did not end", n)
+	}
+	woken := 0
+	for _, pc := range pcs {
+		select {
+		case <-pc.wake:
+			woken++
+		default:
+		}
+	}
+	if woken != n {
+		t.Fatalf("one round woke %d of %d connections with bytes", woken, n)
+	}
 }
