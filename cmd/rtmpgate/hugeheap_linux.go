@@ -29,9 +29,11 @@ import (
 // backed). The runtime maps its heap without MADV_HUGEPAGE, and a system whose
 // THP mode is "madvise" (Debian's default) then never gives it huge pages.
 //
-// Advice must come before the first write, or the block is in small pages for
-// good (khugepaged collapses slowly; collapsing it ourselves, tried, copies
-// under the address-space lock and stalled every connection). The runtime
+// Advice must come before a block's first write, or the block stays in small
+// pages until khugepaged gets to it (slowly). Collapsing such blocks ourselves
+// with MADV_COLLAPSE, a copy under the address-space lock, was tried and the
+// connections stalled (with a then-quadratic scan; the two were not told
+// apart). The runtime
 // writes a mapping the moment it makes it, so advising mappings as they appear
 // is always late. Instead the heap the store will need is mapped once at
 // start, by one allocation that is never written and is freed at once; it is
