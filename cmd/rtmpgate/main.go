@@ -141,7 +141,10 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 
 	errc := make(chan error, 3)
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
-	go func() { errc <- httpSrv.Serve(httpLn) }()
+	// The fast lane answers stream-file GETs on its own keep-alive loop and
+	// hands every other connection to httpSrv (httpserve.Lane).
+	lane := httpserve.NewLane(httpLn, httpSrv)
+	go func() { errc <- httpSrv.Serve(lane) }()
 	if debugSrv != nil {
 		go func() { errc <- debugSrv.Serve(debugLn) }()
 		log.Info().Str("debug", debugLn.Addr().String()).Msg("pprof listening")
@@ -168,6 +171,9 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("http shutdown")
 		httpSrv.Close()
+	}
+	if err := lane.Shutdown(shutCtx); err != nil {
+		log.Warn().Err(err).Msg("http fast lane shutdown")
 	}
 	if debugSrv != nil {
 		debugSrv.Close() // profiles in flight are cut: nothing to drain
