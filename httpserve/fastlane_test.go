@@ -144,7 +144,7 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 		{"pipelined", get("index.m3u8", "") + "HEAD /live/demo/index.mpd HTTP/1.1\r\nHost: a\r\n\r\n" + get("ts/index.m3u8", "Connection: keep-alive, close\r\n"),
 			[]string{"GET", "HEAD", "GET"}, 3, 0},
 		{"post", "POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", []string{"POST"}, 0, 1},
-		{"api", "GET /api/streams/live/demo HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}, 0, 1},
+		{"readyz", "GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}, 0, 1},
 		{"healthz then playlist", "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" + get("index.m3u8", ""), []string{"GET", "GET"}, 0, 1},
 		{"range", get("ts/"+seg[1], "Range: bytes=0-187\r\n"), []string{"GET"}, 0, 1},
 		{"conditional", get("ts/"+seg[1], "If-None-Match: *\r\n"), []string{"GET"}, 0, 1},
@@ -178,6 +178,17 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 			}
 		})
 	}
+	t.Run("api after a lane request", func(t *testing.T) {
+		reqs, handed := lane.lane.Served()
+		got, _ := exchange(t, lane.addr, get("index.m3u8", "")+"GET /api/streams HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "GET")
+		if _, api, _ := strings.Cut(got, "#EXT-X-STREAM-INF"); !strings.Contains(api, "HTTP/1.1 200 OK") ||
+			!strings.Contains(api, "application/json") || !strings.Contains(api, `"name":"demo"`) {
+			t.Fatalf("playlist then API answered %q", got)
+		}
+		if reqs2, handed2 := lane.lane.Served(); reqs2-reqs != 1 || handed2-handed != 1 {
+			t.Fatalf("lane answered %d, handed off %d; want 1 and 1", reqs2-reqs, handed2-handed)
+		}
+	})
 	t.Run("431", func(t *testing.T) {
 		got, _ := exchange(t, lane.addr, get("index.m3u8", big), "GET")
 		if !strings.HasPrefix(got, "HTTP/1.1 431 ") {
