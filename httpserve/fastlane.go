@@ -242,7 +242,8 @@ type laneConn struct {
 
 	resp laneWriter
 	out  []byte      // response bytes not yet written
-	vec  net.Buffers // out and a large body, for one writev
+	vec  [2][]byte   // out and a large body, for one writev
+	bufs net.Buffers // over vec (a field: WriteTo would move a local to the heap)
 	werr error
 
 	mu       sync.Mutex // deadline vs. wake
@@ -514,8 +515,9 @@ func (lc *laneConn) respond() (keep bool) {
 }
 
 // Bytes of a response gathered before writing: a larger body goes out at once,
-// in one writev with what is gathered.
-const laneOutMax = 32 << 10
+// uncopied, in one writev with what is gathered. Small enough that a
+// connection's buffer stays small, large enough for most playlists.
+const laneOutMax = 8 << 10
 
 // send queues body bytes, writing out when they would make out too large.
 func (lc *laneConn) send(p []byte) error {
@@ -533,15 +535,16 @@ func (lc *laneConn) flush(extra []byte) error {
 	}
 	switch {
 	case len(extra) > 0 && len(lc.out) > 0:
-		lc.vec = append(lc.vec[:0], lc.out, extra)
-		_, lc.werr = lc.vec.WriteTo(lc.c)
+		lc.vec = [2][]byte{lc.out, extra}
+		lc.bufs = lc.vec[:]
+		_, lc.werr = lc.bufs.WriteTo(lc.c)
+		lc.vec, lc.bufs = [2][]byte{}, nil // keep no body reachable
 	case len(extra) > 0:
 		_, lc.werr = lc.c.Write(extra)
 	case len(lc.out) > 0:
 		_, lc.werr = lc.c.Write(lc.out)
 	}
 	lc.out = lc.out[:0]
-	clear(lc.vec[:cap(lc.vec)]) // do not keep a body reachable
 	return lc.werr
 }
 
