@@ -293,7 +293,11 @@ func (lc *laneConn) serve() {
 			return
 		}
 		lc.r += lc.p.size
-		if !lc.respond() || l.shutting.Load() {
+		keep := lc.respond()
+		if !keep || l.shutting.Load() {
+			if lc.werr == nil && (lc.w > lc.r || l.shutting.Load()) {
+				lc.lingerClose()
+			}
 			return
 		}
 		if lc.r == lc.w {
@@ -395,6 +399,34 @@ func (lc *laneConn) wake() {
 	lc.mu.Lock()
 	_ = lc.c.SetReadDeadline(time.Unix(1, 0))
 	lc.mu.Unlock()
+}
+
+// Bounds on reading and dropping what a client sent after the last response
+// the lane gives it (requests pipelined behind a close or a shutdown).
+const (
+	laneLinger      = 500 * time.Millisecond
+	laneLingerBytes = 256 << 10
+)
+
+// lingerClose half-closes the connection and reads what the client still
+// sends for a moment before the close: closing with unread bytes would reset
+// the connection, and a client reset before it has read the response loses it.
+func (lc *laneConn) lingerClose() {
+	cw, ok := lc.c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	lc.mu.Lock()
+	_ = lc.c.SetReadDeadline(time.Now().Add(laneLinger))
+	lc.mu.Unlock()
+	buf := lc.rbuf[:cap(lc.rbuf)]
+	for n := 0; n < laneLingerBytes; {
+		m, err := lc.c.Read(buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
 }
 
 // handOff gives the connection, with the bytes read and not answered, to the

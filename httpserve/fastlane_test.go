@@ -461,3 +461,64 @@ func BenchmarkLaneKeepAlive(b *testing.B) {
 		})
 	}
 }
+
+// TestLaneShutdownFinishesBusy: a connection busy with a response when
+// shutdown begins finishes that response whole, then is closed without
+// starting the requests pipelined behind it; Shutdown returns nil once it is.
+func TestLaneShutdownFinishesBusy(t *testing.T) {
+	hub := newDemoHub(t, true, 200_000)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: httpserve.New(hub, httpserve.Config{})}
+	lane := httpserve.NewLane(ln, hs)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(lane) }()
+
+	pl, _ := exchange(t, ln.Addr().String(), "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
+	busy, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for range 4 {
+		fmt.Fprintf(busy, "GET /live/demo/ts/%s HTTP/1.1\r\nHost: a\r\n\r\n", seg[1])
+	}
+	time.Sleep(200 * time.Millisecond) // the first response fills the socket buffers
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatalf("http shutdown: %v", err)
+	}
+	laneDone := make(chan error, 1)
+	go func() { laneDone <- lane.Shutdown(ctx) }()
+	_ = busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(busy)
+	whole := 0
+	for {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("after %d responses: %v", whole, err)
+			}
+			break
+		}
+		n, err := io.Copy(io.Discard, res.Body)
+		if err != nil || n != res.ContentLength {
+			t.Fatalf("response %d cut at %d of %d bytes: %v", whole+1, n, res.ContentLength, err)
+		}
+		whole++
+	}
+	if whole < 1 || whole >= 4 {
+		t.Errorf("%d whole responses before the close, want the one in progress (and no more than were started)", whole)
+	}
+	if err := <-laneDone; err != nil {
+		t.Errorf("lane shutdown: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("serve: %v", err)
+	}
+}
