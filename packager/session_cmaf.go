@@ -62,6 +62,7 @@ type cmafTrack struct {
 
 	// Sizes of the track's last segment, for the next one's buffers.
 	lastSize, lastParts int
+	spare               []byte // the next segment's buffer, written once already (prepareSpares)
 }
 
 // styp is the open segment's styp box, nil before its first part.
@@ -88,6 +89,10 @@ func (c *cmafTrack) reserve(n int) {
 		return
 	}
 	if c.buf == nil {
+		if cap(c.spare) >= n {
+			c.buf, c.spare = c.spare, nil
+			return
+		}
 		c.buf = make([]byte, 0, max(bufSize(c.lastSize, 16<<10), n))
 		return
 	}
@@ -296,6 +301,7 @@ func (s *session) publishHeld() {
 	s.held = nil
 	s.publish(seg)
 	s.exposeOpen()
+	s.prepareSpares()
 }
 
 // estimateEnd is the end of a track's last sample when no next sample tells it:

@@ -48,6 +48,7 @@ type config struct {
 	HTTPMaxHeaderBytes    int           `yaml:"http_max_header_bytes" help:"largest HTTP request header accepted, bytes"`
 	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout" help:"an HTTP client must send its request header within this"`
 	HTTPMaxBlockingWait   time.Duration `yaml:"http_max_blocking_wait" help:"longest an LL-HLS blocking request or a preload hint waits; 0: three target durations, at least 6s"`
+	HTTPFastLane          bool          `yaml:"http_fast_lane" help:"serve GET and HEAD of stream files on rtmpgate's own HTTP/1.1 keep-alive loop; every other request goes to net/http on the same connection"`
 
 	PublishKeys   []string `yaml:"publish_keys" help:"stream keys allowed to publish, app/stream or stream, comma-separated; empty: any"`
 	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
@@ -74,7 +75,7 @@ func defaultConfig() config {
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
-		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second, HTTPFastLane: true,
 		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 20 * time.Millisecond, HugePages: true,
 	}
 }

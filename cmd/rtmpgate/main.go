@@ -143,8 +143,13 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
 	// The fast lane answers stream-file GETs on its own keep-alive loop and
 	// hands every other connection to httpSrv (httpserve.Lane).
-	lane := httpserve.NewLane(httpLn, httpSrv)
-	go func() { errc <- httpSrv.Serve(lane) }()
+	var lane *httpserve.Lane
+	if cfg.HTTPFastLane {
+		lane = httpserve.NewLane(httpLn, httpSrv)
+		go func() { errc <- httpSrv.Serve(lane) }()
+	} else {
+		go func() { errc <- httpSrv.Serve(httpLn) }()
+	}
 	if debugSrv != nil {
 		go func() { errc <- debugSrv.Serve(debugLn) }()
 		log.Info().Str("debug", debugLn.Addr().String()).Msg("pprof listening")
@@ -172,8 +177,10 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		log.Warn().Err(err).Msg("http shutdown")
 		httpSrv.Close()
 	}
-	if err := lane.Shutdown(shutCtx); err != nil {
-		log.Warn().Err(err).Msg("http fast lane shutdown")
+	if lane != nil {
+		if err := lane.Shutdown(shutCtx); err != nil {
+			log.Warn().Err(err).Msg("http fast lane shutdown")
+		}
 	}
 	if debugSrv != nil {
 		debugSrv.Close() // profiles in flight are cut: nothing to drain

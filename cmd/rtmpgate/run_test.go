@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -43,5 +44,44 @@ func TestRunShutsDownCleanly(t *testing.T) {
 	}
 	if err := pub.wait(t, 5*time.Second); err == nil {
 		t.Log("publisher ended without error after the server closed")
+	}
+}
+
+// With http_fast_lane off the HTTP listener is served by net/http alone, and a
+// run still starts, answers and ends without a goroutine left behind.
+func TestRunWithoutFastLane(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := defaultConfig()
+	cfg.RTMP, cfg.HTTP, cfg.LogLevel, cfg.HTTPFastLane = "127.0.0.1:0", "127.0.0.1:0", "error", false
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, func(_, h net.Addr) { addrs <- h }) }()
+	var h net.Addr
+	select {
+	case h = <-addrs:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/live/none/index.m3u8": 404} {
+		resp, err := http.Get("http://" + h.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout + time.Second):
+		t.Fatal("run did not return within the shutdown timeout")
 	}
 }
