@@ -17,31 +17,11 @@ func TestRunShutsDownCleanly(t *testing.T) {
 	src := clip(t, "av")
 	cfg := defaultConfig()
 	cfg.RTMP, cfg.HTTP, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "error"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, func(r, h net.Addr) { addrs <- [2]net.Addr{r, h} })
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	a, stop := startRun(t, cfg)
 	g := &gateway{rtmpAddr: a[0].String(), httpAddr: a[1].String()}
 	pub := publishFFmpeg(t, src, g.ingestURL("inproc"), true)
 	waitPlaylist(t, g.tsPlaylistURL("inproc"), 6*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + time.Second):
-		t.Fatal("run did not return within the shutdown timeout")
-	}
+	stop()
 	if err := pub.wait(t, 5*time.Second); err == nil {
 		t.Log("publisher ended without error after the server closed")
 	}
@@ -53,17 +33,8 @@ func TestRunWithoutFastLane(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	cfg := defaultConfig()
 	cfg.RTMP, cfg.HTTP, cfg.LogLevel, cfg.HTTPFastLane = "127.0.0.1:0", "127.0.0.1:0", "error", false
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, func(_, h net.Addr) { addrs <- h }) }()
-	var h net.Addr
-	select {
-	case h = <-addrs:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	a, stop := startRun(t, cfg)
+	h := a[1]
 	for path, want := range map[string]int{"/healthz": 200, "/live/none/index.m3u8": 404} {
 		resp, err := http.Get("http://" + h.String() + path)
 		if err != nil {
@@ -75,13 +46,36 @@ func TestRunWithoutFastLane(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
-	cancel()
+	stop()
+}
+
+// startRun runs the gateway in-process with cfg and returns its RTMP and HTTP
+// addresses and a stop that ends the run and fails the test unless run
+// returns nil within the shutdown timeout.
+func startRun(t *testing.T, cfg config) (addrs [2]net.Addr, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	listening := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, func(r, h net.Addr) { listening <- [2]net.Addr{r, h} })
+	}()
 	select {
+	case addrs = <-listening:
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
+		t.Fatalf("run: %v", err)
+	}
+	return addrs, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run returned %v", err)
+			}
+		case <-time.After(cfg.ShutdownTimeout + time.Second):
+			t.Fatal("run did not return within the shutdown timeout")
 		}
-	case <-time.After(cfg.ShutdownTimeout + time.Second):
-		t.Fatal("run did not return within the shutdown timeout")
 	}
 }
