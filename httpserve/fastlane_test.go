@@ -299,19 +299,27 @@ func TestLaneSlowloris(t *testing.T) {
 	}
 }
 
-// TestLaneShutdown: Shutdown closes idle lane connections at once and waits
-// for a busy one only as long as its context allows; no goroutine is left
-// (TestMain's goleak).
-func TestLaneShutdown(t *testing.T) {
-	hub := newDemoHub(t, true, 200_000) // segments of megabytes: a client that does not read blocks the write
+// serveBigSegments serves a demo stream whose segments are megabytes (a client
+// that does not read blocks the write) through a lane; served gets Serve's result.
+func serveBigSegments(t *testing.T) (ln net.Listener, hs *http.Server, lane *httpserve.Lane, served chan error) {
+	t.Helper()
+	hub := newDemoHub(t, true, 200_000)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: httpserve.New(hub, httpserve.Config{})}
-	lane := httpserve.NewLane(ln, hs)
-	served := make(chan error, 1)
+	hs = &http.Server{Handler: httpserve.New(hub, httpserve.Config{})}
+	lane = httpserve.NewLane(ln, hs)
+	served = make(chan error, 1)
 	go func() { served <- hs.Serve(lane) }()
+	return ln, hs, lane, served
+}
+
+// TestLaneShutdown: Shutdown closes idle lane connections at once and waits
+// for a busy one only as long as its context allows; no goroutine is left
+// (TestMain's goleak).
+func TestLaneShutdown(t *testing.T) {
+	ln, hs, lane, served := serveBigSegments(t)
 
 	idle, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -466,15 +474,7 @@ func BenchmarkLaneKeepAlive(b *testing.B) {
 // shutdown begins finishes that response whole, then is closed without
 // starting the requests pipelined behind it; Shutdown returns nil once it is.
 func TestLaneShutdownFinishesBusy(t *testing.T) {
-	hub := newDemoHub(t, true, 200_000)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: httpserve.New(hub, httpserve.Config{})}
-	lane := httpserve.NewLane(ln, hs)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(lane) }()
+	ln, hs, lane, served := serveBigSegments(t)
 
 	pl, _ := exchange(t, ln.Addr().String(), "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
 	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
