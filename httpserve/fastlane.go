@@ -724,27 +724,27 @@ func (w *laneWriter) body(p []byte) error {
 // Flush sends the header and what the handler wrote so far (blocking
 // responses rely on it).
 func (w *laneWriter) Flush() {
+	w.sendPending(false)
+	_ = w.lc.flush(nil)
+}
+
+// sendPending sends the header, once, and the body bytes held until it went;
+// done tells the header whether the handler has returned (the whole body is
+// known, so its length can be given).
+func (w *laneWriter) sendPending(done bool) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHeader {
-		w.sendHeader(w.pending, false)
+		w.sendHeader(w.pending, done)
 		_ = w.body(w.pending)
 		w.pending = w.pending[:0]
 	}
-	_ = w.lc.flush(nil)
 }
 
 // finish completes the response after the handler returned.
 func (w *laneWriter) finish() {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	if !w.sentHeader {
-		w.sendHeader(w.pending, true)
-		_ = w.body(w.pending)
-		w.pending = w.pending[:0]
-	}
+	w.sendPending(true)
 	if w.chunking {
 		w.lc.out = append(w.lc.out, "0\r\n\r\n"...)
 	}

@@ -315,6 +315,28 @@ func serveBigSegments(t *testing.T) (ln net.Listener, hs *http.Server, lane *htt
 	return ln, hs, lane, served
 }
 
+// pipelineSegmentGETs opens a connection (closed when the test ends) and sends
+// n pipelined GETs of the demo stream's first TS segment without reading, then
+// waits for the first response to fill the socket buffers.
+func pipelineSegmentGETs(t *testing.T, addr string, n int) net.Conn {
+	t.Helper()
+	pl, _ := exchange(t, addr, "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
+	if seg == nil {
+		t.Fatalf("no TS segment in the playlist:\n%s", pl)
+	}
+	busy, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	for range n {
+		fmt.Fprintf(busy, "GET /live/demo/ts/%s HTTP/1.1\r\nHost: a\r\n\r\n", seg[1])
+	}
+	time.Sleep(200 * time.Millisecond)
+	return busy
+}
+
 // TestLaneShutdown: Shutdown closes idle lane connections at once and waits
 // for a busy one only as long as its context allows; no goroutine is left
 // (TestMain's goleak).
@@ -334,17 +356,7 @@ func TestLaneShutdown(t *testing.T) {
 		_, _ = io.Copy(io.Discard, res.Body)
 	}
 
-	pl, _ := exchange(t, ln.Addr().String(), "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
-	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
-	busy, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	for range 8 { // never read: the lane blocks writing these
-		fmt.Fprintf(busy, "GET /live/demo/ts/%s HTTP/1.1\r\nHost: a\r\n\r\n", seg[1])
-	}
-	time.Sleep(200 * time.Millisecond)
+	pipelineSegmentGETs(t, ln.Addr().String(), 8) // never read: the lane blocks writing these
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -476,17 +488,7 @@ func BenchmarkLaneKeepAlive(b *testing.B) {
 func TestLaneShutdownFinishesBusy(t *testing.T) {
 	ln, hs, lane, served := serveBigSegments(t)
 
-	pl, _ := exchange(t, ln.Addr().String(), "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
-	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
-	busy, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	for range 4 {
-		fmt.Fprintf(busy, "GET /live/demo/ts/%s HTTP/1.1\r\nHost: a\r\n\r\n", seg[1])
-	}
-	time.Sleep(200 * time.Millisecond) // the first response fills the socket buffers
+	busy := pipelineSegmentGETs(t, ln.Addr().String(), 4)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
