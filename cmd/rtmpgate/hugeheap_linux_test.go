@@ -139,7 +139,7 @@ func TestHugeHeapStops(t *testing.T) {
 }
 
 func TestUnadvisedParts(t *testing.T) {
-	h := &hugeHeap{advised: [][2]uintptr{{10, 20}, {20, 30}, {40, 50}}}
+	advised := [][2]uintptr{{10, 20}, {20, 30}, {40, 50}}
 	for _, c := range []struct {
 		lo, hi uintptr
 		want   [][2]uintptr
@@ -152,7 +152,7 @@ func TestUnadvisedParts(t *testing.T) {
 		{60, 70, [][2]uintptr{{60, 70}}},
 		{30, 40, [][2]uintptr{{30, 40}}},
 	} {
-		got := h.unadvised(c.lo, c.hi)
+		got, _ := unadvised(advised, c.lo, c.hi)
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("unadvised(%d, %d) = %v, want %v", c.lo, c.hi, got, c.want)
 		}
