@@ -497,12 +497,13 @@ func detach(b []byte) (data []byte, alloc int) {
 // prepareSpares makes the next segment's buffers now, just after a segment was
 // listed, and writes a byte in each page of them. Fresh memory faults on its
 // first write, and with the heap in huge pages one fault can fill 2 MiB the
-// host has not backed yet (~5 ms here); made at the cut, as they were, the
-// buffers put that fault between a keyframe's arrival and its segment's
-// listing (a cluster of 5 to 15 ms delays in 4 % of the segments at 200
-// streams). Made here it lands on a frame that closes nothing, ~2 s before the
-// buffers are needed; they hold about a TS and a CMAF segment more per stream
-// meanwhile.
+// host has not backed yet (a one-off test on the bench VM: 1 GiB of such
+// memory took 1.9 to 2.6 s to write, 4 to 5 ms per 2 MiB). Made at the cut,
+// as they were, the buffers put such faults between a keyframe's arrival and
+// its segment's listing: at 200 streams 4 % of segments were listed 5 to 15 ms
+// late, and made here, the cluster went (p99 0.5 ms). Here it lands on a frame
+// that closes nothing, ~2 s before the buffers are needed; they hold about a
+// TS and a CMAF segment more per stream meanwhile.
 func (s *session) prepareSpares() {
 	if s.spare == nil && s.bufHint > 0 {
 		s.spare = prefaulted(bufSize(s.bufHint, 64<<10))
