@@ -18,10 +18,12 @@ import (
 
 // streamJSON is one stream of the API.
 type streamJSON struct {
-	App      string      `json:"app"`
-	Name     string      `json:"name"`
-	State    string      `json:"state"` // live or ended
-	Since    time.Time   `json:"since"`
+	App   string    `json:"app"`
+	Name  string    `json:"name"`
+	State string    `json:"state"` // live or ended
+	Since time.Time `json:"since"`
+	// Remote is the publisher's address: only for a request with the API token,
+	// since a viewer has no business knowing where a streamer is.
 	Remote   string      `json:"remote,omitempty"`
 	Tracks   []trackJSON `json:"tracks"`
 	Segments int         `json:"segments"`
@@ -58,7 +60,7 @@ type trackJSON struct {
 	FPS float64 `json:"fps,omitempty"`
 }
 
-func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
+func (s *server) streamEntry(st *packager.Stream, now time.Time, private bool) streamJSON {
 	snap := st.Snapshot()
 	state := "ended"
 	if snap.Live {
@@ -66,7 +68,7 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
 	}
 	base := "/" + url.PathEscape(snap.App) + "/" + url.PathEscape(snap.Name) + "/"
 	e := streamJSON{
-		App: snap.App, Name: snap.Name, State: state, Since: snap.Since, Remote: snap.Remote,
+		App: snap.App, Name: snap.Name, State: state, Since: snap.Since,
 		Tracks: make([]trackJSON, 0, len(snap.Tracks)), Segments: snap.Segments, Bytes: snap.Bytes,
 		UptimeSeconds: int64(max(now.Sub(snap.Since), 0) / time.Second),
 		BitrateIn:     snap.BitrateIn,
@@ -78,6 +80,9 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
 		},
 	}
 	e.PlaybackTS = e.Playback.TS
+	if private {
+		e.Remote = snap.Remote
+	}
 	e.FramesIn, e.BytesIn = st.Received()
 	for _, t := range snap.Tracks {
 		tj := trackJSON{
@@ -92,12 +97,12 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time) streamJSON {
 	return e
 }
 
-func (s *server) listStreams(w http.ResponseWriter, _ *http.Request) {
-	now := s.cfg.Now()
+func (s *server) listStreams(w http.ResponseWriter, r *http.Request) {
+	now, private := s.cfg.Now(), s.authorized(r)
 	streams := s.hub.Streams()
 	out := make([]streamJSON, 0, len(streams))
 	for _, st := range streams {
-		out = append(out, s.streamEntry(st, now))
+		out = append(out, s.streamEntry(st, now, private))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -108,7 +113,7 @@ func (s *server) getStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such stream")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.streamEntry(st, s.cfg.Now()))
+	writeJSON(w, http.StatusOK, s.streamEntry(st, s.cfg.Now(), s.authorized(r)))
 }
 
 // deleteStream disconnects the stream's publisher. The stream itself lingers like
@@ -151,8 +156,11 @@ func (s *server) deleteStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized compares the bearer token in constant time, so response timing does
-// not reveal how much of a guess was right.
+// not reveal how much of a guess was right. Without an api_token nobody is.
 func (s *server) authorized(r *http.Request) bool {
+	if s.cfg.APIToken == "" {
+		return false
+	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false

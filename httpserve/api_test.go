@@ -210,3 +210,38 @@ func TestDeleteStream(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamAPIHidesPublisherAddress: a publisher's address is shown only to a
+// request carrying the API token, on the list and on one stream.
+func TestStreamAPIHidesPublisherAddress(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	for _, tc := range []struct {
+		name, configured, auth string
+		shown                  bool
+	}{
+		{name: "read-only API", auth: "Bearer " + token},
+		{name: "no header", configured: token},
+		{name: "wrong token", configured: token, auth: "Bearer 0123456789abcdef-nope"},
+		{name: "right token", configured: token, auth: "Bearer " + token, shown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := newServerCfg(t, false, httpserve.Config{APIToken: tc.configured})
+			h := map[string]string{}
+			if tc.auth != "" {
+				h["Authorization"] = tc.auth
+			}
+			for _, path := range []string{"/api/streams", "/api/streams/live/demo"} {
+				res, body := get(t, srv.URL+path, h)
+				if res.StatusCode != 200 {
+					t.Fatalf("%s: %d %s", path, res.StatusCode, body)
+				}
+				if got := strings.Contains(body, `"remote":"127.0.0.1:5000"`); got != tc.shown {
+					t.Errorf("%s: address shown %v, want %v: %s", path, got, tc.shown, body)
+				}
+				if !tc.shown && strings.Contains(body, "127.0.0.1") {
+					t.Errorf("%s: an address leaks: %s", path, body)
+				}
+			}
+		})
+	}
+}
