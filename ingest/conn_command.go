@@ -219,6 +219,9 @@ func (c *conn) publish(streamID uint32, full string) error {
 			if pe.Err != nil {
 				desc = pe.Err.Error()
 			}
+			if pe.Withhold {
+				name = "(withheld)"
+			}
 		}
 		c.w.command(streamID, "onStatus", 0, nil, amfObject{
 			{Key: "level", Value: "error"},
@@ -228,6 +231,9 @@ func (c *conn) publish(streamID uint32, full string) error {
 		c.srv.stats.publishRefused.Add(1)
 		c.log.Info().Str("stream", name).Str("code", code).Err(err).Msg("publish refused")
 		return fmt.Errorf("ingest: publish %s/%s refused: %w", c.app, name, err)
+	}
+	if r, ok := w.(Renamed); ok {
+		name = r.PublicName()
 	}
 	c.pub = pubState{writer: w, name: name, started: time.Now()}
 	c.published = true

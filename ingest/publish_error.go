@@ -16,6 +16,9 @@ const (
 type PublishError struct {
 	Code string // onStatus code, e.g. StatusPublishDenied; empty means StatusPublishBadName
 	Err  error
+	// Withhold keeps the requested name out of the log: it is a credential
+	// (a secret publish key), and a refused one may be a near miss.
+	Withhold bool
 }
 
 func (e *PublishError) Error() string {

@@ -36,6 +36,11 @@ type Handler interface {
 	OnPublish(ctx context.Context, req PublishRequest) (remux.Writer, error)
 }
 
+// Renamed is implemented by a Writer that serves a publish under another name
+// than the one the client sent (a secret publish key mapped to its public
+// stream): ingest's log lines name the stream, never the key.
+type Renamed interface{ PublicName() string }
+
 // PublishRequest describes a publish attempt.
 type PublishRequest struct {
 	App, Name string // from connect's app (without query) and publish's name (without query)

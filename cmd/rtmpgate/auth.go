@@ -32,20 +32,32 @@ var (
 	errBadToken      = errors.New("publish token invalid")
 )
 
-// publishAuth decides whether a publish may go ahead: an optional allow-list of
-// stream keys and an optional HMAC token. The zero value lets anyone publish.
+// publishAuth decides whether a publish may go ahead and under which public
+// name: an optional map of secret publish keys to the streams they publish, and
+// an optional HMAC token. The zero value lets anyone publish under the name sent.
 type publishAuth struct {
-	keys   map[string]bool // "app/stream" or "stream" (any app); nil: every key
-	secret []byte          // nil: no token needed
+	keys   map[[sha256.Size]byte]publishTarget // by the key's SHA-256; nil: any name
+	secret []byte                              // nil: no token needed
 	now    func() time.Time
 }
 
+// publishTarget is where a secret publish key puts its stream: app/stream, or
+// stream in whichever app the encoder connected to (app "").
+type publishTarget struct{ app, stream string }
+
+// newPublishAuth takes publish_keys entries "SECRET=app/stream" or
+// "SECRET=stream" (validated by config.validate).
 func newPublishAuth(keys []string, secret string) publishAuth {
 	a := publishAuth{now: time.Now}
 	if len(keys) > 0 {
-		a.keys = make(map[string]bool, len(keys))
+		a.keys = make(map[[sha256.Size]byte]publishTarget, len(keys))
 		for _, k := range keys {
-			a.keys[k] = true
+			key, target, _ := strings.Cut(k, "=")
+			app, stream, hasApp := strings.Cut(target, "/")
+			if !hasApp {
+				app, stream = "", target
+			}
+			a.keys[sha256.Sum256([]byte(key))] = publishTarget{app, stream}
 		}
 	}
 	if secret != "" {
@@ -56,43 +68,51 @@ func newPublishAuth(keys []string, secret string) publishAuth {
 
 func (a publishAuth) enabled() bool { return a.keys != nil || a.secret != nil }
 
-// check returns nil when app/name may publish with query, else an
-// *ingest.PublishError whose code tells the encoder why: BadName for a key that
-// is not on the list, Denied for a missing, expired or wrong token.
-func (a publishAuth) check(app, name, query string) error {
-	key := app + "/" + name
-	if a.keys != nil && !a.keys[key] && !a.keys[name] {
-		return &ingest.PublishError{Code: ingest.StatusPublishBadName, Err: errKeyNotAllowed}
+// check returns the public stream name app/name publishes to, or an
+// *ingest.PublishError whose code tells the encoder why not: BadName for a key
+// that is not on the list, Denied for a missing, expired or wrong token. Keys are
+// looked up by their hash, so lookup time says nothing about a guess.
+func (a publishAuth) check(app, name, query string) (string, error) {
+	public := name
+	if a.keys != nil {
+		target, ok := a.keys[sha256.Sum256([]byte(name))]
+		if !ok || target.app != "" && target.app != app {
+			return "", &ingest.PublishError{Code: ingest.StatusPublishBadName, Err: errKeyNotAllowed, Withhold: true}
+		}
+		public = target.stream
 	}
 	if a.secret == nil {
-		return nil
+		return public, nil
 	}
-	deny := func(err error) error { return &ingest.PublishError{Code: ingest.StatusPublishDenied, Err: err} }
+	key := app + "/" + public
+	deny := func(err error) error {
+		return &ingest.PublishError{Code: ingest.StatusPublishDenied, Err: err, Withhold: a.keys != nil}
+	}
 	if len(query) > maxAuthQuery {
-		return deny(errBadToken)
+		return "", deny(errBadToken)
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return deny(errBadToken)
+		return "", deny(errBadToken)
 	}
 	token, expiresStr := q.Get("token"), q.Get("expires")
 	if token == "" || expiresStr == "" {
-		return deny(errNoToken)
+		return "", deny(errNoToken)
 	}
 	expires, err := strconv.ParseInt(expiresStr, 10, 64)
 	if err != nil {
-		return deny(errBadExpires)
+		return "", deny(errBadExpires)
 	}
 	got, err := hex.DecodeString(token)
 	if err != nil || !hmac.Equal(got, publishMAC(a.secret, key, expires)) {
-		return deny(errBadToken)
+		return "", deny(errBadToken)
 	}
 	// Checked after the MAC so that a forged expiry is reported as a bad token,
 	// never as "expired".
 	if a.now().Unix() > expires {
-		return deny(errExpired)
+		return "", deny(errExpired)
 	}
-	return nil
+	return public, nil
 }
 
 // publishMAC is HMAC-SHA256(secret, "app/stream:expires").
@@ -117,11 +137,29 @@ type authHandler struct {
 }
 
 func (h authHandler) OnPublish(ctx context.Context, req ingest.PublishRequest) (remux.Writer, error) {
-	if err := h.auth.check(req.App, req.Name, req.Query); err != nil {
+	public, err := h.auth.check(req.App, req.Name, req.Query)
+	if err != nil {
 		return nil, err
 	}
-	return h.next.OnPublish(ctx, req)
+	if public == req.Name {
+		return h.next.OnPublish(ctx, req)
+	}
+	req.Name = public
+	w, err := h.next.OnPublish(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return renamedWriter{w, public}, nil
 }
+
+// renamedWriter tells ingest the public name of a stream published with a
+// secret key, so its logs never show the key.
+type renamedWriter struct {
+	remux.Writer
+	public string
+}
+
+func (w renamedWriter) PublicName() string { return w.public }
 
 // withPublishAuth wraps next when cfg asks for any publish check.
 func withPublishAuth(cfg config, next ingest.Handler) ingest.Handler {

@@ -31,7 +31,7 @@ type config struct {
 	Linger             time.Duration `yaml:"linger" help:"how long an ended stream stays served"`
 	TakeoverAfter      time.Duration `yaml:"takeover_after" help:"a publisher silent this long loses its key to a newcomer"`
 	MaxStreams         int           `yaml:"max_streams" help:"streams at once"`
-	MaxStoreBytes      int64         `yaml:"max_store_bytes" help:"bytes of segments held in memory, all streams"`
+	MaxStoreBytes      int64         `yaml:"max_store_bytes" help:"bytes of segments held in memory, all streams; 0: half the memory the process may use (cgroup limit, RAM or GOMEMLIMIT, the smallest)"`
 	LowLatency         bool          `yaml:"low_latency" help:"CMAF parts, LL-HLS (blocking reload, preload hints, delta updates) and low-latency DASH on the fMP4 outputs"`
 	PartTarget         time.Duration `yaml:"part_target" help:"longest CMAF part (LL-HLS partial segment, low-latency DASH chunk), 50ms to segment_duration"`
 
@@ -50,7 +50,7 @@ type config struct {
 	HTTPMaxBlockingWait   time.Duration `yaml:"http_max_blocking_wait" help:"longest an LL-HLS blocking request or a preload hint waits; 0: three target durations, at least 6s"`
 	HTTPFastLane          bool          `yaml:"http_fast_lane" help:"serve GET and HEAD of stream files on rtmpgate's own HTTP/1.1 keep-alive loop; every other request goes to net/http on the same connection"`
 
-	PublishKeys   []string `yaml:"publish_keys" help:"stream keys allowed to publish, app/stream or stream, comma-separated; empty: any"`
+	PublishKeys   []string `yaml:"publish_keys" help:"secret publish keys and the streams they publish, SECRET=app/stream or SECRET=stream, comma-separated; an encoder publishes to rtmp://host/app/SECRET and viewers watch app/stream; empty: any name publishes as itself"`
 	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
 
 	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
@@ -70,7 +70,7 @@ func defaultConfig() config {
 	return config{
 		RTMP: ":1935", HTTP: ":8080", LogLevel: "info", LogFormat: "json",
 		SegmentDuration: 2 * time.Second, MaxSegmentDuration: 10 * time.Second, WindowSegments: 6,
-		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000, MaxStoreBytes: 4 << 30,
+		Linger: 30 * time.Second, TakeoverAfter: 3 * time.Second, MaxStreams: 1000,
 		LowLatency: true, PartTarget: 200 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
@@ -195,7 +195,7 @@ func (c config) validate() error {
 		{"linger", c.Linger >= 0},
 		{"takeover_after", c.TakeoverAfter > 0},
 		{"max_streams", c.MaxStreams > 0},
-		{"max_store_bytes", c.MaxStoreBytes > 0},
+		{"max_store_bytes", c.MaxStoreBytes >= 0},
 		{"handshake_timeout", c.HandshakeTimeout > 0},
 		{"read_timeout", c.ReadTimeout > 0},
 		{"read_interval", c.ReadInterval >= 0 && c.ReadInterval <= maxReadInterval},
@@ -224,17 +224,45 @@ func (c config) validate() error {
 	default:
 		return fmt.Errorf("config: log_format: %q is not json or console", c.LogFormat)
 	}
-	for _, k := range c.PublishKeys {
-		app, stream, hasApp := strings.Cut(k, "/")
-		if k == "" || strings.ContainsAny(k, "?&# ") || strings.Contains(stream, "/") || hasApp && (app == "" || stream == "") {
-			return fmt.Errorf("config: publish_keys: %q is not app/stream or stream", k)
-		}
+	if err := validatePublishKeys(c.PublishKeys); err != nil {
+		return err
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return fmt.Errorf("config: api_token: %d bytes, want at least 16", len(c.APIToken))
 	}
 	if c.PublishSecret != "" && len(c.PublishSecret) < 16 {
 		return fmt.Errorf("config: publish_secret: %d bytes, want at least 16", len(c.PublishSecret))
+	}
+	return nil
+}
+
+// minPublishKeyBytes keeps a publish key out of reach of guessing.
+const minPublishKeyBytes = 16
+
+// validatePublishKeys checks publish_keys entries SECRET=app/stream or
+// SECRET=stream. The old form, a bare playback name, is refused: it let anyone
+// who can watch a stream publish over it.
+func validatePublishKeys(entries []string) error {
+	seen := map[string]bool{}
+	for _, e := range entries {
+		key, target, ok := strings.Cut(e, "=")
+		if !ok {
+			return fmt.Errorf("config: publish_keys: %q is a playback name, not a secret key; write SECRET=%s with a secret of at least %d bytes (README: Publishing credentials)", e, e, minPublishKeyBytes)
+		}
+		if len(key) < minPublishKeyBytes || strings.ContainsAny(key, "/?&#= ") {
+			return fmt.Errorf("config: publish_keys: the key for %q must be at least %d bytes without / ? & # = or blanks", target, minPublishKeyBytes)
+		}
+		app, stream, hasApp := strings.Cut(target, "/")
+		if target == "" || strings.ContainsAny(target, "?&#= ") || strings.Contains(stream, "/") || hasApp && (app == "" || stream == "") {
+			return fmt.Errorf("config: publish_keys: %q is not app/stream or stream", target)
+		}
+		if key == stream || key == target {
+			return fmt.Errorf("config: publish_keys: the key for %q is its own playback name", target)
+		}
+		if seen[key] {
+			return fmt.Errorf("config: publish_keys: a key is listed twice (for %q)", target)
+		}
+		seen[key] = true
 	}
 	return nil
 }

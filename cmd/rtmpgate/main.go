@@ -76,6 +76,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	if err != nil {
 		return err
 	}
+	cfg.MaxStoreBytes = storeBudget(cfg.MaxStoreBytes, log)
 	rtmpLn, err := net.Listen("tcp", cfg.RTMP)
 	if err != nil {
 		return fmt.Errorf("rtmp: %w", err)
