@@ -90,6 +90,16 @@ func (h *Hub) janitor() {
 // StoreBytes is the segment bytes held by all streams.
 func (h *Hub) StoreBytes() int64 { return h.total.Load() }
 
+// StoreCommitted is what the store is headed for once every live stream and
+// one more have filled their windows (see committedLocked): over
+// MaxStoreBytes, Publish refuses new streams.
+func (h *Hub) StoreCommitted() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, reserve := h.projectLocked(h.cfg.Now())
+	return c + reserve
+}
+
 func streamKey(app, name string) string { return app + "/" + name }
 
 // checkName accepts what can be one URL path segment without escaping surprises.
@@ -133,11 +143,14 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 			h.mu.Unlock()
 			return nil, fmt.Errorf("packager: publish %s: %w (limit %d)", key, ErrTooManyStreams, h.cfg.MaxStreams)
 		}
-		for h.total.Load() > h.cfg.MaxStoreBytes && h.evictOldestEndedLocked() {
+		// The newcomer's own window counts too, unless the store holds no live
+		// stream: a budget smaller than one stream still takes one.
+		for h.committedLocked(now)+h.newcomerLocked(now) > h.cfg.MaxStoreBytes && h.evictOldestEndedLocked() {
 		}
-		if h.total.Load() > h.cfg.MaxStoreBytes {
+		if c := h.committedLocked(now) + h.newcomerLocked(now); c > h.cfg.MaxStoreBytes {
 			h.mu.Unlock()
-			return nil, fmt.Errorf("packager: publish %s: %w (%d bytes held, limit %d)", key, ErrStoreFull, h.total.Load(), h.cfg.MaxStoreBytes)
+			return nil, fmt.Errorf("packager: publish %s: %w (%d bytes held, %d once live streams and this one fill their windows, limit %d)",
+				key, ErrStoreFull, h.total.Load(), c, h.cfg.MaxStoreBytes)
 		}
 		epoch := max(now.UnixNano(), h.lastEpoch+1)
 		h.lastEpoch = epoch
@@ -161,6 +174,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	st.remote = remote
 	st.ended = false
 	st.endedNow.Store(false)
+	st.liveSince.Store(now.UnixNano())
 	// The new session's timestamps start over: its first segment is discontinuous
 	// with whatever the playlist holds.
 	republish := st.nextSeq > 0
@@ -333,6 +347,69 @@ func (h *Hub) evictOldestEndedLocked() bool {
 	return true
 }
 
+// committedLocked is what the store is headed for: what it holds, plus the
+// growth each live stream still has before its window and kept segments fill
+// (2 windows and a segment after it started), projected from its bytes so far;
+// a stream too young to tell reserves the mean of the others, at least
+// newStreamReserve. Admission against what is held alone let a burst of new
+// streams in while their windows were empty, and together they then grew past
+// the budget and, with the budget a share of the memory limit, past that. Call
+// with h.mu held; it takes no stream's lock.
+func (h *Hub) committedLocked(now time.Time) int64 {
+	c, _ := h.projectLocked(now)
+	return c
+}
+
+// newcomerLocked is the store a new stream is expected to take: the mean of
+// the live streams, at least newStreamReserve; 0 with no live stream.
+func (h *Hub) newcomerLocked(now time.Time) int64 {
+	_, reserve := h.projectLocked(now)
+	return reserve
+}
+
+// projectLocked returns committedLocked and newcomerLocked.
+func (h *Hub) projectLocked(now time.Time) (committed, reserve int64) {
+	steady := time.Duration(2*h.cfg.WindowSegments+1) * h.cfg.SegmentDuration
+	known := 2 * h.cfg.SegmentDuration // long enough to have listed segments: a bitrate to project from
+	var growth, projected, young, counted int64
+	for _, st := range h.streams {
+		since := st.liveSince.Load()
+		if since == 0 {
+			continue
+		}
+		age, b := now.Sub(time.Unix(0, since)), st.bytesNow.Load()
+		switch {
+		case age >= steady:
+			projected += b
+			counted++
+		case age >= known:
+			full := int64(float64(b) * float64(steady) / float64(age))
+			growth += full - b
+			projected += full
+			counted++
+		default:
+			young++
+			growth -= b // reserved in full below
+		}
+	}
+	reserve = h.newStreamReserve()
+	if counted > 0 {
+		reserve = max(reserve, projected/counted)
+	}
+	committed = h.total.Load() + growth + young*reserve
+	if counted+young == 0 {
+		reserve = 0
+	}
+	return committed, reserve
+}
+
+// newStreamReserve is the store a stream of unknown bitrate is expected to
+// take: about 4 × its window (TS and CMAF, the window and the segments kept
+// after it) at 1 Mbit/s.
+func (h *Hub) newStreamReserve() int64 {
+	return 4 * int64(h.cfg.WindowSegments) * int64(h.cfg.SegmentDuration/time.Millisecond) * 1_000_000 / 8 / 1000
+}
+
 // budgetScanEvery bounds how often an over-budget store is scanned for bytes to free.
 const budgetScanEvery = 100 * time.Millisecond
 
@@ -364,6 +441,41 @@ func (h *Hub) enforceBudget() {
 		}
 	}
 	h.mu.Unlock()
+	if h.total.Load() > limit+limit/storeCeilingShare {
+		h.endNewestLive()
+	}
+}
+
+// storeCeilingShare sets the store's hard ceiling, the budget plus a quarter:
+// live windows alone can pass the budget only when their streams' bitrates
+// rise after admission, and past the ceiling the newest live stream is ended
+// rather than the process running into its memory limit, where the kernel would
+// end every stream at once.
+const storeCeilingShare = 4
+
+// endNewestLive disconnects the publisher of the live stream that started last.
+// Its segments stay served as an ended stream's until the budget needs them.
+func (h *Hub) endNewestLive() {
+	var newest *Stream
+	h.mu.Lock()
+	for _, st := range h.streams {
+		if since := st.liveSince.Load(); since != 0 && (newest == nil || since > newest.liveSince.Load()) {
+			newest = st
+		}
+	}
+	h.mu.Unlock()
+	if newest == nil {
+		return
+	}
+	newest.mu.Lock()
+	owner := newest.owner
+	newest.mu.Unlock()
+	if owner == nil || owner.kick == nil {
+		return
+	}
+	newest.log.Warn().Int64("store_bytes", h.total.Load()).Int64("max_store_bytes", h.cfg.MaxStoreBytes).
+		Msg("store over its ceiling: the newest live stream is ended")
+	owner.kick()
 }
 
 // enforceBudgetSoon is enforceBudget for the segment path: every segment publish

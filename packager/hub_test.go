@@ -293,6 +293,29 @@ func TestStoreBudget(t *testing.T) {
 	}
 }
 
+// TestStoreAdmissionCountsGrowth: streams that have just started hold nothing
+// yet, but each will fill a window; a burst of them is admitted only as far as
+// their expected windows fit the budget.
+func TestStoreAdmissionCountsGrowth(t *testing.T) {
+	// 2 s segments and a 3-segment window: a stream of unknown bitrate reserves
+	// 4 × 6 s at 1 Mbit/s = 3 000 000 bytes.
+	const reserve = 3_000_000
+	h, _ := newHub(t, packager.Config{MaxStoreBytes: 2*reserve + reserve/2, WindowSegments: 3, Linger: time.Hour})
+	for _, name := range []string{"a", "b"} {
+		mustPublish(t, h, "live", name)
+	}
+	if _, err := h.Publish("live", "c", "", nil); !errors.Is(err, packager.ErrStoreFull) {
+		t.Fatalf("a third new stream beside two young ones, reserving %d of %d: %v, want ErrStoreFull", 3*reserve, 2*reserve+reserve/2, err)
+	}
+	if c := h.StoreCommitted(); c != 3*reserve {
+		t.Fatalf("committed %d, want %d", c, 3*reserve)
+	}
+	if h.StoreBytes() != 0 {
+		t.Fatalf("store %d: the refusal must come from the projection, not from bytes held", h.StoreBytes())
+	}
+
+}
+
 func TestMaxStreams(t *testing.T) {
 	h, _ := newHub(t, packager.Config{MaxStreams: 2})
 	a := mustPublish(t, h, "live", "a")

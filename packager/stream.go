@@ -69,10 +69,14 @@ type Stream struct {
 	endedAt  time.Time
 	evicted  bool
 	bytes    int64
-	discNext bool // the next segment follows a republish or takeover
-	playlist []byte
-	plTime   time.Time
-	changed  chan struct{}
+	// bytesNow and liveSince (unix ns of the live session's start, 0 when none)
+	// are readable without mu: the store's admission projects every live
+	// stream's growth from them without waiting for publishers' locks.
+	bytesNow, liveSince atomic.Int64
+	discNext            bool // the next segment follows a republish or takeover
+	playlist            []byte
+	plTime              time.Time
+	changed             chan struct{}
 
 	// CMAF: init segments still referenced (and the current set's), the DASH
 	// timeline anchor and Periods.
@@ -345,8 +349,7 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 	}
 	s.joinPeriodLocked(seg)
 	s.window = append(s.window, seg)
-	s.bytes += seg.size()
-	s.hub.total.Add(seg.size())
+	s.hold(seg.size())
 	s.trimLocked(now)
 	s.dropExpiredLocked(now)
 	s.publishLocked(renderAll)
@@ -400,8 +403,7 @@ func (s *Stream) dropRetiredLocked(n int) bool {
 		s.retired[i] = nil
 	}
 	s.retired = append(s.retired[:0], s.retired[n:]...)
-	s.bytes -= freed
-	s.hub.total.Add(-freed)
+	s.hold(-freed)
 	s.pruneInitsLocked()
 	return true
 }
@@ -425,8 +427,7 @@ func (s *Stream) setTracks(sess *session, tracks []*remux.Track, inits [2]*initS
 		in.name = "init-" + s.epoch + "-" + gen + ".mp4"
 		in.path = trackDir[i] + in.name
 		s.inits = append(s.inits, in)
-		s.bytes += int64(len(in.data))
-		s.hub.total.Add(int64(len(in.data)))
+		s.hold(int64(len(in.data)))
 	}
 	s.pruneInitsLocked()
 	s.publishLocked(renderNone)
@@ -441,8 +442,7 @@ func (s *Stream) pruneInitsLocked() {
 			keep = append(keep, in)
 			continue
 		}
-		s.bytes -= int64(len(in.data))
-		s.hub.total.Add(-int64(len(in.data)))
+		s.hold(-int64(len(in.data)))
 	}
 	clear(s.inits[len(keep):])
 	s.inits = keep
@@ -469,17 +469,24 @@ func (s *Stream) endSession(sess *session) bool {
 	s.open = nil
 	s.ended = true
 	s.endedNow.Store(true)
+	s.liveSince.Store(0)
 	s.endedAt = s.hub.cfg.Now()
 	s.publishLocked(renderAll)
 	return true
+}
+
+// hold counts n more bytes (less when negative) in the stream and the store.
+func (s *Stream) hold(n int64) {
+	s.bytes += n
+	s.bytesNow.Store(s.bytes)
+	s.hub.total.Add(n)
 }
 
 // evictLocked forgets every segment and leaves an empty snapshot, so that holders
 // of the *Stream find nothing either.
 func (s *Stream) evictLocked() {
 	s.evicted = true
-	s.hub.total.Add(-s.bytes)
-	s.bytes = 0
+	s.hold(-s.bytes)
 	s.window, s.retired, s.tracks, s.playlist = nil, nil, nil, nil
 	s.inits, s.period, s.open = nil, nil, nil
 	s.docs, s.full, s.rates, s.listed = nil, nil, rates{}, [2]bool{}

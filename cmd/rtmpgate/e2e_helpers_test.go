@@ -115,8 +115,19 @@ type gateway struct {
 // and fails the test unless it exits 0 within 10 s.
 func startGateway(t testing.TB, args ...string) *gateway {
 	t.Helper()
+	return startGatewayIn(t, "", args...)
+}
+
+// startGatewayIn is startGateway with the process moved into the cgroup whose
+// cgroup.procs file is procs before the binary starts (none when empty).
+func startGatewayIn(t testing.TB, procs string, args ...string) *gateway {
+	t.Helper()
 	args = append([]string{"-rtmp", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "debug"}, args...)
-	g := &gateway{cmd: exec.Command(binPath, args...), logs: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd := exec.Command(binPath, args...)
+	if procs != "" {
+		cmd = exec.Command("sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, procs, binPath}, args...)...)
+	}
+	g := &gateway{cmd: cmd, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

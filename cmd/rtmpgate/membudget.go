@@ -13,11 +13,21 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// storeShare is the part of the process's memory that the default store budget
-// takes. RSS runs at about 1.4x the store (segment buffers, the collector's
-// headroom at gc_percent 12, huge pages: docs/BENCHMARKS.md), so half the memory
-// leaves the rest for that overhead, connections and bursts.
-const storeShare = 0.5
+// The default store budget is storeShare of the process's memory less a
+// baseline (the runtime, connections' buffers, the page): RSS runs at about 1.4x
+// the store (segment buffers, the collector's headroom at gc_percent 12, huge
+// pages: docs/BENCHMARKS.md), and the store may reach its ceiling, a quarter
+// over the budget (packager), before the newest stream is ended; 1.4 × 1.25 × ½
+// leaves an eighth of the memory spare.
+const (
+	storeShare       = 0.5
+	baselineMaxBytes = 64 << 20
+)
+
+// defaultStoreBudget is the store budget for a process that may use limit bytes.
+func defaultStoreBudget(limit int64) int64 {
+	return int64(float64(limit-min(limit/4, baselineMaxBytes)) * storeShare)
+}
 
 // fallbackStoreBytes is the budget where no memory figure can be read.
 const fallbackStoreBytes = 4 << 30
@@ -107,8 +117,8 @@ func parseCgroupBytes(b []byte) (int64, bool) {
 	return n, true
 }
 
-// storeBudget is max_store_bytes: the configured value, or storeShare of the
-// memory the process may use. It logs the figure and where it came from.
+// storeBudget is max_store_bytes: the configured value, or defaultStoreBudget of
+// the memory the process may use. It logs the figure and where it came from.
 func storeBudget(configured int64, log zerolog.Logger) int64 {
 	if configured > 0 {
 		log.Info().Int64("max_store_bytes", configured).Str("source", "config").Msg("store budget")
@@ -119,7 +129,7 @@ func storeBudget(configured int64, log zerolog.Logger) int64 {
 		log.Warn().Int64("max_store_bytes", fallbackStoreBytes).Msg("store budget: memory size unknown, using the fallback")
 		return fallbackStoreBytes
 	}
-	budget := int64(float64(lim.bytes) * storeShare)
+	budget := defaultStoreBudget(lim.bytes)
 	log.Info().Int64("max_store_bytes", budget).Int64("memory_limit", lim.bytes).Str("source", lim.source).
 		Msg("store budget")
 	return budget

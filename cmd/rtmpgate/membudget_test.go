@@ -62,3 +62,16 @@ func TestReadMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaultStoreBudget(t *testing.T) {
+	for _, tc := range []struct{ limit, want int64 }{
+		{256 << 20, 96 << 20},
+		{1 << 30, 480 << 20},
+		{24 << 30, 12<<30 - 32<<20},
+		{128 << 20, 48 << 20},
+	} {
+		if got := defaultStoreBudget(tc.limit); got != tc.want {
+			t.Errorf("limit %d: budget %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+}
