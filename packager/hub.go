@@ -350,8 +350,8 @@ func (h *Hub) evictOldestEndedLocked() bool {
 // committedLocked is what the store is headed for: what it holds, plus the
 // growth each live stream still has before its window and kept segments fill
 // (2 windows and a segment after it started), projected from its bytes so far;
-// a stream too young to tell reserves the mean of the others, at least
-// newStreamReserve. Admission against what is held alone let a burst of new
+// a stream too young to tell reserves the mean of the others, or
+// newStreamReserve when none is known. Admission against what is held alone let a burst of new
 // streams in while their windows were empty, and together they then grew past
 // the budget and, with the budget a share of the memory limit, past that. Call
 // with h.mu held; it takes no stream's lock.
@@ -361,7 +361,8 @@ func (h *Hub) committedLocked(now time.Time) int64 {
 }
 
 // newcomerLocked is the store a new stream is expected to take: the mean of
-// the live streams, at least newStreamReserve; 0 with no live stream.
+// the live streams, or newStreamReserve when none is old enough to tell; 0 with
+// no live stream.
 func (h *Hub) newcomerLocked(now time.Time) int64 {
 	_, reserve := h.projectLocked(now)
 	return reserve
@@ -394,7 +395,7 @@ func (h *Hub) projectLocked(now time.Time) (committed, reserve int64) {
 	}
 	reserve = h.newStreamReserve()
 	if counted > 0 {
-		reserve = max(reserve, projected/counted)
+		reserve = projected / counted
 	}
 	committed = h.total.Load() + growth + young*reserve
 	if counted+young == 0 {

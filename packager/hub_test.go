@@ -316,6 +316,47 @@ func TestStoreAdmissionCountsGrowth(t *testing.T) {
 
 }
 
+// TestStoreCeilingEndsTheNewestLiveStream: live windows that grow a quarter past
+// the budget after admission get the newest stream's publisher kicked; the
+// older stream keeps its publisher.
+func TestStoreCeilingEndsTheNewestLiveStream(t *testing.T) {
+	m := gop2s
+	m.until = 12000 // a window's worth: nothing retired yet
+	// What one steady stream of 2 s GOPs holds, measured on a hub of its own.
+	probe, _ := newHub(t, packager.Config{WindowSegments: 6})
+	publish(t, mustPublish(t, probe, "live", "probe"), m)
+	steady := probe.StoreBytes()
+	// Room for two such streams, not for more.
+	limit := steady*2 + steady/5
+	h, c := newHub(t, packager.Config{MaxStoreBytes: limit, WindowSegments: 6, Linger: time.Hour})
+	kicked := map[string]int{}
+	publishKickable := func(name string) remux.Writer {
+		t.Helper()
+		w, err := h.Publish("live", name, "127.0.0.1:5000", func() { kicked[name]++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	// A steady stream, then a newcomer admitted on its figures that sends forty
+	// times the frames (1000 fps video): its window alone passes the ceiling.
+	old := publishKickable("old")
+	publish(t, old, m)
+	c.Advance(time.Minute)
+	young := publishKickable("young")
+	m.vStep, m.gops = 1, []int64{2000}
+	publish(t, young, m)
+	if n := h.StoreBytes(); n <= limit+limit/4 {
+		t.Fatalf("store %d: the test needs it over the %d ceiling", n, limit+limit/4)
+	}
+	h.Sweep()
+	// A kick is idempotent (it closes the connection), and every scan until the
+	// session ends repeats it.
+	if kicked["young"] == 0 || kicked["old"] != 0 {
+		t.Fatalf("kicks %v, want the newer stream's only (store %d after the sweep, limit %d)", kicked, h.StoreBytes(), limit)
+	}
+}
+
 func TestMaxStreams(t *testing.T) {
 	h, _ := newHub(t, packager.Config{MaxStreams: 2})
 	a := mustPublish(t, h, "live", "a")
