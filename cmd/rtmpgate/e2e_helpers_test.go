@@ -33,9 +33,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("RTMPGATE_HUGEHEAP_CHILD") == "1" {
-		os.Exit(m.Run()) // one unit test in a fresh process: no gateway binary needed
-	}
 	dir, err := os.MkdirTemp("", "rtmpgate-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

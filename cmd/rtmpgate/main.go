@@ -21,6 +21,7 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/httpserve"
 	"github.com/rtmpgate/rtmpgate/ingest"
+	"github.com/rtmpgate/rtmpgate/internal/hugeheap"
 	"github.com/rtmpgate/rtmpgate/packager"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
@@ -137,7 +138,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 
 	// The heap mapped ahead: the store's budget and the collector's headroom over
 	// it, which is what RSS reaches (about 1.3x the store; see Memory).
-	stopHugeHeap := adviseHugeHeap(cfg.HugePages, cfg.MaxStoreBytes*3/2, log)
+	stopHugeHeap := hugeheap.Advise(cfg.HugePages, cfg.MaxStoreBytes*3/2, log)
 	defer stopHugeHeap()
 
 	errc := make(chan error, 3)

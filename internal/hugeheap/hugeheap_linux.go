@@ -1,4 +1,4 @@
-package main
+package hugeheap
 
 import (
 	"bufio"
@@ -186,13 +186,32 @@ func heapMapping(line string) (lo, hi uintptr, ok bool) {
 	return uintptr(a), uintptr(b), true
 }
 
-// adviseHugeHeap maps reserve bytes of heap (capped by the machine's memory)
-// and advises them, then keeps advising the heap as it grows, when on is set
-// and the system's THP mode needs it; the returned function stops it.
-func adviseHugeHeap(on bool, reserve int64, log zerolog.Logger) (stop func()) {
+// checkedGo lists the Go releases whose heap layout this package was checked
+// on (heapSpan, heapArenaBytes, anonymous rw-p arena mappings).
+var checkedGo = []string{"go1.26"}
+
+// goChecked reports whether version (runtime.Version()) is a checked release.
+func goChecked(version string) bool {
+	for _, v := range checkedGo {
+		if version == v || strings.HasPrefix(version, v+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Advise maps reserve bytes of heap (capped by the machine's memory) and
+// advises them, then keeps advising the heap as it grows, when on is set, the
+// system's THP mode needs it and the Go release is one it was checked on; the
+// returned function stops it.
+func Advise(on bool, reserve int64, log zerolog.Logger) (stop func()) {
 	mode := thpMode()
 	if !on || mode != "madvise" {
 		log.Info().Bool("huge_pages", on).Str("thp", mode).Msg("heap huge pages: not advised")
+		return func() {}
+	}
+	if !goChecked(runtime.Version()) {
+		log.Warn().Str("go", runtime.Version()).Strs("checked", checkedGo).Msg("heap huge pages: not advised on a Go release this was not checked on")
 		return func() {}
 	}
 	h := newHugeHeap()

@@ -1,4 +1,4 @@
-package main
+package hugeheap
 
 import (
 	"bufio"
@@ -132,10 +132,23 @@ func TestHugeHeapAdvisesTheGrowingHeap(t *testing.T) {
 
 func TestHugeHeapStops(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	stop := adviseHugeHeap(true, 0, zerolog.Nop())
+	stop := Advise(true, 0, zerolog.Nop())
 	stop()
 	stop() // twice is harmless
-	adviseHugeHeap(false, 0, zerolog.Nop())()
+	Advise(false, 0, zerolog.Nop())()
+}
+
+func TestGoChecked(t *testing.T) {
+	for v, want := range map[string]bool{
+		"go1.26": true, "go1.26.8": true, "go1.27": false, "go1.2": false, "go1.260": false, "devel +abc": false,
+	} {
+		if goChecked(v) != want {
+			t.Errorf("goChecked(%q) = %v", v, !want)
+		}
+	}
+	if !goChecked(runtime.Version()) {
+		t.Errorf("%s is not in checkedGo: check the heap layout on it (TestHugeHeapAdvisesTheGrowingHeap) and add it", runtime.Version())
+	}
 }
 
 func TestUnadvisedParts(t *testing.T) {
@@ -163,7 +176,7 @@ func TestUnadvisedParts(t *testing.T) {
 // maps 64 MiB, writes one byte in every 4 KiB page and unmaps it, in small
 // pages or advised MADV_HUGEPAGE. Reported per 4 KiB of memory.
 //
-//	go test ./cmd/rtmpgate -run XXX -bench FirstWrite -benchtime 20x
+//	go test ./internal/hugeheap -run XXX -bench FirstWrite -benchtime 20x
 func BenchmarkFirstWrite(b *testing.B) {
 	const size = 64 << 20
 	for _, c := range []struct {
