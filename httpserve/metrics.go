@@ -19,8 +19,7 @@ type metrics struct {
 
 	requests *prometheus.CounterVec   // route, code
 	duration *prometheus.HistogramVec // route
-	// BlockingWaits counts LL-HLS playlist requests parked until the next part:
-	// registered now so dashboards and alerts can be written before LL-HLS lands.
+	// blockingWaits counts LL-HLS playlist requests parked until the next part.
 	blockingWaits prometheus.Gauge
 	// mediaWaits counts requests waiting for the next part or streaming the
 	// segment being produced.

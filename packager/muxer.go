@@ -5,9 +5,9 @@ import (
 	"github.com/rtmpgate/rtmpgate/remux/ts"
 )
 
-// muxer is what a session needs from a container writer. It exists so that the
-// session logic can be tested against a fake while remux/ts evolves, and so that
-// a CMAF writer can slot in later.
+// muxer is what a session needs from the TS writer: an interface so that the
+// session logic can be tested against a fake muxer. CMAF goes through
+// remux/cmaf's Fragmenter (session_cmaf.go).
 type muxer interface {
 	AppendSegmentStart(dst []byte) []byte
 	AppendFrame(dst []byte, f *remux.Frame) ([]byte, error)

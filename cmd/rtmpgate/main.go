@@ -1,5 +1,8 @@
-// Command rtmpgate is an RTMP-to-HLS origin gateway: publishers push RTMP to
-// rtmp://HOST:1935/{app}/{stream} and viewers pull /{app}/{stream}/ts/index.m3u8.
+// Command rtmpgate is an RTMP-to-HLS/DASH origin gateway: publishers push RTMP
+// to rtmp://HOST:1935/{app}/{stream}; viewers pull /{app}/{stream}/index.m3u8
+// (CMAF HLS, LL-HLS), /{app}/{stream}/ts/index.m3u8 (MPEG-TS HLS) and
+// /{app}/{stream}/index.mpd (DASH). "rtmpgate sign" makes publish tokens and
+// "rtmpgate healthcheck" asks a running gateway's /healthz.
 package main
 
 import (
