@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 )
 
 // captureHandshake is C0+C1+C2, before the chunk stream starts.
-const captureHandshake = 1 + 2*handshakeSize
+const captureHandshake = 1 + 2*rtmp.HandshakeSize
 
 // capture is testdata/publish.rtmp cut at message boundaries.
 type capture struct {
@@ -32,12 +34,12 @@ type capture struct {
 // scanCapture walks the capture's chunk stream to find its message boundaries.
 func scanCapture(b []byte) (*capture, error) {
 	c := &capture{data: b}
-	r := newChunkReader(1<<24, 1<<24, 64)
+	r := rtmp.NewChunkReader(1<<24, 1<<24, 64)
 	off := captureHandshake
 	videoMsgs := 0
 	seqHeaders := 0
 	for off < len(b) {
-		n, msg, err := r.parse(b[off:])
+		n, msg, err := r.Parse(b[off:])
 		if err != nil {
 			return nil, fmt.Errorf("capture at %d: %w", off, err)
 		}
@@ -49,16 +51,16 @@ func scanCapture(b []byte) (*capture, error) {
 			continue
 		}
 		switch msg.Type {
-		case msgSetChunkSize:
-			if err := r.setChunkSize(binary.BigEndian.Uint32(msg.Payload)); err != nil {
+		case rtmp.MsgSetChunkSize:
+			if err := r.SetChunkSize(binary.BigEndian.Uint32(msg.Payload)); err != nil {
 				return nil, err
 			}
-		case msgCommandAMF0, msgDataAMF0:
+		case rtmp.MsgCommandAMF0, rtmp.MsgDataAMF0:
 			c.amf = append(c.amf, append([]byte(nil), msg.Payload...))
-			if vals, _ := decodeAMF0(msg.Payload); len(vals) > 0 && vals[0] == "publish" {
+			if vals, _ := rtmp.DecodeAMF0(msg.Payload); len(vals) > 0 && vals[0] == "publish" {
 				c.mediaStart = off
 			}
-		case msgVideo, msgAudio:
+		case rtmp.MsgVideo, rtmp.MsgAudio:
 			if c.mediaStart == 0 {
 				continue
 			}
@@ -77,7 +79,7 @@ func scanCapture(b []byte) (*capture, error) {
 					}
 				}
 			}
-			if msg.Type == msgVideo {
+			if msg.Type == rtmp.MsgVideo {
 				c.video++
 				videoMsgs++
 				switch videoMsgs {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -49,8 +50,8 @@ type conn struct {
 
 	rbuf       []byte
 	rpos, rend int
-	r          *chunkReader
-	w          chunkWriter
+	r          *rtmp.ChunkReader
+	w          rtmp.ChunkWriter
 	inBytes    uint64
 	ackedAt    uint64
 	peerWindow uint32 // the window the peer announced; 0 until it does
@@ -95,11 +96,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 		window:           s.WindowAckSize,
 		chunkSize:        s.ChunkSize,
 		rbuf:             make([]byte, readBufferSize),
-		r: newChunkReader(
+		r: rtmp.NewChunkReader(
 			uint32(orDefault(s.MaxMessageSize, DefaultMaxMessageSize)),
 			uint32(orDefault(s.MaxChunkSize, DefaultMaxChunkSize)),
 			orDefault(s.MaxChunkStreams, DefaultMaxChunkStreams)),
-		w: chunkWriter{chunkSize: defaultPeerChunkSize},
+		w: rtmp.ChunkWriter{ChunkSize: rtmp.DefaultChunkSize},
 	}
 	if c.window == 0 {
 		c.window = DefaultWindowAckSize
@@ -272,9 +273,9 @@ func (c *conn) run() error {
 	for {
 		completed := false
 		for c.rpos < c.rend {
-			n, msg, err := c.r.parse(c.rbuf[c.rpos:c.rend])
+			n, msg, err := c.r.Parse(c.rbuf[c.rpos:c.rend])
 			if err != nil {
-				return err
+				return &ProtocolError{Kind: KindChunk, Err: err}
 			}
 			c.rpos += n
 			if msg != nil {
@@ -295,7 +296,7 @@ func (c *conn) run() error {
 		}
 		if c.rpos == c.rend {
 			c.rpos, c.rend = 0, 0
-		} else if len(c.rbuf)-c.rend < maxChunkHeader {
+		} else if len(c.rbuf)-c.rend < rtmp.MaxChunkHeader {
 			c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 			c.rpos = 0
 		}
@@ -358,20 +359,20 @@ func (c *conn) received(n int) {
 	}
 	if c.inBytes-c.ackedAt >= uint64(window) {
 		c.ackedAt = c.inBytes
-		c.w.control(msgAck, uint32(c.inBytes))
+		c.w.AppendControl(rtmp.MsgAck, uint32(c.inBytes))
 	}
 }
 
 // flush writes queued replies.
 func (c *conn) flush() error {
-	if len(c.w.buf) == 0 {
+	if len(c.w.Buf) == 0 {
 		return nil
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return err
 	}
-	_, err := c.nc.Write(c.w.buf)
-	c.w.buf = c.w.buf[:0]
+	_, err := c.nc.Write(c.w.Buf)
+	c.w.Buf = c.w.Buf[:0]
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return &ProtocolError{Kind: KindTimeout, Err: fmt.Errorf("write stalled for %v: %w", c.writeTimeout, err)}
@@ -388,17 +389,17 @@ func (c *conn) handshake() error {
 	if err := c.nc.SetDeadline(c.accepted.Add(timeout)); err != nil {
 		return err
 	}
-	c0c1 := c.rbuf[:1+handshakeSize]
+	c0c1 := c.rbuf[:1+rtmp.HandshakeSize]
 	if err := c.readHandshake("C0", c0c1[:1]); err != nil {
 		return err
 	}
-	if c0c1[0] != rtmpVersion {
-		return protoErr(KindHandshake, "version %d, want %d", c0c1[0], rtmpVersion)
+	if c0c1[0] != rtmp.Version {
+		return protoErr(KindHandshake, "version %d, want %d", c0c1[0], rtmp.Version)
 	}
 	if err := c.readHandshake("C1", c0c1[1:]); err != nil {
 		return err
 	}
-	reply, digest, err := handshakeReply(c0c1, uint32(time.Now().UnixMilli()), rand.Reader)
+	reply, digest, err := rtmp.HandshakeReply(c0c1, uint32(time.Now().UnixMilli()), rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -406,10 +407,10 @@ func (c *conn) handshake() error {
 	if _, err := c.nc.Write(reply); err != nil {
 		return handshakeIOErr("write S0+S1+S2", timeout, err)
 	}
-	if err := c.readHandshake("C2", c.rbuf[:handshakeSize]); err != nil {
+	if err := c.readHandshake("C2", c.rbuf[:rtmp.HandshakeSize]); err != nil {
 		return err
 	}
-	c.inBytes = 1 + 2*handshakeSize
+	c.inBytes = 1 + 2*rtmp.HandshakeSize
 	return c.nc.SetDeadline(time.Time{})
 }
 
@@ -433,33 +434,35 @@ func handshakeIOErr(part string, timeout time.Duration, err error) error {
 }
 
 // handle dispatches one message.
-func (c *conn) handle(m *message) error {
+func (c *conn) handle(m *rtmp.Message) error {
 	p := m.Payload
 	switch m.Type {
-	case msgSetChunkSize:
+	case rtmp.MsgSetChunkSize:
 		if len(p) < 4 {
 			return protoErr(KindChunk, "set chunk size: %d-byte payload", len(p))
 		}
-		return c.r.setChunkSize(binary.BigEndian.Uint32(p))
-	case msgAbort:
+		if err := c.r.SetChunkSize(binary.BigEndian.Uint32(p)); err != nil {
+			return &ProtocolError{Kind: KindChunk, Err: err}
+		}
+	case rtmp.MsgAbort:
 		if len(p) < 4 {
 			return protoErr(KindChunk, "abort: %d-byte payload", len(p))
 		}
-		c.r.abort(binary.BigEndian.Uint32(p))
-	case msgWindowAckSize:
+		c.r.Abort(binary.BigEndian.Uint32(p))
+	case rtmp.MsgWindowAckSize:
 		if len(p) < 4 {
 			return protoErr(KindChunk, "window acknowledgement size: %d-byte payload", len(p))
 		}
 		c.peerWindow = binary.BigEndian.Uint32(p)
-	case msgUserControl:
-		if len(p) >= 6 && binary.BigEndian.Uint16(p) == ucPingRequest {
-			c.w.userControl(ucPingResponse, binary.BigEndian.Uint32(p[2:]))
+	case rtmp.MsgUserControl:
+		if len(p) >= 6 && binary.BigEndian.Uint16(p) == rtmp.EventPingRequest {
+			c.w.AppendUserControl(rtmp.EventPingResponse, binary.BigEndian.Uint32(p[2:]))
 		}
-	case msgAudio, msgVideo:
+	case rtmp.MsgAudio, rtmp.MsgVideo:
 		return c.media(m)
-	case msgCommandAMF0:
+	case rtmp.MsgCommandAMF0:
 		return c.command(m.StreamID, p)
-	case msgCommandAMF3, msgDataAMF3:
+	case rtmp.MsgCommandAMF3, rtmp.MsgDataAMF3:
 		// AMF3 command and data messages start with a 0 byte and then carry AMF0
 		// values, as every encoder we know sends them.
 		if len(p) == 0 {
@@ -468,11 +471,11 @@ func (c *conn) handle(m *message) error {
 		if p[0] != 0 {
 			return protoErr(KindAMF, "AMF3 message type %d: format byte %d, want 0", m.Type, p[0])
 		}
-		if m.Type == msgCommandAMF3 {
+		if m.Type == rtmp.MsgCommandAMF3 {
 			return c.command(m.StreamID, p[1:])
 		}
 		return c.data(p[1:])
-	case msgDataAMF0:
+	case rtmp.MsgDataAMF0:
 		return c.data(p)
 	}
 	// Acknowledgement, Set Peer Bandwidth, aggregate and unknown types carry

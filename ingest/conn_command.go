@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -17,7 +18,7 @@ var errPlayRefused = errors.New("ingest: play refused: rtmpgate does not serve R
 
 // command handles one AMF0 command message (spec 7.2).
 func (c *conn) command(streamID uint32, p []byte) error {
-	vals, err := decodeAMF0(p)
+	vals, err := rtmp.DecodeAMF0(p)
 	if err != nil {
 		return &ProtocolError{Kind: KindAMF, Err: fmt.Errorf("command: %w", err)}
 	}
@@ -38,23 +39,23 @@ func (c *conn) command(streamID uint32, p []byte) error {
 	}
 	switch name {
 	case "connect":
-		var obj amfObject
+		var obj rtmp.Object
 		if len(vals) > 2 {
-			obj, _ = vals[2].(amfObject)
+			obj, _ = vals[2].(rtmp.Object)
 		}
 		return c.connect(tx, obj)
 	case "releaseStream":
 		if tx > 0 {
-			c.w.command(0, "_result", tx, nil, amfUndefined{})
+			c.w.AppendCommand(0, "_result", tx, nil, rtmp.Undefined{})
 		}
 	case "FCPublish":
-		c.w.command(0, "onFCPublish", 0, nil, amfObject{
+		c.w.AppendCommand(0, "onFCPublish", 0, nil, rtmp.Object{
 			{Key: "code", Value: "NetStream.Publish.Start"},
 			{Key: "description", Value: argString(args, 0)},
 		})
 	case "createStream":
-		c.w.command(0, "_result", tx, nil, publishStreamID)
-		c.w.userControl(ucStreamBegin, publishStreamID)
+		c.w.AppendCommand(0, "_result", tx, nil, publishStreamID)
+		c.w.AppendUserControl(rtmp.EventStreamBegin, publishStreamID)
 	case "publish":
 		return c.publish(streamID, argString(args, 0))
 	case "FCUnpublish":
@@ -63,7 +64,7 @@ func (c *conn) command(streamID uint32, p []byte) error {
 		c.pub.unpublishing = true
 		c.endPublish(nil)
 	case "play", "play2":
-		c.w.command(streamID, "onStatus", 0, nil, amfObject{
+		c.w.AppendCommand(streamID, "onStatus", 0, nil, rtmp.Object{
 			{Key: "level", Value: "error"},
 			{Key: "code", Value: "NetStream.Play.Failed"},
 			{Key: "description", Value: "rtmpgate does not serve RTMP playback"},
@@ -74,7 +75,7 @@ func (c *conn) command(streamID uint32, p []byte) error {
 		// after connect: nothing to answer.
 	default:
 		if tx > 0 {
-			c.w.command(0, "_error", tx, nil, amfObject{
+			c.w.AppendCommand(0, "_error", tx, nil, rtmp.Object{
 				{Key: "level", Value: "error"},
 				{Key: "code", Value: "NetConnection.Call.Failed"},
 				{Key: "description", Value: "unknown command " + truncate(name, 64)},
@@ -107,15 +108,15 @@ func amfTypeName(v any) string {
 		return "a number"
 	case bool:
 		return "a boolean"
-	case amfObject:
+	case rtmp.Object:
 		return "an object"
-	case amfECMAArray:
+	case rtmp.ECMAArray:
 		return "an ECMA array"
 	case []any:
 		return "a strict array"
-	case amfUndefined:
+	case rtmp.Undefined:
 		return "undefined"
-	case amfDate:
+	case rtmp.Date:
 		return "a date"
 	}
 	return fmt.Sprintf("%T", v)
@@ -123,9 +124,9 @@ func amfTypeName(v any) string {
 
 // connect answers NetConnection.connect: window, bandwidth and chunk size first,
 // then _result, as Flash Media Server and nginx-rtmp order them.
-func (c *conn) connect(tx float64, obj amfObject) error {
-	app, _ := getString(obj, "app")
-	c.tcURL, _ = getString(obj, "tcUrl")
+func (c *conn) connect(tx float64, obj rtmp.Object) error {
+	app, _ := obj.GetString("app")
+	c.tcURL, _ = obj.GetString("tcUrl")
 	c.app, _, _ = strings.Cut(app, "?")
 	if _, q, ok := strings.Cut(c.tcURL, "?"); ok {
 		c.tcQuery = q
@@ -133,7 +134,7 @@ func (c *conn) connect(tx float64, obj amfObject) error {
 		c.tcQuery = q
 	}
 	encoding := 0.0
-	if v, ok := obj.get("objectEncoding"); ok {
+	if v, ok := obj.Get("objectEncoding"); ok {
 		encoding, _ = v.(float64)
 	}
 	c.connected = true
@@ -141,12 +142,12 @@ func (c *conn) connect(tx float64, obj amfObject) error {
 	// The query is left out of the log: it may carry a publish token.
 	tcURL, _, _ := strings.Cut(c.tcURL, "?")
 	ev := c.log.Info().Str("tc_url", tcURL).Bool("digest_handshake", c.digest)
-	if v, ok := getString(obj, "flashVer"); ok {
+	if v, ok := obj.GetString("flashVer"); ok {
 		ev = ev.Str("flash_ver", v)
 	}
 	// Enhanced RTMP: the client lists the FourCCs it can send; we only note it,
 	// flv says per message what we can carry.
-	if v, ok := obj.get("fourCcList"); ok {
+	if v, ok := obj.Get("fourCcList"); ok {
 		if list, ok := v.([]any); ok {
 			cc := make([]string, 0, len(list))
 			for _, e := range list {
@@ -159,31 +160,22 @@ func (c *conn) connect(tx float64, obj amfObject) error {
 	}
 	ev.Msg("connect")
 
-	c.w.control(msgWindowAckSize, c.window)
-	c.w.setPeerBandwidth(c.window)
-	c.w.control(msgSetChunkSize, uint32(c.chunkSize))
-	c.w.chunkSize = c.chunkSize
-	c.w.command(0, "_result", tx,
-		amfObject{
+	c.w.AppendControl(rtmp.MsgWindowAckSize, c.window)
+	c.w.AppendSetPeerBandwidth(c.window)
+	c.w.AppendControl(rtmp.MsgSetChunkSize, uint32(c.chunkSize))
+	c.w.ChunkSize = c.chunkSize
+	c.w.AppendCommand(0, "_result", tx,
+		rtmp.Object{
 			{Key: "fmsVer", Value: "FMS/3,0,1,123"},
 			{Key: "capabilities", Value: 31},
 		},
-		amfObject{
+		rtmp.Object{
 			{Key: "level", Value: "status"},
 			{Key: "code", Value: "NetConnection.Connect.Success"},
 			{Key: "description", Value: "Connection succeeded."},
 			{Key: "objectEncoding", Value: encoding},
 		})
 	return nil
-}
-
-func getString(o amfObject, key string) (string, bool) {
-	v, ok := o.get(key)
-	if !ok {
-		return "", false
-	}
-	s, ok := v.(string)
-	return s, ok
 }
 
 // publish asks the Handler for a Writer. A refusal is answered with the
@@ -223,7 +215,7 @@ func (c *conn) publish(streamID uint32, full string) error {
 				name = "(withheld)"
 			}
 		}
-		c.w.command(streamID, "onStatus", 0, nil, amfObject{
+		c.w.AppendCommand(streamID, "onStatus", 0, nil, rtmp.Object{
 			{Key: "level", Value: "error"},
 			{Key: "code", Value: code},
 			{Key: "description", Value: truncate(desc, 256)},
@@ -240,8 +232,8 @@ func (c *conn) publish(streamID uint32, full string) error {
 	c.srv.stats.publishing.Add(1)
 	c.log = c.log.With().Str("stream", name).Logger()
 	c.log.Info().Msg("publish")
-	c.w.userControl(ucStreamBegin, streamID)
-	c.w.command(streamID, "onStatus", 0, nil, amfObject{
+	c.w.AppendUserControl(rtmp.EventStreamBegin, streamID)
+	c.w.AppendCommand(streamID, "onStatus", 0, nil, rtmp.Object{
 		{Key: "level", Value: "status"},
 		{Key: "code", Value: "NetStream.Publish.Start"},
 		{Key: "description", Value: name + " is now published."},
@@ -253,7 +245,7 @@ func (c *conn) publish(streamID uint32, full string) error {
 // data handles an AMF0 data message: @setDataFrame / onMetaData become
 // remux.Metadata; other data messages are ignored.
 func (c *conn) data(p []byte) error {
-	vals, err := decodeAMF0(p)
+	vals, err := rtmp.DecodeAMF0(p)
 	if err != nil {
 		return &ProtocolError{Kind: KindAMF, Err: fmt.Errorf("data message: %w", err)}
 	}
@@ -263,29 +255,29 @@ func (c *conn) data(p []byte) error {
 	if len(vals) < 2 || vals[0] != "onMetaData" || c.pub.writer == nil {
 		return nil
 	}
-	var props amfProps
+	var props rtmp.Object
 	switch v := vals[1].(type) {
-	case amfObject:
-		props = amfProps(v)
-	case amfECMAArray:
-		props = amfProps(v)
+	case rtmp.Object:
+		props = v
+	case rtmp.ECMAArray:
+		props = rtmp.Object(v)
 	default:
 		return nil
 	}
 	md := &remux.Metadata{}
 	num := func(key string) float64 {
-		v, _ := props.get(key)
+		v, _ := props.Get(key)
 		f, _ := v.(float64)
 		return f
 	}
-	_, md.HasVideo = props.get("videocodecid")
-	_, md.HasAudio = props.get("audiocodecid")
+	_, md.HasVideo = props.Get("videocodecid")
+	_, md.HasAudio = props.Get("audiocodecid")
 	md.Width = int(clampDim(num("width")))
 	md.Height = int(clampDim(num("height")))
 	md.FrameRate = num("framerate")
 	md.VideoBitrate = num("videodatarate")
 	md.AudioBitrate = num("audiodatarate")
-	if v, ok := props.get("encoder"); ok {
+	if v, ok := props.Get("encoder"); ok {
 		md.Encoder, _ = v.(string)
 	}
 	if err := c.pub.writer.WriteMetadata(md); err != nil {

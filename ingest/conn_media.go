@@ -5,18 +5,19 @@ import (
 	"fmt"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 // media handles one audio or video message of the live publish session.
-func (c *conn) media(m *message) error {
+func (c *conn) media(m *rtmp.Message) error {
 	w := c.pub.writer
 	if w == nil || len(m.Payload) == 0 {
 		// Media before publish or after unpublish has no session to go to; empty
 		// tag bodies are keep-alives some encoders send.
 		return nil
 	}
-	video := m.Type == msgVideo
+	video := m.Type == rtmp.MsgVideo
 	idx := 1
 	var pkt flv.Packet
 	var err error

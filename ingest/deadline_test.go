@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -18,15 +19,15 @@ func TestSlowloris(t *testing.T) {
 	addr := startServer(t, s)
 	// One byte of a connect command every 50 ms, for at most 3 s.
 	var connect []byte
-	connect = appendAMF0(connect, "connect")
-	connect = appendAMF0(connect, 1.0)
-	connect = appendAMF0(connect, amfObject{{Key: "app", Value: "live"}})
+	connect = rtmp.AppendAMF0(connect, "connect")
+	connect = rtmp.AppendAMF0(connect, 1.0)
+	connect = rtmp.AppendAMF0(connect, rtmp.Object{{Key: "app", Value: "live"}})
 	trickle := func(c *testClient) time.Duration {
-		c.w.buf = c.w.buf[:0]
-		c.w.appendMessage(3, msgCommandAMF0, 0, 0, append(connect, make([]byte, 200)...))
+		c.w.Buf = c.w.Buf[:0]
+		c.w.AppendMessage(3, rtmp.MsgCommandAMF0, 0, 0, append(connect, make([]byte, 200)...))
 		start := time.Now()
-		for i := 0; i < 60 && i < len(c.w.buf); i++ {
-			if _, err := c.nc.Write(c.w.buf[i : i+1]); err != nil {
+		for i := 0; i < 60 && i < len(c.w.Buf); i++ {
+			if _, err := c.nc.Write(c.w.Buf[i : i+1]); err != nil {
 				return time.Since(start)
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -80,12 +81,12 @@ func TestReadInterval(t *testing.T) {
 			c := dialClient(t, addr)
 			c.publish("live", "paced")
 			w := h.next(t)
-			must(t, c.send(msgAudio, 1, 0, cp.aacSeq))
+			must(t, c.send(rtmp.MsgAudio, 1, 0, cp.aacSeq))
 			// 40 frames, one write each, 10 ms apart: 400 ms.
 			sent := make([]time.Time, 40)
 			for i := range sent {
 				sent[i] = time.Now()
-				must(t, c.send(msgAudio, 1, uint32(i*10), cp.aacFrame))
+				must(t, c.send(rtmp.MsgAudio, 1, uint32(i*10), cp.aacFrame))
 				time.Sleep(10 * time.Millisecond)
 			}
 			waitFor(t, "40 frames", func() bool { n, _ := w.count(remux.TrackAudio); return n == 40 })

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -199,8 +200,8 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 }
 
 // TestMakeCapture rewrites testdata/publish.rtmp (what ffmpeg sends when it
-// publishes a 2 s 320x180 lavfi clip) and the fuzz seeds cut from it. It runs
-// only with -update-capture.
+// publishes a 2 s 320x180 lavfi clip) and the rtmp codec's fuzz seeds cut from
+// it. It runs only with -update-capture.
 func TestMakeCapture(t *testing.T) {
 	if !*updateCapture {
 		t.Skip("run with -update-capture to rewrite the capture")
@@ -235,12 +236,12 @@ func TestMakeCapture(t *testing.T) {
 	cap, err := scanCapture(capture)
 	must(t, err)
 	seeds := map[string][][]byte{
-		"FuzzHandshake":   {capture[:1+handshakeSize]},
+		"FuzzHandshake":   {capture[:1+rtmp.HandshakeSize]},
 		"FuzzChunkReader": {capture[captureHandshake:min(len(capture), captureHandshake+4096)], capture[cap.mediaStart:min(len(capture), cap.mediaStart+2048)]},
 		"FuzzAMF0":        cap.amf,
 	}
 	for target, list := range seeds {
-		dir := filepath.Join("testdata", "fuzz", target)
+		dir := filepath.Join("rtmp", "testdata", "fuzz", target)
 		must(t, os.MkdirAll(dir, 0o755))
 		for i, b := range list {
 			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)

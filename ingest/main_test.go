@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -193,14 +194,13 @@ func pacedReadsForTests(t *testing.T) time.Duration {
 	return d
 }
 
-// testClient is a raw RTMP publisher built on our own chunk writer and reader.
+// testClient is a raw RTMP publisher built on the rtmp codec (the interop tests
+// with ffmpeg and GStreamer are what check the server against other clients).
 type testClient struct {
-	t    *testing.T
-	nc   net.Conn
-	w    chunkWriter
-	r    *chunkReader
-	buf  []byte
-	rpos int
+	t  *testing.T
+	nc net.Conn
+	w  rtmp.ChunkWriter
+	r  *rtmp.Reader
 }
 
 func dialClient(t *testing.T, addr string) *testClient {
@@ -210,91 +210,59 @@ func dialClient(t *testing.T, addr string) *testClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	c := &testClient{t: t, nc: nc, w: chunkWriter{chunkSize: 128}, r: newChunkReader(1<<24, 1<<24, 64)}
+	c := &testClient{t: t, nc: nc, w: rtmp.ChunkWriter{ChunkSize: 128}, r: rtmp.NewReader(nc, rtmp.NewChunkReader(1<<24, 1<<24, 64))}
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	c0c1 := make([]byte, 1+handshakeSize)
-	c0c1[0] = 3
-	for i := 9; i < len(c0c1); i++ {
-		c0c1[i] = byte(i * 7)
-	}
-	if _, err := nc.Write(c0c1); err != nil {
+	if _, err := nc.Write(rtmp.ClientHello()); err != nil {
 		t.Fatal(err)
 	}
-	s := make([]byte, 1+2*handshakeSize)
+	s := make([]byte, 1+2*rtmp.HandshakeSize)
 	if _, err := io.ReadFull(nc, s); err != nil {
 		t.Fatalf("read S0S1S2: %v", err)
 	}
-	if _, err := nc.Write(s[1 : 1+handshakeSize]); err != nil {
+	c2, err := rtmp.ClientAck(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(c2); err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
 func (c *testClient) send(typ uint8, streamID, ts uint32, payload []byte) error {
-	c.w.buf = c.w.buf[:0]
+	c.w.Buf = c.w.Buf[:0]
 	csid := uint32(3)
 	switch typ {
-	case msgVideo:
+	case rtmp.MsgVideo:
 		csid = 6
-	case msgAudio:
+	case rtmp.MsgAudio:
 		csid = 4
 	}
-	c.w.appendMessage(csid, typ, streamID, ts, payload)
-	_, err := c.nc.Write(c.w.buf)
+	c.w.AppendMessage(csid, typ, streamID, ts, payload)
+	_, err := c.nc.Write(c.w.Buf)
 	return err
 }
 
 func (c *testClient) command(streamID uint32, values ...any) error {
 	var body []byte
 	for _, v := range values {
-		body = appendAMF0(body, v)
+		body = rtmp.AppendAMF0(body, v)
 	}
-	return c.send(msgCommandAMF0, streamID, 0, body)
-}
-
-// readMessage returns the next message from the server, or an error (EOF when the
-// server closed the connection).
-func (c *testClient) readMessage() (*message, error) {
-	for {
-		if c.rpos < len(c.buf) {
-			n, msg, err := c.r.parse(c.buf[c.rpos:])
-			if err != nil {
-				return nil, err
-			}
-			c.rpos += n
-			if msg != nil {
-				if msg.Type == msgSetChunkSize && len(msg.Payload) == 4 {
-					c.r.setChunkSize(uint32(msg.Payload[0])<<24 | uint32(msg.Payload[1])<<16 | uint32(msg.Payload[2])<<8 | uint32(msg.Payload[3]))
-				}
-				return msg, nil
-			}
-			if n > 0 {
-				continue
-			}
-		}
-		c.buf = append(c.buf[:0], c.buf[c.rpos:]...)
-		c.rpos = 0
-		var tmp [4096]byte
-		n, err := c.nc.Read(tmp[:])
-		c.buf = append(c.buf, tmp[:n]...)
-		if err != nil && n == 0 {
-			return nil, err
-		}
-	}
+	return c.send(rtmp.MsgCommandAMF0, streamID, 0, body)
 }
 
 // expectCommand reads until a command named name arrives and returns its values.
 func (c *testClient) expectCommand(name string) []any {
 	c.t.Helper()
 	for {
-		msg, err := c.readMessage()
+		msg, err := c.r.Next()
 		if err != nil {
 			c.t.Fatalf("waiting for %q: %v", name, err)
 		}
-		if msg.Type != msgCommandAMF0 {
+		if msg.Type != rtmp.MsgCommandAMF0 {
 			continue
 		}
-		vals, err := decodeAMF0(msg.Payload)
+		vals, err := rtmp.DecodeAMF0(msg.Payload)
 		if err != nil {
 			c.t.Fatalf("decode reply: %v", err)
 		}
@@ -309,7 +277,7 @@ func (c *testClient) expectClosed(limit time.Duration) {
 	c.t.Helper()
 	c.nc.SetDeadline(time.Now().Add(limit))
 	for {
-		if _, err := c.readMessage(); err != nil {
+		if _, err := c.r.Next(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.t.Fatalf("connection still open after %v", limit)
 			}
@@ -321,15 +289,15 @@ func (c *testClient) expectClosed(limit time.Duration) {
 // publish runs connect, createStream and publish, and checks the replies.
 func (c *testClient) publish(app, name string) {
 	c.t.Helper()
-	must(c.t, c.command(0, "connect", 1, amfObject{
+	must(c.t, c.command(0, "connect", 1, rtmp.Object{
 		{Key: "app", Value: app},
 		{Key: "tcUrl", Value: "rtmp://127.0.0.1/" + app},
 		{Key: "fourCcList", Value: []any{"avc1", "hvc1"}},
 	}))
 	res := c.expectCommand("_result")
-	if info, _ := res[3].(amfObject); info == nil {
+	if info, _ := res[3].(rtmp.Object); info == nil {
 		c.t.Fatalf("connect _result without info object: %v", res)
-	} else if code, _ := getString(info, "code"); code != "NetConnection.Connect.Success" {
+	} else if code, _ := info.GetString("code"); code != "NetConnection.Connect.Success" {
 		c.t.Fatalf("connect: code %q", code)
 	}
 	must(c.t, c.command(0, "createStream", 2, nil))
@@ -348,8 +316,8 @@ func statusCode(vals []any) string {
 	if len(vals) < 4 {
 		return ""
 	}
-	obj, _ := vals[3].(amfObject)
-	code, _ := getString(obj, "code")
+	obj, _ := vals[3].(rtmp.Object)
+	code, _ := obj.GetString("code")
 	return code
 }
 

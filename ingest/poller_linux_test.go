@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -38,12 +39,12 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 		clients[i] = dialClient(t, addr)
 		clients[i].publish("live", "paced")
 		writers[i] = h.next(t)
-		must(t, clients[i].send(msgAudio, 1, 0, cp.aacSeq))
+		must(t, clients[i].send(rtmp.MsgAudio, 1, 0, cp.aacSeq))
 	}
 	// Every connection is on the poller now; frames reach each Writer.
 	for ts := uint32(0); ts < 200; ts += 20 {
 		for _, c := range clients {
-			must(t, c.send(msgAudio, 1, ts, cp.aacFrame))
+			must(t, c.send(rtmp.MsgAudio, 1, ts, cp.aacFrame))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -63,7 +64,7 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for ts := uint32(200); time.Now().Before(deadline); ts += 20 {
 		for _, c := range clients[8:] {
-			must(t, c.send(msgAudio, 1, ts, cp.aacFrame))
+			must(t, c.send(rtmp.MsgAudio, 1, ts, cp.aacFrame))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -51,13 +52,13 @@ func TestCraftedMessages(t *testing.T) {
 	}
 	hvc1 := append([]byte{0x90}, "hvc1"...)
 	hvc1 = append(hvc1, 1, 1, 0x60, 0, 0, 0)
-	ecma := appendAMF0(nil, "@setDataFrame")
-	ecma = appendAMF0(ecma, "onMetaData")
-	ecma = append(ecma, amf0ECMAArray, 0, 0, 0, 2)
+	ecma := rtmp.AppendAMF0(nil, "@setDataFrame")
+	ecma = rtmp.AppendAMF0(ecma, "onMetaData")
+	ecma = append(ecma, rtmp.AMF0ECMAArray, 0, 0, 0, 2)
 	ecma = append(ecma, 0, 5, 'w', 'i', 'd', 't', 'h')
-	ecma = appendAMF0(ecma, 640.0)
-	numeric := appendAMF0(nil, 42.0)
-	numeric = appendAMF0(numeric, 1.0)
+	ecma = rtmp.AppendAMF0(ecma, 640.0)
+	numeric := rtmp.AppendAMF0(nil, 42.0)
+	numeric = rtmp.AppendAMF0(numeric, 1.0)
 
 	tests := []struct {
 		name     string
@@ -70,20 +71,20 @@ func TestCraftedMessages(t *testing.T) {
 		follow    []raw
 		wantTrack int
 	}{
-		{name: "enhanced hvc1 sequence start", crafted: []raw{{msgVideo, hvc1}},
-			follow: []raw{{msgVideo, cp.avcSeq}, {msgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
-		{name: "unknown video codec id", crafted: []raw{{msgVideo, []byte{0x1c, 0, 1, 2, 3}}},
-			follow: []raw{{msgVideo, cp.avcSeq}, {msgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
-		{name: "speex audio", crafted: []raw{{msgAudio, []byte{0xb6, 1, 2, 3, 4}}},
-			follow: []raw{{msgAudio, cp.aacSeq}, {msgAudio, cp.aacFrame}}, wantTrack: remux.TrackAudio},
-		{name: "empty tag bodies", crafted: []raw{{msgAudio, nil}, {msgVideo, nil}},
-			follow: []raw{{msgVideo, cp.avcSeq}, {msgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
-		{name: "numeric command name", crafted: []raw{{msgCommandAMF0, numeric}}, closed: true, kind: KindCommand},
-		{name: "truncated ECMA array", crafted: []raw{{msgDataAMF0, ecma}}, closed: true, kind: KindAMF},
-		{name: "NALU length past payload", before: []raw{{msgVideo, cp.avcSeq}},
-			crafted: []raw{{msgVideo, append(avcNALU(true, []byte{0x65, 1, 2}), 0, 0, 0, 100, 0x41)}}, closed: true, kind: KindMedia},
-		{name: "set chunk size 0", crafted: []raw{{msgSetChunkSize, []byte{0, 0, 0, 0}}}, closed: true, kind: KindChunk},
-		{name: "set chunk size top bit", crafted: []raw{{msgSetChunkSize, []byte{0x80, 0, 0x10, 0}}}, closed: true, kind: KindChunk},
+		{name: "enhanced hvc1 sequence start", crafted: []raw{{rtmp.MsgVideo, hvc1}},
+			follow: []raw{{rtmp.MsgVideo, cp.avcSeq}, {rtmp.MsgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
+		{name: "unknown video codec id", crafted: []raw{{rtmp.MsgVideo, []byte{0x1c, 0, 1, 2, 3}}},
+			follow: []raw{{rtmp.MsgVideo, cp.avcSeq}, {rtmp.MsgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
+		{name: "speex audio", crafted: []raw{{rtmp.MsgAudio, []byte{0xb6, 1, 2, 3, 4}}},
+			follow: []raw{{rtmp.MsgAudio, cp.aacSeq}, {rtmp.MsgAudio, cp.aacFrame}}, wantTrack: remux.TrackAudio},
+		{name: "empty tag bodies", crafted: []raw{{rtmp.MsgAudio, nil}, {rtmp.MsgVideo, nil}},
+			follow: []raw{{rtmp.MsgVideo, cp.avcSeq}, {rtmp.MsgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
+		{name: "numeric command name", crafted: []raw{{rtmp.MsgCommandAMF0, numeric}}, closed: true, kind: KindCommand},
+		{name: "truncated ECMA array", crafted: []raw{{rtmp.MsgDataAMF0, ecma}}, closed: true, kind: KindAMF},
+		{name: "NALU length past payload", before: []raw{{rtmp.MsgVideo, cp.avcSeq}},
+			crafted: []raw{{rtmp.MsgVideo, append(avcNALU(true, []byte{0x65, 1, 2}), 0, 0, 0, 100, 0x41)}}, closed: true, kind: KindMedia},
+		{name: "set chunk size 0", crafted: []raw{{rtmp.MsgSetChunkSize, []byte{0, 0, 0, 0}}}, closed: true, kind: KindChunk},
+		{name: "set chunk size top bit", crafted: []raw{{rtmp.MsgSetChunkSize, []byte{0x80, 0, 0x10, 0}}}, closed: true, kind: KindChunk},
 		// fmt 0 header on chunk stream 7 declaring a 16 MiB - 1 message.
 		{name: "16 MiB declared message", rawBytes: []byte{7, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0x17}, closed: true, kind: KindChunk},
 		{name: "too many chunk streams", rawBytes: manyChunkStreams(70), closed: true, kind: KindChunk},
@@ -145,7 +146,7 @@ func manyChunkStreams(n int) []byte {
 	var b []byte
 	for i := 0; i < n; i++ {
 		b = append(b, 0, byte(i)) // fmt 0, 2-byte basic header: csid 64+i
-		b = append(b, 0, 0, 0, 0, 0, 1, 18, 1, 0, 0, 0, amf0Null)
+		b = append(b, 0, 0, 0, 0, 0, 1, 18, 1, 0, 0, 0, rtmp.AMF0Null)
 	}
 	return b
 }
@@ -209,7 +210,7 @@ func TestTimeouts(t *testing.T) {
 		must(t, err)
 		defer nc.Close()
 		// C0 and half of C1, then silence: the whole handshake is bounded.
-		_, err = nc.Write(make([]byte, 1+handshakeSize/2))
+		_, err = nc.Write(make([]byte, 1+rtmp.HandshakeSize/2))
 		must(t, err)
 		start := time.Now()
 		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -259,22 +260,22 @@ func TestControlAndCommands(t *testing.T) {
 		c := dialClient(t, addr)
 		c.publish("live", "ctl")
 		w := h.next(t)
-		must(t, c.send(msgUserControl, 0, 0, []byte{0, ucPingRequest, 0xde, 0xad, 0xbe, 0xef}))
-		must(t, c.send(msgVideo, 1, 0, cp.avcSeq))
+		must(t, c.send(rtmp.MsgUserControl, 0, 0, []byte{0, rtmp.EventPingRequest, 0xde, 0xad, 0xbe, 0xef}))
+		must(t, c.send(rtmp.MsgVideo, 1, 0, cp.avcSeq))
 		for i := 0; i < 4; i++ {
-			must(t, c.send(msgVideo, 1, uint32(i*33), cp.avcKey))
+			must(t, c.send(rtmp.MsgVideo, 1, uint32(i*33), cp.avcKey))
 		}
 		var pong, ack bool
 		for !pong || !ack {
-			m, err := c.readMessage()
+			m, err := c.r.Next()
 			must(t, err)
 			switch {
-			case m.Type == msgUserControl && binary.BigEndian.Uint16(m.Payload) == ucPingResponse:
+			case m.Type == rtmp.MsgUserControl && binary.BigEndian.Uint16(m.Payload) == rtmp.EventPingResponse:
 				if binary.BigEndian.Uint32(m.Payload[2:]) != 0xdeadbeef {
 					t.Fatalf("pong %x", m.Payload)
 				}
 				pong = true
-			case m.Type == msgAck:
+			case m.Type == rtmp.MsgAck:
 				if seq := binary.BigEndian.Uint32(m.Payload); seq < 4096 {
 					t.Fatalf("acknowledged %d bytes, window is 4096", seq)
 				}
@@ -289,9 +290,9 @@ func TestControlAndCommands(t *testing.T) {
 		c := dialClient(t, addr)
 		c.publish("live", "early")
 		w := h.next(t)
-		must(t, c.send(msgVideo, 1, 0, cp.avcKey))
-		must(t, c.send(msgVideo, 1, 0, cp.avcSeq))
-		must(t, c.send(msgVideo, 1, 40, cp.avcKey))
+		must(t, c.send(rtmp.MsgVideo, 1, 0, cp.avcKey))
+		must(t, c.send(rtmp.MsgVideo, 1, 0, cp.avcSeq))
+		must(t, c.send(rtmp.MsgVideo, 1, 40, cp.avcKey))
 		waitFor(t, "one frame", func() bool { n, _ := w.count(remux.TrackVideo); return n == 1 })
 		c.nc.Close()
 		w.wait(t)
@@ -307,13 +308,13 @@ func TestControlAndCommands(t *testing.T) {
 		c.publish("live", "meta")
 		w := h.next(t)
 		var md []byte
-		md = appendAMF0(md, "@setDataFrame")
-		md = appendAMF0(md, "onMetaData")
-		md = appendAMF0(md, amfECMAArray{{"width", 1280.0}, {"height", 720.0}, {"framerate", 29.97},
-			{"videocodecid", 7.0}, {"videodatarate", 2500.0}, {"encoder", "obs-output module"}})
-		must(t, c.send(msgDataAMF0, 1, 0, md))
-		md3 := append([]byte{0}, appendAMF0(appendAMF0(nil, "onMetaData"), amfObject{{"audiocodecid", 10.0}, {"audiodatarate", 160.0}})...)
-		must(t, c.send(msgDataAMF3, 1, 0, md3))
+		md = rtmp.AppendAMF0(md, "@setDataFrame")
+		md = rtmp.AppendAMF0(md, "onMetaData")
+		md = rtmp.AppendAMF0(md, rtmp.ECMAArray{{Key: "width", Value: 1280.0}, {Key: "height", Value: 720.0}, {Key: "framerate", Value: 29.97},
+			{Key: "videocodecid", Value: 7.0}, {Key: "videodatarate", Value: 2500.0}, {Key: "encoder", Value: "obs-output module"}})
+		must(t, c.send(rtmp.MsgDataAMF0, 1, 0, md))
+		md3 := append([]byte{0}, rtmp.AppendAMF0(rtmp.AppendAMF0(nil, "onMetaData"), rtmp.Object{{Key: "audiocodecid", Value: 10.0}, {Key: "audiodatarate", Value: 160.0}})...)
+		must(t, c.send(rtmp.MsgDataAMF3, 1, 0, md3))
 		waitFor(t, "two metadata", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.metadata) == 2 })
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -325,7 +326,7 @@ func TestControlAndCommands(t *testing.T) {
 	})
 	t.Run("busy key", func(t *testing.T) {
 		c := dialClient(t, addr)
-		must(t, c.command(0, "connect", 1, amfObject{{Key: "app", Value: "live"}}))
+		must(t, c.command(0, "connect", 1, rtmp.Object{{Key: "app", Value: "live"}}))
 		c.expectCommand("_result")
 		must(t, c.command(0, "createStream", 2, nil))
 		c.expectCommand("_result")
@@ -334,15 +335,15 @@ func TestControlAndCommands(t *testing.T) {
 		if code := statusCode(st); code != "NetStream.Publish.BadName" {
 			t.Fatalf("code %q", code)
 		}
-		obj := st[3].(amfObject)
-		if d, _ := getString(obj, "description"); d != "key busy" {
+		obj := st[3].(rtmp.Object)
+		if d, _ := obj.GetString("description"); d != "key busy" {
 			t.Fatalf("description %q", d)
 		}
 		c.expectClosed(5 * time.Second)
 	})
 	t.Run("play refused", func(t *testing.T) {
 		c := dialClient(t, addr)
-		must(t, c.command(0, "connect", 1, amfObject{{Key: "app", Value: "live"}}))
+		must(t, c.command(0, "connect", 1, rtmp.Object{{Key: "app", Value: "live"}}))
 		c.expectCommand("_result")
 		must(t, c.command(1, "play", 0, nil, "x"))
 		if code := statusCode(c.expectCommand("onStatus")); code != "NetStream.Play.Failed" {
@@ -352,7 +353,7 @@ func TestControlAndCommands(t *testing.T) {
 	})
 	t.Run("unknown command", func(t *testing.T) {
 		c := dialClient(t, addr)
-		must(t, c.command(0, "connect", 1, amfObject{{Key: "app", Value: "live"}}))
+		must(t, c.command(0, "connect", 1, rtmp.Object{{Key: "app", Value: "live"}}))
 		c.expectCommand("_result")
 		must(t, c.command(0, "frobnicate", 7, nil))
 		if e := c.expectCommand("_error"); e[1] != 7.0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -67,11 +68,11 @@ func TestStats(t *testing.T) {
 	c := dialClient(t, addr)
 	c.publish("live", "counted")
 	w := h.next(t)
-	must(t, c.send(msgVideo, 1, 0, cp.avcSeq))
-	must(t, c.send(msgAudio, 1, 0, cp.aacSeq))
+	must(t, c.send(rtmp.MsgVideo, 1, 0, cp.avcSeq))
+	must(t, c.send(rtmp.MsgAudio, 1, 0, cp.aacSeq))
 	const frames = 5
 	for i := 0; i < frames; i++ {
-		must(t, c.send(msgVideo, 1, uint32(i*33), cp.avcKey))
+		must(t, c.send(rtmp.MsgVideo, 1, uint32(i*33), cp.avcKey))
 	}
 	waitFor(t, "frames at the writer", func() bool { n, _ := w.count(remux.TrackVideo); return n == frames })
 	waitFor(t, "frames counted", func() bool { return s.Stats().Frames == frames })
@@ -80,20 +81,20 @@ func TestStats(t *testing.T) {
 		t.Fatalf("live publish: %+v", st)
 	}
 	// Handshake (1+2*1536) plus at least the media payloads.
-	if min := int64(1 + 2*handshakeSize + frames*len(cp.avcKey)); st.BytesIn < min {
+	if min := int64(1 + 2*rtmp.HandshakeSize + frames*len(cp.avcKey)); st.BytesIn < min {
 		t.Fatalf("BytesIn %d < %d", st.BytesIn, min)
 	}
 
 	t.Run("denied publish", func(t *testing.T) {
 		d := dialClient(t, addr)
-		must(t, d.command(0, "connect", 1, amfObject{{Key: "app", Value: "live"}}))
+		must(t, d.command(0, "connect", 1, rtmp.Object{{Key: "app", Value: "live"}}))
 		d.expectCommand("_result")
 		must(t, d.command(1, "publish", 2, nil, "denied", "live"))
 		st := d.expectCommand("onStatus")
 		if code := statusCode(st); code != StatusPublishDenied {
 			t.Fatalf("code %q, want %q", code, StatusPublishDenied)
 		}
-		if desc, _ := getString(st[3].(amfObject), "description"); desc != "bad token" {
+		if desc, _ := st[3].(rtmp.Object).GetString("description"); desc != "bad token" {
 			t.Fatalf("description %q", desc)
 		}
 		d.expectClosed(5 * time.Second)
@@ -103,8 +104,8 @@ func TestStats(t *testing.T) {
 		nc, err := net.Dial("tcp", addr)
 		must(t, err)
 		defer nc.Close()
-		c0c1 := make([]byte, 1+handshakeSize/2)
-		c0c1[0] = rtmpVersion
+		c0c1 := make([]byte, 1+rtmp.HandshakeSize/2)
+		c0c1[0] = rtmp.Version
 		_, err = nc.Write(c0c1)
 		must(t, err)
 		closedWithin(t, nc, 2*time.Second)
@@ -115,7 +116,7 @@ func TestStats(t *testing.T) {
 	})
 	t.Run("chunk error", func(t *testing.T) {
 		d := dialClient(t, addr)
-		must(t, d.send(msgSetChunkSize, 0, 0, []byte{0, 0, 0, 0}))
+		must(t, d.send(rtmp.MsgSetChunkSize, 0, 0, []byte{0, 0, 0, 0}))
 		d.expectClosed(5 * time.Second)
 		waitFor(t, "chunk error counted", func() bool { return s.Stats().ProtocolErrors[KindChunk] == 1 })
 	})
@@ -239,19 +240,19 @@ func TestPanicBoundary(t *testing.T) {
 	good := dialClient(t, addr)
 	good.publish("live", "good")
 	gw := rh.next(t)
-	must(t, good.send(msgVideo, 1, 0, cp.avcSeq))
-	must(t, good.send(msgVideo, 1, 0, cp.avcKey))
+	must(t, good.send(rtmp.MsgVideo, 1, 0, cp.avcSeq))
+	must(t, good.send(rtmp.MsgVideo, 1, 0, cp.avcKey))
 	waitFor(t, "the good stream's first frame", func() bool { n, _ := gw.count(remux.TrackVideo); return n == 1 })
 
 	bad := dialClient(t, addr)
 	bad.publish("live", "boom")
-	must(t, bad.send(msgVideo, 1, 0, cp.avcSeq))
-	must(t, bad.send(msgVideo, 1, 0, cp.avcKey))
+	must(t, bad.send(rtmp.MsgVideo, 1, 0, cp.avcSeq))
+	must(t, bad.send(rtmp.MsgVideo, 1, 0, cp.avcKey))
 	bad.expectClosed(5 * time.Second)
 	waitFor(t, "the panic counted", func() bool { return s.Stats().Panics == 1 })
 
 	for i := 1; i <= 10; i++ {
-		must(t, good.send(msgVideo, 1, uint32(i*33), cp.avcKey))
+		must(t, good.send(rtmp.MsgVideo, 1, uint32(i*33), cp.avcKey))
 	}
 	waitFor(t, "the good stream's frames after the panic", func() bool { n, _ := gw.count(remux.TrackVideo); return n == 11 })
 	if st := s.Stats(); st.Publishing != 1 || st.ConnsActive != 1 {

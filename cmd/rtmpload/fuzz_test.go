@@ -3,7 +3,7 @@ package main
 import "testing"
 
 // The gateway's playlists are read from the network: no input may panic or hang.
-// (The clip and RTMP parsers are fuzzed in ingest/rtmpclient.)
+// (The clip parser is fuzzed in ingest/rtmpclient, the RTMP codec in ingest/rtmp.)
 
 func FuzzParsePlaylist(f *testing.F) {
 	f.Add([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:2.0,\na.ts\n#EXT-X-ENDLIST\n"))

@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient/internal/wire"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 )
 
 // Defaults of Options.
@@ -28,10 +28,17 @@ const (
 	DefaultChunkSize    = 4096
 	DefaultFlashVer     = "FMLE/3.0 (compatible; rtmpclient)"
 	defaultBufferSize   = 64 << 10
-	handshakeSize       = 1536
 	closeWait           = 2 * time.Second
 	maxChunkSize        = 1 << 24
 	maxSetupMessages    = 64
+)
+
+// Bounds on what a server may send us: it answers commands and acknowledges
+// bytes, nothing big.
+const (
+	maxInMessage   = 1 << 20
+	maxInChunkSize = 1 << 24
+	maxInStreams   = 16
 )
 
 // Options tune a Publisher; the zero value works.
@@ -62,8 +69,8 @@ func (e *StatusError) Error() string {
 // publish on; Close ends it.
 type Publisher struct {
 	conn         net.Conn
-	w            *wire.ChunkWriter
-	scratch      []byte
+	w            *rtmp.ChunkWriter
+	scratch      []byte // WriteMetadata's message body
 	name         string
 	streamID     uint32
 	writeTimeout time.Duration
@@ -100,7 +107,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Publisher, error) 
 	}
 	p := &Publisher{
 		conn:         conn,
-		w:            wire.NewChunkWriter(128),
+		w:            &rtmp.ChunkWriter{ChunkSize: rtmp.DefaultChunkSize, Compress: true},
 		name:         name,
 		writeTimeout: cmp.Or(opts.WriteTimeout, DefaultWriteTimeout),
 		ctx:          ctx,
@@ -149,18 +156,18 @@ func splitURL(raw string) (host, app, name, tcURL string, err error) {
 }
 
 // setup runs the handshake, connect, createStream and publish.
-func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout time.Duration) (*wire.ChunkReader, error) {
+func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout time.Duration) (*rtmp.Reader, error) {
 	if err := p.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
 	if err := handshake(p.conn); err != nil {
 		return nil, err
 	}
-	cr := wire.NewChunkReader(p.conn)
+	cr := rtmp.NewReader(p.conn, rtmp.NewChunkReader(maxInMessage, maxInChunkSize, maxInStreams))
 	w := p.w
-	w.AppendSetChunkSize(uint32(chunkSize))
+	w.AppendControl(rtmp.MsgSetChunkSize, uint32(chunkSize))
 	w.ChunkSize = chunkSize
-	p.scratch = w.AppendCommand(0, p.scratch, "connect", 1, []wire.Field{
+	w.AppendCommand(0, "connect", 1, rtmp.Object{
 		{Key: "app", Value: app},
 		{Key: "type", Value: "nonprivate"},
 		{Key: "flashVer", Value: flashVer},
@@ -173,12 +180,12 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	if err != nil {
 		return nil, err
 	}
-	if code := wire.StatusCode(res); code != "NetConnection.Connect.Success" {
+	if code := statusCode(res); code != "NetConnection.Connect.Success" {
 		return nil, &StatusError{Command: "connect", Code: code}
 	}
-	p.scratch = w.AppendCommand(0, p.scratch, "releaseStream", 2, nil, p.name)
-	p.scratch = w.AppendCommand(0, p.scratch, "FCPublish", 3, nil, p.name)
-	p.scratch = w.AppendCommand(0, p.scratch, "createStream", 4, nil)
+	w.AppendCommand(0, "releaseStream", 2, nil, p.name)
+	w.AppendCommand(0, "FCPublish", 3, nil, p.name)
+	w.AppendCommand(0, "createStream", 4, nil)
 	if err := p.flush(); err != nil {
 		return nil, fmt.Errorf("createStream: %w", err)
 	}
@@ -191,7 +198,7 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 		return nil, fmt.Errorf("createStream: stream id %v", res[3])
 	}
 	p.streamID = uint32(id)
-	p.scratch = w.AppendCommand(p.streamID, p.scratch, "publish", 5, nil, p.name, "live")
+	w.AppendCommand(p.streamID, "publish", 5, nil, p.name, "live")
 	if err := p.flush(); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -199,7 +206,7 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	if err != nil {
 		return nil, err
 	}
-	if code := wire.StatusCode(res); code != "NetStream.Publish.Start" {
+	if code := statusCode(res); code != "NetStream.Publish.Start" {
 		return nil, &StatusError{Command: "publish", Code: code}
 	}
 	// From here the server only acknowledges and tells of its end: no read deadline.
@@ -213,22 +220,18 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 // handshake runs the simple RTMP handshake (spec 5.2): C0 C1, then S0 S1 S2, then
 // C2 echoing S1.
 func handshake(conn net.Conn) error {
-	c := make([]byte, 1+handshakeSize)
-	c[0] = 3
-	for i := 9; i < len(c); i++ {
-		c[i] = byte(i*7 + i>>8)
-	}
-	if _, err := conn.Write(c); err != nil {
+	if _, err := conn.Write(rtmp.ClientHello()); err != nil {
 		return fmt.Errorf("handshake: write C0C1: %w", err)
 	}
-	s := make([]byte, 1+2*handshakeSize)
+	s := make([]byte, 1+2*rtmp.HandshakeSize)
 	if _, err := io.ReadFull(conn, s); err != nil {
 		return fmt.Errorf("handshake: read S0S1S2: %w", err)
 	}
-	if s[0] != 3 {
-		return fmt.Errorf("handshake: server version %d, want 3", s[0])
+	c2, err := rtmp.ClientAck(s)
+	if err != nil {
+		return err
 	}
-	if _, err := conn.Write(s[1 : 1+handshakeSize]); err != nil {
+	if _, err := conn.Write(c2); err != nil {
 		return fmt.Errorf("handshake: write C2: %w", err)
 	}
 	return nil
@@ -237,16 +240,16 @@ func handshake(conn net.Conn) error {
 // expect reads messages until the command name arrives (with the transaction id
 // tx unless tx < 0) and returns its values, at least 4 of them. An _error reply
 // to tx ends the wait.
-func expect(cr *wire.ChunkReader, step, name string, tx float64) ([]any, error) {
+func expect(cr *rtmp.Reader, step, name string, tx float64) ([]any, error) {
 	for range maxSetupMessages {
 		msg, err := cr.Next()
 		if err != nil {
 			return nil, fmt.Errorf("%s: waiting for %s: %w", step, name, err)
 		}
-		if msg.Type != wire.MsgCommandAMF0 {
+		if msg.Type != rtmp.MsgCommandAMF0 {
 			continue
 		}
-		vals, err := wire.DecodeAMF0(msg.Payload)
+		vals, err := rtmp.DecodeAMF0(msg.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("%s: waiting for %s: %w", step, name, err)
 		}
@@ -256,13 +259,29 @@ func expect(cr *wire.ChunkReader, step, name string, tx float64) ([]any, error) 
 		cmd, _ := vals[0].(string)
 		id, _ := vals[1].(float64)
 		if cmd == "_error" && id == tx {
-			return nil, &StatusError{Command: step, Code: wire.StatusCode(pad(vals))}
+			return nil, &StatusError{Command: step, Code: statusCode(pad(vals))}
 		}
 		if cmd == name && (tx < 0 || id == tx) {
 			return pad(vals), nil
 		}
 	}
 	return nil, fmt.Errorf("%s: waiting for %s: %d other messages first", step, name, maxSetupMessages)
+}
+
+// statusCode is the "code" of a command reply's info object (its fourth value),
+// "" if there is none.
+func statusCode(vals []any) string {
+	if len(vals) < 4 {
+		return ""
+	}
+	obj, _ := vals[3].(rtmp.Object)
+	code, _ := obj.GetString("code")
+	return code
+}
+
+func level(obj rtmp.Object) string {
+	l, _ := obj.GetString("level")
+	return l
 }
 
 func pad(vals []any) []any {
@@ -274,24 +293,24 @@ func pad(vals []any) []any {
 
 // drain reads and discards the server's messages until the connection ends; an
 // onStatus error (a kick, for one) ends it too.
-func drain(cr *wire.ChunkReader) error {
+func drain(cr *rtmp.Reader) error {
 	for {
 		msg, err := cr.Next()
 		if err != nil {
 			return err
 		}
-		if msg.Type != wire.MsgCommandAMF0 {
+		if msg.Type != rtmp.MsgCommandAMF0 {
 			continue
 		}
-		if vals, err := wire.DecodeAMF0(msg.Payload); err == nil && len(vals) >= 4 && vals[0] == "onStatus" {
-			if obj, _ := vals[3].(map[string]any); obj["level"] == "error" {
-				return &StatusError{Command: "onStatus", Code: wire.StatusCode(vals)}
+		if vals, err := rtmp.DecodeAMF0(msg.Payload); err == nil && len(vals) >= 4 && vals[0] == "onStatus" {
+			if obj, _ := vals[3].(rtmp.Object); level(obj) == "error" {
+				return &StatusError{Command: "onStatus", Code: statusCode(vals)}
 			}
 		}
 	}
 }
 
-var setDataFrame = wire.AppendAMF0(nil, "@setDataFrame")
+var setDataFrame = rtmp.AppendAMF0(nil, "@setDataFrame")
 
 // SetDataFrame sends @setDataFrame onMetaData with meta as an AMF0 object, keys
 // in sorted order. Values may be float64, int, bool or string; others go as null.
@@ -301,12 +320,18 @@ func (p *Publisher) SetDataFrame(meta map[string]any) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	obj := make([]wire.Field, 0, len(keys))
+	obj := make(rtmp.Object, 0, len(keys))
 	for _, k := range keys {
-		obj = append(obj, wire.Field{Key: k, Value: meta[k]})
+		v := meta[k]
+		switch v.(type) {
+		case float64, int, bool, string:
+		default:
+			v = nil
+		}
+		obj = append(obj, rtmp.Property{Key: k, Value: v})
 	}
-	body := wire.AppendAMF0(nil, "onMetaData")
-	body = wire.AppendAMF0(body, obj)
+	body := rtmp.AppendAMF0(nil, "onMetaData")
+	body = rtmp.AppendAMF0(body, obj)
 	return p.WriteMetadata(body)
 }
 
@@ -314,7 +339,7 @@ func (p *Publisher) SetDataFrame(meta map[string]any) error {
 // ("onMetaData" and its array, as Clip.Meta holds it), at timestamp 0.
 func (p *Publisher) WriteMetadata(body []byte) error {
 	p.scratch = append(append(p.scratch[:0], setDataFrame...), body...)
-	p.w.AppendMessage(wire.CSIDData, wire.MsgDataAMF0, p.streamID, 0, p.scratch)
+	p.w.AppendMessage(rtmp.CSIDData, rtmp.MsgDataAMF0, p.streamID, 0, p.scratch)
 	return p.Flush()
 }
 
@@ -336,12 +361,12 @@ func (p *Publisher) WriteAudio(ts uint32, body []byte) error {
 // AppendVideo queues a video message for the next Flush, so that messages due
 // together go out in one write.
 func (p *Publisher) AppendVideo(ts uint32, body []byte) {
-	p.w.AppendMessage(wire.CSIDVideo, wire.MsgVideo, p.streamID, ts, body)
+	p.w.AppendMessage(rtmp.CSIDVideo, rtmp.MsgVideo, p.streamID, ts, body)
 }
 
 // AppendAudio queues an audio message for the next Flush.
 func (p *Publisher) AppendAudio(ts uint32, body []byte) {
-	p.w.AppendMessage(wire.CSIDAudio, wire.MsgAudio, p.streamID, ts, body)
+	p.w.AppendMessage(rtmp.CSIDAudio, rtmp.MsgAudio, p.streamID, ts, body)
 }
 
 // Flush writes what the Append methods queued. After a write error the session
@@ -416,8 +441,8 @@ func (p *Publisher) Close() error {
 	var err error
 	if p.failed == nil {
 		p.w.Buf = p.w.Buf[:0]
-		p.scratch = p.w.AppendCommand(0, p.scratch, "FCUnpublish", 6, nil, p.name)
-		p.scratch = p.w.AppendCommand(0, p.scratch, "deleteStream", 7, nil, float64(p.streamID))
+		p.w.AppendCommand(0, "FCUnpublish", 6, nil, p.name)
+		p.w.AppendCommand(0, "deleteStream", 7, nil, float64(p.streamID))
 		if err = p.flush(); err != nil {
 			err = fmt.Errorf("unpublish: %w", err)
 		} else if tc, ok := p.conn.(*net.TCPConn); ok {

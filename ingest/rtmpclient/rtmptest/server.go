@@ -4,6 +4,7 @@
 package rtmptest
 
 import (
+	"crypto/rand"
 	"io"
 	"net"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient/internal/wire"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 )
 
 // Options choose the server's misbehaviour; the zero value is a good server.
@@ -109,35 +110,37 @@ func (s *Server) Names() []string {
 	return append([]string(nil), s.names...)
 }
 
-// Bounds: the handshake's fixed size; a message as large as rtmpgate accepts.
+// A message as large as rtmpgate accepts, on as many chunk streams.
 const (
-	handshakeSize = 1536
-	maxMessage    = 8 << 20
+	maxMessage   = 8 << 20
+	maxChunkSize = 1 << 24
+	maxStreams   = 64
 )
 
 func (s *Server) serve(conn net.Conn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := make([]byte, 1+handshakeSize)
-	if _, err := io.ReadFull(conn, c); err != nil || c[0] != 3 {
+	c := make([]byte, 1+rtmp.HandshakeSize)
+	if _, err := io.ReadFull(conn, c); err != nil {
 		s.SetupErrors.Add(1)
 		return
 	}
-	hs := make([]byte, 1+2*handshakeSize)
-	hs[0] = 3
-	copy(hs[1+handshakeSize:], c[1:])
+	hs, _, err := rtmp.HandshakeReply(c, 0, rand.Reader)
+	if err != nil {
+		s.SetupErrors.Add(1)
+		return
+	}
 	if _, err := conn.Write(hs); err != nil {
 		return
 	}
-	if _, err := io.ReadFull(conn, c[:handshakeSize]); err != nil {
+	if _, err := io.ReadFull(conn, c[:rtmp.HandshakeSize]); err != nil {
 		return
 	}
-	cr := wire.NewChunkReader(conn)
-	cr.MaxMessage = maxMessage
-	w := wire.NewChunkWriter(128)
+	cr := rtmp.NewReader(conn, rtmp.NewChunkReader(maxMessage, maxChunkSize, maxStreams))
+	w := rtmp.ChunkWriter{ChunkSize: rtmp.DefaultChunkSize}
 	reply := func(streamID uint32, vals ...any) {
 		w.Buf = w.Buf[:0]
-		w.AppendCommand(streamID, nil, vals...)
+		w.AppendCommand(streamID, vals...)
 		_, _ = conn.Write(w.Buf)
 	}
 	var media int64
@@ -147,13 +150,13 @@ func (s *Server) serve(conn net.Conn) {
 			return
 		}
 		switch msg.Type {
-		case wire.MsgAudio, wire.MsgVideo, wire.MsgDataAMF0:
+		case rtmp.MsgAudio, rtmp.MsgVideo, rtmp.MsgDataAMF0:
 			if s.opts.Keep {
 				s.mu.Lock()
 				s.messages = append(s.messages, Message{msg.Type, msg.StreamID, msg.Timestamp, append([]byte(nil), msg.Payload...), time.Now()})
 				s.mu.Unlock()
 			}
-			if msg.Type == wire.MsgDataAMF0 {
+			if msg.Type == rtmp.MsgDataAMF0 {
 				continue
 			}
 			media++
@@ -165,8 +168,8 @@ func (s *Server) serve(conn net.Conn) {
 				<-s.stop
 				return
 			}
-		case wire.MsgCommandAMF0:
-			vals, err := wire.DecodeAMF0(msg.Payload)
+		case rtmp.MsgCommandAMF0:
+			vals, err := rtmp.DecodeAMF0(msg.Payload)
 			if err != nil || len(vals) < 2 {
 				s.SetupErrors.Add(1)
 				return
@@ -174,16 +177,17 @@ func (s *Server) serve(conn net.Conn) {
 			tx, _ := vals[1].(float64)
 			switch vals[0] {
 			case "connect":
-				var obj map[string]any
+				var obj rtmp.Object
 				if len(vals) > 2 {
-					obj, _ = vals[2].(map[string]any)
+					obj, _ = vals[2].(rtmp.Object)
 				}
-				app, _ := obj["app"].(string)
-				tcURL, _ := obj["tcUrl"].(string)
-				if app == "" || !strings.HasSuffix(tcURL, "/"+app) || s.opts.FlashVer != "" && obj["flashVer"] != s.opts.FlashVer {
+				app, _ := obj.GetString("app")
+				tcURL, _ := obj.GetString("tcUrl")
+				flashVer, _ := obj.GetString("flashVer")
+				if app == "" || !strings.HasSuffix(tcURL, "/"+app) || s.opts.FlashVer != "" && flashVer != s.opts.FlashVer {
 					s.SetupErrors.Add(1)
 				}
-				reply(0, "_result", tx, []wire.Field{{Key: "fmsVer", Value: "rtmptest"}}, []wire.Field{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
+				reply(0, "_result", tx, rtmp.Object{{Key: "fmsVer", Value: "rtmptest"}}, rtmp.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
 			case "createStream":
 				reply(0, "_result", tx, nil, 1)
 			case "publish":
@@ -197,7 +201,7 @@ func (s *Server) serve(conn net.Conn) {
 				if s.opts.Refuse {
 					code, level = "NetStream.Publish.BadName", "error"
 				}
-				reply(msg.StreamID, "onStatus", 0, nil, []wire.Field{{Key: "level", Value: level}, {Key: "code", Value: code}})
+				reply(msg.StreamID, "onStatus", 0, nil, rtmp.Object{{Key: "level", Value: level}, {Key: "code", Value: code}})
 			case "deleteStream":
 				s.CleanEnds.Add(1)
 			}

@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"encoding/binary"
@@ -11,17 +11,17 @@ import (
 // clip, reference, XML document, typed object, AVM+ switch) are refused: no RTMP
 // encoder we accept sends them in commands or metadata.
 const (
-	amf0Number      = 0x00
-	amf0Boolean     = 0x01
-	amf0String      = 0x02
-	amf0Object      = 0x03
-	amf0Null        = 0x05
-	amf0Undefined   = 0x06
-	amf0ECMAArray   = 0x08
-	amf0ObjectEnd   = 0x09
-	amf0StrictArray = 0x0a
-	amf0Date        = 0x0b
-	amf0LongString  = 0x0c
+	AMF0Number      = 0x00
+	AMF0Boolean     = 0x01
+	AMF0String      = 0x02
+	AMF0Object      = 0x03
+	AMF0Null        = 0x05
+	AMF0Undefined   = 0x06
+	AMF0ECMAArray   = 0x08
+	AMF0ObjectEnd   = 0x09
+	AMF0StrictArray = 0x0a
+	AMF0Date        = 0x0b
+	AMF0LongString  = 0x0c
 )
 
 // Decoding limits. Depth bounds recursion (stack); maxAMFValues bounds the number
@@ -32,38 +32,45 @@ const (
 	maxAMFValues = 1 << 16
 )
 
-var errAMFTruncated = errors.New("truncated")
+// ErrTruncated is wrapped by every decoding error where the input ended early.
+var ErrTruncated = errors.New("truncated")
 
 // Decoded AMF0 values are Go values: float64 (number), bool, string (string and
-// long string), nil (null), amfUndefined, amfObject, amfECMAArray, []any (strict
-// array) and amfDate.
+// long string), nil (null), Undefined, Object, ECMAArray, []any (strict array)
+// and Date.
 type (
-	amfUndefined struct{}
-	amfProperty  struct {
+	Undefined struct{}
+	Property  struct {
 		Key   string
 		Value any
 	}
-	// amfObject keeps property order so that replies encode as written.
-	amfObject    []amfProperty
-	amfECMAArray []amfProperty
-	amfDate      struct {
+	// Object keeps property order so that replies encode as written.
+	Object    []Property
+	ECMAArray []Property
+	Date      struct {
 		Millis float64
 		TZ     int16 // reserved by the spec, kept for round trips
 	}
 )
 
-// get returns the value of the first property named key.
-func (o amfObject) get(key string) (any, bool) { return amfProps(o).get(key) }
-
-type amfProps []amfProperty
-
-func (p amfProps) get(key string) (any, bool) {
-	for _, kv := range p {
+// Get returns the value of the first property named key.
+func (o Object) Get(key string) (any, bool) {
+	for _, kv := range o {
 		if kv.Key == key {
 			return kv.Value, true
 		}
 	}
 	return nil, false
+}
+
+// Get returns the value of the first property named key.
+func (a ECMAArray) Get(key string) (any, bool) { return Object(a).Get(key) }
+
+// GetString returns the value of the property named key if it is a string.
+func (o Object) GetString(key string) (string, bool) {
+	v, _ := o.Get(key)
+	s, ok := v.(string)
+	return s, ok
 }
 
 // amfDecoder decodes a sequence of AMF0 values from one message body.
@@ -73,8 +80,8 @@ type amfDecoder struct {
 	values int
 }
 
-// decodeAMF0 decodes every value in b.
-func decodeAMF0(b []byte) ([]any, error) {
+// DecodeAMF0 decodes every value in b, bounded in depth and count.
+func DecodeAMF0(b []byte) ([]any, error) {
 	d := amfDecoder{b: b}
 	var out []any
 	for d.off < len(d.b) {
@@ -88,12 +95,12 @@ func decodeAMF0(b []byte) ([]any, error) {
 }
 
 func (d *amfDecoder) fail(err error) error {
-	return fmt.Errorf("ingest: amf0 at byte %d: %w", d.off, err)
+	return fmt.Errorf("rtmp: amf0 at byte %d: %w", d.off, err)
 }
 
 func (d *amfDecoder) need(n int) error {
 	if n < 0 || len(d.b)-d.off < n {
-		return d.fail(errAMFTruncated)
+		return d.fail(ErrTruncated)
 	}
 	return nil
 }
@@ -139,50 +146,50 @@ func (d *amfDecoder) value(depth int) (any, error) {
 	marker := d.b[d.off]
 	d.off++
 	switch marker {
-	case amf0Number:
+	case AMF0Number:
 		if err := d.need(8); err != nil {
 			return nil, err
 		}
 		v := math.Float64frombits(binary.BigEndian.Uint64(d.b[d.off:]))
 		d.off += 8
 		return v, nil
-	case amf0Boolean:
+	case AMF0Boolean:
 		if err := d.need(1); err != nil {
 			return nil, err
 		}
 		v := d.b[d.off] != 0
 		d.off++
 		return v, nil
-	case amf0String:
+	case AMF0String:
 		n, err := d.u16()
 		if err != nil {
 			return nil, err
 		}
 		return d.str(n)
-	case amf0LongString:
+	case AMF0LongString:
 		n, err := d.u32()
 		if err != nil {
 			return nil, err
 		}
 		if uint64(n) > uint64(len(d.b)-d.off) {
-			return nil, d.fail(errAMFTruncated)
+			return nil, d.fail(ErrTruncated)
 		}
 		return d.str(int(n))
-	case amf0Null:
+	case AMF0Null:
 		return nil, nil
-	case amf0Undefined:
-		return amfUndefined{}, nil
-	case amf0Object:
+	case AMF0Undefined:
+		return Undefined{}, nil
+	case AMF0Object:
 		p, err := d.props(depth)
-		return amfObject(p), err
-	case amf0ECMAArray:
+		return Object(p), err
+	case AMF0ECMAArray:
 		// The count is a hint that encoders get wrong; the end marker is what counts.
 		if _, err := d.u32(); err != nil {
 			return nil, err
 		}
 		p, err := d.props(depth)
-		return amfECMAArray(p), err
-	case amf0StrictArray:
+		return ECMAArray(p), err
+	case AMF0StrictArray:
 		n, err := d.u32()
 		if err != nil {
 			return nil, err
@@ -190,7 +197,7 @@ func (d *amfDecoder) value(depth int) (any, error) {
 		// Every element takes at least one byte: a count beyond the rest is a lie,
 		// and checking it first keeps the allocation bounded by the input.
 		if uint64(n) > uint64(len(d.b)-d.off) {
-			return nil, d.fail(fmt.Errorf("strict array of %d elements: %w", n, errAMFTruncated))
+			return nil, d.fail(fmt.Errorf("strict array of %d elements: %w", n, ErrTruncated))
 		}
 		arr := make([]any, 0, n)
 		for i := uint32(0); i < n; i++ {
@@ -201,23 +208,23 @@ func (d *amfDecoder) value(depth int) (any, error) {
 			arr = append(arr, v)
 		}
 		return arr, nil
-	case amf0Date:
+	case AMF0Date:
 		if err := d.need(10); err != nil {
 			return nil, err
 		}
 		ms := math.Float64frombits(binary.BigEndian.Uint64(d.b[d.off:]))
 		tz := int16(binary.BigEndian.Uint16(d.b[d.off+8:]))
 		d.off += 10
-		return amfDate{Millis: ms, TZ: tz}, nil
-	case amf0ObjectEnd:
+		return Date{Millis: ms, TZ: tz}, nil
+	case AMF0ObjectEnd:
 		return nil, d.fail(errors.New("object end marker outside an object"))
 	}
 	return nil, d.fail(fmt.Errorf("unsupported marker 0x%02x", marker))
 }
 
 // props reads key/value pairs up to and including the object end marker.
-func (d *amfDecoder) props(depth int) ([]amfProperty, error) {
-	var out []amfProperty
+func (d *amfDecoder) props(depth int) ([]Property, error) {
+	var out []Property
 	for {
 		n, err := d.u16()
 		if err != nil {
@@ -227,7 +234,7 @@ func (d *amfDecoder) props(depth int) ([]amfProperty, error) {
 			if err := d.need(1); err != nil {
 				return nil, err
 			}
-			if d.b[d.off] == amf0ObjectEnd {
+			if d.b[d.off] == AMF0ObjectEnd {
 				d.off++
 				return out, nil
 			}
@@ -240,64 +247,64 @@ func (d *amfDecoder) props(depth int) ([]amfProperty, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, amfProperty{Key: key, Value: v})
+		out = append(out, Property{Key: key, Value: v})
 	}
 }
 
-// appendAMF0 appends the AMF0 encoding of v. It accepts the decoder's value types
-// plus int, uint32 and map-free convenience forms used in replies; anything else
-// encodes as undefined so that a reply never fails half-written.
-func appendAMF0(dst []byte, v any) []byte {
+// AppendAMF0 appends the AMF0 encoding of v. It accepts the decoder's value types
+// plus int and uint32; anything else encodes as undefined so that a message never
+// fails half-written.
+func AppendAMF0(dst []byte, v any) []byte {
 	switch v := v.(type) {
 	case nil:
-		return append(dst, amf0Null)
-	case amfUndefined:
-		return append(dst, amf0Undefined)
+		return append(dst, AMF0Null)
+	case Undefined:
+		return append(dst, AMF0Undefined)
 	case float64:
-		dst = append(dst, amf0Number)
+		dst = append(dst, AMF0Number)
 		return binary.BigEndian.AppendUint64(dst, math.Float64bits(v))
 	case int:
-		return appendAMF0(dst, float64(v))
+		return AppendAMF0(dst, float64(v))
 	case uint32:
-		return appendAMF0(dst, float64(v))
+		return AppendAMF0(dst, float64(v))
 	case bool:
 		b := byte(0)
 		if v {
 			b = 1
 		}
-		return append(dst, amf0Boolean, b)
+		return append(dst, AMF0Boolean, b)
 	case string:
 		if len(v) > math.MaxUint16 {
-			dst = append(dst, amf0LongString)
+			dst = append(dst, AMF0LongString)
 			dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
 			return append(dst, v...)
 		}
-		dst = append(dst, amf0String)
+		dst = append(dst, AMF0String)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(v)))
 		return append(dst, v...)
-	case amfObject:
-		dst = append(dst, amf0Object)
-		return appendAMFProps(dst, v)
-	case amfECMAArray:
-		dst = append(dst, amf0ECMAArray)
+	case Object:
+		dst = append(dst, AMF0Object)
+		return appendProps(dst, v)
+	case ECMAArray:
+		dst = append(dst, AMF0ECMAArray)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
-		return appendAMFProps(dst, v)
+		return appendProps(dst, v)
 	case []any:
-		dst = append(dst, amf0StrictArray)
+		dst = append(dst, AMF0StrictArray)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
 		for _, e := range v {
-			dst = appendAMF0(dst, e)
+			dst = AppendAMF0(dst, e)
 		}
 		return dst
-	case amfDate:
-		dst = append(dst, amf0Date)
+	case Date:
+		dst = append(dst, AMF0Date)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Millis))
 		return binary.BigEndian.AppendUint16(dst, uint16(v.TZ))
 	}
-	return append(dst, amf0Undefined)
+	return append(dst, AMF0Undefined)
 }
 
-func appendAMFProps(dst []byte, props []amfProperty) []byte {
+func appendProps(dst []byte, props []Property) []byte {
 	for _, p := range props {
 		key := p.Key
 		if len(key) > math.MaxUint16 {
@@ -305,7 +312,7 @@ func appendAMFProps(dst []byte, props []amfProperty) []byte {
 		}
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(key)))
 		dst = append(dst, key...)
-		dst = appendAMF0(dst, p.Value)
+		dst = AppendAMF0(dst, p.Value)
 	}
-	return append(dst, 0, 0, amf0ObjectEnd)
+	return append(dst, 0, 0, AMF0ObjectEnd)
 }

@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"bytes"
@@ -22,21 +22,21 @@ func TestAMF0RoundTrip(t *testing.T) {
 		{"empty string", "", []byte{2, 0, 0}},
 		{"long string", long, nil},
 		{"null", nil, []byte{5}},
-		{"undefined", amfUndefined{}, []byte{6}},
-		{"date", amfDate{Millis: 1.7e12, TZ: -60}, nil},
-		{"object", amfObject{{"a", 1.0}, {"b", "c"}}, []byte{3, 0, 1, 'a', 0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0, 1, 'b', 2, 0, 1, 'c', 0, 0, 9}},
-		{"empty object", amfObject(nil), []byte{3, 0, 0, 9}},
-		{"ECMA array", amfECMAArray{{"width", 640.0}, {"encoder", "Lavf"}}, nil},
+		{"undefined", Undefined{}, []byte{6}},
+		{"date", Date{Millis: 1.7e12, TZ: -60}, nil},
+		{"object", Object{{"a", 1.0}, {"b", "c"}}, []byte{3, 0, 1, 'a', 0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0, 1, 'b', 2, 0, 1, 'c', 0, 0, 9}},
+		{"empty object", Object(nil), []byte{3, 0, 0, 9}},
+		{"ECMA array", ECMAArray{{"width", 640.0}, {"encoder", "Lavf"}}, nil},
 		{"strict array", []any{"avc1", "hvc1", nil, true}, nil},
-		{"nested", amfObject{{"o", amfObject{{"arr", []any{amfECMAArray{{"k", false}}}}}}}, nil},
+		{"nested", Object{{"o", Object{{"arr", []any{ECMAArray{{"k", false}}}}}}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			enc := appendAMF0(nil, tc.v)
+			enc := AppendAMF0(nil, tc.v)
 			if tc.enc != nil && !bytes.Equal(enc, tc.enc) {
 				t.Fatalf("encoded % x, want % x", enc, tc.enc)
 			}
-			vals, err := decodeAMF0(enc)
+			vals, err := DecodeAMF0(enc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestAMF0RoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if enc := appendAMF0(nil, long); enc[0] != amf0LongString {
+	if enc := AppendAMF0(nil, long); enc[0] != AMF0LongString {
 		t.Fatalf("a %d-byte string encoded with marker %d", len(long), enc[0])
 	}
 }
@@ -53,17 +53,17 @@ func TestAMF0RoundTrip(t *testing.T) {
 func nest(depth int) []byte {
 	var b []byte
 	for i := 0; i < depth; i++ {
-		b = append(b, amf0Object, 0, 1, 'k')
+		b = append(b, AMF0Object, 0, 1, 'k')
 	}
-	b = append(b, amf0Null)
+	b = append(b, AMF0Null)
 	for i := 0; i < depth; i++ {
-		b = append(b, 0, 0, amf0ObjectEnd)
+		b = append(b, 0, 0, AMF0ObjectEnd)
 	}
 	return b
 }
 
 func TestAMF0Limits(t *testing.T) {
-	nulls := append([]byte{amf0StrictArray, 0, 1, 0, 1}, bytes.Repeat([]byte{amf0Null}, 1<<16+1)...)
+	nulls := append([]byte{AMF0StrictArray, 0, 1, 0, 1}, bytes.Repeat([]byte{AMF0Null}, 1<<16+1)...)
 	tests := []struct {
 		name string
 		in   []byte
@@ -77,7 +77,7 @@ func TestAMF0Limits(t *testing.T) {
 		{"long string longer than input", []byte{0x0c, 0xff, 0xff, 0xff, 0xff, 'a'}, false, "truncated"},
 		{"strict array count past input", []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 5}, false, "strict array of 4294967295"},
 		{"truncated ECMA array", []byte{8, 0, 0, 0, 2, 0, 1, 'a', 1, 1}, false, "truncated"},
-		{"ECMA array without end marker", append([]byte{8, 0, 0, 0, 1, 0, 1, 'a'}, appendAMF0(nil, 1.0)...), false, "truncated"},
+		{"ECMA array without end marker", append([]byte{8, 0, 0, 0, 1, 0, 1, 'a'}, AppendAMF0(nil, 1.0)...), false, "truncated"},
 		{"ECMA array with a wrong count", []byte{8, 0, 0, 0, 9, 0, 1, 'a', 5, 0, 0, 9}, true, ""},
 		{"object end at top level", []byte{9}, false, "object end marker outside"},
 		{"unsupported marker", []byte{0x0d}, false, "unsupported marker 0x0d"},
@@ -86,7 +86,7 @@ func TestAMF0Limits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeAMF0(tc.in)
+			_, err := DecodeAMF0(tc.in)
 			if tc.ok {
 				if err != nil {
 					t.Fatal(err)
@@ -102,14 +102,14 @@ func TestAMF0Limits(t *testing.T) {
 
 func TestAMF0Sequence(t *testing.T) {
 	var b []byte
-	for _, v := range []any{"connect", 1.0, amfObject{{"app", "live"}}, nil, math.Inf(1)} {
-		b = appendAMF0(b, v)
+	for _, v := range []any{"connect", 1.0, Object{{"app", "live"}}, nil, math.Inf(1)} {
+		b = AppendAMF0(b, v)
 	}
-	vals, err := decodeAMF0(b)
+	vals, err := DecodeAMF0(b)
 	if err != nil || len(vals) != 5 || vals[0] != "connect" || !math.IsInf(vals[4].(float64), 1) {
 		t.Fatalf("%v %v", vals, err)
 	}
-	if _, err := decodeAMF0(b[:len(b)-1]); !errors.Is(err, errAMFTruncated) {
+	if _, err := DecodeAMF0(b[:len(b)-1]); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("cut sequence: %v", err)
 	}
 }

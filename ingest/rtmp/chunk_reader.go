@@ -1,26 +1,16 @@
-package ingest
+package rtmp
 
 import (
 	"encoding/binary"
 	"fmt"
 )
 
-// Chunk stream limits that are protocol facts rather than configuration.
+// Chunk stream facts of the protocol rather than configuration.
 const (
-	defaultPeerChunkSize = 128        // until the peer says otherwise (spec 5.4.1)
-	maxChunkHeader       = 3 + 11 + 4 // basic header, fmt 0 message header, extended timestamp
-	extendedTimestamp    = 0xffffff
+	DefaultChunkSize  = 128        // until a peer says otherwise (spec 5.4.1)
+	MaxChunkHeader    = 3 + 11 + 4 // basic header, fmt 0 message header, extended timestamp
+	extendedTimestamp = 0xffffff
 )
-
-// message is one reassembled RTMP message. Payload aliases the chunk stream's
-// buffer and is valid until the next call to chunkReader.parse.
-type message struct {
-	CSID      uint32
-	Type      uint8
-	StreamID  uint32
-	Timestamp uint32 // absolute, modulo 2^32 as RTMP keeps it
-	Payload   []byte
-}
 
 // chunkStream is the header-compression state of one chunk stream id plus the
 // message being reassembled on it.
@@ -38,11 +28,11 @@ type chunkStream struct {
 	buf      []byte // reused across messages; grows with data actually received
 }
 
-// chunkReader reassembles RTMP messages from the chunk stream (spec 5.3). It does
-// no I/O: parse takes whatever bytes the connection has and says how many it
+// ChunkReader reassembles RTMP messages from the chunk stream (spec 5.3). It does
+// no I/O: Parse takes whatever bytes the connection has and says how many it
 // used. Buffers grow only as payload bytes arrive and are reused afterwards, so a
 // peer that declares a large message but sends little costs little.
-type chunkReader struct {
+type ChunkReader struct {
 	chunkSize     uint32
 	maxChunkSize  uint32
 	maxMessage    uint32
@@ -51,30 +41,32 @@ type chunkReader struct {
 	cur           *chunkStream // mid-chunk: the stream whose payload bytes come next
 	chunkLeft     uint32       // payload bytes left in the current chunk
 	headerPending bool         // cur's header parsed, payload not all consumed
-	msg           message      // the last completed message, returned by pointer to avoid an allocation
+	msg           Message      // the last completed message, returned by pointer to avoid an allocation
 }
 
-func newChunkReader(maxMessage, maxChunkSize uint32, maxStreams int) *chunkReader {
-	return &chunkReader{
-		chunkSize:    defaultPeerChunkSize,
+// NewChunkReader bounds a message's declared length, the peer's chunk size and
+// the number of chunk stream ids it may use.
+func NewChunkReader(maxMessage, maxChunkSize uint32, maxStreams int) *ChunkReader {
+	return &ChunkReader{
+		chunkSize:    DefaultChunkSize,
 		maxChunkSize: maxChunkSize,
 		maxMessage:   maxMessage,
 		maxStreams:   maxStreams,
 	}
 }
 
-// setChunkSize applies the peer's Set Chunk Size (spec 5.4.1): the top bit must be
+// SetChunkSize applies the peer's Set Chunk Size (spec 5.4.1): the top bit must be
 // zero and the size 1..maxChunkSize.
-func (r *chunkReader) setChunkSize(n uint32) error {
+func (r *ChunkReader) SetChunkSize(n uint32) error {
 	if n&0x80000000 != 0 || n == 0 || n > r.maxChunkSize {
-		return protoErr(KindChunk, "set chunk size %d: want 1..%d", n, r.maxChunkSize)
+		return fmt.Errorf("rtmp: set chunk size %d: want 1..%d", n, r.maxChunkSize)
 	}
 	r.chunkSize = n
 	return nil
 }
 
-// abort drops the partly read message on csid (Abort Message, spec 5.4.2).
-func (r *chunkReader) abort(csid uint32) {
+// Abort drops the partly read message on csid (Abort Message, spec 5.4.2).
+func (r *ChunkReader) Abort(csid uint32) {
 	for _, cs := range r.streams {
 		if cs.id == csid {
 			cs.inMsg = false
@@ -86,24 +78,26 @@ func (r *chunkReader) abort(csid uint32) {
 	}
 }
 
-func (r *chunkReader) stream(id uint32) (*chunkStream, error) {
+func (r *ChunkReader) stream(id uint32) (*chunkStream, error) {
 	for _, cs := range r.streams {
 		if cs.id == id {
 			return cs, nil
 		}
 	}
 	if len(r.streams) >= r.maxStreams {
-		return nil, protoErr(KindChunk, "chunk stream %d: more than %d chunk streams", id, r.maxStreams)
+		return nil, fmt.Errorf("rtmp: chunk stream %d: more than %d chunk streams", id, r.maxStreams)
 	}
 	cs := &chunkStream{id: id}
 	r.streams = append(r.streams, cs)
 	return cs, nil
 }
 
-// parse consumes bytes from p. It returns the number of bytes used and, when one
-// completed, a message. n == 0 with a nil message means p holds less than a whole
-// chunk header: call again with more bytes appended.
-func (r *chunkReader) parse(p []byte) (n int, msg *message, err error) {
+// Parse consumes bytes from p. It returns the number of bytes used and, when one
+// completed, a message, whose Payload is valid until the next call. n == 0 with
+// a nil message means p holds less than a whole chunk header: call again with
+// more bytes appended. Set Chunk Size and Abort are the caller's to apply, since
+// it decides what a bad one means.
+func (r *ChunkReader) Parse(p []byte) (n int, msg *Message, err error) {
 	if !r.headerPending {
 		hn, err := r.header(p)
 		if err != nil || hn == 0 {
@@ -133,14 +127,14 @@ func (r *chunkReader) parse(p []byte) (n int, msg *message, err error) {
 	return n, r.complete(cs), nil
 }
 
-func (r *chunkReader) complete(cs *chunkStream) *message {
-	r.msg = message{CSID: cs.id, Type: cs.typ, StreamID: cs.streamID, Timestamp: cs.ts, Payload: cs.buf}
+func (r *ChunkReader) complete(cs *chunkStream) *Message {
+	r.msg = Message{CSID: cs.id, Type: cs.typ, StreamID: cs.streamID, Timestamp: cs.ts, Payload: cs.buf}
 	return &r.msg
 }
 
 // header parses one chunk header (basic, message and extended timestamp) and
 // prepares r.cur and r.chunkLeft. It returns 0 when p is too short.
-func (r *chunkReader) header(p []byte) (int, error) {
+func (r *ChunkReader) header(p []byte) (int, error) {
 	if len(p) < 1 {
 		return 0, nil
 	}
@@ -172,7 +166,7 @@ func (r *chunkReader) header(p []byte) (int, error) {
 	h := p[n : n+hlen]
 	n += hlen
 	if format != 0 && !cs.started {
-		return 0, protoErr(KindChunk, "chunk stream %d: fmt %d header before any fmt 0", id, format)
+		return 0, fmt.Errorf("rtmp: chunk stream %d: fmt %d header before any fmt 0", id, format)
 	}
 	if format < 3 && cs.inMsg {
 		// A new header mid-message: the previous message was abandoned (spec has
@@ -210,7 +204,7 @@ func (r *chunkReader) header(p []byte) (int, error) {
 	}
 	if !cs.inMsg {
 		if cs.length > r.maxMessage {
-			return 0, protoErr(KindChunk, "chunk stream %d: message length %d > limit %d", id, cs.length, r.maxMessage)
+			return 0, fmt.Errorf("rtmp: chunk stream %d: message length %d > limit %d", id, cs.length, r.maxMessage)
 		}
 		switch format {
 		case 0:
@@ -233,6 +227,6 @@ func (r *chunkReader) header(p []byte) (int, error) {
 }
 
 // String describes the reader's state for error context.
-func (r *chunkReader) String() string {
+func (r *ChunkReader) String() string {
 	return fmt.Sprintf("chunk size %d, %d chunk streams", r.chunkSize, len(r.streams))
 }

@@ -1,15 +1,17 @@
-package wire
+package rtmp
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"testing"
+	"testing/iotest"
 )
 
 // handMessage is a Message as the hand decoder below reassembles it.
 type handMessage struct {
-	csid     uint8
+	csid     uint32
 	format   byte // of the message's first chunk
 	typ      uint8
 	streamID uint32
@@ -27,7 +29,7 @@ func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
 		typ                  uint8
 		ext                  bool
 	}
-	streams := map[uint8]*state{}
+	streams := map[uint32]*state{}
 	var out []handMessage
 	take := func(n int) []byte {
 		if len(b) < n {
@@ -39,7 +41,7 @@ func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
 	}
 	for len(b) > 0 {
 		h := take(1)[0]
-		format, csid := h>>6, h&0x3f
+		format, csid := h>>6, uint32(h&0x3f)
 		if csid < 2 {
 			t.Fatalf("hand decoder: multi-byte basic header for csid %d", csid)
 		}
@@ -79,7 +81,7 @@ func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
 		msg := handMessage{csid: csid, format: format, typ: st.typ, streamID: st.streamID, ts: st.ts}
 		for first := true; first || len(msg.payload) < int(st.length); first = false {
 			if !first {
-				if h := take(1)[0]; h != 3<<6|csid {
+				if h := take(1)[0]; h != 3<<6|byte(csid) {
 					t.Fatalf("csid %d: continuation header 0x%02x", csid, h)
 				}
 				if st.ext {
@@ -96,17 +98,12 @@ func handDecode(t *testing.T, b []byte, chunkSize int) []handMessage {
 	return out
 }
 
-func payload(n int, seed byte) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = seed + byte(i*13)
-	}
-	return p
-}
-
-func TestChunkWriterRoundTrip(t *testing.T) {
+// A publisher's writer compresses headers: fmt 1 with the delta after a chunk
+// stream's first message, fmt 0 again when time goes back or the message stream
+// changes.
+func TestChunkWriterCompressed(t *testing.T) {
 	type send struct {
-		csid     uint8
+		csid     uint32
 		typ      uint8
 		streamID uint32
 		ts       uint32
@@ -135,7 +132,7 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := NewChunkWriter(tc.chunkSize)
+			w := &ChunkWriter{ChunkSize: tc.chunkSize, Compress: true}
 			var want []handMessage
 			for i, s := range tc.sends {
 				p := payload(s.n, byte(i))
@@ -154,10 +151,11 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 				}
 			}
 			// Our own reader (the one that reads servers) agrees too.
-			cr := NewChunkReader(bytes.NewReader(w.Buf))
+			cr := NewChunkReader(1<<20, 1<<24, 8)
 			cr.chunkSize = uint32(tc.chunkSize)
+			rd := NewReader(bytes.NewReader(w.Buf), cr)
 			for i := range want {
-				m, err := cr.Next()
+				m, err := rd.Next()
 				if err != nil {
 					t.Fatalf("chunk reader, Message %d: %v", i, err)
 				}
@@ -171,7 +169,7 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 
 // Steady-state sending reuses the buffer: no allocation per tag.
 func TestChunkWriterDoesNotAllocate(t *testing.T) {
-	w := NewChunkWriter(4096)
+	w := &ChunkWriter{ChunkSize: 4096, Compress: true}
 	p := payload(20000, 1)
 	w.Buf = make([]byte, 0, 64<<10)
 	ts := uint32(0)
@@ -186,10 +184,12 @@ func TestChunkWriterDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestChunkReaderLimits(t *testing.T) {
+// A client's Reader, with the limits rtmpclient gives it, refuses what no server
+// reply needs.
+func TestReaderLimits(t *testing.T) {
 	setChunk := func(size uint32) []byte {
-		w := NewChunkWriter(128)
-		w.AppendSetChunkSize(size)
+		var w ChunkWriter
+		w.AppendControl(MsgSetChunkSize, size)
 		return w.Buf
 	}
 	big := []byte{0x03, 0, 0, 0, 0x20, 0, 0, MsgCommandAMF0, 0, 0, 0, 0} // length 2 MiB
@@ -202,18 +202,20 @@ func TestChunkReaderLimits(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{"chunk size 0", setChunk(0), "set chunk size 0 out of range"},
-		{"chunk size huge", setChunk(1 << 30), "out of range"},
+		{"chunk size 0", setChunk(0), "set chunk size 0: want 1..16777216"},
+		{"chunk size huge", setChunk(1 << 30), "set chunk size 1073741824"},
+		{"chunk size top bit", setChunk(1<<31 | 4096), "set chunk size 2147487744"},
+		{"short set chunk size", []byte{0x02, 0, 0, 0, 0, 0, 2, MsgSetChunkSize, 0, 0, 0, 0, 0, 1}, "2-byte payload"},
 		{"message too long", big, "message length 2097152 > limit"},
 		{"too many chunk streams", many, "more than 16 chunk streams"},
-		{"fmt 3 first", []byte{0xc3, 1, 2}, "first chunk has fmt 3"},
+		{"fmt 3 first", []byte{0xc3, 1, 2}, "fmt 3 header before any fmt 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cr := NewChunkReader(bytes.NewReader(tc.in))
+			rd := NewReader(bytes.NewReader(tc.in), NewChunkReader(1<<20, 1<<24, 16))
 			var err error
 			for range 100 {
-				if _, err = cr.Next(); err != nil {
+				if _, err = rd.Next(); err != nil {
 					break
 				}
 			}
@@ -224,32 +226,41 @@ func TestChunkReaderLimits(t *testing.T) {
 	}
 }
 
-func TestChunkReaderAppliesSetChunkSize(t *testing.T) {
-	w := NewChunkWriter(128)
-	w.AppendSetChunkSize(4096)
+func TestReaderAppliesSetChunkSize(t *testing.T) {
+	w := ChunkWriter{ChunkSize: 128, Compress: true}
+	w.AppendControl(MsgSetChunkSize, 4096)
 	w.ChunkSize = 4096
 	body := payload(3000, 7)
 	w.AppendMessage(CSIDCommand, MsgCommandAMF0, 0, 0, body)
-	cr := NewChunkReader(bytes.NewReader(w.Buf))
-	if m, err := cr.Next(); err != nil || m.Type != MsgSetChunkSize {
-		t.Fatalf("first message: %v %v", m.Type, err)
+	// One byte per read: messages straddle every read boundary.
+	rd := NewReader(iotest.OneByteReader(bytes.NewReader(w.Buf)), NewChunkReader(1<<20, 1<<24, 16))
+	if m, err := rd.Next(); err != nil || m.Type != MsgSetChunkSize {
+		t.Fatalf("first message: %v %v", m, err)
 	}
-	m, err := cr.Next()
+	m, err := rd.Next()
 	if err != nil || !bytes.Equal(m.Payload, body) {
-		t.Fatalf("second message: %d bytes, %v", len(m.Payload), err)
+		t.Fatalf("second message: %v, %v", m, err)
 	}
-	if _, err := cr.Next(); err == nil {
-		t.Fatal("want EOF after the last message")
+	if _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("after the last message: %v, want EOF", err)
 	}
 }
 
 func TestChunkWriterBytes(t *testing.T) {
-	w := NewChunkWriter(128)
+	w := ChunkWriter{ChunkSize: 128, Compress: true}
 	w.AppendMessage(CSIDAudio, MsgAudio, 1, 0, []byte{0xaf, 1, 2})
 	w.AppendMessage(CSIDAudio, MsgAudio, 1, 21, []byte{0xaf, 1, 3})
 	// fmt 0 on chunk stream 4, then fmt 1 (0x44) carrying the 21 ms delta.
 	want := "04 00 00 00 00 00 03 08 01 00 00 00 af 01 02 44 00 00 15 00 00 03 08 af 01 03"
 	if got := fmt.Sprintf("% x", w.Buf); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Without Compress (the server's replies) every message has a fmt 0 header.
+	w = ChunkWriter{ChunkSize: 128}
+	w.AppendMessage(CSIDAudio, MsgAudio, 1, 0, []byte{0xaf, 1, 2})
+	w.AppendMessage(CSIDAudio, MsgAudio, 1, 21, []byte{0xaf, 1, 3})
+	want = "04 00 00 00 00 00 03 08 01 00 00 00 af 01 02 04 00 00 15 00 00 03 08 01 00 00 00 af 01 03"
+	if got := fmt.Sprintf("% x", w.Buf); got != want {
+		t.Errorf("uncompressed: got  %s\nwant %s", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 )
 
 // Handshake sizes (RTMP spec 5.2): C0/S0 is the version byte, C1/S1 and C2/S2 are
-// 1536 bytes each.
+// HandshakeSize bytes each.
 const (
-	rtmpVersion   = 3
-	handshakeSize = 1536
+	Version       = 3
+	HandshakeSize = 1536
 	digestSize    = sha256.Size
 	digestSpan    = 728 // digest offsets are taken modulo this
 )
@@ -70,24 +70,24 @@ func findDigest(c1 []byte) (offset, base int) {
 	return -1, 0
 }
 
-// handshakeReply answers C0+C1 (1537 bytes) with S0+S1+S2 (3073 bytes). A C1
+// HandshakeReply is the server's side: it answers C0+C1 (1537 bytes) with S0+S1+S2 (3073 bytes). A C1
 // that carries a valid Genuine Flash Player digest gets the digest reply librtmp,
 // ffmpeg and OBS verify; any other C1 gets the simple handshake, with S2 echoing
 // C1. rnd fills the random parts. digest reports which was used.
-func handshakeReply(c0c1 []byte, epoch uint32, rnd io.Reader) (reply []byte, digest bool, err error) {
-	if len(c0c1) != 1+handshakeSize {
-		return nil, false, protoErr(KindHandshake, "C0+C1 is %d bytes, want %d", len(c0c1), 1+handshakeSize)
+func HandshakeReply(c0c1 []byte, epoch uint32, rnd io.Reader) (reply []byte, digest bool, err error) {
+	if len(c0c1) != 1+HandshakeSize {
+		return nil, false, fmt.Errorf("rtmp: handshake: C0+C1 is %d bytes, want %d", len(c0c1), 1+HandshakeSize)
 	}
-	if c0c1[0] != rtmpVersion {
-		return nil, false, protoErr(KindHandshake, "version %d, want %d", c0c1[0], rtmpVersion)
+	if c0c1[0] != Version {
+		return nil, false, fmt.Errorf("rtmp: handshake: version %d, want %d", c0c1[0], Version)
 	}
 	c1 := c0c1[1:]
-	reply = make([]byte, 1+2*handshakeSize)
-	reply[0] = rtmpVersion
-	s1 := reply[1 : 1+handshakeSize]
-	s2 := reply[1+handshakeSize:]
+	reply = make([]byte, 1+2*HandshakeSize)
+	reply[0] = Version
+	s1 := reply[1 : 1+HandshakeSize]
+	s2 := reply[1+HandshakeSize:]
 	if _, err := io.ReadFull(rnd, s1[8:]); err != nil {
-		return nil, false, fmt.Errorf("ingest: handshake random: %w", err)
+		return nil, false, fmt.Errorf("rtmp: handshake random: %w", err)
 	}
 	binary.BigEndian.PutUint32(s1, epoch)
 
@@ -107,10 +107,33 @@ func handshakeReply(c0c1 []byte, epoch uint32, rnd io.Reader) (reply []byte, dig
 	sOff := digestOffset(s1, base)
 	copy(s1[sOff:], hmacSHA256(genuineFMSKey[:36], s1, sOff))
 
-	if _, err := io.ReadFull(rnd, s2[:handshakeSize-digestSize]); err != nil {
-		return nil, false, fmt.Errorf("ingest: handshake random: %w", err)
+	if _, err := io.ReadFull(rnd, s2[:HandshakeSize-digestSize]); err != nil {
+		return nil, false, fmt.Errorf("rtmp: handshake random: %w", err)
 	}
 	key := hmacSHA256(genuineFMSKey, c1[off:off+digestSize], -1)
-	copy(s2[handshakeSize-digestSize:], hmacSHA256(key, s2[:handshakeSize-digestSize], -1))
+	copy(s2[HandshakeSize-digestSize:], hmacSHA256(key, s2[:HandshakeSize-digestSize], -1))
 	return reply, true, nil
+}
+
+// ClientHello is a client's C0+C1 for the simple handshake: C1's time and version
+// fields are zero, which tells a server not to expect a digest, and the rest is
+// filler (the spec asks for nothing random here).
+func ClientHello() []byte {
+	c := make([]byte, 1+HandshakeSize)
+	c[0] = Version
+	for i := 9; i < len(c); i++ {
+		c[i] = byte(i*7 + i>>8)
+	}
+	return c
+}
+
+// ClientAck is a client's answer to the server's S0+S1+S2: C2, which echoes S1.
+func ClientAck(s0s1s2 []byte) ([]byte, error) {
+	if len(s0s1s2) != 1+2*HandshakeSize {
+		return nil, fmt.Errorf("rtmp: handshake: S0+S1+S2 is %d bytes, want %d", len(s0s1s2), 1+2*HandshakeSize)
+	}
+	if s0s1s2[0] != Version {
+		return nil, fmt.Errorf("rtmp: handshake: server version %d, want %d", s0s1s2[0], Version)
+	}
+	return s0s1s2[1 : 1+HandshakeSize], nil
 }
