@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest/internal/readpacer"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
@@ -32,7 +33,7 @@ const maxReadSlack = time.Second
 // kick are called from other goroutines.
 type conn struct {
 	srv    *Server
-	nc     net.Conn // replaced (under mu) by the readPoller's connection once publishing
+	nc     net.Conn // replaced (under mu) by the read pacer's connection once publishing
 	log    zerolog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -44,7 +45,7 @@ type conn struct {
 	handshakeTimeout          time.Duration
 	accepted                  time.Time // the setup deadline (handshake, then up to publish) counts from here
 	published                 bool      // a publish succeeded once: the setup deadline no longer applies
-	polled                    bool      // usePoller ran
+	paced                     bool      // usePacer ran
 	window                    uint32    // our Window Acknowledgement Size, sent on connect
 	chunkSize                 int       // our outgoing chunk size, sent on connect
 
@@ -135,12 +136,12 @@ func (c *conn) stop(cause error) {
 	nc.Close()
 }
 
-// usePoller moves a publishing connection to the server's readPoller, once, with
+// usePacer moves a publishing connection to the server's read pacer, once, with
 // its read deadline; with none (ReadInterval 0, or not Linux) it stays on its
 // net.Conn.
-func (c *conn) usePoller(readBy time.Time) error {
-	c.polled = true
-	p := c.srv.readPoller()
+func (c *conn) usePacer(readBy time.Time) error {
+	c.paced = true
+	p := c.srv.readPacer()
 	if p == nil {
 		return nil
 	}
@@ -149,9 +150,12 @@ func (c *conn) usePoller(readBy time.Time) error {
 	if c.stopped != nil {
 		return nil // the socket is closed: the next read says so
 	}
-	nc, ok, err := p.adopt(c.nc)
+	nc, ok, err := p.Adopt(c.nc)
 	if ok {
 		c.nc = nc
+	}
+	if errors.Is(err, readpacer.ErrClosed) {
+		return ErrServerClosed
 	}
 	if err != nil {
 		return err
@@ -261,7 +265,7 @@ func (c *conn) endPublish(cause error) {
 // deadline is then moved only when it falls due within ReadTimeout (to
 // ReadTimeout plus readSlack), not on every read, since each move is a runtime
 // timer update. And with ReadInterval set, the connection moves to the server's
-// readPoller, which paces its reads (see there).
+// read pacer (internal/readpacer), which paces its reads.
 func (c *conn) run() error {
 	if err := c.handshake(); err != nil {
 		return err
@@ -325,8 +329,8 @@ func (c *conn) run() error {
 				return err
 			}
 		}
-		if c.published && !c.polled {
-			if err := c.usePoller(readBy); err != nil {
+		if c.published && !c.paced {
+			if err := c.usePacer(readBy); err != nil {
 				return err
 			}
 		}

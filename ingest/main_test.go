@@ -181,7 +181,7 @@ func startServer(t *testing.T, s *Server) string {
 // pacedReadsForTests is the ReadInterval given to servers whose test does not
 // choose one: RTMPGATE_INGEST_READ_INTERVAL (make test runs the package once
 // without it, reads as bytes arrive, and once with it, reads through the
-// readPoller), else 0.
+// read pacer), else 0.
 func pacedReadsForTests(t *testing.T) time.Duration {
 	v := os.Getenv("RTMPGATE_INGEST_READ_INTERVAL")
 	if v == "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest/internal/readpacer"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -123,17 +124,17 @@ type Server struct {
 	closed     bool
 	wg         sync.WaitGroup
 
-	pollerOnce sync.Once
-	poller     *readPoller // nil: ReadInterval off, not Linux, or epoll failed
+	pacerOnce sync.Once
+	pacer     *readpacer.Pacer // nil: ReadInterval off, not Linux, or epoll failed
 }
 
-// readPoller returns the server's poller, made on first use; nil if none.
-func (s *Server) readPoller() *readPoller {
-	s.pollerOnce.Do(func() {
+// readPacer returns the server's read pacer, made on first use; nil if none.
+func (s *Server) readPacer() *readpacer.Pacer {
+	s.pacerOnce.Do(func() {
 		if s.ReadInterval <= 0 {
 			return
 		}
-		p, err := newReadPoller(s.ReadInterval)
+		p, err := readpacer.New(s.ReadInterval)
 		if err != nil {
 			s.Logger.Warn().Err(err).Msg("read pacing off: connections are read as bytes arrive")
 			return
@@ -142,13 +143,13 @@ func (s *Server) readPoller() *readPoller {
 		defer s.mu.Unlock()
 		if s.closed {
 			if p != nil {
-				p.close()
+				p.Close()
 			}
 			return
 		}
-		s.poller = p
+		s.pacer = p
 	})
-	return s.poller
+	return s.pacer
 }
 
 // ListenAndServe listens on s.Addr (TCP) and serves it.
@@ -330,9 +331,9 @@ func (s *Server) closeAll() error {
 		c.stop(ErrServerClosed)
 	}
 	s.mu.Unlock()
-	s.pollerOnce.Do(func() {}) // no poller is made after this
-	if s.poller != nil {
-		s.poller.close()
+	s.pacerOnce.Do(func() {}) // no pacer is made after this
+	if s.pacer != nil {
+		s.pacer.Close()
 	}
 	return err
 }

@@ -1,12 +1,9 @@
 package ingest
 
 import (
-	"net"
 	"os"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
@@ -41,7 +38,7 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 		writers[i] = h.next(t)
 		must(t, clients[i].send(rtmp.MsgAudio, 1, 0, cp.aacSeq))
 	}
-	// Every connection is on the poller now; frames reach each Writer.
+	// Every connection is on the pacer now; frames reach each Writer.
 	for ts := uint32(0); ts < 200; ts += 20 {
 		for _, c := range clients {
 			must(t, c.send(rtmp.MsgAudio, 1, ts, cp.aacFrame))
@@ -51,8 +48,8 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 	for _, w := range writers {
 		waitFor(t, "10 frames on every connection", func() bool { n, _ := w.count(remux.TrackAudio); return n == 10 })
 	}
-	if s.poller == nil || len(s.poller.conns) != n {
-		t.Fatalf("poller has %v connections, want %d", s.poller, n)
+	if s.pacer == nil || s.pacer.Len() != n {
+		t.Fatalf("pacer %v, want %d connections on it", s.pacer, n)
 	}
 
 	// Kicked, hung up, silent: four each, while the last four keep publishing.
@@ -84,79 +81,10 @@ func TestPacedReadsReleaseEveryConnection(t *testing.T) {
 	for _, w := range writers[8:] {
 		w.wait(t)
 	}
-	waitFor(t, "poller empty", func() bool {
-		s.poller.mu.Lock()
-		defer s.poller.mu.Unlock()
-		return len(s.poller.conns) == 0
-	})
+	waitFor(t, "pacer empty", func() bool { return s.pacer.Len() == 0 })
 	for _, c := range clients {
 		c.nc.Close()
 	}
-	// The listener and the poller's epoll set stay until the server's cleanup.
+	// The listener and the pacer's epoll set stay until the server's cleanup.
 	waitFor(t, "descriptors back to the count before", func() bool { return openFDs(t) <= before+2 })
-}
-
-// A round asks epoll once however many publishers have bytes. Readiness is
-// level-triggered, so sockets whose goroutines have not read yet are reported
-// again; a round that called until a short answer, with more sockets ready
-// than its buffer held, never ended while none of them was read.
-func TestRoundHearsEveryReadySocketOnce(t *testing.T) {
-	const n = minEvents + 44
-	p, err := newReadPoller(time.Hour) // the loop's own ticks never come
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var pcs []*polledConn
-	defer func() {
-		for _, pc := range pcs {
-			pc.Close()
-		}
-		p.close()
-	}()
-	for range n {
-		client, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		server, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, ok, err := p.adopt(server)
-		if !ok || err != nil {
-			t.Fatalf("adopt: ok %v, %v", ok, err)
-		}
-		pc := c.(*polledConn)
-		pcs = append(pcs, pc)
-		pc.waiting.Store(true)
-		if _, err := client.Write([]byte{1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond) // the bytes reach every socket
-	done := make(chan bool, 1)
-	events := make([]unix.EpollEvent, minEvents)
-	go func() { done <- p.round(&events) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("one round with %d sockets ready and unread did not end", n)
-	}
-	woken := 0
-	for _, pc := range pcs {
-		select {
-		case <-pc.wake:
-			woken++
-		default:
-		}
-	}
-	if woken != n {
-		t.Fatalf("one round woke %d of %d connections with bytes", woken, n)
-	}
 }
