@@ -307,18 +307,9 @@ func (c *testClient) publish(app, name string) {
 	}
 	must(c.t, c.command(1, "publish", 3, nil, name, "live"))
 	st := c.expectCommand("onStatus")
-	if code := statusCode(st); code != "NetStream.Publish.Start" {
+	if code := rtmp.StatusCode(st); code != "NetStream.Publish.Start" {
 		c.t.Fatalf("publish: onStatus %q", code)
 	}
-}
-
-func statusCode(vals []any) string {
-	if len(vals) < 4 {
-		return ""
-	}
-	obj, _ := vals[3].(rtmp.Object)
-	code, _ := obj.GetString("code")
-	return code
 }
 
 func must(t testing.TB, err error) {

@@ -332,7 +332,7 @@ func TestControlAndCommands(t *testing.T) {
 		c.expectCommand("_result")
 		must(t, c.command(1, "publish", 3, nil, "busy", "live"))
 		st := c.expectCommand("onStatus")
-		if code := statusCode(st); code != "NetStream.Publish.BadName" {
+		if code := rtmp.StatusCode(st); code != "NetStream.Publish.BadName" {
 			t.Fatalf("code %q", code)
 		}
 		obj := st[3].(rtmp.Object)
@@ -346,7 +346,7 @@ func TestControlAndCommands(t *testing.T) {
 		must(t, c.command(0, "connect", 1, rtmp.Object{{Key: "app", Value: "live"}}))
 		c.expectCommand("_result")
 		must(t, c.command(1, "play", 0, nil, "x"))
-		if code := statusCode(c.expectCommand("onStatus")); code != "NetStream.Play.Failed" {
+		if code := rtmp.StatusCode(c.expectCommand("onStatus")); code != "NetStream.Play.Failed" {
 			t.Fatalf("code %q", code)
 		}
 		c.expectClosed(5 * time.Second)

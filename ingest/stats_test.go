@@ -91,7 +91,7 @@ func TestStats(t *testing.T) {
 		d.expectCommand("_result")
 		must(t, d.command(1, "publish", 2, nil, "denied", "live"))
 		st := d.expectCommand("onStatus")
-		if code := statusCode(st); code != StatusPublishDenied {
+		if code := rtmp.StatusCode(st); code != StatusPublishDenied {
 			t.Fatalf("code %q, want %q", code, StatusPublishDenied)
 		}
 		if desc, _ := st[3].(rtmp.Object).GetString("description"); desc != "bad token" {

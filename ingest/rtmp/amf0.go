@@ -316,3 +316,14 @@ func appendProps(dst []byte, props []Property) []byte {
 	}
 	return append(dst, 0, 0, AMF0ObjectEnd)
 }
+
+// StatusCode is the "code" of a command's info object, its fourth value, as
+// _result, _error and onStatus carry it; "" if there is none.
+func StatusCode(vals []any) string {
+	if len(vals) < 4 {
+		return ""
+	}
+	obj, _ := vals[3].(Object)
+	code, _ := obj.GetString("code")
+	return code
+}

@@ -131,15 +131,7 @@ func TestLoopPeriod(t *testing.T) {
 // The clip the load tests use, made by the committed script: tags and timing
 // as ffprobe sees them.
 func TestReadClipFileMadeByFFmpeg(t *testing.T) {
-	needTools(t, "ffmpeg", "ffprobe")
-	dir := t.TempDir()
-	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
-		t.Fatalf("make-clips.sh: %v\n%s", err, out)
-	}
-	c, err := ReadFLV(filepath.Join(dir, "av.flv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, c := makeClip(t)
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts", "-of", "csv=p=0", filepath.Join(dir, "av.flv")).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -173,14 +165,36 @@ func TestReadClipFileMadeByFFmpeg(t *testing.T) {
 	}
 }
 
+// makeClip makes the 2 s clip the load tests use (ffmpeg) in a temporary
+// directory, and reads it.
+func makeClip(t *testing.T) (dir string, c *Clip) {
+	t.Helper()
+	needTools(t, "ffmpeg", "ffprobe")
+	dir = t.TempDir()
+	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
+		t.Fatalf("make-clips.sh: %v\n%s", err, out)
+	}
+	c, err := ReadFLV(filepath.Join(dir, "av.flv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, c
+}
+
 func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI=true: %v", tool, err)
-			}
-			t.Skipf("%s not installed", tool)
+			missing(t, tool, err)
 		}
 	}
+}
+
+// missing skips the test for want of what, or fails it under CI=true.
+func missing(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required under CI=true: %v", what, err)
+	}
+	t.Skipf("%s not installed", what)
 }

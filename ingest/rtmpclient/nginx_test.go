@@ -22,22 +22,12 @@ import (
 // and rtmpgate use our own rtmp codec, which cannot catch its own mirror-image
 // bugs.)
 func TestPublishToNginxRTMP(t *testing.T) {
-	needTools(t, "nginx", "ffmpeg", "ffprobe")
+	needTools(t, "nginx")
 	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx RTMP module missing: %v", err)
-		}
-		t.Skip("libnginx-mod-rtmp not installed")
+		missing(t, "libnginx-mod-rtmp", err)
 	}
-	dir := t.TempDir()
-	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
-		t.Fatalf("make-clips.sh: %v\n%s", err, out)
-	}
-	clip, err := ReadFLV(filepath.Join(dir, "av.flv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, clip := makeClip(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -180,7 +180,7 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	if err != nil {
 		return nil, err
 	}
-	if code := statusCode(res); code != "NetConnection.Connect.Success" {
+	if code := rtmp.StatusCode(res); code != "NetConnection.Connect.Success" {
 		return nil, &StatusError{Command: "connect", Code: code}
 	}
 	w.AppendCommand(0, "releaseStream", 2, nil, p.name)
@@ -206,7 +206,7 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	if err != nil {
 		return nil, err
 	}
-	if code := statusCode(res); code != "NetStream.Publish.Start" {
+	if code := rtmp.StatusCode(res); code != "NetStream.Publish.Start" {
 		return nil, &StatusError{Command: "publish", Code: code}
 	}
 	// From here the server only acknowledges and tells of its end: no read deadline.
@@ -259,24 +259,13 @@ func expect(cr *rtmp.Reader, step, name string, tx float64) ([]any, error) {
 		cmd, _ := vals[0].(string)
 		id, _ := vals[1].(float64)
 		if cmd == "_error" && id == tx {
-			return nil, &StatusError{Command: step, Code: statusCode(pad(vals))}
+			return nil, &StatusError{Command: step, Code: rtmp.StatusCode(pad(vals))}
 		}
 		if cmd == name && (tx < 0 || id == tx) {
 			return pad(vals), nil
 		}
 	}
 	return nil, fmt.Errorf("%s: waiting for %s: %d other messages first", step, name, maxSetupMessages)
-}
-
-// statusCode is the "code" of a command reply's info object (its fourth value),
-// "" if there is none.
-func statusCode(vals []any) string {
-	if len(vals) < 4 {
-		return ""
-	}
-	obj, _ := vals[3].(rtmp.Object)
-	code, _ := obj.GetString("code")
-	return code
 }
 
 func level(obj rtmp.Object) string {
@@ -304,7 +293,7 @@ func drain(cr *rtmp.Reader) error {
 		}
 		if vals, err := rtmp.DecodeAMF0(msg.Payload); err == nil && len(vals) >= 4 && vals[0] == "onStatus" {
 			if obj, _ := vals[3].(rtmp.Object); level(obj) == "error" {
-				return &StatusError{Command: "onStatus", Code: statusCode(vals)}
+				return &StatusError{Command: "onStatus", Code: rtmp.StatusCode(vals)}
 			}
 		}
 	}
