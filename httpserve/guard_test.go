@@ -248,3 +248,26 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	time.Sleep(50 * time.Millisecond)
 	return r.c.Read(p[:min(len(p), 32<<10)])
 }
+
+// TestRangeCappedAndCoalesced: 1500 ranges get the whole segment (200), not a
+// 1500-part response; overlapping ones are merged into one 206 part.
+func TestRangeCappedAndCoalesced(t *testing.T) {
+	srv := newServer(t, true)
+	f := demoFiles(t, srv)
+	_, whole := get(t, f.tsSegment, nil)
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", 1500), ",")
+	res, body := get(t, f.tsSegment, map[string]string{"Range": many})
+	if res.StatusCode != http.StatusOK || body != whole {
+		t.Errorf("1500 ranges: status %d, %d bytes of %d", res.StatusCode, len(body), len(whole))
+	}
+	res, body = get(t, f.tsSegment, map[string]string{"Range": "bytes=0-99,50-149,100-199"})
+	if res.StatusCode != http.StatusPartialContent || body != whole[:200] ||
+		res.Header.Get("Content-Range") != "bytes 0-199/"+strconv.Itoa(len(whole)) {
+		t.Errorf("overlapping ranges: status %d, Content-Range %q, %d bytes", res.StatusCode, res.Header.Get("Content-Range"), len(body))
+	}
+	res, body = get(t, f.tsSegment, map[string]string{"Range": "bytes=0-0,10-10"})
+	if res.StatusCode != http.StatusPartialContent || !strings.HasPrefix(res.Header.Get("Content-Type"), "multipart/byteranges") ||
+		strings.Count(body, "Content-Range") != 2 {
+		t.Errorf("two ranges: status %d, %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+}

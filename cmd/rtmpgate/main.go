@@ -115,7 +115,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 		MaxChunkStreams:  cfg.MaxChunkStreams,
 	}
-	var ready atomic.Bool // both listeners served and not shutting down: GET /readyz
+	var ready atomic.Bool                            // both listeners served and not shutting down: GET /readyz
 	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
 	httpMaxConns := fitHTTPConns(cfg, log)
 	httpSrv := &http.Server{
