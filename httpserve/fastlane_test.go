@@ -420,21 +420,25 @@ func TestLaneLeavesWaitsToNetHTTP(t *testing.T) {
 // included: a raw socket that reads the known response length).
 func BenchmarkLaneKeepAlive(b *testing.B) {
 	hub := newDemoHub(b, true, 0)
-	for _, lane := range []bool{false, true} {
-		name := "net-http"
-		if lane {
-			name = "lane"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, v := range []struct {
+		name          string
+		lane, guarded bool
+	}{{"net-http", false, false}, {"lane", true, false}, {"net-http-guarded", false, true}, {"lane-guarded", true, true}} {
+		lane := v.lane
+		b.Run(v.name, func(b *testing.B) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)
 			}
 			hs := &http.Server{Handler: httpserve.New(hub, httpserve.Config{}), ReadHeaderTimeout: 10 * time.Second}
 			var l net.Listener = ln
+			if v.guarded {
+				// As cmd/rtmpgate serves: caps, a write bound and the head check.
+				l = httpserve.NewGuard(ln, hs.Handler, httpserve.GuardConfig{MaxConns: 8192, MaxConnsPerIP: 128, WriteTimeout: 10 * time.Second})
+			}
 			var fl *httpserve.Lane
 			if lane {
-				fl = httpserve.NewLane(ln, hs)
+				fl = httpserve.NewLane(l, hs)
 				l = fl
 			}
 			go func() { _ = hs.Serve(l) }()

@@ -402,3 +402,46 @@ func rssBytes(t *testing.T, g *gateway) int64 {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+// TestHostileHTTPFloodLeavesRTMP runs the gateway with few descriptors (256)
+// and floods its HTTP port from several addresses: http_max_conns is fitted
+// under the limit beside max_conns, so the flood is closed at accept and a
+// publisher still connects and publishes.
+func TestHostileHTTPFloodLeavesRTMP(t *testing.T) {
+	needTools(t, "prlimit")
+	src := clip(t, "av")
+	g := startGatewayUnder(t, []string{"prlimit", "--nofile=256:256"}, "-max-conns", "64", "-http-read-header-timeout", "10s")
+	if !strings.Contains(g.logs.String(), "http_max_conns lowered") {
+		t.Errorf("no log line lowering http_max_conns under 256 descriptors")
+	}
+	var conns []net.Conn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+	}
+	defer closeAll()
+	refused := 0
+	for i := range 400 {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%5))}
+		nc, err := (&net.Dialer{LocalAddr: local, Timeout: time.Second}).Dial("tcp", g.httpAddr)
+		if err != nil {
+			refused++
+			continue
+		}
+		conns = append(conns, nc)
+	}
+	if err := publishFFmpeg(t, src, g.ingestURL("flooded"), false).wait(t, 30*time.Second); err != nil {
+		t.Fatalf("publish while the HTTP port is flooded: %v", err)
+	}
+	closeAll() // the HTTP port is full until then
+	time.Sleep(200 * time.Millisecond)
+	waitPlaylist(t, g.tsPlaylistURL("flooded"), 10*time.Second, ended)
+	_, m := opsScrape(t, g)
+	t.Logf("400 HTTP connections: %d refused at dial, %v closed at accept (max_conns), %v open", refused,
+		m[`rtmpgate_http_connections_rejected_total{reason="max_conns"}`], m["rtmpgate_http_connections"])
+	if m[`rtmpgate_http_connections_rejected_total{reason="max_conns"}`] < 200 {
+		t.Errorf("the HTTP cap did not apply")
+	}
+}

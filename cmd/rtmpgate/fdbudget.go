@@ -10,8 +10,8 @@ const fdHeadroom = 64
 // cannot hold it beside max_conns RTMP connections and fdHeadroom: a flood on
 // the public HTTP port must never take the descriptors publishers need. Go
 // raises the soft RLIMIT_NOFILE to the hard one at start (Unix, Go 1.19+).
-func fitHTTPConns(cfg config, log zerolog.Logger) int {
-	limit := openFileLimit()
+// limit is the soft RLIMIT_NOFILE (0: unknown, no fitting).
+func fitHTTPConns(cfg config, limit int, log zerolog.Logger) int {
 	n := cfg.HTTPMaxConns
 	if limit > 0 && cfg.MaxConns+n+fdHeadroom > limit {
 		n = max(limit-cfg.MaxConns-fdHeadroom, 16)

@@ -117,7 +117,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	}
 	var ready atomic.Bool                            // both listeners served and not shutting down: GET /readyz
 	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
-	httpMaxConns := fitHTTPConns(cfg, log)
+	httpMaxConns := fitHTTPConns(cfg, openFileLimit(), log)
 	httpSrv := &http.Server{
 		Handler: httpserve.New(hub, httpserve.Config{
 			Logger: log, Ingest: rtmpSrv, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
