@@ -93,7 +93,7 @@ func (s *server) finish(rec *statusRecorder, r *http.Request, rs *routeStats, st
 	if s.cfg.Logger.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
 		return
 	}
-	ev := s.cfg.Logger.Debug().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path)
+	ev := s.cfg.Logger.Debug().Str("remote", s.clientAddr(r)).Str("method", r.Method).Str("path", r.URL.Path)
 	if r.URL.RawQuery != "" {
 		// LL-HLS delivery directives (_HLS_msn, _HLS_part) decide a playlist
 		// request's answer; a log without them cannot explain a 400.

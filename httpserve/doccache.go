@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
@@ -16,19 +17,21 @@ import (
 const (
 	// docCacheEntries bounds the playlists and MPDs kept prepared, across streams.
 	docCacheEntries = 8192
-	// docOrigins bounds the origins an MPD is prepared for: a CDN and a direct
-	// host or two are normal; more (a client making up Host headers) are served
-	// uncached rather than growing memory.
-	docOrigins = 4
 )
 
 // docCache prepares each playlist and MPD once per snapshot rather than per
-// request: the MPD with its origin filled in, the ETag (a hash of the bytes) and
-// the gzip encoding. A snapshot's documents are immutable slices, so an entry is
+// request: the MPD with its time source URL filled in, the ETag (a hash of the
+// bytes) and the gzip encoding. Nothing in a request changes a document, so one
+// prepared copy serves every client. A snapshot's documents are immutable slices, so an entry is
 // current while its source is the very slice the stream serves now; holding the
 // source keeps that slice alive, so pointer identity cannot be fooled by reuse.
 type docCache struct {
-	max int
+	max     int
+	timeURL []byte // the MPD's UTCTiming value, quoted
+
+	// renders and gzips count documents prepared and compressed
+	// (rtmpgate_http_document_renders_total, _gzips_total).
+	renders, gzips atomic.Uint64
 
 	mu      sync.Mutex
 	entries map[docKey]*docEntry
@@ -40,15 +43,15 @@ type docKey struct {
 }
 
 type docEntry struct {
-	src      []byte
-	variants []*doc // one per origin ("" for playlists)
+	src []byte
+	doc *doc
 }
 
 // doc is one prepared document with its ETag and Content-Length header values.
 // gz is made on first use: many players never ask for gzip, and a document
 // nobody fetches compressed costs nothing.
 type doc struct {
-	origin string
+	c      *docCache
 	plain  []byte
 	etag   []string
 	length []string
@@ -59,39 +62,32 @@ type doc struct {
 	gzLength []string
 }
 
-func newDocCache(max int) *docCache {
-	return &docCache{max: max, entries: make(map[docKey]*docEntry)}
+// newDocCache prepares MPDs whose UTCTiming points at base+"/time": base is
+// the configured public base URL, or empty for the absolute path "/time".
+func newDocCache(max int, base string) *docCache {
+	return &docCache{max: max, entries: make(map[docKey]*docEntry),
+		timeURL: []byte(`"` + xmlEscaper.Replace(base) + `/time"`)}
 }
 
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// get returns src prepared for origin, from the cache when src is still the
-// stream's current document at path.
-func (c *docCache) get(st *packager.Stream, path, origin string, src []byte) *doc {
+// get returns src prepared, from the cache when src is still the stream's
+// current document at path.
+func (c *docCache) get(st *packager.Stream, path string, src []byte) *doc {
 	key := docKey{st, path}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	e := c.entries[key]
 	if e == nil || !sameSlice(e.src, src) {
 		if e == nil && len(c.entries) >= c.max {
 			c.shrinkLocked()
 		}
-		e = &docEntry{src: src}
+		e = &docEntry{src: src, doc: c.newDoc(src)}
 		c.entries[key] = e
 	}
-	for _, d := range e.variants {
-		if d.origin == origin {
-			c.mu.Unlock()
-			return d
-		}
-	}
-	d := newDoc(src, origin)
-	if len(e.variants) < docOrigins {
-		e.variants = append(e.variants, d)
-	}
-	c.mu.Unlock()
-	return d
+	return e.doc
 }
 
 // shrinkLocked drops a quarter of the entries, whichever map iteration yields:
@@ -111,11 +107,15 @@ func dropQuarter[K comparable, V any](m map[K]V) {
 	}
 }
 
-// newDoc fills in the origin of an MPD and hashes the result once.
-func newDoc(src []byte, origin string) *doc {
-	d := &doc{origin: origin, plain: src}
-	if origin != "" {
-		d.plain = bytes.ReplaceAll(src, []byte(packager.OriginPlaceholder), []byte(origin))
+// timePlaceholder is the MPD's UTCTiming value as the packager writes it.
+var timePlaceholder = []byte(`"` + packager.OriginPlaceholder + `/time"`)
+
+// newDoc fills in the time source URL of an MPD and hashes the result once.
+func (c *docCache) newDoc(src []byte) *doc {
+	c.renders.Add(1)
+	d := &doc{c: c, plain: src}
+	if bytes.Contains(src, timePlaceholder) {
+		d.plain = bytes.Replace(src, timePlaceholder, c.timeURL, 1)
 	}
 	f := fnv.New64a()
 	_, _ = f.Write(d.plain)
@@ -130,6 +130,7 @@ func newDoc(src []byte, origin string) *doc {
 // one's as a strong validator must, and its Content-Length.
 func (d *doc) gzipped() (body []byte, etag, length []string) {
 	d.gzOnce.Do(func() {
+		d.c.gzips.Add(1)
 		var b bytes.Buffer
 		b.Grow(len(d.plain)/3 + 64)
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)

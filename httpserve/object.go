@@ -43,7 +43,7 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.viewers.seen(app, name, r.RemoteAddr, s.cfg.Now())
+		s.viewers.seen(app, name, s.clientAddr(r), s.cfg.Now())
 	}
 	s.serveImmutable(w, r, st, path, obj)
 }
@@ -54,11 +54,10 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 // Del replace or drop it, and a one-element slice has no room for an Add to
 // write into.
 var (
-	acceptRanges      = []string{"bytes"}
-	gzipEncoding      = []string{"gzip"}
-	varyEncoding      = []string{"Accept-Encoding"}
-	varyEncodingProto = []string{"Accept-Encoding, X-Forwarded-Proto"}
-	contentTypes      = map[string][]string{}
+	acceptRanges = []string{"bytes"}
+	gzipEncoding = []string{"gzip"}
+	varyEncoding = []string{"Accept-Encoding"}
+	contentTypes = map[string][]string{}
 )
 
 func init() {
@@ -94,17 +93,11 @@ func immutableETag(path string, size int) string {
 // playlist can change twice within a second, and If-Modified-Since has one-second
 // resolution, so a CDN revalidating by date could be told 304 for a stale one.
 func (s *server) serveDoc(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string, obj packager.Object) {
-	origin := ""
-	vary := varyEncoding
-	if obj.ContentType == packager.ContentTypeMPD {
-		origin = requestOrigin(r)
-		vary = varyEncodingProto
-	}
-	d := s.docs.get(st, path, origin, obj.Data)
+	d := s.docs.get(st, path, obj.Data)
 	h := w.Header()
 	h["Content-Type"] = contentTypeHeader(obj.ContentType)
 	h["Cache-Control"] = s.playlistCC
-	h["Vary"] = vary
+	h["Vary"] = varyEncoding
 	body, etag, length := d.plain, d.etag, d.length
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		body, etag, length = d.gzipped()
@@ -133,6 +126,17 @@ func (s *server) serveImmutable(w http.ResponseWriter, r *http.Request, st *pack
 // implements RFC 9110's preconditions, 304, 206 and 416.
 func serveBytes(w http.ResponseWriter, r *http.Request, body []byte, modTime time.Time, length, lastModified []string) {
 	if !wholeUnconditional(r.Header) {
+		if rg := r.Header.Get("Range"); rg != "" {
+			// ServeContent neither caps nor merges ranges (see coalesceRanges).
+			if v, ok := coalesceRanges(rg, int64(len(body))); !ok || v != rg {
+				r = r.Clone(r.Context())
+				if ok {
+					r.Header.Set("Range", v)
+				} else {
+					r.Header.Del("Range")
+				}
+			}
+		}
 		http.ServeContent(w, r, "", modTime, bytes.NewReader(body))
 		return
 	}
@@ -155,32 +159,7 @@ func wholeUnconditional(h http.Header) bool {
 		len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0
 }
 
-// requestOrigin is the scheme and host a request came to, XML-escaped for the MPD.
-// A TLS-terminating proxy or CDN says the scheme in X-Forwarded-Proto; only http
-// and https are believed.
-func requestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		if i := strings.IndexByte(p, ','); i >= 0 {
-			p = p[:i]
-		}
-		switch p = strings.ToLower(strings.TrimSpace(p)); p {
-		case "http", "https":
-			scheme = p
-		}
-	}
-	host := r.Host
-	if host == "" {
-		host = "localhost"
-	}
-	return scheme + "://" + xmlEscaper.Replace(host)
-}
-
-// xmlEscaper keeps a Host header from breaking out of the MPD's attribute: net/http
-// lets through & and ' in hosts.
+// xmlEscaper keeps the public base URL from breaking out of the MPD's attribute.
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
 
 // acceptsGzip reports whether an Accept-Encoding value allows gzip with a non-zero

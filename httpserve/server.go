@@ -7,11 +7,13 @@ package httpserve
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/rtmpgate/rtmpgate/ingest"
@@ -55,6 +57,15 @@ type Config struct {
 	// ViewerWindow is how far back a segment fetch counts towards a stream's
 	// viewers estimate. Default 30 s.
 	ViewerWindow time.Duration
+	// PublicBaseURL, when set, is the scheme, host and path prefix players
+	// reach this server at (https://cdn.example): the MPD's UTCTiming URL is
+	// made from it. Empty: the absolute path /time. Nothing in a request
+	// changes a document.
+	PublicBaseURL string
+	// TrustedProxies are the proxies and CDNs whose X-Forwarded-For is
+	// believed for a client's address (access log, viewers estimate); see
+	// clientAddr.
+	TrustedProxies []netip.Prefix
 	// Now is the clock, for tests; time.Now if nil.
 	Now func() time.Time
 }
@@ -98,7 +109,7 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	s := &server{
 		hub:     hub,
 		cfg:     cfg,
-		docs:    newDocCache(docCacheEntries),
+		docs:    newDocCache(docCacheEntries, strings.TrimSuffix(cfg.PublicBaseURL, "/")),
 		imm:     newImmCache(immCacheEntries),
 		viewers: newViewerTracker(cfg.ViewerWindow, viewerEntries),
 
@@ -107,6 +118,16 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	}
 	s.metrics = newMetrics(s)
 	s.objects = s.metrics.route(objectRoute)
+	s.metrics.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rtmpgate_http_document_renders_total",
+			Help: "Playlists and MPDs prepared for serving (ETag, time source URL): one per document version.",
+		}, func() float64 { return float64(s.docs.renders.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rtmpgate_http_document_gzips_total",
+			Help: "Playlists and MPDs gzip-compressed: at most one per document version.",
+		}, func() float64 { return float64(s.docs.gzips.Load()) }),
+	)
 
 	r := chi.NewRouter()
 	r.Use(s.observe)
@@ -140,6 +161,8 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 	return s
 }
 
+var connectionClose = []string{"close"}
+
 // objectRoute is the chi pattern of a stream's files, and their metrics label.
 const objectRoute = "/{app}/{stream}/*"
 
@@ -150,6 +173,10 @@ const objectRoute = "/{app}/{stream}/*"
 // three or more non-empty path segments, not under the /api/ and /vendor/
 // trees, no escaped path.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		// No route takes a body: answer, then close rather than read past it.
+		w.Header()["Connection"] = connectionClose
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if app, name, path, ok := splitObjectPath(r); ok {
 			start := time.Now()

@@ -67,10 +67,10 @@ func TestAcceptsGzip(t *testing.T) {
 }
 
 func TestDocCacheBounded(t *testing.T) {
-	c := newDocCache(8)
+	c := newDocCache(8, "")
 	src := []byte("#EXTM3U\n")
 	for i := range 100 {
-		d := c.get(nil, strconv.Itoa(i), "", src)
+		d := c.get(nil, strconv.Itoa(i), src)
 		if string(d.plain) != "#EXTM3U\n" {
 			t.Fatal("plain body changed")
 		}
@@ -80,22 +80,19 @@ func TestDocCacheBounded(t *testing.T) {
 	}
 	// Same slice: the prepared doc is reused; a new slice with equal bytes is a
 	// new snapshot and prepared again.
-	a, b := c.get(nil, "x", "", src), c.get(nil, "x", "", src)
+	a, b := c.get(nil, "x", src), c.get(nil, "x", src)
 	if a != b {
 		t.Errorf("same snapshot prepared twice")
 	}
-	if c.get(nil, "x", "", []byte("#EXTM3U\n")) == a {
+	if c.get(nil, "x", []byte("#EXTM3U\n")) == a {
 		t.Errorf("a new snapshot reused the old preparation")
 	}
-	// Origins beyond docOrigins are served, not remembered.
+	// The time source: an absolute path without a public base URL, else under it.
 	mpd := []byte(`<UTCTiming value="ORIGIN/time"/>`)
-	for i := range 10 {
-		origin := "http://h" + strconv.Itoa(i)
-		if d := c.get(nil, "index.mpd", origin, mpd); string(d.plain) != `<UTCTiming value="`+origin+`/time"/>` {
-			t.Fatalf("origin %s: %s", origin, d.plain)
-		}
+	if d := c.get(nil, "index.mpd", mpd); string(d.plain) != `<UTCTiming value="/time"/>` {
+		t.Errorf("no base: %s", d.plain)
 	}
-	if n := len(c.entries[docKey{nil, "index.mpd"}].variants); n != docOrigins {
-		t.Errorf("%d origins remembered, cap %d", n, docOrigins)
+	if d := newDocCache(8, "https://cdn.example/live").get(nil, "index.mpd", mpd); string(d.plain) != `<UTCTiming value="https://cdn.example/live/time"/>` {
+		t.Errorf("base: %s", d.plain)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -49,6 +51,12 @@ type config struct {
 	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout" help:"an HTTP client must send its request header within this"`
 	HTTPMaxBlockingWait   time.Duration `yaml:"http_max_blocking_wait" help:"longest an LL-HLS blocking request or a preload hint waits; 0: three target durations, at least 6s"`
 	HTTPFastLane          bool          `yaml:"http_fast_lane" help:"serve GET and HEAD of stream files on rtmpgate's own HTTP/1.1 keep-alive loop; every other request goes to net/http on the same connection"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout" help:"an HTTP connection with no request in progress is closed after this"`
+	HTTPWriteTimeout      time.Duration `yaml:"http_write_timeout" help:"an HTTP client must take each 64 KiB of a response within this (bounds each write, not a whole response)"`
+	HTTPMaxConns          int           `yaml:"http_max_conns" help:"HTTP connections at once, all addresses; more are closed at accept"`
+	HTTPMaxConnsPerIP     int           `yaml:"http_max_conns_per_ip" help:"HTTP connections at once from one IP address (trusted_proxies exempt)"`
+	PublicBaseURL         string        `yaml:"public_base_url" help:"scheme, host and path prefix players reach the HTTP server at (https://cdn.example); absolute URLs in documents are made from it; empty: documents use paths only"`
+	TrustedProxies        []string      `yaml:"trusted_proxies" help:"proxies and CDNs (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client and which the per-IP HTTP cap does not apply to; empty: none"`
 
 	PublishKeys   []string `yaml:"publish_keys" help:"secret publish keys and the streams they publish, SECRET=app/stream or SECRET=stream, comma-separated; an encoder publishes to rtmp://host/app/SECRET and viewers watch app/stream; empty: any name publishes as itself"`
 	PublishSecret string   `yaml:"publish_secret" help:"when set, a publish needs ?token=HMAC-SHA256(secret, app/stream:expires)&expires=UNIX (see rtmpgate sign)"`
@@ -75,7 +83,8 @@ func defaultConfig() config {
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
 		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
-		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second, HTTPFastLane: true,
+		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPIdleTimeout: 60 * time.Second, HTTPWriteTimeout: 10 * time.Second, HTTPMaxConns: 8192, HTTPMaxConnsPerIP: 128,
 		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 20 * time.Millisecond, HugePages: true,
 	}
 }
@@ -208,6 +217,10 @@ func (c config) validate() error {
 		{"http_max_header_bytes", c.HTTPMaxHeaderBytes >= 1<<10},
 		{"http_read_header_timeout", c.HTTPReadHeaderTimeout > 0},
 		{"http_max_blocking_wait", c.HTTPMaxBlockingWait >= 0},
+		{"http_idle_timeout", c.HTTPIdleTimeout > 0},
+		{"http_write_timeout", c.HTTPWriteTimeout > 0},
+		{"http_max_conns", c.HTTPMaxConns > 0},
+		{"http_max_conns_per_ip", c.HTTPMaxConnsPerIP > 0},
 		{"shutdown_timeout", c.ShutdownTimeout > 0},
 		{"gc_percent", c.GCPercent >= 5},
 	}
@@ -226,6 +239,13 @@ func (c config) validate() error {
 	}
 	if err := validatePublishKeys(c.PublishKeys); err != nil {
 		return err
+	}
+	if u, err := url.Parse(c.PublicBaseURL); c.PublicBaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
+		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.PublicBaseURL, "<>\"' ")) {
+		return fmt.Errorf("config: public_base_url: %q is not an http or https URL without query", c.PublicBaseURL)
+	}
+	if _, err := trustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("config: trusted_proxies: %w", err)
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return fmt.Errorf("config: api_token: %d bytes, want at least 16", len(c.APIToken))
@@ -265,4 +285,21 @@ func validatePublishKeys(entries []string) error {
 		seen[key] = true
 	}
 	return nil
+}
+
+// trustedProxies parses trusted_proxies: CIDRs, or addresses standing for themselves.
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range list {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or an IP address", e)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

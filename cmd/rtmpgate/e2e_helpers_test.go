@@ -115,15 +115,34 @@ func startGateway(t testing.TB, args ...string) *gateway {
 	return startGatewayIn(t, "", args...)
 }
 
+// gatewayArgs puts the loopback listeners and the debug log before args.
+func gatewayArgs(args []string) []string {
+	return append([]string{"-rtmp", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "debug"}, args...)
+}
+
 // startGatewayIn is startGateway with the process moved into the cgroup whose
 // cgroup.procs file is procs before the binary starts (none when empty).
 func startGatewayIn(t testing.TB, procs string, args ...string) *gateway {
 	t.Helper()
-	args = append([]string{"-rtmp", "127.0.0.1:0", "-http", "127.0.0.1:0", "-log-level", "debug"}, args...)
+	args = gatewayArgs(args)
 	cmd := exec.Command(binPath, args...)
 	if procs != "" {
 		cmd = exec.Command("sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, procs, binPath}, args...)...)
 	}
+	return runGateway(t, cmd)
+}
+
+// startGatewayUnder is startGateway with the binary run under wrapper (a
+// command and its arguments, such as prlimit's).
+func startGatewayUnder(t testing.TB, wrapper []string, args ...string) *gateway {
+	t.Helper()
+	argv := append(append(wrapper[:len(wrapper):len(wrapper)], binPath), gatewayArgs(args)...)
+	return runGateway(t, exec.Command(argv[0], argv[1:]...))
+}
+
+// runGateway starts cmd, a gateway, and waits for its listeners.
+func runGateway(t testing.TB, cmd *exec.Cmd) *gateway {
+	t.Helper()
 	g := &gateway{cmd: cmd, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {

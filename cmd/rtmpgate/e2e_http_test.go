@@ -117,7 +117,7 @@ func opsAPIStream(t *testing.T, g *gateway, key string) opsStream {
 
 func TestHTTPOperatorSurface(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe", "promtool")
-	g := startGateway(t)
+	g := startGateway(t, "-public-base-url", "https://cdn.example")
 	base := "http://" + g.httpAddr
 	if res, body := opsGet(t, base+"/readyz", nil); res.StatusCode != 200 {
 		t.Fatalf("readyz with listeners up: %d %s", res.StatusCode, body)
@@ -222,7 +222,7 @@ func TestHTTPOperatorSurface(t *testing.T) {
 				t.Errorf("%s Range: %d %d bytes", u, res.StatusCode, len(part))
 			}
 		}
-		res, gz := opsGet(t, base+"/live/ops/index.mpd", map[string]string{"Accept-Encoding": "gzip", "Host": "cdn.example", "X-Forwarded-Proto": "https"})
+		res, gz := opsGet(t, base+"/live/ops/index.mpd", map[string]string{"Accept-Encoding": "gzip", "Host": "evil.example", "X-Forwarded-Proto": "http"})
 		if res.StatusCode != 200 || res.Header.Get("Content-Encoding") != "gzip" || res.Header.Get("Cache-Control") != "public, max-age=1" {
 			t.Fatalf("MPD: %d %v", res.StatusCode, res.Header)
 		}
@@ -232,7 +232,7 @@ func TestHTTPOperatorSurface(t *testing.T) {
 		}
 		mpd, _ := io.ReadAll(zr)
 		if !strings.Contains(string(mpd), `value="https://cdn.example/time"`) {
-			t.Errorf("MPD UTCTiming not pointed at the request's origin:\n%s", mpd)
+			t.Errorf("MPD UTCTiming not under public_base_url (whatever the request's Host and X-Forwarded-Proto):\n%s", mpd)
 		}
 		if s := opsAPIStream(t, g, "ops"); s.Viewers != 1 {
 			t.Errorf("viewers %d after one client fetched segments", s.Viewers)

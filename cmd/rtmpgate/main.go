@@ -115,11 +115,13 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 		MaxChunkStreams:  cfg.MaxChunkStreams,
 	}
-	var ready atomic.Bool // both listeners served and not shutting down: GET /readyz
+	var ready atomic.Bool                            // both listeners served and not shutting down: GET /readyz
+	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
+	httpMaxConns := fitHTTPConns(cfg, openFileLimit(), log)
 	httpSrv := &http.Server{
 		Handler: httpserve.New(hub, httpserve.Config{
 			Logger: log, Ingest: rtmpSrv, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
-			MaxBlockingWait: cfg.HTTPMaxBlockingWait,
+			MaxBlockingWait: cfg.HTTPMaxBlockingWait, PublicBaseURL: cfg.PublicBaseURL, TrustedProxies: proxies,
 			Ready: func() error {
 				if !ready.Load() {
 					return errors.New("not listening: starting or shutting down")
@@ -129,8 +131,15 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 			Kick: hub.Kick,
 		}),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 	}
+	// Every HTTP connection, the fast lane's too, goes through the guard:
+	// caps at accept, a bound on each write, request heads checked before parsing.
+	guarded := httpserve.NewGuard(httpLn, httpSrv.Handler, httpserve.GuardConfig{
+		MaxConns: httpMaxConns, MaxConnsPerIP: cfg.HTTPMaxConnsPerIP, WriteTimeout: cfg.HTTPWriteTimeout,
+		MaxHeaderBytes: cfg.HTTPMaxHeaderBytes, TrustedProxies: proxies, Logger: log,
+	})
 
 	debugSrv, debugLn, err := listenDebug(cfg.DebugAddr)
 	if err != nil {
@@ -150,10 +159,10 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	// hands every other connection to httpSrv (httpserve.Lane).
 	var lane *httpserve.Lane
 	if cfg.HTTPFastLane {
-		lane = httpserve.NewLane(httpLn, httpSrv)
+		lane = httpserve.NewLane(guarded, httpSrv)
 		go func() { errc <- httpSrv.Serve(lane) }()
 	} else {
-		go func() { errc <- httpSrv.Serve(httpLn) }()
+		go func() { errc <- httpSrv.Serve(guarded) }()
 	}
 	if debugSrv != nil {
 		go func() { errc <- debugSrv.Serve(debugLn) }()

@@ -27,12 +27,19 @@ func TestRunShutsDownCleanly(t *testing.T) {
 	}
 }
 
-// With http_fast_lane off the HTTP listener is served by net/http alone, and a
-// run still starts, answers and ends without a goroutine left behind.
+// With http_fast_lane off (the default) the HTTP listener is served by
+// net/http alone, with it on by the lane first; either way a run starts,
+// answers and ends without a goroutine left behind.
 func TestRunWithoutFastLane(t *testing.T) {
+	for _, lane := range []bool{false, true} {
+		runAndAnswer(t, lane)
+	}
+}
+
+func runAndAnswer(t *testing.T, lane bool) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	cfg := defaultConfig()
-	cfg.RTMP, cfg.HTTP, cfg.LogLevel, cfg.HTTPFastLane = "127.0.0.1:0", "127.0.0.1:0", "error", false
+	cfg.RTMP, cfg.HTTP, cfg.LogLevel, cfg.HTTPFastLane = "127.0.0.1:0", "127.0.0.1:0", "error", lane
 	a, stop := startRun(t, cfg)
 	h := a[1]
 	for path, want := range map[string]int{"/healthz": 200, "/live/none/index.m3u8": 404} {

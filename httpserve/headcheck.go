@@ -1,0 +1,188 @@
+package httpserve
+
+import (
+	"bytes"
+	"io"
+)
+
+// headCheck looks at each request head on a connection before net/http (or
+// the fast lane) parses it. It never decides framing and never changes a head
+// it lets through; it only
+//
+//   - answers 400 and closes, as nginx does, for a head carrying both
+//     Content-Length and Transfer-Encoding, Transfer-Encoding on anything but
+//     HTTP/1.1, or an obs-fold line (RFC 9112 5.2, 6.1, 6.3): net/http would
+//     drop Content-Length, ignore Transfer-Encoding on HTTP/1.0 or unfold the
+//     line, and a front end that reads the head otherwise would see another
+//     request hidden in the body;
+//   - ends the connection after a head that declares a body (no route takes
+//     one) or that it cannot make sense of: net/http answers that request and
+//     then reads end of stream, so no byte after the head is ever parsed as a
+//     request.
+//
+// A head is what net/http reads as one: the lines up to the first empty one,
+// a line ending in LF with an optional CR before it (bare LF is accepted, as
+// by net/http and nginx). Heads are held back whole, up to limit bytes, so a
+// rejected one never reaches the parser; a head cut off by the client is
+// dropped with the connection (net/http would close it unanswered too).
+type headCheck struct {
+	limit int
+
+	buf      []byte // buf[:ok] checked, to be read; buf[ok:] part of a head
+	ok       int
+	line     int  // start of the first line in buf[ok:] not yet ended
+	first    bool // buf[ok:] holds no ended line: the next ended one is a request line
+	end      bool // after buf[:ok], the connection reads as ended
+	rejected string
+	counted  bool
+}
+
+// headSlack is how far net/http may read a head past MaxHeaderBytes: it
+// limits a head's reads to MaxHeaderBytes+4096 and may hold 4096 bytes of it
+// read ahead. A head that runs past the check's limit cannot be one net/http
+// parses whole.
+const headSlack = 2*4096 + 1
+
+// Reasons a head is refused (metric labels).
+const (
+	rejectCLTE = "content_length_and_transfer_encoding"
+	rejectTE10 = "transfer_encoding_not_http11"
+	rejectFold = "obs_fold"
+)
+
+// rejectedHead stands in for a refused head: a request line net/http
+// answers "400 Bad Request" with Connection: close, as it answers any
+// malformed request, after the responses to the heads before it.
+var rejectedHead = []byte("REJECTED / HTTP/rejected\r\n\r\n")
+
+const headCheckBuf = 4096
+
+func (h *headCheck) read(r io.Reader, p []byte) (int, error) {
+	for {
+		if h.ok > 0 {
+			n := copy(p, h.buf[:h.ok])
+			rest := copy(h.buf, h.buf[n:])
+			h.buf = h.buf[:rest]
+			h.ok -= n
+			h.line -= n
+			return n, nil
+		}
+		if h.end {
+			return 0, io.EOF
+		}
+		if len(h.buf) == 0 {
+			h.line, h.first = 0, true
+		}
+		if len(h.buf) == cap(h.buf) {
+			nb := make([]byte, len(h.buf), min(max(2*cap(h.buf), headCheckBuf), h.limit))
+			copy(nb, h.buf)
+			h.buf = nb
+		}
+		n, err := r.Read(h.buf[len(h.buf):cap(h.buf)])
+		h.buf = h.buf[:len(h.buf)+n]
+		h.scan()
+		if h.ok > 0 || h.end {
+			continue
+		}
+		if len(h.buf) >= h.limit {
+			// Too long for net/http to parse whole: it answers 431 or 400.
+			h.ok, h.end = len(h.buf), true
+			continue
+		}
+		if err != nil {
+			if err == io.EOF {
+				h.buf = h.buf[:0] // a head cut off: nothing to answer
+			}
+			return 0, err
+		}
+	}
+}
+
+// scan finds the heads ended in buf[ok:] and checks each.
+func (h *headCheck) scan() {
+	for !h.end {
+		i := bytes.IndexByte(h.buf[h.line:], '\n')
+		if i < 0 {
+			return
+		}
+		line := h.buf[h.line : h.line+i]
+		h.line += i + 1
+		if !h.first && len(line) > 0 && !(len(line) == 1 && line[0] == '\r') {
+			continue
+		}
+		if h.first {
+			h.first = false
+			if len(line) > 0 && !(len(line) == 1 && line[0] == '\r') {
+				continue // the request line
+			}
+		}
+		head := h.buf[h.ok:h.line]
+		verdict, reason := checkHead(head)
+		switch verdict {
+		case headReject:
+			h.rejected = reason
+			h.buf = append(h.buf[:h.ok], rejectedHead...)
+			h.ok, h.line, h.end = len(h.buf), len(h.buf), true
+		case headLast:
+			h.ok, h.end = h.line, true
+		default:
+			h.ok, h.first = h.line, true
+		}
+	}
+}
+
+type headVerdict int
+
+const (
+	headPass   headVerdict = iota // parsed as is; another head may follow
+	headLast                      // parsed as is; then the connection ends
+	headReject                    // replaced by rejectedHead; then the connection ends
+)
+
+// checkHead judges one whole head (the request line, field lines and the
+// empty line, each ending in LF).
+func checkHead(head []byte) (headVerdict, string) {
+	reqLine, fields, _ := bytes.Cut(head, []byte("\n"))
+	reqLine = bytes.TrimSuffix(reqLine, []byte("\r"))
+	sp := bytes.LastIndexByte(reqLine, ' ')
+	odd := sp < 0 || bytes.Count(reqLine, []byte(" ")) != 2
+	proto := reqLine[sp+1:]
+	var cl, te, fold, body bool
+	for len(fields) > 0 {
+		var line []byte
+		line, fields, _ = bytes.Cut(fields, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			fold = true
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !token(name) {
+			odd = true
+			continue
+		}
+		switch {
+		case equalFold(name, "content-length"):
+			cl = true
+			if v := trimOWS(value); len(bytes.Trim(v, "0")) > 0 || len(v) == 0 {
+				body = true
+			}
+		case equalFold(name, "transfer-encoding"):
+			te, body = true, true
+		}
+	}
+	switch {
+	case fold:
+		return headReject, rejectFold
+	case cl && te:
+		return headReject, rejectCLTE
+	case te && string(proto) != "HTTP/1.1":
+		return headReject, rejectTE10
+	case body || odd:
+		return headLast, ""
+	}
+	return headPass, ""
+}
