@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -198,9 +199,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Temporary accept failures (EMFILE and the like): back off, as net/http does.
+			if temporaryAcceptError(err) {
+				// Out of descriptors or memory for a moment: back off, as net/http
+				// does, rather than stop taking publishers for good.
+				if backoff == 0 {
+					s.Logger.Warn().Err(err).Msg("rtmp accept failing: backing off")
+				}
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue
@@ -212,6 +216,22 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 	}
+}
+
+// temporaryAcceptError reports an accept failure that passes: a timeout, a
+// connection aborted before it was taken, or the process or system out of
+// descriptors or buffers (EMFILE when HTTP clients hold every descriptor).
+func temporaryAcceptError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // track registers a new connection and starts its goroutine; it refuses it when

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,4 +364,54 @@ func TestControlAndCommands(t *testing.T) {
 		must(t, c.command(0, "FCPublish", 8, nil, "s"))
 		c.expectCommand("onFCPublish")
 	})
+}
+
+// flakyListener fails its first Accept calls with errs, then accepts from ln.
+type flakyListener struct {
+	net.Listener
+	errs []error
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		return nil, err
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeSurvivesDescriptorExhaustion: an accept that fails for want of
+// descriptors (HTTP clients holding them all) is waited out, and the next
+// publisher is served.
+func TestServeSurvivesDescriptorExhaustion(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	srv := &Server{Handler: newRecHandler(), Logger: testLogger(t)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(&flakyListener{Listener: ln, errs: []error{emfile, emfile}}) }()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The server answers a handshake only if it accepted the connection.
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c0c1 := make([]byte, 1+1536)
+	c0c1[0] = 3
+	if _, err := c.Write(c0c1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1+1536)); err != nil {
+		t.Fatalf("no handshake reply after two EMFILE accepts: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
 }
