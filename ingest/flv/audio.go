@@ -18,10 +18,106 @@ const (
 	exAudioMultitrack         = 5
 )
 
-var fourCCAAC = fourCC("mp4a")
+// SplitAudio parses an AUDIODATA tag body, legacy FLV or Enhanced RTMP v2
+// (sound format 9), into its per-track packets, appended to dst[:0], as
+// SplitVideo does for video. A legacy body is one packet of track 0, AAC only
+// (FourCCAAC); other sound formats are refused with ErrUnsupportedCodec. Every
+// audio packet has Key set.
+func SplitAudio(dst []TrackPacket, body []byte) (Message, error) {
+	if len(body) == 0 {
+		return Message{}, errAudioEmpty
+	}
+	if body[0]>>4 != soundFormatExHeader {
+		p, err := legacyAudio(body)
+		if err != nil {
+			return Message{}, err
+		}
+		return Message{Packets: append(dst[:0], p)}, nil
+	}
+	h, err := readExAudioHeader(body)
+	if err != nil {
+		return Message{}, err
+	}
+	pkts, err := splitTracks(dst, &h, false)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Packets: pkts, TimestampOffsetNano: h.nano, Multitrack: h.mt, MultitrackType: h.mtType}, nil
+}
 
-// ParseAudio parses an AUDIODATA tag body: legacy FLV, or an Enhanced RTMP
-// extended header (sound format 9). Only AAC is supported; see the package doc.
+func legacyAudio(body []byte) (TrackPacket, error) {
+	if format := body[0] >> 4; format != soundFormatAAC {
+		return TrackPacket{}, audioFormatErrs[format]
+	}
+	// The low nibble's rate, size and channel bits are fixed for AAC and
+	// meaningless: the AudioSpecificConfig says the truth.
+	if len(body) < 2 {
+		return TrackPacket{}, errAACShort
+	}
+	p := TrackPacket{FourCC: FourCCAAC, Signal: SignalLegacy, Key: true, Data: body[2:]}
+	switch body[1] {
+	case aacSequenceHeader:
+		p.Type = PacketSequenceHeader
+	case aacRaw:
+		p.Type = PacketFrame
+	default:
+		return TrackPacket{}, malformedf("AAC packet type %d: reserved", body[1])
+	}
+	return p, nil
+}
+
+// readExAudioHeader reads an ExAudioTagHeader: AudioPacketType in the low
+// nibble, ModEx prefixes, then the multitrack header or a FourCC.
+func readExAudioHeader(body []byte) (exHeader, error) {
+	pt, rest, nano, err := readModEx(body[0]&0x0f, body[1:], 0)
+	if err != nil {
+		return exHeader{}, err
+	}
+	h := exHeader{pt: pt, rest: rest, nano: nano}
+	if pt == exAudioMultitrack {
+		if err := readMultitrack(&h, exAudioMultitrack, errExAudio); err != nil {
+			return exHeader{}, err
+		}
+		return h, nil
+	}
+	if len(rest) < 4 {
+		return exHeader{}, errExAudio
+	}
+	h.fcc = readFourCC(rest)
+	h.rest = rest[4:]
+	return h, nil
+}
+
+// exAudioPacket reads one track body of an Enhanced RTMP audio message.
+func exAudioPacket(h *exHeader, fcc FourCC, id byte, data []byte) (TrackPacket, error) {
+	p := TrackPacket{TrackID: id, FourCC: fcc, Signal: SignalExHeader, Key: true, Data: data}
+	switch h.pt {
+	case exAudioSequenceStart:
+		p.Type = PacketSequenceHeader
+	case exAudioCodedFrames:
+		p.Type = PacketFrame
+	case exAudioSequenceEnd:
+		p.Type = PacketEndOfSequence
+	case exAudioMultichannelConfig:
+		p.Type = PacketMultichannelConfig
+	default:
+		return TrackPacket{}, exAudioTypeErrs[h.pt]
+	}
+	return p, nil
+}
+
+var exAudioTypeErrs [16]error
+
+func init() {
+	for i := range exAudioTypeErrs {
+		exAudioTypeErrs[i] = malformedf("enhanced audio packet type %d: reserved", i)
+	}
+}
+
+// ParseAudio parses an AUDIODATA tag body for the single-track AAC pipeline:
+// legacy FLV, or an Enhanced RTMP extended header (sound format 9). Only AAC is
+// supported; see the package doc. Multitrack messages are refused with
+// ErrUnsupportedCodec.
 //
 // A PacketFrame's Data aliases body: one raw AAC access unit, possibly empty. Key
 // is always true.
@@ -29,25 +125,39 @@ func ParseAudio(body []byte) (Packet, error) {
 	if len(body) == 0 {
 		return Packet{}, errAudioEmpty
 	}
-	format := body[0] >> 4
-	if format == soundFormatExHeader {
-		return parseExAudio(body)
+	var p TrackPacket
+	var nano uint32
+	if body[0]>>4 != soundFormatExHeader {
+		var err error
+		if p, err = legacyAudio(body); err != nil {
+			return Packet{}, err
+		}
+	} else {
+		h, err := readExAudioHeader(body)
+		if err != nil {
+			return Packet{}, err
+		}
+		if h.mt {
+			return Packet{}, errAudioMultitrack
+		}
+		if p, err = exAudioPacket(&h, h.fcc, 0, h.rest); err != nil {
+			return Packet{}, err
+		}
+		nano = h.nano
+		if p.FourCC != FourCCAAC {
+			return Packet{}, unsupportedFourCC("audio", audioFourCCErrs, p.FourCC)
+		}
 	}
-	if format != soundFormatAAC {
-		return Packet{}, audioFormatErrs[format]
+	switch p.Type {
+	case PacketSequenceHeader:
+		return sequenceHeader(parseASC(p.Data))
+	case PacketFrame:
+		return Packet{Type: PacketFrame, Key: true, Data: p.Data, TimestampOffsetNano: nano}, nil
+	case PacketEndOfSequence:
+		return Packet{Type: PacketEndOfSequence}, nil
 	}
-	// The low nibble's rate, size and channel bits are fixed for AAC and
-	// meaningless: the AudioSpecificConfig says the truth.
-	if len(body) < 2 {
-		return Packet{}, errAACShort
-	}
-	switch body[1] {
-	case aacSequenceHeader:
-		return sequenceHeader(parseASC(body[2:]))
-	case aacRaw:
-		return Packet{Type: PacketFrame, Key: true, Data: body[2:]}, nil
-	}
-	return Packet{}, malformedf("AAC packet type %d: reserved", body[1])
+	// MultichannelConfig: the ASC already says the channel layout AAC carries.
+	return Packet{Type: PacketCommand}, nil
 }
 
 var (
@@ -56,35 +166,3 @@ var (
 	errExAudio         = malformedf("enhanced audio tag body truncated")
 	errAudioMultitrack = unsupportedf("audio multitrack (Enhanced RTMP)")
 )
-
-// parseExAudio parses an Enhanced RTMP extended audio header: AudioPacketType in
-// the low nibble, optional ModEx prefixes, then a FourCC.
-func parseExAudio(body []byte) (Packet, error) {
-	pt, rest, err := skipModEx(body[0]&0x0f, body[1:])
-	if err != nil {
-		return Packet{}, err
-	}
-	if pt == exAudioMultitrack {
-		return Packet{}, errAudioMultitrack
-	}
-	if len(rest) < 4 {
-		return Packet{}, errExAudio
-	}
-	fcc := uint32(rest[0])<<24 | uint32(rest[1])<<16 | uint32(rest[2])<<8 | uint32(rest[3])
-	rest = rest[4:]
-	if fcc != fourCCAAC {
-		return Packet{}, unsupportedFourCC("audio", audioFourCCErrs, fcc)
-	}
-	switch pt {
-	case exAudioSequenceStart:
-		return sequenceHeader(parseASC(rest))
-	case exAudioCodedFrames:
-		return Packet{Type: PacketFrame, Key: true, Data: rest}, nil
-	case exAudioSequenceEnd:
-		return Packet{Type: PacketEndOfSequence}, nil
-	case exAudioMultichannelConfig:
-		// The ASC already says the channel layout that AAC carries.
-		return Packet{Type: PacketCommand}, nil
-	}
-	return Packet{}, malformedf("enhanced audio packet type %d: not valid for mp4a", pt)
-}

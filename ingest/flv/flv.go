@@ -64,4 +64,8 @@ type Packet struct {
 	CTS   int32        // video composition time offset, ms (signed 24-bit in FLV)
 	Key   bool         // video: frame type 1 (keyframe); audio: always true
 	Data  []byte       // PacketFrame: the payload, aliasing the tag body
+
+	// TimestampOffsetNano is an Enhanced RTMP ModEx offset, 0 to 999999 ns,
+	// to add to the message timestamp of a PacketFrame.
+	TimestampOffsetNano uint32
 }

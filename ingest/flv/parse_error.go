@@ -47,23 +47,21 @@ func init() {
 // The refusals for FourCCs that Enhanced RTMP defines are built once for the same
 // reason; unknown FourCCs are rare enough to allocate.
 var (
-	videoFourCCErrs = fourCCErrs("video", "hvc1", "av01", "vp09", "vp08")
+	videoFourCCErrs = fourCCErrs("video", "hvc1", "av01", "vp09", "vp08", "vvc1")
 	audioFourCCErrs = fourCCErrs("audio", "Opus", "fLaC", "ac-3", "ec-3", ".mp3")
 )
 
-func fourCCErrs(media string, names ...string) map[uint32]error {
-	m := make(map[uint32]error, len(names))
+func fourCCErrs(media string, names ...string) map[FourCC]error {
+	m := make(map[FourCC]error, len(names))
 	for _, n := range names {
 		m[fourCC(n)] = unsupportedf("%s FourCC %q", media, n)
 	}
 	return m
 }
 
-func fourCC(s string) uint32 {
-	return uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
-}
+func fourCC(s string) FourCC { return readFourCC([]byte(s)) }
 
-func unsupportedFourCC(media string, known map[uint32]error, v uint32) error {
+func unsupportedFourCC(media string, known map[FourCC]error, v FourCC) error {
 	if err, ok := known[v]; ok {
 		return err
 	}

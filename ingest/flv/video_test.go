@@ -46,7 +46,7 @@ func TestParseVideo(t *testing.T) {
 
 		{name: "sorenson h263", body: []byte{0x22, 1, 2, 3}, err: flv.ErrUnsupportedCodec, msg: "flv: video codec id 2: unsupported codec"},
 		{name: "vp6", body: []byte{0x14, 0}, err: flv.ErrUnsupportedCodec, msg: "video codec id 4"},
-		{name: "hevc codec id 12", body: []byte{0x1c, 0, 0, 0, 0, 1}, err: flv.ErrUnsupportedCodec, msg: "flv: video codec id 12: unsupported codec"},
+		{name: "hevc codec id 12", body: []byte{0x1c, 0, 0, 0, 0, 1}, err: flv.ErrUnsupportedCodec, msg: "flv: video codec id 12 (HEVC, non-standard): unsupported codec"},
 		{name: "codec id only", body: []byte{0x1d}, err: flv.ErrUnsupportedCodec, msg: "video codec id 13"},
 
 		{name: "empty", body: nil, err: flv.ErrMalformed, msg: "empty"},
