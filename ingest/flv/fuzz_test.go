@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -333,6 +334,8 @@ func TestFuzzCorpus(t *testing.T) {
 		"FuzzAVCConfig":  bytesCorpus(avcConfigSeeds(t)),
 		"FuzzASC":        bytesCorpus(ascSeeds()),
 		"FuzzCheckNALUs": {},
+		"FuzzSplitVideo": bytesCorpus(splitSeeds(t, 9)),
+		"FuzzSplitAudio": bytesCorpus(splitSeeds(t, 8)),
 	}
 	for name, s := range naluSeeds(t) {
 		corpus["FuzzCheckNALUs"][name] = fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nint(%d)\n", strconv.Quote(string(s.data)), s.lengthSize)
@@ -364,4 +367,90 @@ func bytesCorpus(seeds map[string][]byte) map[string]string {
 		m[name] = fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
 	}
 	return m
+}
+
+// splitSeeds are the first tags of each kind of the Enhanced RTMP fixtures,
+// cut to 48 bytes (a sequence header or frame start is enough to reach every
+// branch; the fuzzer grows them), and a few crafted multitrack and ModEx
+// forms.
+func splitSeeds(tb testing.TB, typ byte) map[string][]byte {
+	m := map[string][]byte{}
+	for _, name := range []string{"hevc-aac", "av1-opus", "vp9-opus", "multitrack-h264", "multitrack-hevc-h264"} {
+		seen := map[string]bool{}
+		for _, tag := range fixture.Tags(tb, name+".flv") {
+			if tag.Type != typ || len(tag.Body) < 2 {
+				continue
+			}
+			kind := fmt.Sprintf("%02x%02x", tag.Body[0]&0x8f, tag.Body[1])
+			if seen[kind] {
+				continue
+			}
+			seen[kind] = true
+			m[name+"-"+kind] = tag.Body[:min(len(tag.Body), 48)]
+		}
+	}
+	if typ == 9 {
+		m["many-tracks-many-codecs"] = []byte("\x96\x21hvc1\x00\x00\x00\x06\x00\x00\x01\x26\x01\xafav01\x01\x00\x00\x02\x12\x00")
+		m["modex-nano"] = []byte("\x97\x02\x07\xa1\x20\x03avc1\x00\x00\x00\x02\x26\x01")
+		m["command"] = []byte("\xd0\x00")
+	} else {
+		m["many-tracks-many-codecs"] = []byte("\x95\x21Opus\x00\x00\x00\x01\xf8ac-3\x02\x00\x00\x02\x0b\x77")
+		m["modex-nano"] = []byte("\x97\x02\x00\x00\x09\x01fLaC\xff\xf8")
+	}
+	return m
+}
+
+func FuzzSplitVideo(f *testing.F) { fuzzSplit(f, SplitVideo, ParseVideo) }
+
+func FuzzSplitAudio(f *testing.F) { fuzzSplit(f, SplitAudio, ParseAudio) }
+
+// fuzzSplit checks that a split never panics, returns packets only without an
+// error, at most MaxTracks of them with distinct track ids, each Data inside
+// the body, an offset under a millisecond, and that the single-track parser
+// agrees with it on frames.
+func fuzzSplit(f *testing.F, split func([]TrackPacket, []byte) (Message, error), parse func([]byte) (Packet, error)) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var buf [MaxTracks]TrackPacket
+		m, err := split(buf[:0], body)
+		if err != nil {
+			checkError(t, err)
+			if m.Packets != nil {
+				t.Fatal("packets with an error")
+			}
+			return
+		}
+		if len(m.Packets) == 0 || len(m.Packets) > MaxTracks || m.TimestampOffsetNano > 999999 {
+			t.Fatalf("%d packets, offset %d", len(m.Packets), m.TimestampOffsetNano)
+		}
+		ids := map[uint8]bool{}
+		for _, p := range m.Packets {
+			if ids[p.TrackID] {
+				t.Fatalf("track %d twice", p.TrackID)
+			}
+			ids[p.TrackID] = true
+			if len(p.Data) > 0 && !within(body, p.Data) {
+				t.Fatal("Data outside the body")
+			}
+			if !m.Multitrack && p.TrackID != 0 {
+				t.Fatalf("track %d outside multitrack", p.TrackID)
+			}
+		}
+		pkt, perr := parse(body)
+		if perr == nil && pkt.Type == PacketFrame {
+			p := m.Packets[0]
+			if len(m.Packets) != 1 || p.Type != PacketFrame || !bytes.Equal(p.Data, pkt.Data) || p.CTS != pkt.CTS || p.Key != pkt.Key {
+				t.Fatalf("split %+v, parse %+v", m, pkt)
+			}
+		}
+	})
+}
+
+// within reports whether b lies inside body's memory.
+func within(body, b []byte) bool {
+	for i := range body {
+		if &body[i] == &b[0] {
+			return len(body)-i >= len(b)
+		}
+	}
+	return false
 }

@@ -194,14 +194,10 @@ func readMultitrack(h *exHeader, multitrackPT byte, short error) error {
 // sizeOfTrack must fit the message; a OneTrack body is the rest of the
 // message.
 func splitTracks(dst []TrackPacket, h *exHeader, video bool) ([]TrackPacket, error) {
-	one := exAudioPacket
-	if video {
-		one = exVideoPacket
-	}
 	dst = dst[:0]
 	rest := h.rest
 	if !h.mt {
-		p, err := one(h, h.fcc, 0, rest)
+		p, err := trackPacket(video, h, h.fcc, 0, rest)
 		if err != nil {
 			return nil, err
 		}
@@ -245,11 +241,20 @@ func splitTracks(dst []TrackPacket, h *exHeader, video bool) ([]TrackPacket, err
 		if len(dst) == MaxTracks {
 			return nil, errTooManyTracks
 		}
-		p, err := one(h, fcc, id, data)
+		p, err := trackPacket(video, h, fcc, id, data)
 		if err != nil {
 			return nil, err
 		}
 		dst = append(dst, p)
 	}
 	return dst, nil
+}
+
+// trackPacket calls the video or audio track body reader directly: through a
+// func value, escape analysis would move the header to the heap.
+func trackPacket(video bool, h *exHeader, fcc FourCC, id byte, data []byte) (TrackPacket, error) {
+	if video {
+		return exVideoPacket(h, fcc, id, data)
+	}
+	return exAudioPacket(h, fcc, id, data)
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the seed corpus under testdata/fuzz")

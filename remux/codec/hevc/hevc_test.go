@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/rtmpgate/rtmpgate/remux/codec/hevc"
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 )
 
 // fixtureConfig is the hvcC x265 wrote for hevc-aac.flv (HEVC Main 640x360).

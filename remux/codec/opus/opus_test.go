@@ -6,7 +6,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 	"github.com/rtmpgate/rtmpgate/remux/codec/opus"
 )
 
