@@ -2,10 +2,24 @@
 // remux tracks and frames. Parsers are stateless, never panic, and never copy
 // frame payloads.
 //
-// Supported: H.264 (legacy codec id 7, or Enhanced RTMP FourCC 'avc1') and AAC
-// (legacy sound format 10, or Enhanced RTMP FourCC 'mp4a'). Every other codec is
-// refused with an error wrapping ErrUnsupportedCodec that names it; a body that
-// breaks its format is refused with an error wrapping ErrMalformed.
+// Two layers. SplitVideo and SplitAudio parse a tag body to the Enhanced RTMP v2
+// specification (veovera/enhanced-rtmp, docs/enhanced/enhanced-rtmp-v2.md) and
+// legacy FLV into per-track packets (TrackPacket: track id, FourCC, packet
+// type, composition time, data slice) without judging the codec: every FourCC,
+// packet type, the ModEx prefixes (TimestampOffsetNano returned in Message),
+// command frames, colorInfo metadata, MultichannelConfig, and Multitrack in
+// its three forms (OneTrack, ManyTracks, ManyTracksManyCodecs), bounded by
+// MaxTracks per message. Legacy tags are track 0. The two non-standard HEVC
+// signallings found in the wild are recognized and named by Signal. Codec
+// knowledge (configuration records, codecs strings, sync samples) lives in
+// the remux/codec packages, not here.
+//
+// ParseVideo and ParseAudio serve today's single-track pipeline on top of the
+// same parse: H.264 (legacy codec id 7, or FourCC 'avc1') and AAC (legacy sound
+// format 10, or FourCC 'mp4a'), building remux.Tracks from sequence headers.
+// Every other codec, the non-standard HEVC forms and multitrack messages are
+// refused with an error wrapping ErrUnsupportedCodec that names them; a body
+// that breaks its format is refused with an error wrapping ErrMalformed.
 //
 // AAC object types and channel layouts are limited to what an ADTS header can
 // describe, since the TS output needs one: audio object types 1 to 4, optionally
@@ -15,8 +29,9 @@
 // accepted; only the 13 indexed rates fit ADTS.
 //
 // Frame parsing allocates nothing, including the ErrUnsupportedCodec refusals for
-// codec ids and FourCCs the specifications define. Only building a Track from a
-// sequence header allocates.
+// codec ids and FourCCs the specifications define, and SplitVideo/SplitAudio
+// with a [MaxTracks]TrackPacket buffer. Only building a Track from a sequence
+// header allocates.
 package flv
 
 import (
@@ -53,6 +68,12 @@ func (t PacketType) String() string {
 		return "end of sequence"
 	case PacketCommand:
 		return "command"
+	case PacketMetadata:
+		return "metadata"
+	case PacketMultichannelConfig:
+		return "multichannel config"
+	case PacketMPEG2TSSequenceStart:
+		return "MPEG-2 TS sequence start"
 	}
 	return "unknown"
 }

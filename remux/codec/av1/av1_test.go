@@ -6,8 +6,8 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
 )
 
 var update = flag.Bool("update", false, "rewrite the seed corpus under testdata/fuzz")
