@@ -88,3 +88,28 @@ func BenchmarkParseVideoSequenceHeader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseVideoExHeader is the legacy benchmark's frame in an Enhanced
+// RTMP 'avc1' CodedFrames header, the form OBS 30 and FFmpeg 6.1+ may send.
+func BenchmarkParseVideoExHeader(b *testing.B) {
+	frame := readTestdata(b, "base320.frame")
+	body := append([]byte{0xa1, 'a', 'v', 'c', '1'}, frame[2:]...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		pkt, err := flv.ParseVideo(body)
+		if err != nil || pkt.Type != flv.PacketFrame {
+			b.Fatal(pkt.Type, err)
+		}
+	}
+}
+
+func BenchmarkParseAudioExHeader(b *testing.B) {
+	body := []byte{0x91, 'm', 'p', '4', 'a', 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c}
+	b.ReportAllocs()
+	for b.Loop() {
+		if pkt, err := flv.ParseAudio(body); err != nil || pkt.Type != flv.PacketFrame {
+			b.Fatal(err)
+		}
+	}
+}
