@@ -40,17 +40,19 @@ type session struct {
 	seg                remux.Segmenter
 	target             int64 // the stream's fixed EXT-X-TARGETDURATION, s; 0 until known
 
-	buf       []byte // the open segment's TS bytes; handed to the segment when it closes
-	bufHint   int    // size of the last TS segment: the next buffer's is made from it
-	spare     []byte // the next segment's TS buffer, written once already (prepareSpares)
-	open      bool
-	segStart  int64    // first DTS of the open segment, ms
-	segEnd    [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
-	segFrames int
-	segDisc   bool // the open segment follows a discontinuity
-	discNext  bool // the next segment follows a discontinuity
-	anchored  bool
-	anchorDTS int64 // the session's first DTS, paired with begin
+	buf        []byte // the open segment's TS bytes; handed to the segment when it closes
+	bufHint    int    // size of the last TS segment: the next buffer's is made from it
+	spare      []byte // the next segment's TS buffer, written once already (prepareSpares)
+	open       bool
+	segStart   int64    // first DTS of the open segment, ms
+	segEnd     [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
+	segFrames  int
+	segDisc    bool // the open segment follows a discontinuity
+	discNext   bool // the next segment follows a discontinuity
+	segRegrid  bool // the open segment starts a new DASH Period without a discontinuity (remux.Decision.Regrid)
+	regridNext bool // the segment about to open does
+	anchored   bool
+	anchorDTS  int64 // the session's first DTS, paired with begin
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
@@ -296,6 +298,8 @@ func (s *session) startMux() error {
 		// (more for tiny frames, which frame() bounds by the buffer itself).
 		MaxBytes: max(s.cfg.MaxSegmentBytes/8*7, 1),
 		Video:    s.video != nil,
+		// Low-latency DASH addresses segments by a nominal duration: cut on its grid.
+		Grid: !s.cfg.DisableLowLatency,
 	}
 	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
@@ -311,6 +315,7 @@ func (s *session) startMux() error {
 // at's DTS); without, at its media's end. Audio held for a deferred join stays
 // held for the keyframe.
 func (s *session) changeTracks(at *remux.Frame) {
+	s.discNext = true // before the close: the closing segment ends its DASH Period
 	switch {
 	case s.open && at != nil:
 		s.closeSegment(at.DTS, false)
@@ -319,10 +324,10 @@ func (s *session) changeTracks(at *remux.Frame) {
 	case s.open:
 		s.closeSegment(0, true)
 	}
-	s.discNext = true
 	s.muxVideo, s.muxAudio = s.video, s.audio
 	s.mux = s.hub.newMuxer(s.video, s.audio)
 	s.seg.Reset()
+	s.seg.Regrid()
 	s.seg.Video = s.video != nil
 	s.awaitKey = s.video != nil
 	if !s.joinAtKey {
@@ -373,6 +378,7 @@ func (s *session) frame(f *remux.Frame) error {
 	}
 	s.settle(f)
 	if d := s.seg.Push(f); d.Cuts() {
+		s.regridNext = d.Regrid
 		if s.open {
 			s.closeSegment(f.DTS, false)
 		}
@@ -460,6 +466,7 @@ func (s *session) openSegment(dts int64) {
 	s.open = true
 	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0
 	s.segDisc, s.discNext = s.discNext, false
+	s.segRegrid, s.regridNext = s.regridNext && !s.segDisc, false
 	if s.buf == nil {
 		s.buf, s.spare = s.spare, nil
 	}
@@ -560,6 +567,7 @@ func (s *session) closeSegment(next int64, last bool) {
 	if last || dur <= 0 || dur > limit {
 		if !last {
 			s.discNext = true
+			s.seg.Regrid() // the segment the jump opened starts the new timeline
 		}
 		dur = min(max(s.mediaEnd()-s.segStart, 1), limit)
 	}
@@ -567,12 +575,16 @@ func (s *session) closeSegment(next int64, last bool) {
 	// segment starts in a new one.
 	data, alloc := detach(s.buf)
 	seg := &segment{
-		data:  data,
-		alloc: int64(alloc),
-		dts:   s.segStart,
-		dur:   dur,
-		pdt:   s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
-		disc:  s.segDisc,
+		data:   data,
+		alloc:  int64(alloc),
+		dts:    s.segStart,
+		dur:    dur,
+		pdt:    s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
+		disc:   s.segDisc,
+		regrid: s.segRegrid,
+		// The last of its DASH Period: the session ends, or a discontinuity or
+		// a new grid follows (a jump, a track change, a cut off the grid).
+		ends: last || s.discNext || s.regridNext,
 	}
 	if s.muxVideo != nil && s.muxAudio != nil {
 		seg.spill = s.frameDuration(remux.KindAudio) + 1

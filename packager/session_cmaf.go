@@ -1,6 +1,8 @@
 package packager
 
 import (
+	"time"
+
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
@@ -45,6 +47,7 @@ type cmafTrack struct {
 	floor       int64  // end of the track's last part, ms: the next one starts no earlier
 	snap        int64  // > 0: the last fragment ended at floor by estimate; the next frame moves there (see addCMAF), and more than snap ms off it makes the session's audio irregular
 	lastIn      int64  // unix ns when the open part's last sample arrived
+	firstIn     int64  // unix ns when its first sample arrived: the part's prft time
 
 	// The segment the parts belong to (the held one while pending). Its bytes
 	// are built in buf, the styp then each part as the fragmenter appends it;
@@ -173,6 +176,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 	}
 	if c.n == 0 {
 		c.first, c.key, c.firstCTS = fr.DTS, f.Key, f.CTS
+		c.firstIn = s.lastWrite.Load()
 		if len(c.parts) == 0 {
 			c.segFirst, c.segKey, c.segCTS, c.segFrames = fr.DTS, f.Key, f.CTS, 0
 		}
@@ -199,6 +203,12 @@ func (s *session) cutPart(i int, end int64) bool {
 		out []byte
 		err error
 	)
+	// With low latency every chunk maps its first sample's presentation time
+	// to the wall-clock time the gateway received it (prft), from which
+	// players measure latency; the low-latency MPD refers to these boxes.
+	if !s.cfg.DisableLowLatency {
+		c.frag.SetProducerTime(time.Unix(0, c.firstIn))
+	}
 	start := len(c.buf)
 	if start == 0 {
 		c.reserve(c.frag.FragmentSize())
