@@ -87,9 +87,10 @@ func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == 
 //     after that instant, less half a frame interval, instead of one Target
 //     after the segment's own start: segment starts stay near the grid however
 //     irregular the GOP, instead of drifting by each segment's excess. A video
-//     keyframe the Target rule would take is taken too when it lies less than
-//     D/2 before the nominal start (the GOP after an encoder's scene-cut
-//     keyframe is shifted: waiting could miss the tolerance). A frame
+//     keyframe less than D/2 before the nominal start is taken too when the
+//     next, one GOP (the last keyframe interval) later, would come more than
+//     D/2 after it or past MaxDuration: after an encoder's scene-cut keyframe
+//     its GOPs are shifted, and waiting would force a cut off a keyframe. A frame
 //     after which the next would start a segment more than D/2 past its nominal
 //     start is cut there even off a sync point (CutDuration): ISO/IEC 23009-1
 //     and the DASH-IF timing model allow a segment's true edges to deviate
@@ -131,6 +132,9 @@ type Segmenter struct {
 	gridStart int64 // first DTS of the grid's first segment
 	gridDur   int64 // the grid's nominal segment duration, ms; 0 until its first segment closed
 	gridN     int64 // segments opened on the grid: the next one's nominal start is gridStart + gridN*gridDur
+	lastKey   int64 // DTS of the last video keyframe
+	keyGap    int64 // the last interval between video keyframes, ms; 0 while unknown
+	seenKey   bool
 }
 
 // Reset forgets the open segment: the next frame opens a new one (CutStart).
@@ -201,12 +205,21 @@ func (s *Segmenter) Push(f *Frame) Decision {
 	next := int64(0)                        // with a grid: the next segment's nominal start
 	if s.Grid && s.gridDur > 0 {
 		next = s.gridStart + s.gridN*s.gridDur
-		// A keyframe that ends a segment of at least Target within the
-		// tolerance before the nominal start is taken: the next one may lie
-		// beyond the tolerance after it (an encoder's scene-cut keyframe
-		// shifts its GOPs). Otherwise, and always without video, the cut waits
-		// for the nominal start, so segment starts do not drift.
-		due = dts+step/2 >= next || s.Video && due && dts >= next-s.gridDur/2
+		// A keyframe within the tolerance before the nominal start is taken
+		// when the next one, a GOP like the last later, would come past the
+		// tolerance or the cap (an encoder's scene-cut keyframe shifts its
+		// GOPs). Otherwise, and always without video, the cut waits for the
+		// nominal start, so segment starts do not drift.
+		half := s.gridDur / 2
+		early := s.Video && kind == KindVideo && key && s.keyGap > 0 && dts >= next-half &&
+			(dts+s.keyGap > next+half || dts+s.keyGap-s.start > s.maxDuration())
+		due = dts+step/2 >= next || early
+	}
+	if kind == KindVideo && key {
+		if s.seenKey && dts > s.lastKey {
+			s.keyGap = dts - s.lastKey
+		}
+		s.lastKey, s.seenKey = dts, true
 	}
 	switch {
 	case !s.open:
