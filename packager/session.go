@@ -45,7 +45,9 @@ type session struct {
 	spare      []byte // the next segment's TS buffer, written once already (prepareSpares)
 	open       bool
 	segStart   int64    // first DTS of the open segment, ms
-	segEnd     [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
+	segEnd     [2]int64 // per kind (0 video, 1 audio): where the open segment's media ends, ms (see frame)
+	segVCTS    int32    // composition offset of the open segment's first video frame
+	segVSeen   bool     // the open segment has a video frame
 	segFrames  int
 	segDisc    bool // the open segment follows a discontinuity
 	discNext   bool // the next segment follows a discontinuity
@@ -393,7 +395,18 @@ func (s *session) frame(f *remux.Frame) error {
 	s.addCMAF(f)
 	s.segFrames++
 	s.frames++
-	if i, end := endIndex(kind), f.DTS+s.frameDuration(kind); end > s.segEnd[i] {
+	// A track's media ends where its latest presented frame ends, counted from
+	// the segment's first DTS: with B-frames, the last frame decoded is not
+	// the last presented, and after an encoder stopped without flushing its
+	// last P-frame is presented past the last decoded frame plus one.
+	end := f.DTS + s.frameDuration(kind)
+	if kind == remux.KindVideo {
+		if !s.segVSeen {
+			s.segVCTS, s.segVSeen = f.CTS, true
+		}
+		end += int64(f.CTS) - int64(s.segVCTS)
+	}
+	if i := endIndex(kind); end > s.segEnd[i] {
 		s.segEnd[i] = end
 	}
 	return nil
@@ -465,6 +478,7 @@ func (s *session) openSegment(dts int64) {
 	}
 	s.open = true
 	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0
+	s.segVCTS, s.segVSeen = 0, false
 	s.segDisc, s.discNext = s.discNext, false
 	s.segRegrid, s.regridNext = s.regridNext && !s.segDisc, false
 	if s.buf == nil {

@@ -59,6 +59,7 @@ type cmafTrack struct {
 	parts     []*part
 	slab      []part // where the parts' structs come from, a segment's worth at a time
 	segFirst  int64
+	segMaxPTS int64 // the latest presentation time (DTS + CTS) of the segment's samples, ms
 	segKey    bool
 	segCTS    int32
 	segFrames int
@@ -179,11 +180,13 @@ func (s *session) addCMAF(f *remux.Frame) {
 		c.firstIn = s.lastWrite.Load()
 		if len(c.parts) == 0 {
 			c.segFirst, c.segKey, c.segCTS, c.segFrames = fr.DTS, f.Key, f.CTS, 0
+			c.segMaxPTS = fr.DTS + int64(f.CTS)
 		}
 	}
 	c.n++
 	c.segFrames++
 	c.last = fr.DTS
+	c.segMaxPTS = max(c.segMaxPTS, fr.DTS+int64(f.CTS))
 	c.lastIn = s.lastWrite.Load()
 }
 
@@ -268,21 +271,21 @@ func (s *session) settle(f *remux.Frame) {
 	i := endIndex(f.Track.Kind())
 	if s.cm[i].pending {
 		lastIn := s.cm[i].lastIn
-		s.flushTrack(i, f.DTS, f.CTS)
+		s.flushTrack(i, f.DTS, f.CTS, false)
 		defer s.hub.notePart(lastIn) // once the held segment is out
 	}
 	if a := &s.cm[aIdx]; i == vIdx && a.pending && !s.audioIrregular {
 		// Video went on past the cut: audio ends where its next frame is due.
 		end := s.estimateEnd(aIdx)
 		lastIn := a.lastIn
-		s.flushTrack(aIdx, end, 0)
+		s.flushTrack(aIdx, end, 0, false)
 		a.snap = max((end-a.last)/2, 1)
 		defer s.hub.notePart(lastIn)
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
 			if s.cm[i].pending {
-				s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
+				s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS, true)
 			}
 		}
 	}
@@ -297,7 +300,7 @@ func (s *session) settleAll() {
 	}
 	for i := range s.cm {
 		if s.cm[i].pending {
-			s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
+			s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS, true)
 		}
 	}
 	s.publishHeld()
@@ -337,7 +340,13 @@ func (s *session) estimateEnd(i int) int64 {
 // it is decoded. So the SegmentTimeline's t is first DTS + first CTS and its d runs to
 // the next fragment's, which keeps the timeline gapless and matches what a player
 // buffers; EXTINF keeps the decode-time span.
-func (s *session) flushTrack(i int, end int64, endCTS int32) {
+//
+// With estimated, no next sample gave the end (the publisher stopped, or the
+// track did): the fragment then lasts until its latest presented sample ends,
+// which with B-frames can be past its last decoded one plus a frame (an
+// encoder stopped without flushing leaves its last P-frame presented after
+// the B-frames it never sent), in the timeline and in EXTINF alike.
+func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 	c := &s.cm[i]
 	c.pending = false
 	if c.n > 0 {
@@ -372,13 +381,18 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	ts := c.frag.Track().Timescale
 	ept := first + int64(firstCTS)
 	eptEnd := max(end+int64(endCTS), ept)
+	dur := ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts)
+	if estimated {
+		eptEnd = max(eptEnd, c.segMaxPTS+end-c.last)
+		dur = max(dur, eptEnd-ept)
+	}
 	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
 		data:   data,
 		alloc:  int64(alloc),
 		t:      t,
 		d:      e - t,
-		dur:    ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
+		dur:    dur,
 		start:  first,
 		ept:    ept,
 		eptEnd: eptEnd,
