@@ -50,8 +50,9 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		}
 		b = appendDurAttr(b, "mediaPresentationDuration", end)
 	} else if s.lowLatencyLocked() {
-		// Low latency: the MPD announces each segment as it starts, so players
-		// must learn of a new one within a part or two of its start.
+		// Low latency: segments are addressed by number and need no update,
+		// but a Period that ends (the publisher left, a discontinuity) must
+		// reach players before they ask for numbers it will not have.
 		b = appendDurAttr(b, "minimumUpdatePeriod", min(target, max(2*s.hub.cfg.PartTarget.Milliseconds(), 500)))
 		b = appendDurAttr(b, "timeShiftBufferDepth", total)
 		b = appendDurAttr(b, "suggestedPresentationDelay", s.latencyTargetLocked())

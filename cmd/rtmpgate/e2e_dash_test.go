@@ -49,23 +49,31 @@ import (
 //     prft box whose wall clock matches the MPD's.
 func TestDASHValidator(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe", "xmllint")
-	g := startGateway(t, "-window-segments", "400", "-linger", "60s")
+	args := []string{"-window-segments", "400", "-linger", "60s"}
+	ll := startGateway(t, args...)
+	classic := startGateway(t, append(args, "-low-latency=false")...)
 	shapes := []struct {
 		name, clip string
 		republish  bool
 		kill       time.Duration // > 0: SIGKILL the publisher this long after it started
+		classic    bool          // low latency off: the classic MPD
 	}{
-		{"bframes", "bframes", false, 0},
-		{"audio-only", "audio", false, 0},
-		{"video-only", "video", false, 0},
-		{"republish", "av", true, 0},
+		{"bframes", "bframes", false, 0, false},
+		{"audio-only", "audio", false, 0, false},
+		{"video-only", "video", false, 0, false},
+		{"republish", "av", true, 0, false},
 		// 5.3 s: within the third segment, so the last one is cut short
 		// wherever the kill lands in its GOP, B-frames pending.
-		{"killed", "bframes", false, 5300 * time.Millisecond},
+		{"killed", "bframes", false, 5300 * time.Millisecond, false},
+		{"classic-republish", "bframes", true, 0, true},
 	}
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			t.Parallel()
+			g := ll
+			if sh.classic {
+				g = classic
+			}
 			src := clip(t, sh.clip)
 			v := &mpdValidator{url: g.streamURL(sh.name, "index.mpd")}
 			stop, polled := make(chan struct{}), make(chan struct{})
@@ -107,9 +115,9 @@ func TestDASHValidator(t *testing.T) {
 				t.Fatal("the MPD never turned static")
 			}
 			t.Logf("%d MPDs polled, %d segments listed", v.polls, len(v.urls))
-			v.checkSchema(t)
+			v.checkSchema(t, !sh.classic)
 			want := probe(t, src, false)
-			checkDASHMedia(t, g, sh.name, v, want, sessions, sh.kill == 0)
+			checkDASHMedia(t, g, sh.name, v, want, sessions, sh.kill == 0, !sh.classic)
 		})
 	}
 }
@@ -183,6 +191,7 @@ type mpdValidator struct {
 	urls        map[string]bool // every listed segment and init segment, relative to the MPD
 	final       *mpdDoc
 	raws        map[string][]byte // MPDs kept for the schema check: "live", "periods", "static"
+	grid        bool              // a SegmentTemplate@duration Period was seen
 	errs        []string
 }
 
@@ -329,11 +338,12 @@ func (v *mpdValidator) check(at time.Time, body []byte) {
 		v.mu.Lock()
 		v.static = true
 		v.mu.Unlock()
-	case grid && len(m.Periods) > 1:
+	case len(m.Periods) > 1:
 		v.raws["periods"] = body
-	case grid:
+	default:
 		v.raws["live"] = body
 	}
+	v.grid = v.grid || grid
 }
 
 func absDiff(a, b uint64) uint64 { return max(a, b) - min(a, b) }
@@ -349,15 +359,17 @@ func parseSeconds(d string) float64 {
 	return f
 }
 
-// checkSchema validates the kept MPDs against packager/testdata/dash-schema.
-func (v *mpdValidator) checkSchema(t *testing.T) {
+// checkSchema validates the kept MPDs against packager/testdata/dash-schema;
+// with lowLatency a live one must have had a SegmentTemplate@duration Period,
+// without none may.
+func (v *mpdValidator) checkSchema(t *testing.T, lowLatency bool) {
 	t.Helper()
 	dir, err := filepath.Abs("../../packager/testdata/dash-schema")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.raws["live"] == nil {
-		t.Error("no live MPD with a SegmentTemplate@duration Period was seen")
+	if v.raws["live"] == nil || v.grid != lowLatency {
+		t.Errorf("live MPD seen: %v; SegmentTemplate@duration Period seen: %v", v.raws["live"] != nil, v.grid)
 	}
 	for name, raw := range v.raws {
 		path := filepath.Join(t.TempDir(), name+".mpd")
@@ -377,8 +389,9 @@ var prftRe = regexp.MustCompile(`prft size=\d+ v1 flags=1 reference_track_ID=\d+
 // checkDASHMedia fetches every segment the MPD listed (each must answer 200)
 // and judges the media of the static MPD's Periods: whole, decodable, without
 // gaps or overlaps, keyframes at video segment starts, the timeline as long as
-// the media; with complete, frame for frame against src over all sessions.
-func checkDASHMedia(t *testing.T, g *gateway, key string, v *mpdValidator, src media, sessions int, complete bool) {
+// the media, a prft box per chunk with lowLatency (none without); with
+// complete, frame for frame against src over all sessions.
+func checkDASHMedia(t *testing.T, g *gateway, key string, v *mpdValidator, src media, sessions int, complete, lowLatency bool) {
 	t.Helper()
 	bodies := map[string][]byte{}
 	for u := range v.urls {
@@ -408,7 +421,7 @@ func checkDASHMedia(t *testing.T, g *gateway, key string, v *mpdValidator, src m
 				frag := bodies[strings.ReplaceAll(tpl.Media, "$Number$", strconv.FormatUint(id.n, 10))]
 				d := cmaf.Dump(frag)
 				prfts := prftRe.FindAllStringSubmatch(d, -1)
-				if moofs := strings.Count(d, "moof size="); len(prfts) != moofs || moofs == 0 {
+				if moofs := strings.Count(d, "moof size="); lowLatency && len(prfts) != moofs || !lowLatency && len(prfts) != 0 || moofs == 0 {
 					t.Errorf("%s/%s segment %d: %d prft boxes for %d chunks", p.ID, as.ContentType, id.n, len(prfts), moofs)
 				}
 				for _, pr := range prfts {
