@@ -80,3 +80,61 @@ func TestLastSegmentBFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestOffGridCutStartsPeriod: a cut the segment grid did not make, far from a
+// nominal instant (here a frame over the segment byte cap, mid-segment), cannot
+// keep its number's nominal span, so the low-latency MPD starts a new Period
+// there (without an HLS discontinuity) and lists the old one by its
+// SegmentTimeline, while the new one is addressed by its own grid.
+func TestOffGridCutStartsPeriod(t *testing.T) {
+	h, _ := newHub(t, packager.Config{MaxSegmentBytes: 64 << 10, WindowSegments: 100})
+	w := mustPublish(t, h, "live", "a")
+	if err := w.WriteTrack(videoA); err != nil {
+		t.Fatal(err)
+	}
+	var frames []remux.Frame
+	for k := 0; k < 300; k++ { // 12 s at 25 fps, a keyframe every 2 s
+		f := remux.Frame{Track: videoA, DTS: int64(k) * 40, CTS: 80, Key: k%50 == 0, Data: []byte{0, 0, 0, 1, 0x65}}
+		if k == 75 { // 3.0 s: mid-slot
+			f.Data = make([]byte, 60<<10) // over the segmenter's 7/8 of the cap, within the fragment's
+			copy(f.Data, []byte{0, 1, 0x8f, 0xfc, 0x65})
+		}
+		frames = append(frames, f)
+	}
+	writeFrames(t, w, frames)
+	st := mustStream(t, h, "live", "a")
+	m := parseMPD(t, st)
+	if len(m.Periods) < 2 {
+		t.Fatalf("want a new Period after the off-grid cut, got %d", len(m.Periods))
+	}
+	first, last := m.Periods[0].AdaptationSets[0].Representations[0].Template, m.Periods[len(m.Periods)-1].AdaptationSets[0].Representations[0].Template
+	if first.Duration != 0 || len(first.S) == 0 || last.Duration == 0 || len(last.S) != 0 {
+		t.Fatalf("first Period %+v, last %+v: want a timeline, then a grid", first, last)
+	}
+	for _, seg := range snapshotPlaylist(t, st).segs {
+		if seg.disc {
+			t.Fatalf("a discontinuity in the TS playlist at %s", seg.name)
+		}
+	}
+	// The new grid's segments start within half of @duration of their nominal starts.
+	entries, _ := expandTimeline(t, st, m, "video")
+	nominal := 0
+	for _, e := range entries {
+		if !e.nominal {
+			continue
+		}
+		nominal++
+		obj, _ := st.Object(e.path)
+		f, err := parseFragment(obj.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ept := uint64(int64(f.tfdt) + int64(f.firstCTO)); max(ept, e.t)-min(ept, e.t) > e.d/2 {
+			t.Fatalf("%s starts at %d, nominally %d, @duration %d", e.path, ept, e.t, e.d)
+		}
+	}
+	if nominal < 2 {
+		t.Fatalf("%d segments in the new grid", nominal)
+	}
+	closeWriter(t, w)
+}
