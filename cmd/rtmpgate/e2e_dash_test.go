@@ -243,6 +243,9 @@ func (v *mpdValidator) poll(stop <-chan struct{}) {
 
 // check applies the rules to one MPD, fetched at at.
 func (v *mpdValidator) check(at time.Time, body []byte) {
+	if strings.Contains(string(body), `"ORIGIN/time"`) {
+		v.errorf("a UTCTiming still holds the packager's placeholder")
+	}
 	var m mpdDoc
 	if err := xml.Unmarshal(body, &m); err != nil {
 		v.errorf("MPD not well-formed: %v", err)
