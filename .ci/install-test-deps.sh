@@ -5,7 +5,7 @@
 # mechanism, and a service the machine already ran is left as it was. The tests run
 # their own nginx with their own prefix and ports.
 set -euo pipefail
-pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+pkgs=(ffmpeg libxml2-utils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
       nginx libnginx-mod-rtmp chromium prometheus libxml2-utils)
 missing=()

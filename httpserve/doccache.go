@@ -107,7 +107,7 @@ func dropQuarter[K comparable, V any](m map[K]V) {
 	}
 }
 
-// timePlaceholder is the MPD's UTCTiming value as the packager writes it.
+// timePlaceholder is the MPD's UTCTiming values as the packager writes them.
 var timePlaceholder = []byte(`"` + packager.OriginPlaceholder + `/time"`)
 
 // newDoc fills in the time source URL of an MPD and hashes the result once.
@@ -115,7 +115,9 @@ func (c *docCache) newDoc(src []byte) *doc {
 	c.renders.Add(1)
 	d := &doc{c: c, plain: src}
 	if bytes.Contains(src, timePlaceholder) {
-		d.plain = bytes.Replace(src, timePlaceholder, c.timeURL, 1)
+		// Every occurrence: the low-latency MPD repeats the UTCTiming in each
+		// ProducerReferenceTime.
+		d.plain = bytes.ReplaceAll(src, timePlaceholder, c.timeURL)
 	}
 	f := fnv.New64a()
 	_, _ = f.Write(d.plain)

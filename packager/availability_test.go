@@ -42,7 +42,7 @@ func listed(t *testing.T, st *packager.Stream) (ts, audio, dash int) {
 	if obj, ok := st.Object(packager.AudioPlaylistPath); ok {
 		audio = len(parseFMP4Playlist(t, obj.Data).names)
 	}
-	entries, _ := expandTimeline(t, parseMPD(t, st), "audio")
+	entries, _ := expandTimeline(t, st, parseMPD(t, st), "audio")
 	return ts, audio, len(entries)
 }
 
@@ -122,7 +122,7 @@ func TestAudioOffItsEstimatedEnd(t *testing.T) {
 				}
 			})
 			closeWriter(t, w)
-			entries, ts := expandTimeline(t, parseMPD(t, st), "audio")
+			entries, ts := expandTimeline(t, st, parseMPD(t, st), "audio")
 			if len(entries) != 5 {
 				t.Fatalf("%d audio segments", len(entries))
 			}

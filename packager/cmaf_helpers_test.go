@@ -202,6 +202,7 @@ type mpd struct {
 					Initialization string `xml:"initialization,attr"`
 					Media          string `xml:"media,attr"`
 					StartNumber    uint64 `xml:"startNumber,attr"`
+					Duration       uint64 `xml:"duration,attr"`
 					ATO            string `xml:"availabilityTimeOffset,attr"`
 					ATC            string `xml:"availabilityTimeComplete,attr"`
 					S              []struct {
@@ -238,13 +239,16 @@ func parseMPD(t *testing.T, st *packager.Stream) mpd {
 
 // timelineEntry is one expanded SegmentTimeline segment.
 type timelineEntry struct {
-	path string // Object path of the fragment
-	n    uint64 // $Number$
-	t, d uint64
+	path    string // Object path of the fragment
+	n       uint64 // $Number$
+	t, d    uint64
+	nominal bool // from SegmentTemplate@duration: t and d are the nominal ones
 }
 
-// expandTimeline lists the segments of one track over all periods.
-func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntry, timescale uint32) {
+// expandTimeline lists the segments of one track over all periods. A Period
+// addressed by SegmentTemplate@duration (the low-latency MPD's live Period)
+// lists, of the numbers from its startNumber on, those st serves finished.
+func expandTimeline(t *testing.T, st *packager.Stream, m mpd, contentType string) (out []timelineEntry, timescale uint32) {
 	t.Helper()
 	for _, p := range m.Periods {
 		for _, as := range p.AdaptationSets {
@@ -257,6 +261,21 @@ func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntr
 			tpl := as.Representations[0].Template
 			timescale = tpl.Timescale
 			n := tpl.StartNumber
+			if tpl.Duration > 0 {
+				if len(tpl.S) > 0 || tpl.ATC != "false" {
+					t.Fatalf("SegmentTemplate@duration with a timeline or without availabilityTimeComplete=false: %+v", tpl)
+				}
+				for _, seg := range snapshotPlaylist(t, st).segs {
+					msn := msnOf(t, seg.name)
+					path := strings.ReplaceAll(tpl.Media, "$Number$", strconv.FormatUint(msn, 10))
+					if _, ok := st.Object(path); !ok || msn < n {
+						continue
+					}
+					k := msn - n
+					out = append(out, timelineEntry{path: path, n: msn, t: tpl.PTO + k*tpl.Duration, d: tpl.Duration, nominal: true})
+				}
+				continue
+			}
 			for _, s := range tpl.S {
 				if s.N != nil {
 					n = *s.N
@@ -270,12 +289,6 @@ func expandTimeline(t *testing.T, m mpd, contentType string) (out []timelineEntr
 					})
 					n++
 				}
-			}
-			if tpl.ATC == "false" && len(out) >= 2 {
-				// Low latency: the last two entries are the segment being
-				// produced and the next, announced ahead of their end; the
-				// tests check finished ones.
-				out = out[:len(out)-2]
 			}
 		}
 	}
@@ -448,7 +461,7 @@ func checkCMAFObjects(t *testing.T, st *packager.Stream, tsMSN []uint64) {
 			one.Periods = append(one.Periods, p)
 			one.Periods[0].AdaptationSets = one.Periods[0].AdaptationSets[:0]
 			one.Periods[0].AdaptationSets = append(one.Periods[0].AdaptationSets, as)
-			entries, _ := expandTimeline(t, one, as.ContentType)
+			entries, _ := expandTimeline(t, st, one, as.ContentType)
 			for i, e := range entries {
 				if !inTS[e.n] {
 					t.Fatalf("period %s %s: number %d not in the TS playlist %v", p.ID, as.ContentType, e.n, tsMSN)

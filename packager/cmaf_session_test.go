@@ -64,7 +64,7 @@ func TestCMAFAudioStops(t *testing.T) {
 func checkAudioGaps(t *testing.T, st *packager.Stream, lastAudio int64) {
 	t.Helper()
 	m := parseMPD(t, st)
-	entries, timescale := expandTimeline(t, m, "audio")
+	entries, timescale := expandTimeline(t, st, m, "audio")
 	if len(entries) != 2 {
 		t.Fatalf("%d audio segments, want 2", len(entries))
 	}
@@ -76,7 +76,7 @@ func checkAudioGaps(t *testing.T, st *packager.Stream, lastAudio int64) {
 	if n := strings.Count(string(obj.Data), "#EXT-X-GAP\n"); n != 4 {
 		t.Fatalf("%d gaps in the audio playlist, want 4:\n%s", n, obj.Data)
 	}
-	v, _ := expandTimeline(t, m, "video")
+	v, _ := expandTimeline(t, st, m, "video")
 	if len(v) != 6 {
 		t.Fatalf("%d video segments, want 6", len(v))
 	}

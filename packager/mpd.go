@@ -50,8 +50,9 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		}
 		b = appendDurAttr(b, "mediaPresentationDuration", end)
 	} else if s.lowLatencyLocked() {
-		// Low latency: the MPD announces each segment as it starts, so players
-		// must learn of a new one within a part or two of its start.
+		// Low latency: segments are addressed by number and need no update,
+		// but a Period that ends (the publisher left, a discontinuity) must
+		// reach players before they ask for numbers it will not have.
 		b = appendDurAttr(b, "minimumUpdatePeriod", min(target, max(2*s.hub.cfg.PartTarget.Milliseconds(), 500)))
 		b = appendDurAttr(b, "timeShiftBufferDepth", total)
 		b = appendDurAttr(b, "suggestedPresentationDelay", s.latencyTargetLocked())
@@ -77,6 +78,18 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
 	}
 	for _, p := range periods {
+		g := grid{ok: s.gridLocked(p)}
+		if g.ok {
+			g.ato = max(p.dur-s.hub.cfg.PartTarget.Milliseconds(), 0)
+		}
+		// DASH-IF low latency: every AdaptationSet maps a presentation time to
+		// the wall clock (the Period's start: media arriving in real time is
+		// available as it is published), which the prft box of every chunk
+		// repeats for the chunk's first sample as received.
+		var prt time.Time
+		if s.lowLatencyLocked() {
+			prt = s.ast.Add(time.Duration(p.start) * time.Millisecond)
+		}
 		b = append(b, `  <Period id="`...)
 		b = append(b, p.id...)
 		b = append(b, '"')
@@ -84,35 +97,17 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 		b = append(b, ">\n"...)
 		for i := range p.init {
 			if p.init[i] != nil {
-				b = appendAdaptationSet(b, p, i, s.window, r, s.producingLocked(p, i))
+				b = appendAdaptationSet(b, p, i, s.window, r, g, prt)
 			}
 		}
 		b = append(b, "  </Period>\n"...)
 	}
-	b = append(b, `  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-xsdate:2014" value="`+OriginPlaceholder+`/time"/>`+"\n"...)
+	b = append(b, "  "+utcTiming+"\n"...)
 	return append(b, "</MPD>\n"...)
 }
 
-// producing is the SegmentTimeline entry of the segment being produced, listed
-// ahead of its end so that low-latency players fetch it as its chunks arrive.
-type producing struct {
-	ok   bool
-	msn  uint64
-	t, d uint64 // start and expected duration, track timescale
-	ato  int64  // availabilityTimeOffset, ms: segment duration minus one part
-}
-
-// announced is how many segments the low-latency MPD lists ahead of their end:
-// the one being produced and the one after it. A player learns of a segment
-// only from an MPD that lists it, and dash.js refetches the MPD at most once a
-// second whatever minimumUpdatePeriod says; listing only the segment being
-// produced left it up to a second late for the next one, longer than its
-// buffer at the target latency (a stall at segment boundaries). Listed ahead,
-// the next segment is requested when its first chunk is due (its availability
-// start is its start plus one part), and the request waits for it
-// (httpserve's serveUpcoming). With a steady GOP the expected times are exact;
-// otherwise the next MPD corrects them, as for the segment being produced.
-const announced = 2
+// utcTiming is the clock the MPD's times refer to: the origin's own.
+const utcTiming = `<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-xsdate:2014" value="` + OriginPlaceholder + `/time"/>`
 
 // lowLatencyLocked reports whether the MPD is the low-latency one: parts on and
 // a publisher on the stream.
@@ -124,31 +119,39 @@ func (s *Stream) lowLatencyLocked() bool {
 // PART-HOLD-BACK plus one part for the chunk in flight.
 func (s *Stream) latencyTargetLocked() int64 { return 4 * s.hub.cfg.PartTarget.Milliseconds() }
 
-// producingLocked describes the segment being produced for track i of Period p:
-// it starts where the window's last fragment ends and is expected to last as
-// long as that one did. Its final entry may differ by what the next keyframe
-// decides; the MPD that lists it complete says so.
-func (s *Stream) producingLocked(p *period, i int) producing {
-	var pr producing
-	if !s.lowLatencyLocked() || s.discNext || len(s.window) == 0 ||
-		s.open != nil && (s.open.disc || s.open.init != p.init) {
-		return pr
+// gridLocked reports whether the low-latency MPD addresses Period p by its
+// nominal segment duration (SegmentTemplate@duration and $Number$, the DASH-IF
+// low-latency mode without MPD updates) rather than by a SegmentTimeline: p is
+// the Period being produced and the segments still to come continue its grid.
+//
+// A SegmentTimeline lists a segment with its start and duration, which are not
+// known before its end: listing the segment being produced meant guessing, and
+// a guess later corrected is a listed segment rewritten, which ISO/IEC 23009-1
+// and the DASH-IF guidelines forbid. With @duration nothing is listed ahead:
+// a player computes from the clock which segment is being produced (its
+// availability start is one part after its nominal start,
+// availabilityTimeOffset) and fetches it as its chunks arrive. The segmenter
+// keeps the cuts within the tolerance the DASH-IF timing model allows around
+// the nominal ones (remux.Segmenter.Grid). A Period that has ended (its
+// publisher left, a discontinuity or an off-grid cut followed) is listed by a
+// SegmentTimeline of the segments it holds, exactly, as is every Period of the
+// classic and the static MPD.
+func (s *Stream) gridLocked(p *period) bool {
+	if !s.lowLatencyLocked() || s.discNext || p.dur <= 0 || len(s.window) == 0 {
+		return false
 	}
 	last := s.window[len(s.window)-1]
-	f := last.frag[i]
-	if last.period != p || f == nil || last.seq+1 != s.nextSeq {
-		return pr
-	}
-	pr.ok, pr.msn, pr.t, pr.d = true, s.nextSeq, f.t+f.d, f.d
-	// DASH-IF low latency: a segment is available once its first chunk is,
-	// its expected duration minus one part after it starts.
-	if ts := uint64(p.init[i].track.Timescale); ts > 0 {
-		pr.ato = max(int64(f.d*1000/ts)-s.hub.cfg.PartTarget.Milliseconds(), 0)
-	}
-	return pr
+	return last.period == p && !last.ends
 }
 
-func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates, pr producing) []byte {
+// grid is what appendAdaptationSet writes for a Period addressed by its
+// nominal segment duration.
+type grid struct {
+	ok  bool
+	ato int64 // availabilityTimeOffset, ms: the nominal duration minus one part
+}
+
+func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates, g grid, prt time.Time) []byte {
 	in := p.init[i]
 	t := in.track
 	b = append(b, `    <AdaptationSet id="`...)
@@ -177,6 +180,13 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 		b = strconv.AppendInt(b, int64(max(t.Channels, 1)), 10)
 		b = append(b, `"/>`+"\n"...)
 	}
+	if !prt.IsZero() {
+		b = append(b, `      <ProducerReferenceTime id="0" type="encoder" inband="true"`...)
+		b = appendTimeAttr(b, "wallClockTime", prt)
+		b = append(b, ` presentationTime="`...)
+		b = strconv.AppendUint(b, toTicks(p.pto, t.Timescale), 10)
+		b = append(b, `">`+"\n        "+utcTiming+"\n      </ProducerReferenceTime>\n"...)
+	}
 	b = append(b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>`+"\n"...)
 	b = append(b, `      <Representation id="`...)
 	b = append(b, trackDir[i][:1]...)
@@ -192,10 +202,19 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 	b = append(b, trackDir[i]...)
 	b = append(b, p.epoch...)
 	b = append(b, `-$Number$.m4s"`...)
-	if pr.ato > 0 && pr.ok {
-		b = append(b, ` availabilityTimeOffset="`...)
-		b = appendMillis(b, pr.ato)
-		b = append(b, `" availabilityTimeComplete="false"`...)
+	if g.ok {
+		b = append(b, ` duration="`...)
+		b = strconv.AppendUint(b, toTicks(p.dur, t.Timescale), 10)
+		b = append(b, `" startNumber="`...)
+		b = strconv.AppendUint(b, p.first, 10)
+		b = append(b, '"')
+		if g.ato > 0 {
+			b = append(b, ` availabilityTimeOffset="`...)
+			b = appendMillis(b, g.ato)
+			b = append(b, `" availabilityTimeComplete="false"`...)
+		}
+		b = append(b, "/>\n      </Representation>\n"...)
+		return append(b, "    </AdaptationSet>\n"...)
 	}
 	first := true
 	var (
@@ -244,21 +263,6 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 			runN = seg.seq // a segment without this track: numbering skips it (S@n, ISO/IEC 23009-1:2022)
 		}
 		nextN = seg.seq + 1
-	}
-	// Only with an availabilityTimeOffset (segments longer than a part): without
-	// it a player would take the announced segments for finished ones.
-	for k := uint64(0); open && pr.ok && pr.ato > 0 && k < announced; k++ {
-		msn, t := pr.msn+k, pr.t+k*pr.d
-		if pr.d == runD && t == runT+uint64(runR+1)*runD && msn == nextN {
-			runR++
-		} else {
-			emit()
-			runT, runD, runR, runN = t, pr.d, 0, 0
-			if msn != nextN {
-				runN = msn
-			}
-		}
-		nextN = msn + 1
 	}
 	if open {
 		emit()

@@ -14,9 +14,13 @@ type period struct {
 	end   int64       // largest media end of its segments and fragments so far, ms
 	init  [2]*initSeg // the track set
 	epoch string      // fragment names: "<epoch>-$Number$.m4s"
+	first uint64      // media sequence number of its first segment: startNumber
+	dur   int64       // its first segment's duration, ms: the nominal one of the segment grid (remux.Segmenter.Grid)
 }
 
-// joinPeriodLocked assigns seg to the current Period or opens a new one.
+// joinPeriodLocked assigns seg to the current Period or opens a new one: after
+// a discontinuity, a new track set, or a cut off the segment grid (see
+// segment.regrid).
 //
 // availabilityStartTime is the wall time of the stream's first CMAF segment's
 // first frame (its EXT-X-PROGRAM-DATE-TIME), so the first Period starts at PT0S
@@ -29,7 +33,7 @@ func (s *Stream) joinPeriodLocked(seg *segment) {
 		return
 	}
 	p := s.period
-	if p == nil || seg.disc || p.init != seg.init {
+	if p == nil || seg.disc || seg.regrid || p.init != seg.init {
 		if s.ast.IsZero() {
 			s.ast = seg.pdt
 		}
@@ -50,6 +54,8 @@ func (s *Stream) joinPeriodLocked(seg *segment) {
 			end:   pto,
 			init:  seg.init,
 			epoch: s.epoch,
+			first: seg.seq,
+			dur:   seg.dur,
 		}
 		s.periodN++
 		s.period = p

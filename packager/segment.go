@@ -14,6 +14,8 @@ type segment struct {
 	dur     int64     // media duration, ms: next segment's first DTS minus this one's
 	pdt     time.Time // wall time of the first frame: publish time + media time
 	disc    bool      // preceded by EXT-X-DISCONTINUITY
+	regrid  bool      // opens a new DASH Period without a discontinuity: its cut left the nominal grid (remux.Decision.Regrid)
+	ends    bool      // the last segment of its DASH Period: no segment continues its timeline
 	spill   int64     // ms a track's share may run past dur: one audio frame beside video (see remux.Segmenter.overruns)
 	modTime time.Time // when it was published
 	cutIn   int64     // unix ns when the frame that closed it arrived (0: closed by Close or a track change)

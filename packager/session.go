@@ -40,17 +40,21 @@ type session struct {
 	seg                remux.Segmenter
 	target             int64 // the stream's fixed EXT-X-TARGETDURATION, s; 0 until known
 
-	buf       []byte // the open segment's TS bytes; handed to the segment when it closes
-	bufHint   int    // size of the last TS segment: the next buffer's is made from it
-	spare     []byte // the next segment's TS buffer, written once already (prepareSpares)
-	open      bool
-	segStart  int64    // first DTS of the open segment, ms
-	segEnd    [2]int64 // per kind (0 video, 1 audio): largest DTS + frame duration in the open segment, ms
-	segFrames int
-	segDisc   bool // the open segment follows a discontinuity
-	discNext  bool // the next segment follows a discontinuity
-	anchored  bool
-	anchorDTS int64 // the session's first DTS, paired with begin
+	buf        []byte // the open segment's TS bytes; handed to the segment when it closes
+	bufHint    int    // size of the last TS segment: the next buffer's is made from it
+	spare      []byte // the next segment's TS buffer, written once already (prepareSpares)
+	open       bool
+	segStart   int64    // first DTS of the open segment, ms
+	segEnd     [2]int64 // per kind (0 video, 1 audio): where the open segment's media ends, ms (see frame)
+	segVCTS    int32    // composition offset of the open segment's first video frame
+	segVSeen   bool     // the open segment has a video frame
+	segFrames  int
+	segDisc    bool // the open segment follows a discontinuity
+	discNext   bool // the next segment follows a discontinuity
+	segRegrid  bool // the open segment starts a new DASH Period without a discontinuity (remux.Decision.Regrid)
+	regridNext bool // the segment about to open does
+	anchored   bool
+	anchorDTS  int64 // the session's first DTS, paired with begin
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
@@ -296,6 +300,8 @@ func (s *session) startMux() error {
 		// (more for tiny frames, which frame() bounds by the buffer itself).
 		MaxBytes: max(s.cfg.MaxSegmentBytes/8*7, 1),
 		Video:    s.video != nil,
+		// Low-latency DASH addresses segments by a nominal duration: cut on its grid.
+		Grid: !s.cfg.DisableLowLatency,
 	}
 	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
@@ -311,6 +317,7 @@ func (s *session) startMux() error {
 // at's DTS); without, at its media's end. Audio held for a deferred join stays
 // held for the keyframe.
 func (s *session) changeTracks(at *remux.Frame) {
+	s.discNext = true // before the close: the closing segment ends its DASH Period
 	switch {
 	case s.open && at != nil:
 		s.closeSegment(at.DTS, false)
@@ -319,10 +326,10 @@ func (s *session) changeTracks(at *remux.Frame) {
 	case s.open:
 		s.closeSegment(0, true)
 	}
-	s.discNext = true
 	s.muxVideo, s.muxAudio = s.video, s.audio
 	s.mux = s.hub.newMuxer(s.video, s.audio)
 	s.seg.Reset()
+	s.seg.Regrid()
 	s.seg.Video = s.video != nil
 	s.awaitKey = s.video != nil
 	if !s.joinAtKey {
@@ -373,6 +380,7 @@ func (s *session) frame(f *remux.Frame) error {
 	}
 	s.settle(f)
 	if d := s.seg.Push(f); d.Cuts() {
+		s.regridNext = d.Regrid
 		if s.open {
 			s.closeSegment(f.DTS, false)
 		}
@@ -387,7 +395,18 @@ func (s *session) frame(f *remux.Frame) error {
 	s.addCMAF(f)
 	s.segFrames++
 	s.frames++
-	if i, end := endIndex(kind), f.DTS+s.frameDuration(kind); end > s.segEnd[i] {
+	// A track's media ends where its latest presented frame ends, counted from
+	// the segment's first DTS: with B-frames, the last frame decoded is not
+	// the last presented, and after an encoder stopped without flushing its
+	// last P-frame is presented past the last decoded frame plus one.
+	end := f.DTS + s.frameDuration(kind)
+	if kind == remux.KindVideo {
+		if !s.segVSeen {
+			s.segVCTS, s.segVSeen = f.CTS, true
+		}
+		end += int64(f.CTS) - int64(s.segVCTS)
+	}
+	if i := endIndex(kind); end > s.segEnd[i] {
 		s.segEnd[i] = end
 	}
 	return nil
@@ -459,7 +478,9 @@ func (s *session) openSegment(dts int64) {
 	}
 	s.open = true
 	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0
+	s.segVCTS, s.segVSeen = 0, false
 	s.segDisc, s.discNext = s.discNext, false
+	s.segRegrid, s.regridNext = s.regridNext && !s.segDisc, false
 	if s.buf == nil {
 		s.buf, s.spare = s.spare, nil
 	}
@@ -560,6 +581,7 @@ func (s *session) closeSegment(next int64, last bool) {
 	if last || dur <= 0 || dur > limit {
 		if !last {
 			s.discNext = true
+			s.seg.Regrid() // the segment the jump opened starts the new timeline
 		}
 		dur = min(max(s.mediaEnd()-s.segStart, 1), limit)
 	}
@@ -567,12 +589,16 @@ func (s *session) closeSegment(next int64, last bool) {
 	// segment starts in a new one.
 	data, alloc := detach(s.buf)
 	seg := &segment{
-		data:  data,
-		alloc: int64(alloc),
-		dts:   s.segStart,
-		dur:   dur,
-		pdt:   s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
-		disc:  s.segDisc,
+		data:   data,
+		alloc:  int64(alloc),
+		dts:    s.segStart,
+		dur:    dur,
+		pdt:    s.begin.Add(time.Duration(s.segStart-s.anchorDTS) * time.Millisecond),
+		disc:   s.segDisc,
+		regrid: s.segRegrid,
+		// The last of its DASH Period: the session ends, or a discontinuity or
+		// a new grid follows (a jump, a track change, a cut off the grid).
+		ends: last || s.discNext || s.regridNext,
 	}
 	if s.muxVideo != nil && s.muxAudio != nil {
 		seg.spill = s.frameDuration(remux.KindAudio) + 1

@@ -1,6 +1,8 @@
 package packager
 
 import (
+	"time"
+
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
@@ -45,6 +47,7 @@ type cmafTrack struct {
 	floor       int64  // end of the track's last part, ms: the next one starts no earlier
 	snap        int64  // > 0: the last fragment ended at floor by estimate; the next frame moves there (see addCMAF), and more than snap ms off it makes the session's audio irregular
 	lastIn      int64  // unix ns when the open part's last sample arrived
+	firstIn     int64  // unix ns when its first sample arrived: the part's prft time
 
 	// The segment the parts belong to (the held one while pending). Its bytes
 	// are built in buf, the styp then each part as the fragmenter appends it;
@@ -56,6 +59,7 @@ type cmafTrack struct {
 	parts     []*part
 	slab      []part // where the parts' structs come from, a segment's worth at a time
 	segFirst  int64
+	segMaxPTS int64 // the latest presentation time (DTS + CTS) of the segment's samples, ms
 	segKey    bool
 	segCTS    int32
 	segFrames int
@@ -173,13 +177,16 @@ func (s *session) addCMAF(f *remux.Frame) {
 	}
 	if c.n == 0 {
 		c.first, c.key, c.firstCTS = fr.DTS, f.Key, f.CTS
+		c.firstIn = s.lastWrite.Load()
 		if len(c.parts) == 0 {
 			c.segFirst, c.segKey, c.segCTS, c.segFrames = fr.DTS, f.Key, f.CTS, 0
+			c.segMaxPTS = fr.DTS + int64(f.CTS)
 		}
 	}
 	c.n++
 	c.segFrames++
 	c.last = fr.DTS
+	c.segMaxPTS = max(c.segMaxPTS, fr.DTS+int64(f.CTS))
 	c.lastIn = s.lastWrite.Load()
 }
 
@@ -199,6 +206,12 @@ func (s *session) cutPart(i int, end int64) bool {
 		out []byte
 		err error
 	)
+	// With low latency every chunk maps its first sample's presentation time
+	// to the wall-clock time the gateway received it (prft), from which
+	// players measure latency; the low-latency MPD refers to these boxes.
+	if !s.cfg.DisableLowLatency {
+		c.frag.SetProducerTime(time.Unix(0, c.firstIn))
+	}
 	start := len(c.buf)
 	if start == 0 {
 		c.reserve(c.frag.FragmentSize())
@@ -258,21 +271,21 @@ func (s *session) settle(f *remux.Frame) {
 	i := endIndex(f.Track.Kind())
 	if s.cm[i].pending {
 		lastIn := s.cm[i].lastIn
-		s.flushTrack(i, f.DTS, f.CTS)
+		s.flushTrack(i, f.DTS, f.CTS, false)
 		defer s.hub.notePart(lastIn) // once the held segment is out
 	}
 	if a := &s.cm[aIdx]; i == vIdx && a.pending && !s.audioIrregular {
 		// Video went on past the cut: audio ends where its next frame is due.
 		end := s.estimateEnd(aIdx)
 		lastIn := a.lastIn
-		s.flushTrack(aIdx, end, 0)
+		s.flushTrack(aIdx, end, 0, false)
 		a.snap = max((end-a.last)/2, 1)
 		defer s.hub.notePart(lastIn)
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
 			if s.cm[i].pending {
-				s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
+				s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS, true)
 			}
 		}
 	}
@@ -287,7 +300,7 @@ func (s *session) settleAll() {
 	}
 	for i := range s.cm {
 		if s.cm[i].pending {
-			s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS)
+			s.flushTrack(i, s.estimateEnd(i), s.cm[i].segCTS, true)
 		}
 	}
 	s.publishHeld()
@@ -327,7 +340,13 @@ func (s *session) estimateEnd(i int) int64 {
 // it is decoded. So the SegmentTimeline's t is first DTS + first CTS and its d runs to
 // the next fragment's, which keeps the timeline gapless and matches what a player
 // buffers; EXTINF keeps the decode-time span.
-func (s *session) flushTrack(i int, end int64, endCTS int32) {
+//
+// With estimated, no next sample gave the end (the publisher stopped, or the
+// track did): the fragment then lasts until its latest presented sample ends,
+// which with B-frames can be past its last decoded one plus a frame (an
+// encoder stopped without flushing leaves its last P-frame presented after
+// the B-frames it never sent), in the timeline and in EXTINF alike.
+func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 	c := &s.cm[i]
 	c.pending = false
 	if c.n > 0 {
@@ -362,13 +381,18 @@ func (s *session) flushTrack(i int, end int64, endCTS int32) {
 	ts := c.frag.Track().Timescale
 	ept := first + int64(firstCTS)
 	eptEnd := max(end+int64(endCTS), ept)
+	dur := ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts)
+	if estimated {
+		eptEnd = max(eptEnd, c.segMaxPTS+end-c.last)
+		dur = max(dur, eptEnd-ept)
+	}
 	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
 		data:   data,
 		alloc:  int64(alloc),
 		t:      t,
 		d:      e - t,
-		dur:    ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
+		dur:    dur,
 		start:  first,
 		ept:    ept,
 		eptEnd: eptEnd,

@@ -2,6 +2,7 @@ package packager_test
 
 import (
 	"encoding/binary"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // flags, republishes) and checks that nothing panics and that every playlist
 // stays valid: rounded EXTINF within the target, unique names, sequence numbers
 // that never go back, ENDLIST after Close, and store bytes that add up; and that
-// the CMAF outputs agree with it (checkCMAFObjects).
+// the CMAF outputs agree with it (checkCMAFObjects); and that the MPD never
+// rewrites what it listed (mpdHistory).
 //
 // Each op is 4 bytes: op code, then arguments. Codes mod 8: 0 video track A,
 // 1 video track B, 2 audio track, 3 metadata, 4 and 5 video frame, 6 audio frame,
@@ -35,6 +37,7 @@ func FuzzSession(f *testing.F) {
 			lastMSN int64
 			lastDS  int64
 			closed  bool
+			hist    = newMPDHistory()
 		)
 		check := func() {
 			st, err := h.Stream("live", "f")
@@ -64,6 +67,9 @@ func FuzzSession(f *testing.F) {
 				msns = append(msns, msnOf(t, s.name))
 			}
 			checkCMAFObjects(t, st, msns)
+			if _, ok := st.Object(packager.MPDPath); ok {
+				hist.check(t, parseMPD(t, st))
+			}
 		}
 		for n := 0; len(data) >= 4 && n < 2000; n++ {
 			op, a, b, x := data[0]%8, data[1], data[2], data[3]
@@ -83,10 +89,12 @@ func FuzzSession(f *testing.F) {
 			case 4, 5:
 				dts += step
 				fr.Track, fr.DTS = videoA, dts
+				hist.lax = hist.lax || len(fr.Data) == 0
 				err = w.WriteFrame(&fr)
 			case 6:
 				dts += step
 				fr.Track, fr.DTS = audioA, dts
+				hist.lax = hist.lax || len(fr.Data) == 0
 				err = w.WriteFrame(&fr)
 			case 7:
 				if err := w.Close(nil); err != nil {
@@ -112,4 +120,79 @@ func FuzzSession(f *testing.F) {
 		closed = true
 		check()
 	})
+}
+
+// mpdHistory remembers what MPDs listed: a Period's start, each SegmentTimeline
+// entry and each SegmentTemplate@duration addressing, which later MPDs must
+// not change; a segment first addressed by number must, once its Period lists
+// it in a timeline, lie within half of @duration of its nominal span (its end
+// too, unless it is the Period's last), for the track that cuts segments.
+type mpdHistory struct {
+	starts  map[string]string
+	entries map[string][2]uint64 // "period/type/number": t, d
+	grids   map[string][4]uint64 // "period/type": timescale, pto, duration, startNumber
+	// lax: an empty frame was written, which the CMAF writer refuses while the
+	// segmenter counted it: a fragment then starts at its first frame CMAF
+	// took, not at the cut, and the tolerance is not checked.
+	lax bool
+}
+
+func newMPDHistory() *mpdHistory {
+	return &mpdHistory{starts: map[string]string{}, entries: map[string][2]uint64{}, grids: map[string][4]uint64{}}
+}
+
+func (h *mpdHistory) check(t *testing.T, m mpd) {
+	t.Helper()
+	for _, p := range m.Periods {
+		if old, ok := h.starts[p.ID]; ok && old != p.Start {
+			t.Fatalf("Period %s start %s, was %s", p.ID, p.Start, old)
+		}
+		h.starts[p.ID] = p.Start
+		video := false
+		for _, as := range p.AdaptationSets {
+			video = video || as.ContentType == "video"
+		}
+		for _, as := range p.AdaptationSets {
+			// The segmenter holds the track that cuts to the tolerance; beside
+			// video, audio follows each cut within a frame while it flows, but
+			// audio with a gap (fuzzed timestamps) starts where its samples do.
+			cuts := as.ContentType == "video" || !video
+			tpl := as.Representations[0].Template
+			key := p.ID + "/" + as.ContentType
+			g, wasGrid := h.grids[key]
+			if tpl.Duration > 0 {
+				now := [4]uint64{uint64(tpl.Timescale), tpl.PTO, tpl.Duration, tpl.StartNumber}
+				if wasGrid && g != now {
+					t.Fatalf("%s: SegmentTemplate@duration addressing %v, was %v", key, now, g)
+				}
+				h.grids[key] = now
+				continue
+			}
+			n, tt := tpl.StartNumber, uint64(0)
+			for k, s := range tpl.S {
+				if s.N != nil {
+					n = *s.N
+				}
+				tt = s.T
+				for r := 0; r <= s.R; r++ {
+					// The Period's last segment ends with the Period, short or not.
+					last := k == len(tpl.S)-1 && r == s.R
+					id := key + "/" + strconv.FormatUint(n, 10)
+					e := [2]uint64{tt, s.D}
+					if old, ok := h.entries[id]; ok && old != e {
+						t.Fatalf("%s listed as t=%d d=%d, now t=%d d=%d", id, old[0], old[1], e[0], e[1])
+					}
+					h.entries[id] = e
+					if wasGrid && cuts && !h.lax && n >= g[3] {
+						nt, half := g[1]+(n-g[3])*g[2], g[2]/2
+						if max(tt, nt)-min(tt, nt) > half || !last && max(tt+s.D, nt+g[2])-min(tt+s.D, nt+g[2]) > half {
+							t.Fatalf("%s spans t=%d d=%d, nominally t=%d d=%d", id, tt, s.D, nt, g[2])
+						}
+					}
+					n++
+					tt += s.D
+				}
+			}
+		}
+	}
 }

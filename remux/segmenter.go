@@ -43,6 +43,10 @@ type Decision struct {
 	// (a video keyframe, or an audio frame when the session has no video), so the
 	// segment decodes without its predecessor. Always true for CutTarget.
 	Independent bool
+	// Regrid reports, with Segmenter.Grid, that the segment this frame opens
+	// anchors a new grid: the previous grid ended with the segment before it
+	// (see the Grid rule).
+	Regrid bool
 }
 
 // Cuts reports whether a new segment starts with the frame.
@@ -63,6 +67,7 @@ func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == 
 //     same tolerance). RTMP timestamps are whole milliseconds: a 2 s GOP at 30 fps
 //     can put a keyframe at 1.999 s, and a strict comparison would skip it and
 //     force a mid-GOP cut at the cap instead.
+//
 //   - MaxDuration: a frame is cut into a new segment when its DTS plus its
 //     track's last frame interval would end past segment start + MaxDuration.
 //     A segment's duration is the next segment's first DTS minus its own, so
@@ -70,9 +75,29 @@ func (d Decision) Forced() bool { return d.Reason == CutDuration || d.Reason == 
 //     MaxDuration as long as each track's frame interval does not grow (a
 //     publisher that pauses mid-segment can still overrun it by the pause).
 //     With video, the frame that makes this cut is a video frame (see overruns).
+//
 //   - MaxBytes: a frame is cut into a new segment when the segment's media bytes
 //     (sum of len(Frame.Data)) would exceed MaxBytes. A segment always takes its
 //     first frame, whatever its size, so segments are never empty.
+//
+//   - Grid (with Grid set): the first segment of a zero Segmenter or after
+//     Regrid anchors a grid; its duration D becomes the grid's nominal segment
+//     duration. Segment n of the grid (0 for the first) then nominally starts
+//     at anchor + n*D, and the Target rule cuts at the first sync point at or
+//     after that instant, less half a frame interval, instead of one Target
+//     after the segment's own start: segment starts stay near the grid however
+//     irregular the GOP, instead of drifting by each segment's excess. A video
+//     keyframe less than D/2 before the nominal start is taken too when the
+//     next, one GOP (the last keyframe interval) later, would come more than
+//     D/2 after it or past MaxDuration: after an encoder's scene-cut keyframe
+//     its GOPs are shifted, and waiting would force a cut off a keyframe. A frame
+//     after which the next would start a segment more than D/2 past its nominal
+//     start is cut there even off a sync point (CutDuration): ISO/IEC 23009-1
+//     and the DASH-IF timing model allow a segment's true edges to deviate
+//     from the nominal ones by at most half of @duration. A cut made elsewhere
+//     (MaxBytes, or MaxDuration when D is short of it) that lands more than D/2
+//     from the next nominal start re-anchors the grid there and says so
+//     (Decision.Regrid): the nominal numbering no longer fits the segments.
 //
 // How forced cuts meet HLS's EXT-X-TARGETDURATION: RFC 8216 requires every
 // EXTINF, rounded to the nearest integer, to be at or under the target duration,
@@ -88,6 +113,9 @@ type Segmenter struct {
 	MaxDuration time.Duration // hard cap on a segment's duration; default 10 s
 	MaxBytes    int           // hard cap on a segment's media bytes; default 32 MiB
 	Video       bool          // the session has a video track: cut only at video keyframes
+	// Grid has cuts follow a nominal grid (low-latency DASH's
+	// SegmentTemplate@duration): see the Grid rule above.
+	Grid bool
 
 	open       bool
 	start      int64 // first DTS of the open segment, ms
@@ -100,6 +128,13 @@ type Segmenter struct {
 	seenVideo  bool
 	seenAudio  bool
 	segmentEnd int64 // largest DTS + interval seen in the open segment
+
+	gridStart int64 // first DTS of the grid's first segment
+	gridDur   int64 // the grid's nominal segment duration, ms; 0 until its first segment closed
+	gridN     int64 // segments opened on the grid: the next one's nominal start is gridStart + gridN*gridDur
+	lastKey   int64 // DTS of the last video keyframe
+	keyGap    int64 // the last interval between video keyframes, ms; 0 while unknown
+	seenKey   bool
 }
 
 // Reset forgets the open segment: the next frame opens a new one (CutStart).
@@ -109,6 +144,21 @@ func (s *Segmenter) Reset() {
 	s.bytes = 0
 	s.frames = 0
 }
+
+// Regrid anchors a new grid at the open segment, or without one at the next
+// segment to open: it is the grid's first, and its duration will be the grid's
+// nominal one. A packager calls it where it starts a new timeline (a
+// discontinuity); Reset alone keeps the grid.
+func (s *Segmenter) Regrid() {
+	s.gridN, s.gridDur = 0, 0
+	if s.open {
+		s.gridStart, s.gridN = s.start, 1
+	}
+}
+
+// GridDuration is the nominal segment duration of the current grid, ms; 0 while
+// its first segment is open or without Grid.
+func (s *Segmenter) GridDuration() int64 { return s.gridDur }
 
 // Start is the first DTS of the open segment (ms); valid once a frame was pushed.
 func (s *Segmenter) Start() int64 { return s.start }
@@ -151,15 +201,51 @@ func (s *Segmenter) Push(f *Frame) Decision {
 	step := s.observe(kind, dts)
 
 	d := Decision{Independent: !s.Video || (kind == KindVideo && key)}
+	due := dts+step/2 >= s.start+s.target() // the Target rule
+	next := int64(0)                        // with a grid: the next segment's nominal start
+	if s.Grid && s.gridDur > 0 {
+		next = s.gridStart + s.gridN*s.gridDur
+		// A keyframe within the tolerance before the nominal start is taken
+		// when the next one, a GOP like the last later, would come past the
+		// tolerance or the cap (an encoder's scene-cut keyframe shifts its
+		// GOPs). Otherwise, and always without video, the cut waits for the
+		// nominal start, so segment starts do not drift.
+		half := s.gridDur / 2
+		early := s.Video && kind == KindVideo && key && s.keyGap > 0 && dts >= next-half &&
+			(dts+s.keyGap > next+half || dts+s.keyGap-s.start > s.maxDuration())
+		due = dts+step/2 >= next || early
+	}
+	if kind == KindVideo && key {
+		if s.seenKey && dts > s.lastKey {
+			s.keyGap = dts - s.lastKey
+		}
+		s.lastKey, s.seenKey = dts, true
+	}
 	switch {
 	case !s.open:
 		d.Reason = CutStart
-	case d.Independent && dts+step/2 >= s.start+s.target():
+	case d.Independent && due:
 		d.Reason = CutTarget
 	case s.overruns(kind, dts, step):
 		d.Reason = CutDuration
 	case s.bytes+size > s.maxBytes() || s.bytes+size < s.bytes: // the second test catches overflow
 		d.Reason = CutBytes
+	case s.Grid && s.gridDur > 0 && dts >= next && dts+step > next+s.gridDur/2 && (!s.Video || kind == KindVideo):
+		d.Reason = CutDuration // the next frame would open the segment past the tolerance
+	}
+	if s.Grid && d.Reason != CutNone {
+		switch {
+		case s.gridN == 0: // the first segment since NewSegmenter or Regrid anchors the grid
+			s.gridStart, s.gridN, s.gridDur = dts, 1, 0
+		case s.gridDur == 0 && (d.Reason == CutTarget || d.Reason == CutDuration):
+			s.gridDur = dts - s.gridStart // the grid's first segment closed: its duration is D
+			s.gridN++
+		case s.gridDur > 0 && dts >= next-s.gridDur/2 && dts <= next+s.gridDur/2:
+			s.gridN++
+		default:
+			s.gridStart, s.gridN, s.gridDur = dts, 1, 0
+			d.Regrid = true
+		}
 	}
 	if d.Reason != CutNone {
 		s.open = true

@@ -14,7 +14,11 @@ import (
 // start, target cuts are sync points (video keyframes when there is video), and,
 // for steady frame rates in DTS order, no segment lasts longer than MaxDuration.
 //
-// Input layout: byte 0 flags (bit 0 steady mode, bit 1 video, bit 2 audio), byte 1
+// With Grid, every cut that does not re-anchor the grid lies within half the
+// nominal duration of its nominal instant.
+//
+// Input layout: byte 0 flags (bit 0 steady mode, bit 1 video, bit 2 audio, bit 3
+// grid), byte 1
 // video interval, byte 2 audio interval, byte 3 target (x100 ms), byte 4 extra
 // max duration (x100 ms), bytes 5-6 max bytes, then one byte per frame (bit 0
 // kind in raw mode, bit 1 key, bits 2-7 size) and, in raw mode, two more bytes of
@@ -23,6 +27,8 @@ func FuzzSegmenter(f *testing.F) {
 	f.Add([]byte{0x07, 40, 21, 20, 5, 0x10, 0x00, 0x02, 0x00, 0x00, 0x04, 0xfc, 0x02})
 	f.Add([]byte{0x03, 33, 0, 10, 0, 0x00, 0x40, 0x02, 0x00, 0x80, 0x00})
 	f.Add([]byte{0x06, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x7f, 0x03, 0x80, 0x00, 0x01, 0x00, 0x00})
+	f.Add([]byte{0x0f, 33, 21, 20, 5, 0x10, 0x00, 0x02, 0x00, 0x00, 0x04, 0xfc, 0x02, 0x02, 0x00, 0x02})
+	f.Add([]byte{0x0a, 0, 0, 20, 0, 0, 0, 0x02, 0x07, 0xd0, 0x03, 0x07, 0xd0, 0x02, 0x07, 0xd0, 0x02, 0x0f, 0xa0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 7 {
 			return
@@ -38,6 +44,7 @@ func FuzzSegmenter(f *testing.F) {
 			MaxDuration: time.Duration(data[4]%100) * 100 * time.Millisecond,
 			MaxBytes:    int(binary.BigEndian.Uint16(data[5:7])),
 			Video:       hasVideo,
+			Grid:        flags&8 != 0,
 		}
 		// A max below 1 s is legal but makes the steady-rate bound depend on the
 		// interval clamp (intervals over a quarter of the max are ignored).
@@ -58,6 +65,9 @@ func FuzzSegmenter(f *testing.F) {
 			segBytes  int
 			segStart  int64
 			pushed    int
+			gridStart int64 // the grid as the test follows it
+			gridDur   int64
+			gridN     int64
 		)
 		frame := remux.Frame{}
 		payload := make([]byte, 64*4)
@@ -96,6 +106,22 @@ func FuzzSegmenter(f *testing.F) {
 			}
 			if d.Independent && hasVideo && !(frame.Track == videoTrack && frame.Key) {
 				t.Fatalf("frame %d: independent but not a video keyframe", pushed)
+			}
+			if d.Cuts() && s.Grid {
+				switch {
+				case pushed == 1 || d.Regrid:
+					gridStart, gridDur, gridN = frame.DTS, 0, 1
+				case gridDur == 0 && (d.Reason == remux.CutTarget || d.Reason == remux.CutDuration):
+					gridDur, gridN = frame.DTS-gridStart, 2
+				case gridDur > 0:
+					if off := frame.DTS - (gridStart + gridN*gridDur); off > gridDur/2 || -off > gridDur/2 {
+						t.Fatalf("frame %d: cut %d ms off its nominal instant, grid duration %d", pushed, off, gridDur)
+					}
+					gridN++
+				}
+				if s.GridDuration() != gridDur {
+					t.Fatalf("frame %d: grid duration %d, want %d", pushed, s.GridDuration(), gridDur)
+				}
 			}
 			if d.Cuts() {
 				if pushed > 1 {

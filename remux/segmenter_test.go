@@ -286,3 +286,96 @@ func TestSegmenterForcedCutsKeepEveryTrackUnderTheCap(t *testing.T) {
 	}
 	t.Logf("%d segments; longest video share %d ms, audio %d ms", segments, worst[0], worst[1])
 }
+
+// TestSegmenterGrid checks the Grid rule over long runs: segment starts stay
+// within half the nominal duration of their nominal instants (the DASH-IF
+// timing model's tolerance for SegmentTemplate@duration), on keyframes where
+// the GOP allows, and the grid is never re-anchored by the cuts it makes.
+func TestSegmenterGrid(t *testing.T) {
+	// ms timestamps of a 29.97 fps stream (frame i at round(i*1001/30)) with a
+	// keyframe every 60 frames, or at a scene cut.
+	ntsc := func(n int, key func(i int) bool) []remux.Frame {
+		out := make([]remux.Frame, n)
+		for i := range out {
+			out[i] = remux.Frame{Track: videoTrack, DTS: (int64(i)*1001 + 15) / 30, Key: key(i), Data: make([]byte, 100)}
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		frames     []remux.Frame
+		video      bool
+		wantD      int64
+		keyframes  bool  // every cut is on a sync point
+		maxOff     int64 // largest deviation from the nominal instant expected, ms
+		wantForced int   // -1: any, up to one cut in six
+	}{
+		{"29.97 fps, 60-frame GOP, 1 h", ntsc(30*3600, func(i int) bool { return i%60 == 0 }), true, 2002, true, 1, 0},
+		// A scene cut 40 frames into every fifth GOP restarts the encoder's
+		// 60-frame count there: the keyframes after it are shifted by 0.67 s
+		// each time. A shifted keyframe is taken up to D/2 before its nominal
+		// instant rather than a cut forced after it; where no keyframe lies
+		// both within D/2 of the nominal instant and within the 2.499 s cap,
+		// the cut is forced: 86 of 600 cuts here, where the rule without a
+		// grid forces 256 of 515 (the cap) and drifts without bound.
+		{"scene cuts shift the GOP", func() []remux.Frame {
+			keys := map[int]bool{0: true}
+			for i, last, gops := 1, 0, 0; i < 30*1200; i++ {
+				if i-last == 60 || i-last == 40 && gops%5 == 4 {
+					keys[i], last = true, i
+					gops++
+				}
+			}
+			return ntsc(30*1200, func(i int) bool { return keys[i] })
+		}(), true, 2002, false, 1001, -1},
+		// Audio only: 1024-sample frames at 44.1 kHz in ms: no drift either.
+		{"audio 44.1k, 1 h", func() []remux.Frame {
+			out := make([]remux.Frame, 3600*44100/1024)
+			for i := range out {
+				out[i] = remux.Frame{Track: audioTrack, DTS: (int64(i)*1024*1000 + 22050) / 44100, Key: true, Data: make([]byte, 10)}
+			}
+			return out
+		}(), false, 1997, true, 23, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := remux.Segmenter{Target: 2 * time.Second, MaxDuration: 2499 * time.Millisecond, Video: tt.video, Grid: true}
+			var (
+				start, n, maxOff int64
+				forced           int
+			)
+			for i := range tt.frames {
+				f := &tt.frames[i]
+				d := s.Push(f)
+				if !d.Cuts() {
+					continue
+				}
+				if d.Regrid {
+					t.Fatalf("frame %d (dts %d): grid re-anchored", i, f.DTS)
+				}
+				if d.Forced() {
+					forced++
+				}
+				if tt.keyframes && !d.Independent {
+					t.Fatalf("frame %d (dts %d): cut off a sync point (%v)", i, f.DTS, d.Reason)
+				}
+				switch {
+				case n == 0:
+					start = f.DTS
+				case n == 1:
+					if D := s.GridDuration(); D != tt.wantD {
+						t.Fatalf("grid duration %d, want %d", D, tt.wantD)
+					}
+				default:
+					off := f.DTS - (start + n*tt.wantD)
+					maxOff = max(maxOff, off, -off)
+				}
+				n++
+			}
+			t.Logf("%d segments: largest deviation %d ms, %d forced cuts", n, maxOff, forced)
+			if maxOff > tt.maxOff || maxOff > tt.wantD/2 || tt.wantForced >= 0 && forced != tt.wantForced || forced > int(n)/6 {
+				t.Fatalf("%d segments: largest deviation %d ms (want <= %d), %d forced cuts (want %d)", n, maxOff, tt.maxOff, forced, tt.wantForced)
+			}
+		})
+	}
+}

@@ -199,6 +199,9 @@ func (d *dumper) box(typ string, size int, body []byte, depth int) {
 		fields = fmt.Sprintf("v%d baseMediaDecodeTime=%d", v, r.uvar(v))
 	case "trun":
 		fields, lines = dumpTrun(&r)
+	case "prft":
+		v, fl := r.fullBox()
+		fields = fmt.Sprintf("v%d flags=%d reference_track_ID=%d ntp_timestamp=0x%016x media_time=%d", v, fl, r.u32(), r.u64(), r.uvar(v))
 	case "mdat":
 		fields = fmt.Sprintf("payload=%d", len(body))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/remux"
 )
@@ -59,6 +60,38 @@ type Fragmenter struct {
 	track   *remux.Track
 	samples []sample
 	data    []byte
+	prft    uint64 // NTP time of the next fragment's first sample (SetProducerTime); 0: no prft box
+}
+
+// PrftSize is the size of the prft box a fragment carries after
+// SetProducerTime: version 1, with a 64-bit media time.
+const PrftSize = 8 + 4 + 4 + 8 + 8
+
+// prftFlags is the prft flags value saying the wall-clock time is when the
+// frame left the encoder (ISO/IEC 14496-12 8.16.5.3): the nearest of its
+// definitions to the time a live origin received the frame from it.
+const prftFlags = 1
+
+// SetProducerTime has the next Flush or FlushChunk write a Producer Reference
+// Time box (prft, ISO/IEC 14496-12 8.16.5) before its moof, mapping the
+// presentation time of the fragment's first sample to wall, the time that
+// sample left the encoder (or reached the caller). A zero wall writes none.
+func (f *Fragmenter) SetProducerTime(wall time.Time) {
+	f.prft = 0
+	if !wall.IsZero() {
+		f.prft = NTPTime(wall)
+	}
+}
+
+// ntpEpochOffset is the seconds from the NTP epoch (1900) to the Unix epoch.
+const ntpEpochOffset = 2208988800
+
+// NTPTime is t in the 64-bit NTP timestamp format: seconds since 1900 in the
+// upper 32 bits, the fraction of a second in the lower 32.
+func NTPTime(t time.Time) uint64 {
+	sec := uint64(t.Unix() + ntpEpochOffset)
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return sec<<32 | frac
 }
 
 // NewFragmenter returns a Fragmenter for t, which must be a valid H.264 or AAC
@@ -84,6 +117,7 @@ func (f *Fragmenter) Size() int { return len(f.data) }
 func (f *Fragmenter) Reset() {
 	f.samples = f.samples[:0]
 	f.data = f.data[:0]
+	f.prft = 0
 }
 
 func (f *Fragmenter) limits() (maxSamples, maxBytes int) {
@@ -216,6 +250,15 @@ func (f *Fragmenter) flush(dst []byte, seq uint32, endDTS int64, styp bool) ([]b
 	if styp {
 		dst = appendFtyp(dst, "styp", fragmentMajorBrand, fragmentBrands)
 	}
+	if f.prft != 0 {
+		var prft int
+		dst, prft = openFullBox(dst, "prft", 1, prftFlags)
+		dst = appendU32(dst, uint32(id))
+		dst = appendU64(dst, f.prft)
+		dst = appendU64(dst, uint64(max(f.samples[0].ticks+int64(f.samples[0].cto), 0)))
+		dst = closeBox(dst, prft)
+		f.prft = 0
+	}
 
 	dst, moof := openBox(dst, "moof")
 	dst, mfhd := openFullBox(dst, "mfhd", 0, 0)
@@ -295,6 +338,9 @@ func (f *Fragmenter) FragmentSize() int {
 		per += 4
 	}
 	size := StypSize
+	if f.prft != 0 {
+		size += PrftSize
+	}
 	size += 8 + 16 + 8 + 16 // moof, mfhd, traf, tfhd
 	if sameFlags {
 		size += 4

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/remux"
 )
@@ -319,6 +320,10 @@ func FuzzDump(f *testing.F) {
 	_ = fr.Add(&remux.Frame{DTS: 40, Key: true, Data: []byte{3}})
 	frag, _ := fr.Flush(nil, 1, 80)
 	f.Add(frag)
+	_ = fr.Add(&remux.Frame{DTS: 80, Key: true, Data: []byte{4}})
+	fr.SetProducerTime(time.Unix(1767323045, 0))
+	chunk, _ := fr.FlushChunk(nil, 2, 120) // with a prft box
+	f.Add(chunk)
 	f.Add([]byte{0, 0, 0, 1, 'm', 'o', 'o', 'v', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := Dump(b)

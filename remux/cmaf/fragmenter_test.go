@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
@@ -332,5 +333,48 @@ func TestZeroFragmenter(t *testing.T) {
 	}
 	if _, err := f.Flush(nil, 1, 0); err == nil {
 		t.Fatal("Flush on a zero Fragmenter succeeded")
+	}
+}
+
+// TestProducerTime checks the prft box SetProducerTime adds before the next
+// fragment's moof: its NTP time, the presentation time of the first sample in
+// the track timescale, its size in FragmentSize, and that it is written once.
+func TestProducerTime(t *testing.T) {
+	f, err := cmaf.NewFragmenter(videoTrack())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Date(2026, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
+	for _, fr := range []remux.Frame{{DTS: 1000, CTS: 80, Key: true, Data: []byte{0, 0, 0, 1, 0x65}}, {DTS: 1040, CTS: 40, Data: []byte{0, 0, 0, 1, 0x41}}} {
+		if err := f.Add(&fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := f.FragmentSize()
+	f.SetProducerTime(wall)
+	if got := f.FragmentSize(); got != size+cmaf.PrftSize {
+		t.Fatalf("FragmentSize %d with prft, %d without", got, size)
+	}
+	out, err := f.Flush(nil, 1, 1080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != size+cmaf.PrftSize {
+		t.Fatalf("wrote %d bytes, FragmentSize said %d", len(out), size+cmaf.PrftSize)
+	}
+	// 2026-01-02T03:04:05.25Z is 3976311845 s after 1900; a quarter second is 2^30.
+	want := "prft size=32 v1 flags=1 reference_track_ID=1 ntp_timestamp=0xed01b42540000000 media_time=97200"
+	if d := cmaf.Dump(out); !strings.Contains(d, want) || strings.Index(d, "prft") > strings.Index(d, "moof") {
+		t.Fatalf("want %q before moof in:\n%s", want, d)
+	}
+	if err := f.Add(&remux.Frame{DTS: 1080, Key: true, Data: []byte{0, 0, 0, 1, 0x65}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = f.FlushChunk(nil, 2, 1120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmaf.Dump(out); strings.Contains(d, "prft") {
+		t.Fatalf("prft written again:\n%s", d)
 	}
 }
