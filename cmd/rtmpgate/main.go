@@ -80,7 +80,6 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	if err != nil {
 		return err
 	}
-	cfg.MaxStoreBytes = storeBudget(cfg.MaxStoreBytes, log)
 	rtmpLn, err := net.Listen("tcp", cfg.RTMP)
 	if err != nil {
 		return fmt.Errorf("rtmp: %w", err)
@@ -90,6 +89,8 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		rtmpLn.Close()
 		return fmt.Errorf("http: %w", err)
 	}
+	// After the listeners: a gateway that cannot listen says only that.
+	cfg.MaxStoreBytes = storeBudget(cfg.MaxStoreBytes, log)
 
 	hub := packager.NewHub(packager.Config{
 		SegmentDuration:    cfg.SegmentDuration,
