@@ -13,6 +13,7 @@ web:
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	cp web/node_modules/hls.js/dist/hls.min.js web/vendor/hls.min.js
 	cp web/node_modules/dashjs/dist/modern/umd/dash.all.min.js web/vendor/dash.all.min.js
+	cp web/node_modules/shaka-player/dist/shaka-player.compiled.js web/vendor/shaka-player.compiled.js
 
 build: web
 	$(GO) build -trimpath -o $(BIN) ./cmd/rtmpgate

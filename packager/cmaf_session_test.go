@@ -209,3 +209,52 @@ func parseDur(t *testing.T, s string) time.Duration {
 	}
 	return d
 }
+
+// TestMultivariantClosedCaptions: the variant says CLOSED-CAPTIONS=NONE while its
+// video carries no CEA-608/708 captions, and names a CLOSED-CAPTIONS rendition
+// once a listed segment's video does (RFC 8216bis 4.4.6.2).
+func TestMultivariantClosedCaptions(t *testing.T) {
+	// An SEI NAL unit with one A/53 caption message, before the slice.
+	sei := []byte{0, 0, 0, 21, 6, 4, 17, 0xB5, 0x00, 0x31, 'G', 'A', '9', '4', 0x03, 0xC2, 0xFF, 0xFC, 0x94, 0x20, 0xFC, 0x00, 0x00, 0xFF, 0x80}
+	for _, tc := range []struct {
+		name     string
+		captions bool
+		want     []string
+	}{
+		{"none", false, []string{",CLOSED-CAPTIONS=NONE\n"}},
+		{"cea608", true, []string{`#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",DEFAULT=YES,AUTOSELECT=YES,INSTREAM-ID="CC1"` + "\n", `,CLOSED-CAPTIONS="cc"` + "\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newHub(t, packager.Config{})
+			w := mustPublish(t, h, "live", "cc")
+			st := mustStream(t, h, "live", "cc")
+			m := media{video: videoA, audio: audioA, vStep: 40, gops: []int64{50}, until: 6000}
+			for _, tr := range []*remux.Track{videoA, audioA} {
+				if err := w.WriteTrack(tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			frames := m.frames()
+			if tc.captions {
+				for i := range frames {
+					if frames[i].Track == videoA {
+						frames[i].Data = append(append([]byte{}, sei...), frames[i].Data...)
+					}
+				}
+			}
+			writeFrames(t, w, frames)
+			obj, ok := st.Object(packager.MultivariantPath)
+			if !ok {
+				t.Fatal("no multivariant playlist")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(string(obj.Data), want) {
+					t.Errorf("multivariant playlist lacks %q:\n%s", want, obj.Data)
+				}
+			}
+			if !tc.captions && strings.Contains(string(obj.Data), "TYPE=CLOSED-CAPTIONS") {
+				t.Errorf("captions announced without any:\n%s", obj.Data)
+			}
+		})
+	}
+}

@@ -42,6 +42,9 @@ type fragment struct {
 	end    int64  // end of the fragment's media on the session timeline, ms
 	frames int    // samples
 	key    bool   // the first sample is a sync sample
+	// captions: a video sample carried CEA-608/708 captions (remux.CarriesCaptions),
+	// which the multivariant playlist declares.
+	captions bool
 }
 
 // toTicks converts ms on the session timeline to ticks of timescale the way

@@ -21,6 +21,7 @@ type rates struct {
 	peak, avg int64    // per segment, all tracks' fragments together
 	track     [2]int64 // per track, the peak fragment bitrate
 	fps       float64  // video frames per second; 0 when unknown
+	captions  bool     // a video fragment carries closed captions
 }
 
 // measure computes rates over segs. A segment's bitrate is its fragment bytes
@@ -43,6 +44,7 @@ func measure(segs []*segment) rates {
 					r.track[i] = max(r.track[i], int64(len(f.data))*8000/f.dur)
 				}
 				if i == vIdx {
+					r.captions = r.captions || f.captions
 					vFrames += int64(f.frames)
 					vMs += f.dur
 				}
@@ -271,6 +273,9 @@ func appendMultivariant(b []byte, inits [2]*initSeg, r rates) []byte {
 		b = append(b, AudioPlaylistPath...)
 		b = append(b, "\"\n"...)
 	}
+	if v != nil && r.captions {
+		b = append(b, `#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",DEFAULT=YES,AUTOSELECT=YES,INSTREAM-ID="CC1"`+"\n"...)
+	}
 	b = append(b, "#EXT-X-STREAM-INF:BANDWIDTH="...)
 	b = strconv.AppendInt(b, r.peak, 10)
 	b = append(b, ",AVERAGE-BANDWIDTH="...)
@@ -299,6 +304,14 @@ func appendMultivariant(b []byte, inits [2]*initSeg, r rates) []byte {
 		}
 		if a != nil {
 			b = append(b, `,AUDIO="aac"`...)
+		}
+		// Said either way (RFC 8216bis 4.4.6.2): a player not told probes the
+		// segments for captions, and Shaka Player 5.2 probing a live LL-HLS
+		// playlist picks the open segment, listed as parts only, and fails to load.
+		if r.captions {
+			b = append(b, `,CLOSED-CAPTIONS="cc"`...)
+		} else {
+			b = append(b, ",CLOSED-CAPTIONS=NONE"...)
 		}
 	}
 	b = append(b, '\n')

@@ -63,6 +63,7 @@ type cmafTrack struct {
 	segKey    bool
 	segCTS    int32
 	segFrames int
+	segCC     bool // a sample of the segment carried closed captions
 
 	// Sizes of the track's last segment, for the next one's buffers.
 	lastSize, lastParts int
@@ -185,6 +186,9 @@ func (s *session) addCMAF(f *remux.Frame) {
 	}
 	c.n++
 	c.segFrames++
+	if i == vIdx && !c.segCC {
+		c.segCC = remux.CarriesCaptions(f.Data, f.Track.NALULengthSize)
+	}
 	c.last = fr.DTS
 	c.segMaxPTS = max(c.segMaxPTS, fr.DTS+int64(f.CTS))
 	c.lastIn = s.lastWrite.Load()
@@ -356,8 +360,8 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 		s.cutPart(i, end)
 	}
 	parts, buf, regrown := c.parts, c.buf, c.regrown
-	first, key, firstCTS, frames := c.segFirst, c.segKey, c.segCTS, c.segFrames
-	c.parts, c.buf, c.regrown, c.slab, c.segFrames = nil, nil, false, nil, 0
+	first, key, firstCTS, frames, cc := c.segFirst, c.segKey, c.segCTS, c.segFrames, c.segCC
+	c.parts, c.buf, c.regrown, c.slab, c.segFrames, c.segCC = nil, nil, false, nil, 0, false
 	if len(parts) == 0 {
 		return
 	}
@@ -388,17 +392,18 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 	}
 	t, e := toTicks(ept, ts), toTicks(eptEnd, ts)
 	s.held.frag[i] = &fragment{
-		data:   data,
-		alloc:  int64(alloc),
-		t:      t,
-		d:      e - t,
-		dur:    dur,
-		start:  first,
-		ept:    ept,
-		eptEnd: eptEnd,
-		end:    end,
-		frames: frames,
-		key:    key,
+		data:     data,
+		alloc:    int64(alloc),
+		t:        t,
+		d:        e - t,
+		dur:      dur,
+		start:    first,
+		ept:      ept,
+		eptEnd:   eptEnd,
+		end:      end,
+		frames:   frames,
+		key:      key,
+		captions: cc,
 	}
 	s.held.parts[i] = views
 }
