@@ -33,8 +33,8 @@ const settleWait = 1000
 // Parts follow the same rule one level down: a track's part ends at the DTS of
 // the track's next frame, the first of its next part, so parts are gapless too
 // and no end is ever estimated while frames flow. Each track cuts its own parts
-// (remux.PartDue): audio frames do not line up with video ones, and cutting audio
-// at video instants would let audio parts run past the part target.
+// (partDue): audio frames do not line up with video ones, and cutting audio at
+// video instants would let audio parts run past the part target.
 type cmafTrack struct {
 	frag        *cmaf.Fragmenter
 	init        *initSeg
@@ -65,9 +65,9 @@ type cmafTrack struct {
 	segFrames int
 	segCC     bool // a sample of the segment carried closed captions
 
-	// Sizes of the track's last segment, for the next one's buffers.
-	lastSize, lastParts int
-	spare               []byte // the next segment's buffer, written once already (prepareSpares)
+	// Sizes of the track's last segment, for the next one's buffers and parts.
+	lastSize, lastParts, lastFrames int
+	spare                           []byte // the next segment's buffer, written once already (prepareSpares)
 }
 
 // styp is the open segment's styp box, nil before its first part.
@@ -140,8 +140,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 	if c.frag == nil {
 		return
 	}
-	if c.n > 0 && !c.pending && !s.cfg.DisableLowLatency &&
-		remux.PartDue(c.first, f.DTS, s.frameDuration(f.Track.Kind()), s.cfg.PartTarget) {
+	if c.n > 0 && !c.pending && !s.cfg.DisableLowLatency && s.partDue(i, f.DTS) {
 		lastIn := c.lastIn
 		if s.cutPart(i, f.DTS) {
 			s.exposeOpen()
@@ -192,6 +191,30 @@ func (s *session) addCMAF(f *remux.Frame) {
 	c.last = fr.DTS
 	c.segMaxPTS = max(c.segMaxPTS, fr.DTS+int64(f.CTS))
 	c.lastIn = s.lastWrite.Load()
+}
+
+// partDue reports whether a frame of track i at dts starts the track's next
+// part: the segment's frames are spread over its parts as evenly as the part
+// target allows (remux.PartDue), expecting as many as the track's last segment
+// had, or a segment target's worth at first.
+func (s *session) partDue(i int, dts int64) bool {
+	c := &s.cm[i]
+	step := s.frameDuration(c.frag.Track().Kind())
+	expect := c.lastFrames
+	if t := c.frag.Track(); expect == 0 && i == aIdx && t.SampleRate > 0 {
+		expect = int((s.cfg.SegmentDuration.Milliseconds()*int64(t.SampleRate) + 512000) / 1024000) // AAC frames of 1024 samples
+	} else if expect == 0 && step > 0 {
+		expect = int((s.cfg.SegmentDuration.Milliseconds() + step/2) / step)
+	}
+	return remux.PartDue(remux.PartPlan{
+		Target:    s.cfg.PartTarget,
+		PartStart: c.first,
+		PartKey:   c.key,
+		Parts:     len(c.parts),
+		Frames:    c.segFrames,
+		Expect:    expect,
+		Sync:      i == aIdx,
+	}, dts, step)
 }
 
 // cutPart writes track i's buffered samples as the segment's next part, ending
@@ -365,7 +388,7 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 	if len(parts) == 0 {
 		return
 	}
-	c.lastSize, c.lastParts = len(buf), len(parts)
+	c.lastSize, c.lastParts, c.lastFrames = len(buf), len(parts), frames
 	end = c.floor // where the last part ended
 	data, alloc := detach(buf)
 	views := parts[:len(parts):len(parts)]

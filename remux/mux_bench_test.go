@@ -179,7 +179,7 @@ func (p *muxPipeline) write(f *remux.Frame) error {
 		p.cmafBuf[0], p.cmafBuf[1] = p.cmafBuf[0][:0], p.cmafBuf[1][:0]
 		p.partStart = [2]int64{f.DTS, f.DTS}
 	} else if p.partTarget > 0 && p.frag[i].Len() > 0 &&
-		remux.PartDue(p.partStart[i], f.DTS, p.seg.Step(f.Track.Kind()), p.partTarget) {
+		remux.PartDue(remux.PartPlan{Target: p.partTarget, PartStart: p.partStart[i]}, f.DTS, p.seg.Step(f.Track.Kind())) {
 		p.seq++
 		if p.cmafBuf[i], err = p.frag[i].FlushChunk(p.cmafBuf[i], p.seq, f.DTS); err != nil {
 			return err

@@ -330,12 +330,55 @@ func (s *Segmenter) maxBytes() int {
 	return s.MaxBytes
 }
 
-// PartDue reports whether a frame at dts starts a new part of its track when the
-// track's open part began at partStart and its frames last step ms. Like
-// MaxDuration for segments it looks one frame ahead, so a part stays at or under
-// target; a part always takes its first frame, so one frame longer than target
-// makes a part of its own. Parts are cut per track: each rendition's parts then
-// stay within target even though audio frames do not line up with video ones.
-func PartDue(partStart, dts, step int64, target time.Duration) bool {
-	return dts > partStart && dts-partStart+max(step, 0) > target.Milliseconds()
+// PartPlan is what a track's part decision needs to know about its open segment.
+type PartPlan struct {
+	Target    time.Duration // PART-TARGET: no part runs longer
+	PartStart int64         // first DTS of the open part, ms
+	PartKey   bool          // the open part starts with a sync sample
+	Parts     int           // parts already cut in the segment
+	Frames    int           // frames already in the segment (the open part's too)
+	Expect    int           // frames the segment is expected to hold (its predecessor's count); 0 when unknown
+	Sync      bool          // every frame of the track is a sync sample (audio)
+}
+
+// PartDue reports whether a frame at dts starts a new part of its track, whose
+// frames last step ms. A part always takes its first frame, so a frame longer
+// than the target makes a part of its own; otherwise a part is cut when the
+// frame would take it past the target (looking one frame ahead, like
+// MaxDuration for segments), and also earlier so that the segment's expected
+// frames spread evenly over its parts: with only the target rule, 48 kHz AAC (94
+// frames of 21.3 ms in 2 s) made ten 192 ms parts and a 43 to 85 ms sliver at
+// the end of every segment, and a one-frame last part stalled hls.js 1.7.4's
+// loader at the segment boundary. Tracks whose every frame is a sync sample
+// plan for one frame more than expected, so a segment one frame longer still
+// ends in a full part. RFC 8216bis 4.4.4.9 wants every part but a segment's last
+// and those with INDEPENDENT=YES at least 85% of the target: a part that does not
+// start with a sync sample is not cut short of that, which with video at 30 fps
+// and 200 ms parts leaves six frames a part, as the target rule made. Parts are
+// cut per track: audio frames do not line up with video ones.
+func PartDue(p PartPlan, dts, step int64) bool {
+	if dts <= p.PartStart {
+		return false
+	}
+	t := p.Target.Milliseconds()
+	if dts-p.PartStart+max(step, 0) > t {
+		return true
+	}
+	if step <= 0 || p.Expect <= 0 || t < step {
+		return false
+	}
+	if !p.Sync && !p.PartKey && (dts-p.PartStart)*100 < 85*t {
+		return false
+	}
+	n := int64(p.Expect)
+	if p.Sync {
+		n++
+	}
+	m := t / step            // frames in a full part
+	parts := (n + m - 1) / m // fewest parts that hold n frames
+	k := int64(p.Parts) + 1  // the boundary that closes the open part
+	if k >= parts {
+		return false // the last part runs to the segment's end
+	}
+	return int64(p.Frames) >= (2*k*n+parts)/(2*parts) // round(k*n/parts) frames before it
 }

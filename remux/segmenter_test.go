@@ -1,6 +1,7 @@
 package remux_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -178,38 +179,56 @@ func BenchmarkSegmenter(b *testing.B) {
 }
 
 func TestPartDue(t *testing.T) {
-	// Frames of each rate, cut into parts by PartDue; every part must be at
-	// most the target long, and at least 85% of it (RFC 8216bis 4.4.4.9) except
-	// where a frame alone is longer.
+	// Segments of each rate cut into parts by PartDue, with the expected frame
+	// count known (a steady GOP) or not (the first segment): every part must be at
+	// most the target long, every part but the last that does not start with a
+	// sync sample at least 85% of it (RFC 8216bis 4.4.4.9) unless a frame alone
+	// is longer, and no last part a single frame while a part holds more.
 	tests := []struct {
-		name    string
-		times   func(n int64) int64
-		step    int64
-		min     int64
-		wantDur []int64
+		name   string
+		times  func(n int64) int64
+		step   int64
+		sync   bool
+		frames int     // in the segment
+		expect int     // frames the plan expects; 0: unknown
+		want   []int64 // part durations, ms
 	}{
-		{"25 fps", func(n int64) int64 { return n * 40 }, 40, 170, []int64{200, 200, 200}},
-		{"30 fps ms", func(n int64) int64 { return n * 1000 / 30 }, 33, 170, []int64{200, 200, 200}},
-		{"48 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, 170, []int64{192, 192, 192}},
-		{"44.1 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 44100 }, 23, 170, []int64{185, 186, 186}},
-		{"1 fps: a frame per part", func(n int64) int64 { return n * 1000 }, 1000, 0, []int64{1000, 1000, 1000}},
+		{"25 fps", func(n int64) int64 { return n * 40 }, 40, false, 50, 50, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"30 fps ms", func(n int64) int64 { return n * 1000 / 30 }, 33, false, 60, 60, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"30 fps, unknown", func(n int64) int64 { return n * 1000 / 30 }, 33, false, 60, 0, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		{"48 kHz AAC, 94 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 94, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 171}},
+		{"48 kHz AAC, 93 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 93, 94, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 150}},
+		{"48 kHz AAC, 95 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 95, 94, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 192}},
+		{"48 kHz AAC, target rule alone", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 0, []int64{192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 85}},
+		{"44.1 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 44100 }, 23, true, 87, 87, []int64{185, 186, 186, 186, 185, 186, 186, 186, 185, 186, 163}},
+		{"1 fps: a frame per part", func(n int64) int64 { return n * 1000 }, 1000, false, 2, 2, []int64{1000, 1000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var durs []int64
-			start := tt.times(0)
-			for n := int64(1); len(durs) < len(tt.wantDur); n++ {
-				if dts := tt.times(n); remux.PartDue(start, dts, tt.step, 200*time.Millisecond) {
-					durs = append(durs, dts-start)
-					start = dts
+			plan := remux.PartPlan{Target: 200 * time.Millisecond, PartStart: tt.times(0), PartKey: true, Expect: tt.expect, Sync: tt.sync}
+			for n := 1; n <= tt.frames; n++ {
+				dts := tt.times(int64(n))
+				plan.Frames = n
+				if n == tt.frames || remux.PartDue(plan, dts, tt.step) {
+					durs = append(durs, dts-plan.PartStart)
+					plan.PartStart, plan.PartKey = dts, tt.sync
+					plan.Parts++
 				}
 			}
+			if fmt.Sprint(durs) != fmt.Sprint(tt.want) {
+				t.Errorf("parts %v, want %v", durs, tt.want)
+			}
 			for i, d := range durs {
-				if d != tt.wantDur[i] {
-					t.Errorf("part %d: %d ms, want %d (all %v)", i, d, tt.wantDur[i], durs)
+				last := i == len(durs)-1
+				if d > 200 && tt.step <= 200 {
+					t.Errorf("part %d: %d ms, over the target", i, d)
 				}
-				if (d > 200 && tt.step <= 200) || d < tt.min {
-					t.Errorf("part %d: %d ms outside [%d, 200]", i, d, tt.min)
+				if !last && !tt.sync && i > 0 && d < 170 && tt.step <= 170 {
+					t.Errorf("part %d: %d ms, under 85%% of the target", i, d)
+				}
+				if last && len(durs) > 1 && d <= tt.step+1 && tt.step < 200 {
+					t.Errorf("last part a single frame: %v", durs)
 				}
 			}
 		})
