@@ -57,7 +57,7 @@ func requireWeb(t *testing.T) string {
 	t.Helper()
 	needTools(t, "node", "chromium")
 	webDir, _ := filepath.Abs("../../web")
-	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js"} {
+	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js", "vendor/shaka-player.compiled.js"} {
 		if _, err := os.Stat(filepath.Join(webDir, need)); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("web/%s missing: `make web` fetches it (make test does)", need)

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stockCase is one stock player on one output, embedded as web/test/stock.mjs
+// says: the player's own defaults, or its documented low-latency mode.
+type stockCase struct {
+	Name   string `json:"name"`
+	Engine string `json:"engine"` // hls (hls.js), dash (dash.js), shaka (Shaka Player)
+	Mode   string `json:"mode"`   // default or lowLatency
+	Src    string `json:"src"`
+}
+
+// stockSample is one second of one page as stock.mjs reports it.
+type stockSample struct {
+	Name           string   `json:"name"`
+	T              int      `json:"t"`
+	Wall           float64  `json:"wall"`
+	CurrentTime    float64  `json:"currentTime"`
+	DecodedFrames  int      `json:"decodedFrames"`
+	Width          int      `json:"width"`
+	Height         int      `json:"height"`
+	Latency        *float64 `json:"latency"`
+	WallLatency    *float64 `json:"wallLatency"`
+	Stalls         int      `json:"stalls"`
+	StalledMs      int      `json:"stalledMs"`
+	LongestStallMs int      `json:"longestStallMs"`
+	Errors         []string `json:"errors"`
+	PageError      string   `json:"pageerror"`
+}
+
+// playStock plays every case at once, each in its own page of one headless
+// Chromium, for seconds, and returns each case's samples by name.
+func playStock(t *testing.T, origin string, seconds int, cases []stockCase) map[string][]stockSample {
+	t.Helper()
+	webDir := requireWeb(t)
+	js, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "node", filepath.Join(webDir, "test", "stock.mjs"), origin, strconv.Itoa(seconds), string(js))
+	if err := p.wait(t, time.Duration(seconds+60)*time.Second); err != nil {
+		t.Fatalf("stock.mjs: %v\n%s", err, tail(p.output.String(), 20))
+	}
+	if dir := os.Getenv("RTMPGATE_LATENCY_TRACE"); dir != "" {
+		name := strings.ReplaceAll(t.Name(), "/", "_") + ".jsonl"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(p.output.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	out := map[string][]stockSample{}
+	sc := bufio.NewScanner(strings.NewReader(p.output.String()))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var s stockSample
+		if json.Unmarshal(sc.Bytes(), &s) != nil {
+			continue
+		}
+		if s.PageError != "" {
+			t.Errorf("%s: page error: %s", s.Name, s.PageError)
+			continue
+		}
+		out[s.Name] = append(out[s.Name], s)
+	}
+	return out
+}
+
+// stockFigures is what one page did over its judged window.
+type stockFigures struct {
+	startAfter              float64 // s from page load to the first advancing sample
+	window, advanced        float64 // wall seconds judged, media seconds played in them
+	stalls                  int     // stalls of 250 ms or more in the window
+	stalledMs, longestMs    int
+	latMean, latP95, latMax float64 // wall-clock latency (behind the frame's arrival), s
+	edgeMean                float64 // the player's own latency figure, s
+	width, height, decoded  int
+	errors                  []string
+}
+
+func (f stockFigures) String() string {
+	return fmt.Sprintf("started after %.1f s; %.1f s of media in %.1f s (%.2fx); %d stalls (%d ms, longest %d ms); latency behind ingest mean %.2f s, p95 %.2f s, max %.2f s; player's own latency mean %.2f s; %d frames at %dx%d",
+		f.startAfter, f.advanced, f.window, f.advanced/max(f.window, 0.001), f.stalls, f.stalledMs, f.longestMs, f.latMean, f.latP95, f.latMax, f.edgeMean, f.decoded, f.width, f.height)
+}
+
+// judgeStock takes the window of window seconds that begins at the first sample
+// at which the page has played, or its last window seconds if that runs past
+// the end, and sums it up. ok is false when the player never played.
+func judgeStock(samples []stockSample, window float64) (f stockFigures, ok bool) {
+	start := -1
+	for i := 1; i < len(samples); i++ {
+		if samples[i].CurrentTime > samples[i-1].CurrentTime && samples[i-1].CurrentTime > 0 {
+			start = i - 1
+			break
+		}
+	}
+	for _, s := range samples {
+		f.errors = append(f.errors, s.Errors...)
+	}
+	if start < 0 {
+		return f, false
+	}
+	end := len(samples) - 1
+	for end > start && samples[end].Wall-samples[start].Wall > window {
+		end--
+	}
+	for start > 0 && samples[end].Wall-samples[start-1].Wall <= window {
+		start--
+	}
+	a, b := samples[start], samples[end]
+	f.startAfter = a.Wall
+	f.window, f.advanced = b.Wall-a.Wall, b.CurrentTime-a.CurrentTime
+	f.stalls, f.stalledMs = b.Stalls-a.Stalls, b.StalledMs-a.StalledMs
+	f.width, f.height, f.decoded = b.Width, b.Height, b.DecodedFrames
+	var lat []float64
+	var edge float64
+	var edges int
+	for _, s := range samples[start : end+1] {
+		f.longestMs = max(f.longestMs, s.LongestStallMs)
+		if s.WallLatency != nil {
+			lat = append(lat, *s.WallLatency)
+		}
+		if s.Latency != nil {
+			edge += *s.Latency
+			edges++
+		}
+	}
+	sort.Float64s(lat)
+	if n := len(lat); n > 0 {
+		for _, l := range lat {
+			f.latMean += l / float64(n)
+		}
+		f.latP95, f.latMax = lat[(n*95+99)/100-1], lat[n-1]
+	}
+	if edges > 0 {
+		f.edgeMean = edge / float64(edges)
+	}
+	return f, true
+}
+
+// Bounds of TestStockPlayers. Real time: over the window the media must
+// advance at least 0.9x the wall clock, which leaves 2 s in 20 s for startup
+// jitter and the odd wait at a part. One stall must not pass 2 s, a segment's
+// worth: a player that waits longer than a whole segment has lost its place in
+// the stream (the loader stopped, or it jumped), not waited on the next part.
+const (
+	stockWindow      = 20.0
+	stockMinRate     = 0.9
+	stockMaxStallMs  = 2000
+	stockSeconds     = 32 // per batch: up to 12 s to start, then the window
+	stockJoinSegment = 2  // the players join once this many segments are listed: 4 s in
+)
+
+// TestStockPlayers plays every output in every stock player the page ships,
+// hls.js 1.7.4, dash.js 5.2.1 and Shaka Player 5.2.12, each with its defaults
+// as a site that embeds it plainly would, and in its documented low-latency
+// mode: hls.js on the fMP4 LL-HLS and the TS playlists, dash.js on the MPD,
+// Shaka on all three. ffmpeg publishes the 30 fps H.264 clip with B-frames and
+// AAC in real time; each batch of players joins its own stream 4 s in (pages of
+// one Chromium, a batch at a time to bound the CPU) and must play at real time
+// without a long stall or an error. Latencies go to the log.
+func TestStockPlayers(t *testing.T) {
+	g := startGateway(t)
+	src := clip(t, "bframes")
+	origin := "http://" + g.httpAddr
+	batches := []struct {
+		name string
+		outs map[string][]string // engine -> outputs
+	}{
+		{"hls.js", map[string][]string{"hls": {"index.m3u8", "ts/index.m3u8"}}},
+		{"dash", map[string][]string{"dash": {"index.mpd"}, "shaka": {"index.mpd"}}},
+		{"shaka-hls", map[string][]string{"shaka": {"index.m3u8", "ts/index.m3u8"}}},
+	}
+	for bi, b := range batches {
+		t.Run(b.name, func(t *testing.T) {
+			key := fmt.Sprintf("stock%d", bi)
+			startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+				"-i", src, "-c", "copy", "-f", "flv", g.ingestURL(key))
+			waitPlaylist(t, g.streamURL(key, "v/index.m3u8"), 15*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= stockJoinSegment })
+			var cases []stockCase
+			for _, engine := range []string{"hls", "dash", "shaka"} {
+				for _, out := range b.outs[engine] {
+					for _, mode := range []string{"default", "lowLatency"} {
+						cases = append(cases, stockCase{Name: engine + " " + out + " " + mode, Engine: engine, Mode: mode, Src: "/live/" + key + "/" + out})
+					}
+				}
+			}
+			got := playStock(t, origin, stockSeconds, cases)
+			for _, c := range cases {
+				t.Run(strings.NewReplacer(" ", "_", "/", "_").Replace(c.Name), func(t *testing.T) {
+					f, ok := judgeStock(got[c.Name], stockWindow)
+					if len(f.errors) > 0 {
+						t.Errorf("player errors: %q", f.errors)
+					}
+					if !ok {
+						t.Fatalf("never played: %+v", got[c.Name])
+					}
+					t.Logf("%s: %v", c.Name, f)
+					if f.window < stockWindow-3 {
+						t.Errorf("judged only %.1f s of playback", f.window)
+					}
+					if f.advanced < stockMinRate*f.window {
+						t.Errorf("played %.1f s of media in %.1f s of wall time, want at least %.0f%%", f.advanced, f.window, 100*stockMinRate)
+					}
+					if f.longestMs > stockMaxStallMs {
+						t.Errorf("a stall of %d ms, want none over %d ms", f.longestMs, stockMaxStallMs)
+					}
+					if f.width != 640 || f.height != 360 || f.decoded < int(f.advanced*25) {
+						t.Errorf("decoded %d frames at %dx%d for %.1f s of media", f.decoded, f.width, f.height, f.advanced)
+					}
+				})
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+// Plays live streams in stock players, each embedded as a site would embed it
+// plainly (no code of rtmpgate's page), several pages of one headless Chromium at
+// once, and prints one JSON line per page and second for the Go tests to judge.
+// Usage: node stock.mjs ORIGIN SECONDS CASES_JSON
+// CASES_JSON is an array of {name, engine: "hls"|"dash"|"shaka", mode:
+// "default"|"lowLatency", src}; src is a path on ORIGIN or a full URL.
+//
+// The configurations are the players' documented ones, nothing more:
+//   hls.js   default: new Hls()              lowLatency: new Hls({lowLatencyMode: true})
+//   dash.js  default: MediaPlayer().create() lowLatency: streaming.liveCatchup.enabled
+//            (dash.js 4.4+ switches to low latency by itself when the MPD has
+//            availabilityTimeComplete="false"; its target comes from ServiceDescription)
+//   Shaka    default: new shaka.Player()     lowLatency: streaming.lowLatencyMode
+//
+// Each line: {name, t, currentTime, decodedFrames, width, height, latency (s behind
+// the live edge as the player sees it), wallLatency (wall clock minus the playing
+// frame's wall-clock time: EXT-X-PROGRAM-DATE-TIME or the MPD's availability
+// timeline, which rtmpgate anchors to the frame's arrival), stalls (times playback
+// stopped advancing for 250 ms or more while not paused, after it first advanced),
+// stalledMs (their total), longestStallMs, errors}.
+import { chromium } from 'playwright-core';
+
+const [origin, secondsArg, casesArg] = process.argv.slice(2);
+const seconds = Number(secondsArg || 20);
+const cases = JSON.parse(casesArg || '[]');
+const vendor = {
+  hls: '/vendor/hls.min.js',
+  dash: '/vendor/dash.all.min.js',
+  shaka: '/vendor/shaka-player.compiled.js',
+};
+
+// embed is the one script a page runs: it makes the player and keeps playerStats.
+function embed(engine, mode, src) {
+  const ll = mode === 'lowLatency';
+  const start = {
+    hls: `const hls = new Hls(${ll ? '{ lowLatencyMode: true }' : ''});
+      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) fail('hls.js ' + d.type + ' ' + d.details); });
+      hls.loadSource(SRC); hls.attachMedia(video);
+      latency = () => hls.latency;
+      playingDate = () => hls.playingDate;`,
+    dash: `const player = dashjs.MediaPlayer().create();
+      ${ll ? 'player.updateSettings({ streaming: { liveCatchup: { enabled: true } } });' : ''}
+      player.on(dashjs.MediaPlayer.events.ERROR, e => fail('dash.js ' + JSON.stringify(e.error ? { code: e.error.code, message: e.error.message } : e).slice(0, 300)));
+      player.initialize(video, SRC, true);
+      latency = () => player.getCurrentLiveLatency();
+      wall = () => player.getCurrentLiveLatency();`,
+    shaka: `shaka.polyfill.installAll();
+      const player = new shaka.Player();
+      ${ll ? 'player.configure({ streaming: { lowLatencyMode: true } });' : ''}
+      player.addEventListener('error', e => fail('shaka ' + e.detail.code + ' ' + JSON.stringify(e.detail.data).slice(0, 300)));
+      player.attach(video).then(() => player.load(SRC)).catch(e => fail('shaka load ' + (e.code || e)));
+      latency = () => { const r = player.seekRange(); return r.end - video.currentTime; };
+      playingDate = () => player.getPlayheadTimeAsDate();`,
+  }[engine];
+  return `<!doctype html><meta charset="utf-8"><title>${engine} ${mode}</title>
+<video id="video" muted autoplay playsinline></video>
+<script src="${vendor[engine]}"></script>
+<script>
+'use strict';
+const SRC = ${JSON.stringify(src)};
+const video = document.getElementById('video');
+const errors = [];
+const fail = m => errors.push(String(m));
+let latency = () => null, playingDate = () => null, wall = null;
+let stalls = 0, stalledMs = 0, longestStallMs = 0, lastCT = -1, since = 0, started = false;
+// Every 50 ms: playback that does not advance for 250 ms, not paused, is a stall.
+setInterval(() => {
+  const now = performance.now();
+  if (video.currentTime !== lastCT || video.paused) {
+    if (started && since && now - since >= 250) {
+      stalls++; stalledMs += now - since; longestStallMs = Math.max(longestStallMs, now - since);
+    }
+    if (lastCT >= 0 && video.currentTime > lastCT && !video.paused) started = true;
+    lastCT = video.currentTime; since = now;
+  }
+}, 50);
+video.addEventListener('error', () => fail('video element: ' + (video.error && video.error.message)));
+try {
+  ${start}
+} catch (e) { fail('setup: ' + e); }
+window.playerStats = () => {
+  const q = video.getVideoPlaybackQuality();
+  const now = performance.now();
+  const open = started && since && now - since >= 250 && !video.paused ? now - since : 0;
+  let wl = null;
+  if (wall) wl = wall(); else { const d = playingDate(); if (d) wl = (Date.now() - d.getTime()) / 1000; }
+  const lat = latency();
+  return { currentTime: video.currentTime, decodedFrames: q.totalVideoFrames, width: video.videoWidth,
+    height: video.videoHeight, paused: video.paused,
+    latency: Number.isFinite(lat) ? lat : null, wallLatency: Number.isFinite(wl) ? wl : null,
+    stalls: stalls + (open ? 1 : 0), stalledMs: Math.round(stalledMs + open),
+    longestStallMs: Math.round(Math.max(longestStallMs, open)), errors };
+};
+</script>`;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows', '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 640, height: 400 } });
+  const pages = await Promise.all(cases.map(async (c, i) => {
+    const page = await context.newPage();
+    page.on('pageerror', e => console.log(JSON.stringify({ name: c.name, pageerror: String(e) })));
+    // The page is served from the origin's own address, so its requests are same-origin.
+    const url = `${origin}/__stock/${i}.html`;
+    await page.route(url, r => r.fulfill({ contentType: 'text/html', body: embed(c.engine, c.mode, c.src) }));
+    await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+    return { c, page };
+  }));
+  const t0 = Date.now();
+  for (let i = 1; i <= seconds; i++) {
+    await new Promise(r => setTimeout(r, Math.max(0, t0 + i * 1000 - Date.now())));
+    const lines = await Promise.all(pages.map(async ({ c, page }) => {
+      const s = await page.evaluate(() => window.playerStats ? window.playerStats() : null).catch(e => ({ errors: ['evaluate: ' + e] }));
+      return JSON.stringify({ name: c.name, t: i, wall: (Date.now() - t0) / 1000, ...s });
+    }));
+    for (const l of lines) console.log(l);
+  }
+} finally {
+  await browser.close();
+}
