@@ -67,6 +67,7 @@ type cmafTrack struct {
 
 	// Sizes of the track's last segment, for the next one's buffers and parts.
 	lastSize, lastParts, lastFrames int
+	lastDur                         int64  // ms
 	spare                           []byte // the next segment's buffer, written once already (prepareSpares)
 }
 
@@ -196,7 +197,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 // partDue reports whether a frame of track i at dts starts the track's next
 // part: the segment's frames are spread over its parts as evenly as the part
 // target allows (remux.PartDue), expecting as many as the track's last segment
-// had, or a segment target's worth at first.
+// had at its mean frame interval, or a segment target's worth at first.
 func (s *session) partDue(i int, dts int64) bool {
 	c := &s.cm[i]
 	step := s.frameDuration(c.frag.Track().Kind())
@@ -207,13 +208,15 @@ func (s *session) partDue(i int, dts int64) bool {
 		expect = int((s.cfg.SegmentDuration.Milliseconds() + step/2) / step)
 	}
 	return remux.PartDue(remux.PartPlan{
-		Target:    s.cfg.PartTarget,
-		PartStart: c.first,
-		PartKey:   c.key,
-		Parts:     len(c.parts),
-		Frames:    c.segFrames,
-		Expect:    expect,
-		Sync:      i == aIdx,
+		Target:     s.cfg.PartTarget,
+		PartStart:  c.first,
+		PartKey:    c.key,
+		PartFrames: c.n,
+		Parts:      len(c.parts),
+		Frames:     c.segFrames,
+		Expect:     expect,
+		FullPart:   remux.FullPart(s.cfg.PartTarget, c.lastFrames, c.lastDur),
+		Sync:       i == aIdx,
 	}, dts, step)
 }
 
@@ -388,8 +391,8 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 	if len(parts) == 0 {
 		return
 	}
-	c.lastSize, c.lastParts, c.lastFrames = len(buf), len(parts), frames
 	end = c.floor // where the last part ended
+	c.lastSize, c.lastParts, c.lastFrames, c.lastDur = len(buf), len(parts), frames, end-first
 	data, alloc := detach(buf)
 	views := parts[:len(parts):len(parts)]
 	if regrown || &data[0] != &buf[0] {

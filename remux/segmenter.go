@@ -332,39 +332,69 @@ func (s *Segmenter) maxBytes() int {
 
 // PartPlan is what a track's part decision needs to know about its open segment.
 type PartPlan struct {
-	Target    time.Duration // PART-TARGET: no part runs longer
-	PartStart int64         // first DTS of the open part, ms
-	PartKey   bool          // the open part starts with a sync sample
-	Parts     int           // parts already cut in the segment
-	Frames    int           // frames already in the segment (the open part's too)
-	Expect    int           // frames the segment is expected to hold (its predecessor's count); 0 when unknown
-	Sync      bool          // every frame of the track is a sync sample (audio)
+	Target     time.Duration // PART-TARGET: no part runs longer
+	PartStart  int64         // first DTS of the open part, ms
+	PartKey    bool          // the open part starts with a sync sample
+	PartFrames int           // frames in the open part
+	Parts      int           // parts already cut in the segment
+	Frames     int           // frames already in the segment (the open part's too)
+	Expect     int           // frames the segment is expected to hold (its predecessor's count); 0 when unknown
+	FullPart   int           // frames a full part holds at the track's mean frame interval (its last segment's); 0 when unknown
+	Sync       bool          // every frame of the track is a sync sample (audio)
+}
+
+// FullPart is how many frames of a track whose last segment held frames over
+// dur ms fit in a part of target: 0 when that is not known.
+func FullPart(target time.Duration, frames int, dur int64) int {
+	if frames < 2 || dur <= 0 {
+		return 0
+	}
+	return int(target.Milliseconds() * int64(frames) / dur)
 }
 
 // PartDue reports whether a frame at dts starts a new part of its track, whose
 // frames last step ms. A part always takes its first frame, so a frame longer
-// than the target makes a part of its own; otherwise a part is cut when the
-// frame would take it past the target (looking one frame ahead, like
-// MaxDuration for segments), and also earlier so that the segment's expected
-// frames spread evenly over its parts: with only the target rule, 48 kHz AAC (94
-// frames of 21.3 ms in 2 s) made ten 192 ms parts and a 43 to 85 ms sliver at
-// the end of every segment, and a one-frame last part stalled hls.js 1.7.4's
-// loader at the segment boundary. Tracks whose every frame is a sync sample
-// plan for one frame more than expected, so a segment one frame longer still
-// ends in a full part. RFC 8216bis 4.4.4.9 wants every part but a segment's last
-// and those with INDEPENDENT=YES at least 85% of the target: a part that does not
-// start with a sync sample is not cut short of that, which with video at 30 fps
-// and 200 ms parts leaves six frames a part, as the target rule made. Parts are
-// cut per track: audio frames do not line up with video ones.
+// than the target makes a part of its own.
+//
+// A part is cut when the frame would take it past the target. Looking one
+// frame ahead with the last interval alone (as MaxDuration does for segments)
+// misjudges RTMP's whole-millisecond timestamps: 30 fps steps 33, 34, 33 ms, and
+// six frames that span exactly 200 ms looked like 201 after a 34 ms step, so a
+// part of five frames was cut, and a 60-frame segment ended in a one-frame part.
+// Where the track's mean interval is known (FullPart) a part holds that many
+// frames, and the one-frame look-ahead only guards against a slower frame rate,
+// with a millisecond of slack for that rounding.
+//
+// A part is also cut earlier so that the segment's expected frames spread
+// evenly over its parts: with the target rule alone, 48 kHz AAC (94 frames of
+// 21.3 ms in 2 s) made ten 192 ms parts and a 43 to 85 ms sliver at the end of
+// every segment, and a one-frame last part stalled hls.js 1.7.4's loader at the
+// segment boundary. Tracks whose every frame is a sync sample plan for one frame
+// more than expected, so a segment one frame longer still ends in a full part.
+// RFC 8216bis 4.4.4.9 wants every part but a segment's last and those with
+// INDEPENDENT=YES at least 85% of the target: a part that does not start with a
+// sync sample is not cut short of that. Parts are cut per track: audio frames do
+// not line up with video ones.
 func PartDue(p PartPlan, dts, step int64) bool {
 	if dts <= p.PartStart {
 		return false
 	}
 	t := p.Target.Milliseconds()
-	if dts-p.PartStart+max(step, 0) > t {
-		return true
+	m := int64(p.FullPart)
+	if m > 0 {
+		if int64(p.PartFrames) >= m || dts-p.PartStart+max(step, 0) > t+1 {
+			return true
+		}
+	} else {
+		if dts-p.PartStart+max(step, 0) > t {
+			return true
+		}
+		if step <= 0 {
+			return false
+		}
+		m = t / step
 	}
-	if step <= 0 || p.Expect <= 0 || t < step {
+	if p.Expect <= 0 || m < 1 {
 		return false
 	}
 	if !p.Sync && !p.PartKey && (dts-p.PartStart)*100 < 85*t {
@@ -374,7 +404,6 @@ func PartDue(p PartPlan, dts, step int64) bool {
 	if p.Sync {
 		n++
 	}
-	m := t / step            // frames in a full part
 	parts := (n + m - 1) / m // fewest parts that hold n frames
 	k := int64(p.Parts) + 1  // the boundary that closes the open part
 	if k >= parts {
