@@ -1,5 +1,6 @@
 // Shared by index.html and play.html: attach one stream to a <video> with hls.js
-// (fMP4 or TS HLS) or dash.js, and report the player's state for the page and tests.
+// (fMP4 or TS HLS), dash.js or Shaka Player (play.html only), and report the
+// player's state for the page and tests.
 'use strict';
 
 // How far behind the live edge the low-latency hls.js player aims, s: PART-HOLD-BACK
@@ -30,19 +31,35 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       fail('dash.js is not in this build: run make build');
     } else {
       const player = dashjs.MediaPlayer().create();
-      // Low latency: the MPD's ServiceDescription sets the target; catch-up
-      // speeds playback up (or down) a little to hold it after a stall.
+      // dash.js (4.4 on) plays in low-latency mode by itself when the MPD says
+      // availabilityTimeComplete="false", as rtmpgate's does, aiming at its
+      // ServiceDescription's target. The page's low-latency mode adds the
+      // catch-up that speeds playback up (or down) a little to hold it after a
+      // stall, and sets that target itself.
       player.updateSettings({
         debug: { logLevel: debug ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
-        streaming: lowLatency
-          ? { lowLatencyEnabled: true, liveCatchup: { enabled: true }, delay: { liveDelay: 0.8 } }
-          : { lowLatencyEnabled: false },
+        streaming: lowLatency ? { liveCatchup: { enabled: true }, delay: { liveDelay: 0.8 } } : {},
       });
       player.on(dashjs.MediaPlayer.events.ERROR, e => fail('dash.js: ' + JSON.stringify(e.error || e)));
       player.initialize(video, src, true);
       latency = () => player.getCurrentLiveLatency();
       wallLatency = latency; // dash.js measures against the wall clock (UTCTiming)
       destroy = () => player.reset();
+      engineObj = player;
+    }
+  } else if (engine === 'shaka') {
+    if (!window.shaka) {
+      fail('Shaka Player is not in this build: run make build');
+    } else {
+      // Shaka Player with its defaults: its low-latency mode is one of them
+      // (LL-HLS parts, the MPD's ServiceDescription).
+      shaka.polyfill.installAll();
+      const player = new shaka.Player();
+      player.addEventListener('error', e => fail('Shaka: ' + e.detail.code));
+      player.attach(video).then(() => player.load(src)).catch(e => fail('Shaka: ' + (e.code || e)));
+      latency = () => { const r = player.seekRange(); return r.end - video.currentTime; };
+      wallLatency = () => { const d = player.getPlayheadTimeAsDate(); return d ? (Date.now() - d.getTime()) / 1000 : null; };
+      destroy = () => { player.destroy(); };
       engineObj = player;
     }
   } else if (window.Hls && Hls.isSupported()) {

@@ -6,7 +6,7 @@ package web
 
 import "embed"
 
-// FS holds index.html, play.html, player.js and vendor/ (hls.min.js, dash.all.min.js).
+// FS holds index.html, play.html, player.js and vendor/ (hls.min.js, dash.all.min.js, shaka-player.compiled.js).
 //
 //go:embed index.html play.html player.js all:vendor
 var FS embed.FS

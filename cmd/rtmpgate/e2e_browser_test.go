@@ -121,8 +121,9 @@ func TestBrowserPlaysTSHLS(t *testing.T) {
 	checkPlayback(t, stats, 6)
 }
 
-// hls.js on the CMAF (fMP4) playlists and dash.js on the MPD, each for at least 6 s
-// of advancing playback of a live publish.
+// The page's player on the CMAF outputs: hls.js on the fMP4 playlists, dash.js
+// on the MPD and Shaka on the fMP4 playlists, each for at least 6 s of advancing
+// playback of a live publish.
 func TestBrowserPlaysCMAF(t *testing.T) {
 	g := startGateway(t)
 	src := clip(t, "av")
@@ -135,6 +136,7 @@ func TestBrowserPlaysCMAF(t *testing.T) {
 	for _, tc := range []struct{ name, engine, path string }{
 		{"hls.js-fmp4", "hls", "index.m3u8"},
 		{"dash.js", "dash", "index.mpd"},
+		{"shaka", "shaka", "index.m3u8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stats := playInBrowser(t, "http://"+g.httpAddr+"/play.html?engine="+tc.engine+"&src=/live/cmafplay/"+tc.path, 10)

@@ -20,6 +20,8 @@ type stockCase struct {
 	Engine string `json:"engine"` // hls (hls.js), dash (dash.js), shaka (Shaka Player)
 	Mode   string `json:"mode"`   // default or lowLatency
 	Src    string `json:"src"`
+	// Settings, for experiments only, replace the mode's configuration.
+	Settings map[string]any `json:"settings,omitempty"`
 }
 
 // stockSample is one second of one page as stock.mjs reports it.
@@ -221,5 +223,141 @@ func TestStockPlayers(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestStockLatencyBenchmark measures, for docs/BENCHMARKS.md, stock players in
+// their documented low-latency modes beside the page's own player, one page at
+// a time for RTMPGATE_LATENCY_SECONDS (60) each after 8 s of warm-up, on one
+// real-time ffmpeg publish of the 30 fps B-frame clip with AAC. It runs only with
+// RTMPGATE_LATENCY_BENCH=1; RTMPGATE_LATENCY_TRACE=DIR keeps each run's samples.
+func TestStockLatencyBenchmark(t *testing.T) {
+	if os.Getenv("RTMPGATE_LATENCY_BENCH") != "1" {
+		t.Skip("set RTMPGATE_LATENCY_BENCH=1 to run the latency benchmark")
+	}
+	seconds := 60
+	if s, err := strconv.Atoi(os.Getenv("RTMPGATE_LATENCY_SECONDS")); err == nil && s > 10 {
+		seconds = s
+	}
+	const warmup = 8
+	g := startGateway(t)
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+		"-i", clip(t, "bframes"), "-c", "copy", "-f", "flv", g.ingestURL("bench"))
+	waitPlaylist(t, g.streamURL("bench", "v/index.m3u8"), 15*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 3 })
+	for _, c := range []stockCase{
+		{Name: "hls.js lowLatencyMode, LL-HLS", Engine: "hls", Mode: "lowLatency", Src: "/live/bench/index.m3u8"},
+		{Name: "dash.js liveCatchup, LL-DASH", Engine: "dash", Mode: "lowLatency", Src: "/live/bench/index.mpd"},
+		{Name: "Shaka lowLatencyMode, LL-HLS", Engine: "shaka", Mode: "lowLatency", Src: "/live/bench/index.m3u8"},
+	} {
+		t.Run(c.Name, func(t *testing.T) {
+			got := playStock(t, "http://"+g.httpAddr, seconds+warmup, []stockCase{c})[c.Name]
+			if len(got) <= warmup {
+				t.Fatalf("%d samples", len(got))
+			}
+			f, _ := judgeStock(got[warmup-1:], float64(seconds))
+			t.Logf("BENCH %s: %v", c.Name, f)
+		})
+	}
+	for _, c := range []struct{ name, query string }{
+		{"page player, hls.js, LL-HLS", "lowLatency=1&engine=hls&src=/live/bench/index.m3u8"},
+		{"page player, dash.js, LL-DASH", "lowLatency=1&engine=dash&src=/live/bench/index.mpd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stats := playForLatency(t, "http://"+g.httpAddr+"/play.html?"+c.query, seconds+warmup)
+			f := summarize(t, stats, warmup)
+			var wall []float64
+			for _, s := range stats[min(warmup, len(stats)):] {
+				if s.WallLatency != nil {
+					wall = append(wall, *s.WallLatency)
+				}
+			}
+			sort.Float64s(wall)
+			mean := 0.0
+			for _, w := range wall {
+				mean += w / float64(len(wall))
+			}
+			p95 := 0.0
+			if n := len(wall); n > 0 {
+				p95 = wall[(n*95+99)/100-1]
+			}
+			t.Logf("BENCH %s: %v; latency behind ingest mean %.2f s, p95 %.2f s", c.name, f, mean, p95)
+		})
+	}
+}
+
+// TestDashJSOtherOrigins plays dash.js 5.2.1 and Shaka on live DASH from two
+// other origins, nginx-rtmp's dash module (2 s fragments, 10 s playlist) and
+// ffmpeg's dash muxer (2 s segments, SegmentTimeline, served by nginx), with the
+// players' defaults and with settings a site may add, to tell the player's own
+// trouble from an MPD's; docs/BENCHMARKS.md has the figures. It runs only with
+// RTMPGATE_LATENCY_BENCH=1.
+func TestDashJSOtherOrigins(t *testing.T) {
+	if os.Getenv("RTMPGATE_LATENCY_BENCH") != "1" {
+		t.Skip("set RTMPGATE_LATENCY_BENCH=1 to run it")
+	}
+	needTools(t, "nginx")
+	seconds := 40
+	if s, err := strconv.Atoi(os.Getenv("RTMPGATE_LATENCY_SECONDS")); err == nil && s > 10 {
+		seconds = s
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "rtmpgate-dash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	for _, d := range []string{"dash", "ff"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	httpPort := freePort(t)
+	rtmpPort := freePort(t)
+	runNginx(t, rtmpPort, fmt.Sprintf(`      dash on;
+      dash_path %s/dash;
+      dash_fragment 2s;
+      dash_playlist_length 10s;`, dir), fmt.Sprintf(`http {
+  access_log off;
+  types { application/dash+xml mpd; video/mp4 m4v mp4; audio/mp4 m4a; video/iso.segment m4s; }
+  server {
+    listen 127.0.0.1:%d;
+    location / {
+      root %s;
+      add_header Cache-Control no-cache;
+      add_header Access-Control-Allow-Origin *;
+    }
+  }
+}
+`, httpPort, dir))
+	src := clip(t, "bframes")
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+		"-i", src, "-c", "copy", "-f", "flv", fmt.Sprintf("rtmp://127.0.0.1:%d/live/bench", rtmpPort))
+	startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+		"-i", src, "-c", "copy", "-f", "dash", "-seg_duration", "2", "-window_size", "5", "-extra_window_size", "5",
+		"-use_template", "1", "-use_timeline", "1", filepath.Join(dir, "ff", "live.mpd"))
+	g := startGateway(t) // the page origin: it serves the player libraries
+	origin := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	for _, mpd := range []string{"/dash/bench.mpd", "/ff/live.mpd"} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if code, _ := httpGet(t, origin+mpd); code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never appeared", mpd)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	time.Sleep(4 * time.Second) // join a few segments in, as the stock test does
+	var cases []stockCase
+	for _, o := range []struct{ name, mpd string }{{"nginx-rtmp", "/dash/bench.mpd"}, {"ffmpeg dash", "/ff/live.mpd"}} {
+		for _, e := range []struct{ engine, mode string }{{"dash", "default"}, {"dash", "lowLatency"}, {"shaka", "default"}} {
+			cases = append(cases, stockCase{Name: o.name + " " + e.engine + " " + e.mode, Engine: e.engine, Mode: e.mode, Src: origin + o.mpd})
+		}
+	}
+	got := playStock(t, "http://"+g.httpAddr, seconds, cases)
+	for _, c := range cases {
+		f, _ := judgeStock(got[c.Name], float64(seconds-10))
+		t.Logf("OTHER %s: %v; errors %q", c.Name, f, f.errors)
 	}
 }

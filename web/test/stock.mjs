@@ -3,7 +3,9 @@
 // once, and prints one JSON line per page and second for the Go tests to judge.
 // Usage: node stock.mjs ORIGIN SECONDS CASES_JSON
 // CASES_JSON is an array of {name, engine: "hls"|"dash"|"shaka", mode:
-// "default"|"lowLatency", src}; src is a path on ORIGIN or a full URL.
+// "default"|"lowLatency", src, settings}; src is a path on ORIGIN or a full URL;
+// settings, when given, is the one configuration object the player gets instead
+// (hls.js config, dash.js updateSettings, Shaka configure), for experiments.
 //
 // The configurations are the players' documented ones, nothing more:
 //   hls.js   default: new Hls()              lowLatency: new Hls({lowLatencyMode: true})
@@ -15,7 +17,8 @@
 // Each line: {name, t, currentTime, decodedFrames, width, height, latency (s behind
 // the live edge as the player sees it), wallLatency (wall clock minus the playing
 // frame's wall-clock time: EXT-X-PROGRAM-DATE-TIME or the MPD's availability
-// timeline, which rtmpgate anchors to the frame's arrival), stalls (times playback
+// timeline, which rtmpgate anchors to the frame's arrival), target (the latency
+// hls.js or dash.js aims at), stalls (times playback
 // stopped advancing for 250 ms or more while not paused, after it first advanced),
 // stalledMs (their total), longestStallMs, errors}.
 import { chromium } from 'playwright-core';
@@ -30,23 +33,26 @@ const vendor = {
 };
 
 // embed is the one script a page runs: it makes the player and keeps playerStats.
-function embed(engine, mode, src) {
+function embed(engine, mode, src, settings) {
   const ll = mode === 'lowLatency';
+  const set = settings ? JSON.stringify(settings) : null;
   const start = {
-    hls: `const hls = new Hls(${ll ? '{ lowLatencyMode: true }' : ''});
+    hls: `const hls = new Hls(${set || (ll ? '{ lowLatencyMode: true }' : '')});
       hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) fail('hls.js ' + d.type + ' ' + d.details); });
       hls.loadSource(SRC); hls.attachMedia(video);
       latency = () => hls.latency;
+      target = () => hls.targetLatency;
       playingDate = () => hls.playingDate;`,
     dash: `const player = dashjs.MediaPlayer().create();
-      ${ll ? 'player.updateSettings({ streaming: { liveCatchup: { enabled: true } } });' : ''}
+      ${set ? `player.updateSettings(${set});` : ll ? 'player.updateSettings({ streaming: { liveCatchup: { enabled: true } } });' : ''}
       player.on(dashjs.MediaPlayer.events.ERROR, e => fail('dash.js ' + JSON.stringify(e.error ? { code: e.error.code, message: e.error.message } : e).slice(0, 300)));
       player.initialize(video, SRC, true);
       latency = () => player.getCurrentLiveLatency();
+      target = () => player.getTargetLiveDelay();
       wall = () => player.getCurrentLiveLatency();`,
     shaka: `shaka.polyfill.installAll();
       const player = new shaka.Player();
-      ${ll ? 'player.configure({ streaming: { lowLatencyMode: true } });' : ''}
+      ${set ? `player.configure(${set});` : ll ? 'player.configure({ streaming: { lowLatencyMode: true } });' : ''}
       player.addEventListener('error', e => fail('shaka ' + e.detail.code + ' ' + JSON.stringify(e.detail.data).slice(0, 300)));
       player.attach(video).then(() => player.load(SRC)).catch(e => fail('shaka load ' + (e.code || e)));
       latency = () => { const r = player.seekRange(); return r.end - video.currentTime; };
@@ -61,7 +67,7 @@ const SRC = ${JSON.stringify(src)};
 const video = document.getElementById('video');
 const errors = [];
 const fail = m => errors.push(String(m));
-let latency = () => null, playingDate = () => null, wall = null;
+let latency = () => null, target = () => null, playingDate = () => null, wall = null;
 let stalls = 0, stalledMs = 0, longestStallMs = 0, lastCT = -1, since = 0, started = false;
 // Every 50 ms: playback that does not advance for 250 ms, not paused, is a stall.
 setInterval(() => {
@@ -84,10 +90,10 @@ window.playerStats = () => {
   const open = started && since && now - since >= 250 && !video.paused ? now - since : 0;
   let wl = null;
   if (wall) wl = wall(); else { const d = playingDate(); if (d) wl = (Date.now() - d.getTime()) / 1000; }
-  const lat = latency();
+  const lat = latency(), tl = target();
   return { currentTime: video.currentTime, decodedFrames: q.totalVideoFrames, width: video.videoWidth,
     height: video.videoHeight, paused: video.paused,
-    latency: Number.isFinite(lat) ? lat : null, wallLatency: Number.isFinite(wl) ? wl : null,
+    latency: Number.isFinite(lat) ? lat : null, target: Number.isFinite(tl) ? tl : null, wallLatency: Number.isFinite(wl) ? wl : null,
     stalls: stalls + (open ? 1 : 0), stalledMs: Math.round(stalledMs + open),
     longestStallMs: Math.round(Math.max(longestStallMs, open)), errors };
 };
@@ -109,7 +115,7 @@ try {
     page.on('pageerror', e => console.log(JSON.stringify({ name: c.name, pageerror: String(e) })));
     // The page is served from the origin's own address, so its requests are same-origin.
     const url = `${origin}/__stock/${i}.html`;
-    await page.route(url, r => r.fulfill({ contentType: 'text/html', body: embed(c.engine, c.mode, c.src) }));
+    await page.route(url, r => r.fulfill({ contentType: 'text/html', body: embed(c.engine, c.mode, c.src, c.settings) }));
     await page.goto(url, { waitUntil: 'load', timeout: 15000 });
     return { c, page };
   }));
