@@ -258,3 +258,77 @@ func TestMultivariantClosedCaptions(t *testing.T) {
 		})
 	}
 }
+
+// TestPartsSpreadEvenly publishes 30 fps video with RTMP's whole-millisecond
+// timestamps (33, 33, 34 ms: a 2 s GOP of 60 frames) and 48 kHz AAC, and checks
+// every segment's parts once listed: each at most PART-TARGET, video parts six
+// frames (200 ms) but a segment's last, no part that is not INDEPENDENT under 85%
+// of the target unless it is its segment's last (RFC 8216bis 4.4.4.9), and no
+// segment ending in a sliver under half the target (a one-frame last part
+// stalled hls.js 1.7.4; 48 kHz AAC used to end every segment in 43 to 85 ms).
+// The first segment, cut before a frame interval is known, is left out.
+// Timestamps are rounded as ffmpeg's FLV muxer rounds them: 0, 33, 67, 100 ms.
+func TestPartsSpreadEvenly(t *testing.T) {
+	h, _ := newHub(t, packager.Config{PartTarget: 200 * time.Millisecond})
+	w := mustPublish(t, h, "live", "parts")
+	st := mustStream(t, h, "live", "parts")
+	for _, tr := range []*remux.Track{videoA, audioA} {
+		if err := w.WriteTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked := map[string]bool{}
+	check := func(path string) {
+		obj, ok := st.Object(path)
+		if !ok {
+			return
+		}
+		p := parseFMP4Playlist(t, obj.Data)
+		for i, parts := range p.partsOf {
+			if len(parts) == 0 || i == 0 && p.names[i] == p.names[0] && strings.HasSuffix(p.names[0], "-0.m4s") || checked[path+p.names[i]] {
+				continue
+			}
+			checked[path+p.names[i]] = true
+			var durs []int64
+			for _, pt := range parts {
+				durs = append(durs, pt.dur)
+			}
+			for k, pt := range parts {
+				last := k == len(parts)-1
+				if pt.dur > 200 {
+					t.Errorf("%s %s: part %d is %d ms, over PART-TARGET: %v", path, p.names[i], k, pt.dur, durs)
+				}
+				if !last && !pt.indep && pt.dur < 170 {
+					t.Errorf("%s %s: part %d is %d ms, under 85%% of PART-TARGET: %v", path, p.names[i], k, pt.dur, durs)
+				}
+				if last && pt.dur < 100 {
+					t.Errorf("%s %s: ends in a %d ms sliver: %v", path, p.names[i], pt.dur, durs)
+				}
+				if path == packager.VideoPlaylistPath && !last && pt.dur != 200 {
+					t.Errorf("%s %s: part %d is %d ms, want six frames (200 ms): %v", path, p.names[i], k, pt.dur, durs)
+				}
+			}
+		}
+	}
+	var an int64
+	for n := int64(0); n < 30*20; n++ {
+		v := (n*1000 + 15) / 30
+		for ; (an*1024*1000+24000)/48000 < v; an++ {
+			f := remux.Frame{Track: audioA, DTS: (an*1024*1000 + 24000) / 48000, Key: true, Data: []byte{0x21, 0x10}}
+			if err := w.WriteFrame(&f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := remux.Frame{Track: videoA, DTS: v, Key: n%60 == 0, Data: []byte{0, 0, 0, 1, 0x65}}
+		if err := w.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		if n%60 == 59 {
+			check(packager.VideoPlaylistPath)
+			check(packager.AudioPlaylistPath)
+		}
+	}
+	if len(checked) < 2*6 {
+		t.Fatalf("only %d segments' parts checked", len(checked))
+	}
+}
