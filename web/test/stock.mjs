@@ -109,8 +109,11 @@ const browser = await chromium.launch({
     '--disable-backgrounding-occluded-windows', '--autoplay-policy=no-user-gesture-required'],
 });
 try {
-  const context = await browser.newContext({ viewport: { width: 640, height: 400 } });
   const pages = await Promise.all(cases.map(async (c, i) => {
+    // A context per page, as a viewer has a browser of their own: pages of one
+    // context share its six connections per host, and two LL-HLS players'
+    // blocking playlist reloads and preload-hinted parts outnumber them.
+    const context = await browser.newContext({ viewport: { width: 640, height: 400 } });
     const page = await context.newPage();
     page.on('pageerror', e => console.log(JSON.stringify({ name: c.name, pageerror: String(e) })));
     // The page is served from the origin's own address, so its requests are same-origin.
