@@ -9,7 +9,8 @@ COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 RUN mkdir -p vendor \
  && cp node_modules/hls.js/dist/hls.min.js vendor/ \
- && cp node_modules/dashjs/dist/modern/umd/dash.all.min.js vendor/
+ && cp node_modules/dashjs/dist/modern/umd/dash.all.min.js vendor/ \
+ && cp node_modules/shaka-player/dist/shaka-player.compiled.js vendor/
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
