@@ -95,14 +95,20 @@ func (f stockFigures) String() string {
 		f.startAfter, f.advanced, f.window, f.advanced/max(f.window, 0.001), f.stalls, f.stalledMs, f.longestMs, f.latMean, f.latP95, f.latMax, f.edgeMean, f.decoded, f.width, f.height)
 }
 
-// judgeStock takes the window of window seconds that begins at the first sample
-// at which the page has played, or its last window seconds if that runs past
-// the end, and sums it up. ok is false when the player never played.
+// stockSettle is how long after it starts playing a player is left to settle
+// before it is judged: hls.js starts at the beginning of what it buffered and
+// then seeks to its live position, a jump of up to a segment.
+const stockSettle = 2
+
+// judgeStock takes the window of window seconds that begins stockSettle
+// samples after the first at which the page has played, or its last window
+// seconds if that runs past the end, and sums it up. ok is false when the
+// player never played.
 func judgeStock(samples []stockSample, window float64) (f stockFigures, ok bool) {
 	start := -1
 	for i := 1; i < len(samples); i++ {
 		if samples[i].CurrentTime > samples[i-1].CurrentTime && samples[i-1].CurrentTime > 0 {
-			start = i - 1
+			start = min(i-1+stockSettle, len(samples)-1)
 			break
 		}
 	}
@@ -159,7 +165,7 @@ const (
 	stockWindow      = 20.0
 	stockMinRate     = 0.9
 	stockMaxStallMs  = 2000
-	stockSeconds     = 32 // per batch: up to 12 s to start, then the window
+	stockSeconds     = 34 // per batch: up to 12 s to start and settle, then the window
 	stockJoinSegment = 2  // the players join once this many segments are listed: 4 s in
 )
 
