@@ -34,7 +34,7 @@ type GuardConfig struct {
 // Guard is the HTTP listener's first line: it caps connections at accept,
 // bounds each write, and checks the framing of every request head before
 // net/http or the fast lane parses it (see headCheck). It wraps the listener
-// given to http.Server.Serve (or to NewLane).
+// given to http.Server.Serve (or to fastlane.New).
 type Guard struct {
 	net.Listener
 	cfg GuardConfig

@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/internal/fastlane"
+	"github.com/rtmpgate/rtmpgate/internal/test"
 )
 
 // startGuarded serves handler through a Guard, with or without the fast lane
@@ -28,9 +32,9 @@ func startGuarded(t *testing.T, handler http.Handler, gc httpserve.GuardConfig, 
 	gc.MaxHeaderBytes = hs.MaxHeaderBytes
 	g := httpserve.NewGuard(ln, handler, gc)
 	var l net.Listener = g
-	var ln2 *httpserve.Lane
+	var ln2 *fastlane.Lane
 	if lane {
-		ln2 = httpserve.NewLane(g, hs)
+		ln2 = fastlane.New(g, hs, zerolog.Nop())
 		l = ln2
 	}
 	served := make(chan error, 1)
@@ -66,7 +70,7 @@ func rawAll(t *testing.T, addr, raw string, cut bool, limit time.Duration) (stri
 	_ = c.SetReadDeadline(time.Now().Add(limit))
 	b, err := io.ReadAll(c)
 	closed := err == nil || strings.Contains(err.Error(), "reset")
-	return dateRe.ReplaceAllString(string(b), "Date: X\r\n"), closed
+	return test.BlankDates(string(b)), closed
 }
 
 // The hostile requests of the framing checks, each followed on the same
@@ -136,7 +140,7 @@ func TestGuardFraming(t *testing.T) {
 	}
 	t.Run("pipelined good requests", func(t *testing.T) {
 		for _, addr := range []string{plain, lane} {
-			got, _ := exchange(t, addr, target+"\r\n"+canary, "GET", "GET")
+			got, _ := test.Exchange(t, addr, target+"\r\n"+canary, "GET", "GET")
 			if strings.Count(got, "HTTP/1.1 200 OK") != 2 || !strings.HasSuffix(got, "ok\n") {
 				t.Errorf("%q", got)
 			}
@@ -178,7 +182,7 @@ func TestGuardCaps(t *testing.T) {
 	}
 	a1.Close()
 	time.Sleep(100 * time.Millisecond)
-	got, _ := exchange(t, addr, canary, "GET")
+	got, _ := test.Exchange(t, addr, canary, "GET")
 	if !strings.HasSuffix(got, "ok\n") {
 		t.Errorf("after a close, a new connection: %q", got)
 	}

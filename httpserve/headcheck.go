@@ -3,6 +3,8 @@ package httpserve
 import (
 	"bytes"
 	"io"
+
+	"github.com/rtmpgate/rtmpgate/internal/httpsyntax"
 )
 
 // headCheck looks at each request head on a connection before net/http (or
@@ -160,17 +162,17 @@ func checkHead(head []byte) (headVerdict, string) {
 			continue
 		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !token(name) {
+		if !ok || !httpsyntax.Token(name) {
 			odd = true
 			continue
 		}
 		switch {
-		case equalFold(name, "content-length"):
+		case httpsyntax.EqualFold(name, "content-length"):
 			cl = true
-			if v := trimOWS(value); len(bytes.Trim(v, "0")) > 0 || len(v) == 0 {
+			if v := httpsyntax.TrimOWS(value); len(bytes.Trim(v, "0")) > 0 || len(v) == 0 {
 				body = true
 			}
-		case equalFold(name, "transfer-encoding"):
+		case httpsyntax.EqualFold(name, "transfer-encoding"):
 			te, body = true, true
 		}
 	}

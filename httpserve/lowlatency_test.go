@@ -10,112 +10,47 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/internal/test"
 	"github.com/rtmpgate/rtmpgate/packager"
-	"github.com/rtmpgate/rtmpgate/remux"
 )
 
-// liveFeed is a stream the test drives frame by frame: 25 fps video with 2 s
-// GOPs and 48 kHz AAC, timestamps in ms.
+// liveFeed is streamtest's live/ll stream, served.
 type liveFeed struct {
-	t          *testing.T
-	hub        *packager.Hub
-	srv        *httptest.Server
-	w          remux.Writer
-	vdts, adts int64
-	an         int64
-	base       int64 // the session's first DTS
+	*test.Live
+	t   *testing.T
+	srv *httptest.Server
 }
 
 func newLiveFeed(t *testing.T, cfg packager.Config) *liveFeed {
 	t.Helper()
-	hub := packager.NewHub(cfg, zerolog.Nop())
-	t.Cleanup(hub.Close)
-	f := &liveFeed{t: t, hub: hub}
-	f.publish()
-	f.srv = httptest.NewServer(httpserve.New(hub, httpserve.Config{}))
+	f := &liveFeed{Live: test.NewLive(t, cfg), t: t}
+	f.srv = httptest.NewServer(httpserve.New(f.Hub, httpserve.Config{}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *liveFeed) publish() {
-	f.t.Helper()
-	w, err := f.hub.Publish("live", "ll", "127.0.0.1:5000", func() {})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.w = w
-	f.base = f.vdts
-	f.must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}))
-	f.must(w.WriteTrack(video))
-	f.must(w.WriteTrack(audio))
-	f.t.Cleanup(func() { _ = w.Close(nil) })
-}
-
-func (f *liveFeed) must(err error) {
-	f.t.Helper()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-// feed writes the frames with DTS below ms (of media since the session began)
-// and returns how many.
-func (f *liveFeed) feed(ms int64) int {
-	n := 0
-	for f.vdts < f.base+ms {
-		for f.adts <= f.vdts {
-			f.must(f.w.WriteFrame(&remux.Frame{Track: audio, DTS: f.adts, Key: true, Data: []byte{0x21, 0x10, 0x04}}))
-			f.an++
-			f.adts = f.an * 1024 * 1000 / 48000
-			n++
-		}
-		key := (f.vdts-f.base)%2000 == 0
-		nal := byte(0x41)
-		if key {
-			nal = 0x65
-		}
-		f.must(f.w.WriteFrame(&remux.Frame{Track: video, DTS: f.vdts, Key: key, Data: []byte{0, 0, 0, 3, nal, 0x88, 0x84}}))
-		f.vdts += 40
-		n++
-	}
-	return n
-}
-
+func (f *liveFeed) publish()               { f.Publish() }
+func (f *liveFeed) feed(ms int64) int      { return f.Feed(ms) }
 func (f *liveFeed) url(path string) string { return f.srv.URL + "/live/ll/" + path }
 
 func (f *liveFeed) snap() *packager.Snapshot {
-	st, err := f.hub.Stream("live", "ll")
+	st, err := f.Hub.Stream("live", "ll")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return st.Snapshot()
 }
 
-var (
-	hintRe = regexp.MustCompile(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)-(\d+)\.(\d+)\.m4s"`)
-	partRe = regexp.MustCompile(`#EXT-X-PART:DURATION=[0-9.]+,URI="([^"]+)"`)
-)
+var partRe = regexp.MustCompile(`#EXT-X-PART:DURATION=[0-9.]+,URI="([^"]+)"`)
 
 // hinted returns the epoch, msn and part index the playlist's preload hint names.
-func hinted(t *testing.T, pl string) (epoch string, msn uint64, part int) {
-	t.Helper()
-	m := hintRe.FindStringSubmatch(pl)
-	if m == nil {
-		t.Fatalf("no preload hint:\n%s", pl)
-	}
-	msn, _ = strconv.ParseUint(m[2], 10, 64)
-	part, _ = strconv.Atoi(m[3])
-	return m[1], msn, part
-}
+var hinted = test.Hinted
 
 type result struct {
 	status int
@@ -342,7 +277,7 @@ func TestRepublishBlocking(t *testing.T) {
 	f.feed(4300)
 	_, pl := get(t, f.url("v/index.m3u8"), nil)
 	_, msn, _ := hinted(t, pl)
-	if err := f.w.Close(nil); err != nil {
+	if err := f.W.Close(nil); err != nil {
 		t.Fatal(err)
 	}
 	// The stream ended: blocking requests answer at once (ENDLIST), never 400.
@@ -350,9 +285,9 @@ func TestRepublishBlocking(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(body, "#EXT-X-ENDLIST") {
 		t.Fatalf("during the gap: %d\n%s", res.StatusCode, body)
 	}
-	f.vdts += 1000 // the new session's clock starts elsewhere
-	f.adts = f.vdts
-	f.an = f.adts * 48 / 1024
+	f.VDTS += 1000 // the new session's clock starts elsewhere
+	f.ADTS = f.VDTS
+	f.AN = f.ADTS * 48 / 1024
 	f.publish()
 	// msn was finished by Close; the new session's first segment is msn+1.
 	ch := getAsync(context.Background(), f.url(fmt.Sprintf("v/index.m3u8?_HLS_msn=%d&_HLS_part=0", msn+1)))

@@ -2,7 +2,6 @@ package httpserve
 
 import (
 	"net/http"
-	"sort"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,20 +78,16 @@ func (l promLogger) Println(v ...any) {
 	l.s.cfg.Logger.Error().Interface("error", v).Msg("metrics")
 }
 
-// stateCollector reads the hub and the RTMP edge when scraped, so the media path
-// pays nothing for these metrics: no counter is touched per frame or segment here.
+// stateCollector reads the hub when scraped, so the media path pays nothing
+// for these metrics: no counter is touched per frame or segment here.
 type stateCollector struct {
 	s *server
 
-	streams, storeBytes                   *prometheus.Desc
-	streamSegments, streamBytes           *prometheus.Desc
-	publishers                            *prometheus.Desc
-	connsTotal, connsActive, connsRefused *prometheus.Desc
-	bytesIn, framesIn, protocolErrors     *prometheus.Desc
-	panics, publishRefused                *prometheus.Desc
-	partDelay, partDelayMax               *prometheus.Desc
-	segAvail                              *prometheus.Desc
-	streamFramesIn, streamBytesIn         *prometheus.Desc
+	streams, storeBytes           *prometheus.Desc
+	streamSegments, streamBytes   *prometheus.Desc
+	partDelay, partDelayMax       *prometheus.Desc
+	segAvail                      *prometheus.Desc
+	streamFramesIn, streamBytesIn *prometheus.Desc
 }
 
 func newStateCollector(s *server) *stateCollector {
@@ -107,15 +102,6 @@ func newStateCollector(s *server) *stateCollector {
 		streamBytes:    d("rtmpgate_stream_bytes", "Store bytes held by a stream.", "app", "stream"),
 		streamFramesIn: d("rtmpgate_stream_frames_received_total", "Audio and video frames received for a stream, all its publish sessions.", "app", "stream"),
 		streamBytesIn:  d("rtmpgate_stream_bytes_received_total", "Media bytes (frame payloads) received for a stream, all its publish sessions.", "app", "stream"),
-		publishers:     d("rtmpgate_publishers", "RTMP sessions publishing now."),
-		connsTotal:     d("rtmpgate_rtmp_connections_total", "RTMP connections accepted."),
-		connsActive:    d("rtmpgate_rtmp_connections_active", "RTMP connections open now."),
-		connsRefused:   d("rtmpgate_rtmp_connections_refused_total", "RTMP connections refused by a connection limit."),
-		bytesIn:        d("rtmpgate_rtmp_bytes_received_total", "Bytes read from RTMP connections."),
-		framesIn:       d("rtmpgate_rtmp_frames_received_total", "Audio and video frames received from publishers."),
-		protocolErrors: d("rtmpgate_protocol_errors_total", "RTMP connections ended by a protocol error, by kind.", "kind"),
-		panics:         d("rtmpgate_panics_recovered_total", "Panics recovered at the RTMP connection boundary (each closed one connection)."),
-		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
 		partDelay:      d("rtmpgate_part_publish_delay_seconds", "From the arrival of a CMAF part's last frame to the part being fetchable (at least one frame interval: a part is cut when the track's next frame arrives)."),
 		partDelayMax:   d("rtmpgate_part_publish_delay_max_seconds", "The longest part publish delay seen."),
 		segAvail:       d("rtmpgate_segment_availability_delay_seconds", "From the arrival of the keyframe that closes a segment to the segment being listed in the playlists (a cut on a video keyframe is listed at once; a stream whose audio came off its expected timing waits for audio's next frame)."),
@@ -124,9 +110,8 @@ func newStateCollector(s *server) *stateCollector {
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.streams, c.storeBytes, c.streamSegments, c.streamBytes, c.publishers,
-		c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
-		c.protocolErrors, c.panics, c.publishRefused, c.partDelay, c.partDelayMax, c.segAvail,
+		c.streams, c.storeBytes, c.streamSegments, c.streamBytes,
+		c.partDelay, c.partDelayMax, c.segAvail,
 		c.streamFramesIn, c.streamBytesIn,
 	} {
 		ch <- d
@@ -163,25 +148,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.partDelayMax, prometheus.GaugeValue, ps.DelayMax.Seconds())
 	sa := c.s.hub.SegmentAvailability()
 	ch <- prometheus.MustNewConstHistogram(c.segAvail, sa.Count, sa.Sum, sa.Buckets)
-
-	if c.s.cfg.Ingest == nil {
-		return
-	}
-	st := c.s.cfg.Ingest.Stats()
-	gauge(c.publishers, st.Publishing)
-	counter(c.connsTotal, st.ConnsAccepted)
-	gauge(c.connsActive, st.ConnsActive)
-	counter(c.connsRefused, st.ConnsRefused)
-	counter(c.bytesIn, st.BytesIn)
-	counter(c.framesIn, st.Frames)
-	counter(c.panics, st.Panics)
-	counter(c.publishRefused, st.PublishRefused)
-	kinds := make([]string, 0, len(st.ProtocolErrors))
-	for k := range st.ProtocolErrors {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		counter(c.protocolErrors, st.ProtocolErrors[k], k)
-	}
 }

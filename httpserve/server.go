@@ -16,12 +16,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/rtmpgate/rtmpgate/ingest"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
+// Streams is what the HTTP surface needs of the stream registry
+// (*packager.Hub satisfies it): find and list streams, the store's bytes for
+// /readyz and /metrics, and the hub-wide media timing histograms.
+type Streams interface {
+	// Stream returns a stream, live or lingering, or packager.ErrNotFound.
+	Stream(app, name string) (*packager.Stream, error)
+	// Streams lists every stream held.
+	Streams() []*packager.Stream
+	// StoreBytes is the segment bytes held, StoreCommitted what live windows
+	// and one more stream will hold (see packager.Hub).
+	StoreBytes() int64
+	StoreCommitted() int64
+	PartStats() packager.PartStats
+	SegmentAvailability() packager.Histogram
+}
+
 // Config holds the HTTP surface's settings and the sources it reports on; the zero
-// value works (no ingest metrics, always ready, read-only API).
+// value works (no metrics beyond the HTTP surface's and the streams', always
+// ready, read-only API).
 type Config struct {
 	Logger zerolog.Logger
 	// PlaylistMaxAge is the Cache-Control max-age of playlists and MPDs: they
@@ -32,12 +48,10 @@ type Config struct {
 	// Default 24 h.
 	SegmentMaxAge time.Duration
 
-	// Ingest is the RTMP edge whose counters /metrics reads at scrape time
-	// (*ingest.Server). httpserve imports ingest for the Stats type only: one
-	// struct shared by both ends beats an adapter that must follow every new
-	// counter. Nil: the rtmpgate_rtmp_*, publisher and publish-refused metrics
-	// are not exported.
-	Ingest interface{ Stats() ingest.Stats }
+	// Collectors are registered on the /metrics registry beside the HTTP
+	// surface's and the streams' own: cmd adds the RTMP edge's, so httpserve
+	// needs to know nothing of ingest.
+	Collectors []prometheus.Collector
 	// Ready reports whether the process can take traffic (cmd: its listeners
 	// are up and it is not shutting down); a non-nil error is the reason given
 	// by GET /readyz. Nil means ready.
@@ -89,7 +103,7 @@ func (c *Config) setDefaults() {
 }
 
 type server struct {
-	hub     *packager.Hub
+	hub     Streams
 	cfg     Config
 	docs    *docCache
 	imm     *immCache
@@ -102,9 +116,9 @@ type server struct {
 	playlistCC, segmentCC []string
 }
 
-// New returns the handler for every rtmpgate HTTP route. Each handler has its own
-// Prometheus registry, served at GET /metrics.
-func New(hub *packager.Hub, cfg Config) http.Handler {
+// New returns the handler for every rtmpgate HTTP route over hub's streams.
+// Each handler has its own Prometheus registry, served at GET /metrics.
+func New(hub Streams, cfg Config) http.Handler {
 	cfg.setDefaults()
 	s := &server{
 		hub:     hub,
@@ -128,6 +142,7 @@ func New(hub *packager.Hub, cfg Config) http.Handler {
 			Help: "Playlists and MPDs gzip-compressed: at most one per document version.",
 		}, func() float64 { return float64(s.docs.gzips.Load()) }),
 	)
+	s.metrics.registry.MustRegister(cfg.Collectors...)
 
 	r := chi.NewRouter()
 	r.Use(s.observe)
@@ -189,6 +204,29 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// LaneTakes reports whether the HTTP/1.1 fast lane (internal/fastlane) may
+// answer r: a request ServeHTTP's fast path takes, but for a GET of a part
+// or segment still to come, which waits for it and may stream it as it
+// grows; net/http, which notices a client that leaves, keeps those.
+func (s *server) LaneTakes(r *http.Request) bool {
+	app, name, path, ok := splitObjectPath(r)
+	if !ok {
+		return false
+	}
+	if r.Method != http.MethodGet {
+		return true // a HEAD never waits
+	}
+	st, err := s.hub.Stream(app, name)
+	if err != nil {
+		return true
+	}
+	snap := st.Snapshot()
+	if _, ok := snap.Object(path); ok {
+		return true
+	}
+	return !snap.Upcoming(path)
 }
 
 func splitObjectPath(r *http.Request) (app, name, path string, ok bool) {

@@ -9,23 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/internal/test"
 	"github.com/rtmpgate/rtmpgate/packager"
-	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var (
-	video = &remux.Track{ID: remux.TrackVideo, Codec: remux.CodecH264, Timescale: 90000, CodecString: "avc1.64001e",
-		Width: 640, Height: 360, NALULengthSize: 4, SPS: [][]byte{{0x67, 0x64, 0, 0x1e}}, PPS: [][]byte{{0x68, 0xee}},
-		Config: []byte{1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee}}
-	audio = &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAAC, Timescale: 48000, CodecString: "mp4a.40.2",
-		AudioObjectType: 2, SampleRate: 48000, Channels: 2, Config: []byte{0x11, 0x90}}
-)
 
 // newServer publishes 5 s of synthetic media (2 s GOPs) on live/demo and serves it.
 func newServer(t *testing.T, end bool) *httptest.Server {
@@ -45,47 +36,7 @@ func newServerCfg(t *testing.T, end bool, cfg httpserve.Config) (*httptest.Serve
 
 // newDemoHub publishes 5 s of synthetic media (2 s GOPs, 25 fps) on live/demo;
 // each video frame carries pad more bytes of slice data.
-func newDemoHub(tb testing.TB, end bool, pad int) *packager.Hub {
-	tb.Helper()
-	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
-	tb.Cleanup(hub.Close)
-	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	must := func(err error) {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}))
-	must(w.WriteTrack(video))
-	must(w.WriteTrack(audio))
-	vdts, adts := int64(0), int64(0)
-	for vdts < 5000 {
-		for adts <= vdts {
-			must(w.WriteFrame(&remux.Frame{Track: audio, DTS: adts, Key: true, Data: []byte{0x21, 0x10, 0x04}}))
-			adts += 21
-		}
-		key := vdts%2000 == 0
-		nal := byte(0x41)
-		if key {
-			nal = 0x65
-		}
-		data := make([]byte, 7+pad)
-		n := 3 + pad
-		copy(data, []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), nal, 0x88, 0x84})
-		must(w.WriteFrame(&remux.Frame{Track: video, DTS: vdts, Key: key, Data: data}))
-		vdts += 40
-	}
-	if end {
-		must(w.Close(nil))
-	} else {
-		tb.Cleanup(func() { _ = w.Close(nil) })
-	}
-	return hub
-}
+var newDemoHub = test.DemoHub
 
 // client never adds Accept-Encoding nor decodes gzip by itself, so tests see
 // exactly what the server sent.

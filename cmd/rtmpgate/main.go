@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/rtmpgate/rtmpgate/httpserve"
@@ -80,19 +81,80 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	if err != nil {
 		return err
 	}
-	rtmpLn, err := net.Listen("tcp", cfg.RTMP)
+	g, err := build(cfg, log)
 	if err != nil {
-		return fmt.Errorf("rtmp: %w", err)
+		return err
 	}
+	// The heap mapped ahead: the store's budget and the collector's headroom over
+	// it, which is what RSS reaches (about 1.3x the store; see Memory).
+	stopHugeHeap := hugeheap.Advise(cfg.HugePages, g.maxStoreBytes*3/2, log)
+	defer stopHugeHeap()
+
+	errc := g.serve()
+	if listening != nil {
+		listening(g.rtmpLn.Addr(), g.http.addr())
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.shutdown(cfg.ShutdownTimeout)
+	if serveErr != nil && !errors.Is(serveErr, ingest.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// servers are one run's parts: built by build, started by serve, stopped by
+// shutdown.
+type servers struct {
+	log     zerolog.Logger
+	hub     *packager.Hub
+	rtmp    *ingest.Server
+	rtmpLn  net.Listener
+	http    *httpFront
+	debug   *http.Server // nil: no debug listener
+	debugLn net.Listener
+	ready   atomic.Bool // both listeners served and not shutting down: GET /readyz
+	// maxStoreBytes is max_store_bytes, or the budget worked out from the
+	// machine's memory when it is 0.
+	maxStoreBytes int64
+}
+
+// build binds the listeners and makes the hub and the servers; nothing is
+// served yet. On an error every listener it bound is closed.
+func build(cfg config, log zerolog.Logger) (_ *servers, err error) {
+	var opened []net.Listener
+	defer func() {
+		if err != nil {
+			for _, ln := range opened {
+				ln.Close()
+			}
+		}
+	}()
+	g := &servers{log: log}
+	if g.rtmpLn, err = net.Listen("tcp", cfg.RTMP); err != nil {
+		return nil, fmt.Errorf("rtmp: %w", err)
+	}
+	opened = append(opened, g.rtmpLn)
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
-		rtmpLn.Close()
-		return fmt.Errorf("http: %w", err)
+		return nil, fmt.Errorf("http: %w", err)
 	}
+	opened = append(opened, httpLn)
 	// After the listeners: a gateway that cannot listen says only that.
 	cfg.MaxStoreBytes = storeBudget(cfg.MaxStoreBytes, log)
+	g.maxStoreBytes = cfg.MaxStoreBytes
+	if g.debug, g.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
+		return nil, err
+	}
+	if g.debugLn != nil {
+		opened = append(opened, g.debugLn)
+	}
 
-	hub := packager.NewHub(packager.Config{
+	g.hub = packager.NewHub(packager.Config{
 		SegmentDuration:    cfg.SegmentDuration,
 		MaxSegmentDuration: cfg.MaxSegmentDuration,
 		WindowSegments:     cfg.WindowSegments,
@@ -104,8 +166,8 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		PartTarget:         cfg.PartTarget,
 		DisableLowLatency:  !cfg.LowLatency,
 	}, log)
-	rtmpSrv := &ingest.Server{
-		Handler:          withPublishAuth(cfg, publishHandler{hub}),
+	g.rtmp = &ingest.Server{
+		Handler:          withPublishAuth(cfg, publishHandler{g.hub}),
 		Logger:           log,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReadTimeout:      cfg.ReadTimeout,
@@ -116,95 +178,52 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 		MaxChunkStreams:  cfg.MaxChunkStreams,
 	}
-	var ready atomic.Bool                            // both listeners served and not shutting down: GET /readyz
 	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
-	httpMaxConns := fitHTTPConns(cfg, openFileLimit(), log)
-	httpSrv := &http.Server{
-		Handler: httpserve.New(hub, httpserve.Config{
-			Logger: log, Ingest: rtmpSrv, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
-			MaxBlockingWait: cfg.HTTPMaxBlockingWait, PublicBaseURL: cfg.PublicBaseURL, TrustedProxies: proxies,
-			Ready: func() error {
-				if !ready.Load() {
-					return errors.New("not listening: starting or shutting down")
-				}
-				return nil
-			},
-			Kick: hub.Kick,
-		}),
-		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
-		IdleTimeout:       cfg.HTTPIdleTimeout,
-		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
-	}
-	// Every HTTP connection, the fast lane's too, goes through the guard:
-	// caps at accept, a bound on each write, request heads checked before parsing.
-	guarded := httpserve.NewGuard(httpLn, httpSrv.Handler, httpserve.GuardConfig{
-		MaxConns: httpMaxConns, MaxConnsPerIP: cfg.HTTPMaxConnsPerIP, WriteTimeout: cfg.HTTPWriteTimeout,
-		MaxHeaderBytes: cfg.HTTPMaxHeaderBytes, TrustedProxies: proxies, Logger: log,
+	handler := httpserve.New(g.hub, httpserve.Config{
+		Logger: log, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
+		MaxBlockingWait: cfg.HTTPMaxBlockingWait, PublicBaseURL: cfg.PublicBaseURL, TrustedProxies: proxies,
+		Collectors: []prometheus.Collector{newIngestCollector(g.rtmp)},
+		Ready: func() error {
+			if !g.ready.Load() {
+				return errors.New("not listening: starting or shutting down")
+			}
+			return nil
+		},
+		Kick: g.hub.Kick,
 	})
+	g.http = newHTTPFront(httpLn, handler, cfg, proxies, log)
+	return g, nil
+}
 
-	debugSrv, debugLn, err := listenDebug(cfg.DebugAddr)
-	if err != nil {
-		rtmpLn.Close()
-		httpLn.Close()
-		return err
-	}
-
-	// The heap mapped ahead: the store's budget and the collector's headroom over
-	// it, which is what RSS reaches (about 1.3x the store; see Memory).
-	stopHugeHeap := hugeheap.Advise(cfg.HugePages, cfg.MaxStoreBytes*3/2, log)
-	defer stopHugeHeap()
-
+// serve starts serving every listener and returns where their Serve errors go.
+func (g *servers) serve() <-chan error {
 	errc := make(chan error, 3)
-	go func() { errc <- rtmpSrv.Serve(rtmpLn) }()
-	// The fast lane answers stream-file GETs on its own keep-alive loop and
-	// hands every other connection to httpSrv (httpserve.Lane).
-	var lane *httpserve.Lane
-	if cfg.HTTPFastLane {
-		lane = httpserve.NewLane(guarded, httpSrv)
-		go func() { errc <- httpSrv.Serve(lane) }()
-	} else {
-		go func() { errc <- httpSrv.Serve(guarded) }()
+	go func() { errc <- g.rtmp.Serve(g.rtmpLn) }()
+	go func() { errc <- g.http.serve() }()
+	if g.debug != nil {
+		go func() { errc <- g.debug.Serve(g.debugLn) }()
+		g.log.Info().Str("debug", g.debugLn.Addr().String()).Msg("pprof listening")
 	}
-	if debugSrv != nil {
-		go func() { errc <- debugSrv.Serve(debugLn) }()
-		log.Info().Str("debug", debugLn.Addr().String()).Msg("pprof listening")
-	}
-	ready.Store(true)
-	log.Info().Str("rtmp", rtmpLn.Addr().String()).Str("http", httpLn.Addr().String()).Msg("listening")
-	if listening != nil {
-		listening(rtmpLn.Addr(), httpLn.Addr())
-	}
+	g.ready.Store(true)
+	g.log.Info().Str("rtmp", g.rtmpLn.Addr().String()).Str("http", g.http.addr().String()).Msg("listening")
+	return errc
+}
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-	}
-	ready.Store(false)
-	log.Info().Msg("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+// shutdown stops in order within timeout: ingest (each publisher's partial
+// segment is flushed), the hub, then HTTP, then the debug listener.
+func (g *servers) shutdown(timeout time.Duration) {
+	g.ready.Store(false)
+	g.log.Info().Msg("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := rtmpSrv.Shutdown(shutCtx); err != nil {
-		log.Warn().Err(err).Msg("rtmp shutdown")
+	if err := g.rtmp.Shutdown(ctx); err != nil {
+		g.log.Warn().Err(err).Msg("rtmp shutdown")
 	}
-	hub.Close()
-	if err := httpSrv.Shutdown(shutCtx); err != nil {
-		log.Warn().Err(err).Msg("http shutdown")
-		httpSrv.Close()
+	g.hub.Close()
+	g.http.shutdown(ctx)
+	if g.debug != nil {
+		g.debug.Close() // profiles in flight are cut: nothing to drain
 	}
-	if lane != nil {
-		if err := lane.Shutdown(shutCtx); err != nil {
-			log.Warn().Err(err).Msg("http fast lane shutdown")
-		}
-	}
-	if debugSrv != nil {
-		debugSrv.Close() // profiles in flight are cut: nothing to drain
-	}
-	if serveErr != nil && !errors.Is(serveErr, ingest.ErrServerClosed) && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	log.Info().Msg("stopped")
-	return nil
 }
 
 // publishHandler connects ingest to the hub, so neither imports the other.

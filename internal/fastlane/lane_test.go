@@ -1,4 +1,4 @@
-package httpserve_test
+package fastlane_test
 
 import (
 	"bufio"
@@ -14,15 +14,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
 	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/internal/fastlane"
+	"github.com/rtmpgate/rtmpgate/internal/test"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // laneServer serves handler on a loopback listener through the fast lane, as
 // cmd/rtmpgate does; hs sets the limits.
 type laneServer struct {
 	addr string
-	lane *httpserve.Lane
+	lane *fastlane.Lane
 	hs   *http.Server
 }
 
@@ -34,7 +41,7 @@ func startLane(t *testing.T, handler http.Handler, hs *http.Server) *laneServer 
 	}
 	hs.Handler = handler
 	s := &laneServer{addr: ln.Addr().String(), hs: hs}
-	s.lane = httpserve.NewLane(ln, s.hs)
+	s.lane = fastlane.New(ln, s.hs, zerolog.Nop())
 	served := make(chan error, 1)
 	go func() { served <- s.hs.Serve(s.lane) }()
 	t.Cleanup(func() {
@@ -64,54 +71,19 @@ func startPlain(t *testing.T, handler http.Handler, hs *http.Server) string {
 	return ln.Addr().String()
 }
 
-// exchange writes raw on a new connection and reads one response per method
-// in methods (a HEAD response has no body), returning the bytes read with
-// Date values blanked, and whether the server then closed the connection.
-func exchange(t *testing.T, addr, raw string, methods ...string) (string, bool) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	br := bufio.NewReader(io.TeeReader(c, &got))
-	for _, m := range methods {
-		res, err := http.ReadResponse(br, &http.Request{Method: m})
-		if err != nil {
-			t.Fatalf("reading a response to %q: %v (got %q)", raw, err, got.String())
-		}
-		if _, err := io.Copy(io.Discard, res.Body); err != nil {
-			t.Fatalf("body: %v", err)
-		}
-		res.Body.Close()
-	}
-	// A closed connection reads EOF at once; an open one times out.
-	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	_, err = br.ReadByte()
-	closed := errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (err != nil && strings.Contains(err.Error(), "reset"))
-	return dateRe.ReplaceAllString(got.String(), "Date: X\r\n"), closed
-}
-
-var dateRe = regexp.MustCompile(`Date: [^\r]*\r\n`)
-
 // TestLaneAnswersAsNetHTTP sends the same bytes to the gateway's handler
 // served by net/http alone and through the lane, and wants the same bytes
 // back: status, every header field in the same order, framing, body, and
 // keep-alive (pipelined requests included; handed-off ones too, on the
 // connection the lane gave to net/http with its bytes).
 func TestLaneAnswersAsNetHTTP(t *testing.T) {
-	hub := newDemoHub(t, true, 0)
+	hub := test.DemoHub(t, true, 0)
 	lane := startLane(t, httpserve.New(hub, httpserve.Config{}), &http.Server{MaxHeaderBytes: 2048, ReadHeaderTimeout: 5 * time.Second})
 	plain := startPlain(t, httpserve.New(hub, httpserve.Config{}), &http.Server{MaxHeaderBytes: 2048, ReadHeaderTimeout: 5 * time.Second})
 
-	ts, _ := exchange(t, plain, "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	ts, _ := test.Exchange(t, plain, "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
 	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(ts)
-	cm, _ := exchange(t, plain, "GET /live/demo/v/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	cm, _ := test.Exchange(t, plain, "GET /live/demo/v/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
 	m4s := regexp.MustCompile(`\n([^#\s][^\s]*\.m4s)\s`).FindStringSubmatch(cm)
 	initSeg := regexp.MustCompile(`#EXT-X-MAP:URI="([^"]+)"`).FindStringSubmatch(cm)
 	if seg == nil || m4s == nil || initSeg == nil {
@@ -168,8 +140,8 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reqs, handed := lane.lane.Served()
-			want, wantClosed := exchange(t, plain, tc.raw, tc.methods...)
-			got, gotClosed := exchange(t, lane.addr, tc.raw, tc.methods...)
+			want, wantClosed := test.Exchange(t, plain, tc.raw, tc.methods...)
+			got, gotClosed := test.Exchange(t, lane.addr, tc.raw, tc.methods...)
 			if got != want {
 				t.Errorf("lane answered\n%q\nnet/http\n%q", got, want)
 			}
@@ -184,7 +156,7 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 	}
 	t.Run("api after a lane request", func(t *testing.T) {
 		reqs, handed := lane.lane.Served()
-		got, _ := exchange(t, lane.addr, get("index.m3u8", "")+"GET /api/streams HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "GET")
+		got, _ := test.Exchange(t, lane.addr, get("index.m3u8", "")+"GET /api/streams HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "GET")
 		if _, api, _ := strings.Cut(got, "#EXT-X-STREAM-INF"); !strings.Contains(api, "HTTP/1.1 200 OK") ||
 			!strings.Contains(api, "application/json") || !strings.Contains(api, `"name":"demo"`) {
 			t.Fatalf("playlist then API answered %q", got)
@@ -194,7 +166,7 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 		}
 	})
 	t.Run("431", func(t *testing.T) {
-		got, _ := exchange(t, lane.addr, get("index.m3u8", big), "GET")
+		got, _ := test.Exchange(t, lane.addr, get("index.m3u8", big), "GET")
 		if !strings.HasPrefix(got, "HTTP/1.1 431 ") {
 			t.Fatalf("oversize header answered %q", got)
 		}
@@ -204,11 +176,11 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 // TestLaneCounts wants the lane's requests in the access metrics as the fast
 // path counts them under net/http.
 func TestLaneCounts(t *testing.T) {
-	hub := newDemoHub(t, true, 0)
+	hub := test.DemoHub(t, true, 0)
 	lane := startLane(t, httpserve.New(hub, httpserve.Config{}), &http.Server{})
 	raw := "GET /live/demo/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\nGET /live/demo/nope.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n"
-	exchange(t, lane.addr, raw, "GET", "GET")
-	metrics, _ := exchange(t, lane.addr, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "GET")
+	test.Exchange(t, lane.addr, raw, "GET", "GET")
+	metrics, _ := test.Exchange(t, lane.addr, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "GET")
 	for _, want := range []string{
 		`rtmpgate_http_requests_total{code="200",route="/{app}/{stream}/*"} 1`,
 		`rtmpgate_http_requests_total{code="404",route="/{app}/{stream}/*"} 1`,
@@ -223,7 +195,7 @@ func TestLaneCounts(t *testing.T) {
 // TestLaneKeepAlive: many requests on one connection, all answered by the
 // lane, none handed off; HTTP/1.1 stays open.
 func TestLaneKeepAlive(t *testing.T) {
-	hub := newDemoHub(t, true, 0)
+	hub := test.DemoHub(t, true, 0)
 	lane := startLane(t, httpserve.New(hub, httpserve.Config{}), &http.Server{})
 	c, err := net.Dial("tcp", lane.addr)
 	if err != nil {
@@ -251,7 +223,7 @@ func TestLaneKeepAlive(t *testing.T) {
 // header timeout (plus the second the lane's deadline may lag), and one
 // that says nothing after a response at the idle timeout.
 func TestLaneSlowloris(t *testing.T) {
-	hub := newDemoHub(t, true, 0)
+	hub := test.DemoHub(t, true, 0)
 	lane := startLane(t, httpserve.New(hub, httpserve.Config{}),
 		&http.Server{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 700 * time.Millisecond})
 	closedAfter := func(c net.Conn, trickle bool) time.Duration {
@@ -305,15 +277,15 @@ func TestLaneSlowloris(t *testing.T) {
 
 // serveBigSegments serves a demo stream whose segments are megabytes (a client
 // that does not read blocks the write) through a lane; served gets Serve's result.
-func serveBigSegments(t *testing.T) (ln net.Listener, hs *http.Server, lane *httpserve.Lane, served chan error) {
+func serveBigSegments(t *testing.T) (ln net.Listener, hs *http.Server, lane *fastlane.Lane, served chan error) {
 	t.Helper()
-	hub := newDemoHub(t, true, 200_000)
+	hub := test.DemoHub(t, true, 200_000)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs = &http.Server{Handler: httpserve.New(hub, httpserve.Config{})}
-	lane = httpserve.NewLane(ln, hs)
+	lane = fastlane.New(ln, hs, zerolog.Nop())
 	served = make(chan error, 1)
 	go func() { served <- hs.Serve(lane) }()
 	return ln, hs, lane, served
@@ -324,7 +296,7 @@ func serveBigSegments(t *testing.T) (ln net.Listener, hs *http.Server, lane *htt
 // waits for the first response to fill the socket buffers.
 func pipelineSegmentGETs(t *testing.T, addr string, n int) net.Conn {
 	t.Helper()
-	pl, _ := exchange(t, addr, "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	pl, _ := test.Exchange(t, addr, "GET /live/demo/ts/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
 	seg := regexp.MustCompile(`\n([^#\s][^\s]*\.ts)\s`).FindStringSubmatch(pl)
 	if seg == nil {
 		t.Fatalf("no TS segment in the playlist:\n%s", pl)
@@ -386,11 +358,11 @@ func TestLaneShutdown(t *testing.T) {
 // TestLaneLeavesWaitsToNetHTTP: a GET of the segment in production streams
 // as it grows (chunked) and is net/http's, handed off with its bytes.
 func TestLaneLeavesWaitsToNetHTTP(t *testing.T) {
-	f := newLiveFeed(t, packager.Config{})
-	f.feed(4300)
-	lane := startLane(t, httpserve.New(f.hub, httpserve.Config{}), &http.Server{})
-	pl, _ := exchange(t, lane.addr, "GET /live/ll/v/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
-	epoch, msn, _ := hinted(t, pl)
+	f := test.NewLive(t, packager.Config{})
+	f.Feed(4300)
+	lane := startLane(t, httpserve.New(f.Hub, httpserve.Config{}), &http.Server{})
+	pl, _ := test.Exchange(t, lane.addr, "GET /live/ll/v/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	epoch, msn, _ := test.Hinted(t, pl)
 	c, err := net.Dial("tcp", lane.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +380,7 @@ func TestLaneLeavesWaitsToNetHTTP(t *testing.T) {
 	if reqs, handed := lane.lane.Served(); reqs != 1 || handed != 1 {
 		t.Fatalf("lane answered %d, handed off %d; want the playlist and one handoff", reqs, handed)
 	}
-	f.feed(6300)
+	f.Feed(6300)
 	if _, err := io.ReadAll(res.Body); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +391,7 @@ func TestLaneLeavesWaitsToNetHTTP(t *testing.T) {
 // per-request cost of the HTTP/1.1 layer around the same handler (client
 // included: a raw socket that reads the known response length).
 func BenchmarkLaneKeepAlive(b *testing.B) {
-	hub := newDemoHub(b, true, 0)
+	hub := test.DemoHub(b, true, 0)
 	for _, v := range []struct {
 		name          string
 		lane, guarded bool
@@ -436,9 +408,9 @@ func BenchmarkLaneKeepAlive(b *testing.B) {
 				// As cmd/rtmpgate serves: caps, a write bound and the head check.
 				l = httpserve.NewGuard(ln, hs.Handler, httpserve.GuardConfig{MaxConns: 8192, MaxConnsPerIP: 128, WriteTimeout: 10 * time.Second})
 			}
-			var fl *httpserve.Lane
+			var fl *fastlane.Lane
 			if lane {
-				fl = httpserve.NewLane(l, hs)
+				fl = fastlane.New(l, hs, zerolog.Nop())
 				l = fl
 			}
 			go func() { _ = hs.Serve(l) }()

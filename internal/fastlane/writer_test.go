@@ -1,4 +1,4 @@
-package httpserve
+package fastlane
 
 import (
 	"bufio"
@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/rtmpgate/rtmpgate/packager"
 )
+
+// takeAll is a Handler whose every request the lane answers.
+type takeAll struct{ http.HandlerFunc }
+
+func (takeAll) LaneTakes(*http.Request) bool { return true }
 
 // TestLaneWriterFramesAsNetHTTP runs handlers that use the ResponseWriter in
 // every way net/http frames differently (no Content-Length, small and large
@@ -79,16 +82,13 @@ func TestLaneWriterFramesAsNetHTTP(t *testing.T) {
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers[strings.TrimPrefix(r.URL.Path, "/t/x/")](w, r)
 	})
-	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
-	defer hub.Close()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: New(hub, Config{})}
-	lane := NewLane(ln, hs)
-	lane.handler, hs.Handler = dispatch, dispatch // taken (stream t/x does not exist), run by the lane
+	hs := &http.Server{Handler: takeAll{dispatch}} // every request taken, run by the lane
+	lane := New(ln, hs, zerolog.Nop())
 	go func() { _ = hs.Serve(lane) }()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
