@@ -124,60 +124,18 @@ type servers struct {
 }
 
 // build binds the listeners and makes the hub and the servers; nothing is
-// served yet. On an error every listener it bound is closed.
-func build(cfg config, log zerolog.Logger) (_ *servers, err error) {
-	var opened []net.Listener
-	defer func() {
-		if err != nil {
-			for _, ln := range opened {
-				ln.Close()
-			}
-		}
-	}()
+// served yet.
+func build(cfg config, log zerolog.Logger) (*servers, error) {
 	g := &servers{log: log}
-	if g.rtmpLn, err = net.Listen("tcp", cfg.RTMP); err != nil {
-		return nil, fmt.Errorf("rtmp: %w", err)
-	}
-	opened = append(opened, g.rtmpLn)
-	httpLn, err := net.Listen("tcp", cfg.HTTP)
+	httpLn, err := g.listen(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("http: %w", err)
+		return nil, err
 	}
-	opened = append(opened, httpLn)
 	// After the listeners: a gateway that cannot listen says only that.
 	cfg.MaxStoreBytes = storeBudget(cfg.MaxStoreBytes, log)
 	g.maxStoreBytes = cfg.MaxStoreBytes
-	if g.debug, g.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
-		return nil, err
-	}
-	if g.debugLn != nil {
-		opened = append(opened, g.debugLn)
-	}
-
-	g.hub = packager.NewHub(packager.Config{
-		SegmentDuration:    cfg.SegmentDuration,
-		MaxSegmentDuration: cfg.MaxSegmentDuration,
-		WindowSegments:     cfg.WindowSegments,
-		Linger:             cfg.Linger,
-		TakeoverAfter:      cfg.TakeoverAfter,
-		MaxStreams:         cfg.MaxStreams,
-		MaxStoreBytes:      cfg.MaxStoreBytes,
-		MaxSegmentBytes:    cfg.MaxSegmentBytes,
-		PartTarget:         cfg.PartTarget,
-		DisableLowLatency:  !cfg.LowLatency,
-	}, log)
-	g.rtmp = &ingest.Server{
-		Handler:          withPublishAuth(cfg, publishHandler{g.hub}),
-		Logger:           log,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadTimeout:      cfg.ReadTimeout,
-		ReadInterval:     cfg.ReadInterval,
-		WriteTimeout:     cfg.WriteTimeout,
-		MaxMessageSize:   cfg.MaxMessageSize,
-		MaxConns:         cfg.MaxConns,
-		MaxConnsPerIP:    cfg.MaxConnsPerIP,
-		MaxChunkStreams:  cfg.MaxChunkStreams,
-	}
+	g.hub = packager.NewHub(hubConfig(cfg), log)
+	g.rtmp = ingestServer(cfg, g.hub, log)
 	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
 	handler := httpserve.New(g.hub, httpserve.Config{
 		Logger: log, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
@@ -193,6 +151,55 @@ func build(cfg config, log zerolog.Logger) (_ *servers, err error) {
 	})
 	g.http = newHTTPFront(httpLn, handler, cfg, proxies, log)
 	return g, nil
+}
+
+// listen binds the RTMP, HTTP and debug listeners, or none: on an error it
+// closes those it bound.
+func (g *servers) listen(cfg config) (httpLn net.Listener, err error) {
+	if g.rtmpLn, err = net.Listen("tcp", cfg.RTMP); err != nil {
+		return nil, fmt.Errorf("rtmp: %w", err)
+	}
+	if httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		g.rtmpLn.Close()
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	if g.debug, g.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
+		g.rtmpLn.Close()
+		httpLn.Close()
+		return nil, err
+	}
+	return httpLn, nil
+}
+
+func hubConfig(cfg config) packager.Config {
+	return packager.Config{
+		SegmentDuration:    cfg.SegmentDuration,
+		MaxSegmentDuration: cfg.MaxSegmentDuration,
+		WindowSegments:     cfg.WindowSegments,
+		Linger:             cfg.Linger,
+		TakeoverAfter:      cfg.TakeoverAfter,
+		MaxStreams:         cfg.MaxStreams,
+		MaxStoreBytes:      cfg.MaxStoreBytes,
+		MaxSegmentBytes:    cfg.MaxSegmentBytes,
+		PartTarget:         cfg.PartTarget,
+		DisableLowLatency:  !cfg.LowLatency,
+	}
+}
+
+// ingestServer is the RTMP edge, publishing into hub.
+func ingestServer(cfg config, hub *packager.Hub, log zerolog.Logger) *ingest.Server {
+	return &ingest.Server{
+		Handler:          withPublishAuth(cfg, publishHandler{hub}),
+		Logger:           log,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadTimeout:      cfg.ReadTimeout,
+		ReadInterval:     cfg.ReadInterval,
+		WriteTimeout:     cfg.WriteTimeout,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		MaxConns:         cfg.MaxConns,
+		MaxConnsPerIP:    cfg.MaxConnsPerIP,
+		MaxChunkStreams:  cfg.MaxChunkStreams,
+	}
 }
 
 // serve starts serving every listener and returns where their Serve errors go.
