@@ -117,7 +117,9 @@ type server struct {
 }
 
 // New returns the handler for every rtmpgate HTTP route over hub's streams.
-// Each handler has its own Prometheus registry, served at GET /metrics.
+// Each handler has its own Prometheus registry, served at GET /metrics. The
+// handler is also a fastlane.Handler: its LaneTakes tells the optional fast
+// lane which requests it may answer.
 func New(hub Streams, cfg Config) http.Handler {
 	cfg.setDefaults()
 	s := &server{

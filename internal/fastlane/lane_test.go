@@ -39,6 +39,9 @@ func startLane(t *testing.T, handler http.Handler, hs *http.Server) *laneServer 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := handler.(fastlane.Handler); !ok {
+		t.Fatalf("%T is not a fastlane.Handler: the lane would hand every connection off", handler)
+	}
 	hs.Handler = handler
 	s := &laneServer{addr: ln.Addr().String(), hs: hs}
 	s.lane = fastlane.New(ln, s.hs, zerolog.Nop())
