@@ -118,8 +118,8 @@ type servers struct {
 	debug   *http.Server // nil: no debug listener
 	debugLn net.Listener
 	ready   atomic.Bool // both listeners served and not shutting down: GET /readyz
-	// maxStoreBytes is max_store_bytes, or the budget worked out from the
-	// machine's memory when it is 0.
+	// maxStoreBytes is the store budget storeBudget settled on (max_store_bytes,
+	// or a share of the memory the process may use).
 	maxStoreBytes int64
 }
 
