@@ -267,7 +267,7 @@ func validatePublishKeys(entries []string) error {
 	for _, e := range entries {
 		key, target, ok := strings.Cut(e, "=")
 		if !ok {
-			return fmt.Errorf("config: publish_keys: %q is a playback name, not a secret key; write SECRET=%s with a secret of at least %d bytes (README: Publishing credentials)", e, e, minPublishKeyBytes)
+			return fmt.Errorf("config: publish_keys: %q is a playback name, not a secret key; write SECRET=%s with a secret of at least %d bytes (docs/CONFIG.md: Publishing credentials)", e, e, minPublishKeyBytes)
 		}
 		if len(key) < minPublishKeyBytes || strings.ContainsAny(key, "/?&#= ") {
 			return fmt.Errorf("config: publish_keys: the key for %q must be at least %d bytes without / ? & # = or blanks", target, minPublishKeyBytes)

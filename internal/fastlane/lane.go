@@ -3,7 +3,7 @@
 // simplest GET and HEAD requests on its own keep-alive loop and hands every
 // other connection, with the bytes it read, to the http.Server. Its framing
 // is held to net/http's byte for byte by the conformance tests beside it and
-// its parser by FuzzLaneParse; README says what it gains and risks.
+// its parser by FuzzLaneParse; docs/DESIGN.md says what it gains and risks.
 package fastlane
 
 import (
