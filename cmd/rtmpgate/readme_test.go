@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +105,27 @@ func TestREADMESettingsAreReal(t *testing.T) {
 	}
 	if rows < 8 {
 		t.Errorf("README lists %d settings, want the common ones", rows)
+	}
+}
+
+// TestDocsLeaveDefaultsToCONFIG keeps the figure pages from drifting: what a
+// default is, only docs/CONFIG.md says (tested above), so the other docs (dated
+// logs in docs/history aside) must not state one.
+func TestDocsLeaveDefaultsToCONFIG(t *testing.T) {
+	stale := regexp.MustCompile(`(?i)\(now the default\)|default \d+ ?[GM]iB store|\d+ ?[GM]iB \x60?max_store_bytes\x60? default|now runs with GOGC=\d+`)
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(docs) < 5 {
+		t.Fatalf("docs: %v %v", docs, err)
+	}
+	for _, doc := range append(docs, "../../README.md") {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			if m := stale.FindString(line); m != "" {
+				t.Errorf("%s:%d states a default (%q): leave defaults to docs/CONFIG.md, or move a dated log to docs/history", doc, i+1, m)
+			}
+		}
 	}
 }
