@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -186,6 +187,9 @@ func heapMapping(line string) (lo, hi uintptr, ok bool) {
 	return uintptr(a), uintptr(b), true
 }
 
+// mappedAhead is set once the heap has been mapped ahead in this process.
+var mappedAhead atomic.Bool
+
 // checkedGo lists the Go releases whose heap layout this package was checked
 // on (heapSpan, heapArenaBytes, anonymous rw-p arena mappings).
 var checkedGo = []string{"go1.26"}
@@ -217,7 +221,10 @@ func Advise(on bool, reserve int64, log zerolog.Logger) (stop func()) {
 	h := newHugeHeap()
 	reserve = reserveBytes(reserve)
 	var ahead []byte
-	if reserve >= heapArenaBytes {
+	// Only a fresh process maps ahead: a later call (a test running the gateway
+	// again in one process) would get heap the first one freed, which the
+	// runtime zeroes, writing every page of it.
+	if reserve >= heapArenaBytes && mappedAhead.CompareAndSwap(false, true) {
 		// Fresh memory from one allocation is neither zeroed nor written: it
 		// takes address space and no pages.
 		ahead = make([]byte, reserve)
