@@ -20,6 +20,9 @@ func FLVTags(b []byte) ([]FLVTag, error) {
 		return nil, fmt.Errorf("flv file: bad header")
 	}
 	p := int(binary.BigEndian.Uint32(b[5:9])) + 4 // header, then PreviousTagSize0
+	if p < 13 || p > len(b) {
+		return nil, fmt.Errorf("flv file: header size %d of a %d-byte file", p-4, len(b))
+	}
 	var tags []FLVTag
 	for p < len(b) {
 		if len(b)-p < 11 {
