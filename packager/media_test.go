@@ -35,14 +35,7 @@ func makeClip(t testing.TB, seconds int) clip {
 		"-t", strconv.Itoa(seconds),
 		"-c:v", "libx264", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-f", "flv", file)
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tags, err := testkit.FLVTags(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tags := testkit.ReadFLV(t, file)
 	var c clip
 	for _, tag := range tags {
 		var (

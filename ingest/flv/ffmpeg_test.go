@@ -96,14 +96,7 @@ func TestFFmpegFiles(t *testing.T) {
 				dashCodecs[string(m[1])] = true
 			}
 
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tags, err := testkit.FLVTags(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tags := testkit.ReadFLV(t, file)
 			got := parseAll(t, tags)
 
 			for _, s := range probe.Streams {

@@ -3,6 +3,8 @@ package testkit
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"testing"
 )
 
 // FLVTag is one tag of an FLV file: what RTMP carries as one message.
@@ -43,6 +45,21 @@ func FLVTags(b []byte) ([]FLVTag, error) {
 		p += 4
 	}
 	return tags, nil
+}
+
+// ReadFLV reads an FLV file into its tags, failing the test on anything
+// unexpected.
+func ReadFLV(tb testing.TB, path string) []FLVTag {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tags, err := FLVTags(b)
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return tags
 }
 
 // Box is one ISO BMFF box: its four-character type, the offset of its header
