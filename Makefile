@@ -34,7 +34,7 @@ vet:
 # which skip everything that runs ffmpeg, a browser or nginx (CI=true runs them).
 # It installs nothing; staticcheck comes from the module cache once fetched.
 check: vet
-	$(GO) test -short -count=1 $(PKGS)
+	$(GO) test -short $(PKGS)
 
 test: test-deps web vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
