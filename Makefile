@@ -4,7 +4,7 @@ BIN       := bin/rtmpgate
 FUZZTIME  ?= 5s
 PKGS      := ./...
 
-.PHONY: build web run test test-deps vet fuzz bench docker clean
+.PHONY: build web run test test-deps vet check fuzz bench docker clean
 
 # The player libraries come from npm at the versions pinned in web/package-lock.json
 # and are embedded into the binary; they are fetched, never committed.
@@ -29,6 +29,12 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+# The quick gate before a commit: gofmt, vet, staticcheck and the short tests,
+# which skip everything that runs ffmpeg, a browser or nginx (CI=true runs them).
+# It installs nothing; staticcheck comes from the module cache once fetched.
+check: vet
+	$(GO) test -short $(PKGS)
 
 test: test-deps web vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)

@@ -2,7 +2,6 @@ package httpserve_test
 
 import (
 	"bufio"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtmpgate/rtmpgate/httpserve"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // extraCollector stands in for a collector cmd adds (the RTMP edge's, whose
@@ -119,13 +119,7 @@ func TestMetricsWithoutIngest(t *testing.T) {
 // promtoolCheck lints an exposition with promtool check metrics.
 func promtoolCheck(t *testing.T, exposition string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool is required under CI=true (Debian package prometheus): %v", err)
-		}
-		t.Skip("promtool not installed (Debian package prometheus)")
-	}
+	path := testkit.NeedTool(t, "promtool")
 	cmd := exec.Command(path, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
 	if out, err := cmd.CombinedOutput(); err != nil {

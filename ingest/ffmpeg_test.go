@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -77,8 +78,8 @@ func makeClip(t *testing.T, ffmpeg, path, size string, seconds int, extra ...str
 }
 
 func TestFFmpegPublish(t *testing.T) {
-	ffmpeg := needTool(t, "ffmpeg")
-	ffprobe := needTool(t, "ffprobe")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
+	ffprobe := testkit.NeedTool(t, "ffprobe")
 	clip := filepath.Join(t.TempDir(), "clip.flv")
 	makeClip(t, ffmpeg, clip, "640x360", 4)
 	wantVideo := probeInt(t, ffprobe, clip, "v", "stream=nb_read_frames", "-count_frames")
@@ -206,7 +207,7 @@ func TestMakeCapture(t *testing.T) {
 	if !*updateCapture {
 		t.Skip("run with -update-capture to rewrite the capture")
 	}
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
 	clip := filepath.Join(t.TempDir(), "clip.flv")
 	makeClip(t, ffmpeg, clip, "320x180", 2, "-b:v", "300k", "-b:a", "64k")
 

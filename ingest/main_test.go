@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -22,20 +21,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// needTool finds an external tool: a missing one skips the test, except under
-// CI=true where it fails.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
 }
 
 // recFrame is what a recWriter keeps of a Frame (Data is only valid during the call).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
@@ -43,17 +44,12 @@ func parseFragment(b []byte) (frag, error) {
 	)
 	var walk func(b []byte, depth int) error
 	walk = func(b []byte, depth int) error {
-		for len(b) > 0 {
-			if len(b) < 8 {
-				return fmt.Errorf("truncated box header")
-			}
-			size := int(binary.BigEndian.Uint32(b))
-			typ := string(b[4:8])
-			if size < 8 || size > len(b) {
-				return fmt.Errorf("box %q size %d of %d", typ, size, len(b))
-			}
-			body := b[8:size]
-			b = b[size:]
+		boxes, err := testkit.Boxes(b)
+		if err != nil {
+			return err
+		}
+		for _, box := range boxes {
+			typ, body := box.Type, box.Body
 			full := func() (ver byte, flags uint32, rest []byte, err error) {
 				if len(body) < 4 {
 					return 0, 0, nil, fmt.Errorf("%s: short", typ)

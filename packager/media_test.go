@@ -1,11 +1,7 @@
 package packager_test
 
 import (
-	"bytes"
-	"encoding/binary"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -17,66 +13,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/packager"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
-
-// lookTool finds a command-line tool; missing, it skips the test, except under
-// CI=true where the tools are part of the contract.
-func lookTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-func runTool(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return string(out)
-}
-
-type flvTag struct {
-	typ  byte
-	ts   int64 // ms
-	body []byte
-}
-
-// readFLV splits an FLV file into tags; for test fixtures only, so it fails on
-// anything unexpected.
-func readFLV(b []byte) ([]flvTag, error) {
-	if len(b) < 13 || string(b[:3]) != "FLV" {
-		return nil, fmt.Errorf("flv: bad header")
-	}
-	p := int(binary.BigEndian.Uint32(b[5:9])) + 4
-	var tags []flvTag
-	for p < len(b) {
-		if len(b)-p < 11 {
-			return nil, fmt.Errorf("flv: tag header at %d truncated", p)
-		}
-		h := b[p : p+11]
-		size := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
-		ts := int64(h[7])<<24 | int64(h[4])<<16 | int64(h[5])<<8 | int64(h[6])
-		p += 11
-		if len(b)-p < size+4 {
-			return nil, fmt.Errorf("flv: tag body at %d truncated", p)
-		}
-		tags = append(tags, flvTag{typ: h[0] & 0x1f, ts: ts, body: b[p : p+size]})
-		p += size + 4
-	}
-	return tags, nil
-}
 
 // clip is an ffmpeg-encoded FLV turned into tracks and frames, as ingest would.
 type clip struct {
@@ -87,38 +27,31 @@ type clip struct {
 
 func makeClip(t testing.TB, seconds int) clip {
 	t.Helper()
-	ffmpeg := lookTool(t, "ffmpeg")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
 	file := filepath.Join(t.TempDir(), "clip.flv")
-	runTool(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+	testkit.Run(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-t", strconv.Itoa(seconds),
 		"-c:v", "libx264", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-f", "flv", file)
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tags, err := readFLV(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tags := testkit.ReadFLV(t, file)
 	var c clip
 	for _, tag := range tags {
 		var (
 			pkt flv.Packet
 			err error
 		)
-		switch tag.typ {
+		switch tag.Type {
 		case 8:
-			pkt, err = flv.ParseAudio(tag.body)
+			pkt, err = flv.ParseAudio(tag.Body)
 		case 9:
-			pkt, err = flv.ParseVideo(tag.body)
+			pkt, err = flv.ParseVideo(tag.Body)
 		default:
 			continue
 		}
 		if err != nil {
-			t.Fatalf("tag at %d ms: %v", tag.ts, err)
+			t.Fatalf("tag at %d ms: %v", tag.TS, err)
 		}
 		switch pkt.Type {
 		case flv.PacketSequenceHeader:
@@ -126,14 +59,14 @@ func makeClip(t testing.TB, seconds int) clip {
 		case flv.PacketFrame:
 			var tr *remux.Track
 			for _, x := range c.tracks {
-				if (x.Kind() == remux.KindVideo) == (tag.typ == 9) {
+				if (x.Kind() == remux.KindVideo) == (tag.Type == 9) {
 					tr = x
 				}
 			}
 			if tr == nil {
-				t.Fatalf("frame before sequence header at %d ms", tag.ts)
+				t.Fatalf("frame before sequence header at %d ms", tag.TS)
 			}
-			c.frames = append(c.frames, remux.Frame{Track: tr, DTS: tag.ts, CTS: pkt.CTS, Key: pkt.Key, Data: pkt.Data})
+			c.frames = append(c.frames, remux.Frame{Track: tr, DTS: int64(tag.TS), CTS: pkt.CTS, Key: pkt.Key, Data: pkt.Data})
 			if tr.Kind() == remux.KindVideo {
 				c.nVideo++
 			} else {
@@ -175,7 +108,7 @@ func publishClip(t *testing.T) (clip, *packager.Stream) {
 // the real TS muxer and checks every stored segment with ffprobe: it starts with
 // a video keyframe, and the segments together hold every source frame.
 func TestRealMediaSegments(t *testing.T) {
-	ffprobe := lookTool(t, "ffprobe")
+	ffprobe := testkit.NeedTool(t, "ffprobe")
 	c, st := publishClip(t)
 	p := snapshotPlaylist(t, st)
 	if len(p.segs) != 4 { // 2 s GOPs over 7 s
@@ -195,7 +128,7 @@ func TestRealMediaSegments(t *testing.T) {
 		if err := os.WriteFile(file, obj.Data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := runTool(t, ffprobe, "-v", "error", "-show_entries", "packet=codec_type,flags,pts_time,dts_time", "-of", "csv=p=0", file)
+		out, _ := testkit.Run(t, ffprobe, "-v", "error", "-show_entries", "packet=codec_type,flags,pts_time,dts_time", "-of", "csv=p=0", file)
 		firstVideo := true
 		var segAudio, segVideo int
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -278,7 +211,7 @@ func BenchmarkSessionFrames(b *testing.B) {
 // every fragment starts with a keyframe, video PTS equal the source's within 2 ms
 // and audio timestamps run on without gaps or overlaps.
 func TestRealMediaCMAF(t *testing.T) {
-	ffprobe := lookTool(t, "ffprobe")
+	ffprobe := testkit.NeedTool(t, "ffprobe")
 	c, st := publishClip(t)
 	dir := t.TempDir()
 	t.Run("tree", func(t *testing.T) { probeTree(t, ffprobe, st, c) })
@@ -324,12 +257,13 @@ func TestRealMediaCMAF(t *testing.T) {
 			if err := os.WriteFile(file, all, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			decoded := strings.TrimSpace(runTool(t, ffprobe, "-v", "error", "-count_frames", "-select_streams", "0",
-				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file))
+			decoded, _ := testkit.Run(t, ffprobe, "-v", "error", "-count_frames", "-select_streams", "0",
+				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file)
+			decoded = strings.TrimSpace(decoded)
 			if decoded != strconv.Itoa(tc.want) {
 				t.Fatalf("decoded %s frames, source %d", decoded, tc.want)
 			}
-			out := runTool(t, ffprobe, "-v", "error", "-show_entries", "packet=pts,flags", "-of", "csv=p=0", file)
+			out, _ := testkit.Run(t, ffprobe, "-v", "error", "-show_entries", "packet=pts,flags", "-of", "csv=p=0", file)
 			type pkt struct {
 				pts int64
 				key bool
@@ -415,7 +349,7 @@ func probeTree(t *testing.T, ffprobe string, st *packager.Stream, c clip) {
 		}
 	}
 	for _, top := range []string{packager.MultivariantPath, packager.MPDPath} {
-		out := runTool(t, ffprobe, "-v", "error", "-allowed_extensions", "ALL", "-show_entries", "packet=codec_type", "-of", "csv=p=0",
+		out, _ := testkit.Run(t, ffprobe, "-v", "error", "-allowed_extensions", "ALL", "-show_entries", "packet=codec_type", "-of", "csv=p=0",
 			"file:"+filepath.Join(dir, top))
 		video, audio := strings.Count(out, "video"), strings.Count(out, "audio")
 		if video != c.nVideo || audio != c.nAud {

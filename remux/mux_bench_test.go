@@ -1,11 +1,9 @@
 package remux_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -13,12 +11,13 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 	"github.com/rtmpgate/rtmpgate/remux/ts"
 )
 
-// benchClip is a real encoder's output: testdata/make-clips.sh's av.flv settings
+// benchClip is a real encoder's output: testdata/make-clips.sh's av.flv
 // (640x360 30 fps, 2 s GOP, ~1 Mbit/s H.264 main, AAC 48 kHz stereo), parsed by
 // ingest/flv as a connection would, frames in file order.
 type benchClip struct {
@@ -34,16 +33,12 @@ var (
 	clipErr  error
 )
 
-// loadBenchClip encodes a 6 s clip once per test binary. ffmpeg is needed; its
-// absence skips the benchmark, or fails it under CI=true.
+// loadBenchClip makes the 6 s clips of testdata/make-clips.sh once per test
+// binary and reads av.flv. ffmpeg is needed; its absence skips the benchmark,
+// or fails it under CI=true.
 func loadBenchClip(tb testing.TB) *benchClip {
 	tb.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("ffmpeg not installed")
-		}
-		tb.Skip("ffmpeg not installed")
-	}
+	testkit.NeedTool(tb, "ffmpeg")
 	clipOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "remux-bench")
 		if err != nil {
@@ -51,17 +46,10 @@ func loadBenchClip(tb testing.TB) *benchClip {
 			return
 		}
 		defer os.RemoveAll(dir)
-		path := filepath.Join(dir, "av.flv")
-		out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-			"-t", "6", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-			"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-b:v", "1M", "-bf", "0", "-profile:v", "main",
-			"-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv", path).CombinedOutput()
-		if err != nil {
-			clipErr = fmt.Errorf("ffmpeg: %v: %s", err, out)
+		if clipErr = testkit.MakeClips(dir, 6); clipErr != nil {
 			return
 		}
-		clip, clipErr = readBenchClip(path)
+		clip, clipErr = readBenchClip(filepath.Join(dir, "av.flv"))
 	})
 	if clipErr != nil {
 		tb.Fatal(clipErr)
@@ -74,21 +62,14 @@ func readBenchClip(path string) (*benchClip, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 13 || string(b[:3]) != "FLV" {
-		return nil, errors.New("not an FLV file")
+	tags, err := testkit.FLVTags(b)
+	if err != nil {
+		return nil, err
 	}
 	c := &benchClip{}
-	b = b[binary.BigEndian.Uint32(b[5:9])+4:]
 	var last int64
-	for len(b) >= 11 {
-		typ := b[0] & 0x1f
-		size := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
-		ts := int64(b[4])<<16 | int64(b[5])<<8 | int64(b[6]) | int64(b[7])<<24
-		if len(b) < 11+size+4 {
-			return nil, errors.New("truncated tag")
-		}
-		body := b[11 : 11+size]
-		b = b[11+size+4:]
+	for _, tag := range tags {
+		typ, ts, body := tag.Type, int64(tag.TS), tag.Body
 		var pkt flv.Packet
 		switch typ {
 		case 9:

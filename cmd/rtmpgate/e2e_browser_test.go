@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // playerStats is one second of a player's state as web/test/play.mjs reports it.
@@ -55,14 +57,11 @@ func playInBrowser(t *testing.T, pageURL string, seconds int) []playerStats {
 // node, Debian's chromium, playwright-core and the player libraries (`make web`).
 func requireWeb(t *testing.T) string {
 	t.Helper()
-	needTools(t, "node", "chromium")
+	testkit.NeedTools(t, "node", "chromium")
 	webDir, _ := filepath.Abs("../../web")
 	for _, need := range []string{"node_modules/playwright-core", "vendor/hls.min.js", "vendor/dash.all.min.js", "vendor/shaka-player.compiled.js"} {
 		if _, err := os.Stat(filepath.Join(webDir, need)); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("web/%s missing: `make web` fetches it (make test does)", need)
-			}
-			t.Skipf("web/%s missing: run `make web`", need)
+			testkit.Missing(t, "web/"+need+" (`make web` fetches it)", err)
 		}
 	}
 	return webDir

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
 
@@ -49,7 +50,7 @@ import (
 //     ProducerReferenceTime the ServiceDescription refers to, and every chunk a
 //     prft box whose wall clock matches the MPD's.
 func TestDASHValidator(t *testing.T) {
-	needTools(t, "ffmpeg", "ffprobe", "xmllint")
+	testkit.NeedTools(t, "ffmpeg", "ffprobe", "xmllint")
 	args := []string{"-window-segments", "400", "-linger", "60s"}
 	ll := startGateway(t, args...)
 	classic := startGateway(t, append(args, "-low-latency=false")...)

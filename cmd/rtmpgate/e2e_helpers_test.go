@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // The end-to-end tests run the real binary and real peers (ffmpeg, GStreamer,
@@ -51,30 +53,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needTools skips a test whose tools are missing, except under CI=true where a
-// missing tool is a failure: CI must never pass by skipping.
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI=true (make test-deps installs it): %v", tool, err)
-			}
-			t.Skipf("%s not installed (make test-deps installs it)", tool)
-		}
-	}
-}
-
 // clip returns the path of a test clip made by testdata/make-clips.sh.
 func clip(t testing.TB, name string) string {
 	t.Helper()
-	needTools(t, "ffmpeg", "ffprobe")
-	clipsOnce.Do(func() {
-		out, err := exec.Command("bash", "../../testdata/make-clips.sh", filepath.Join(workDir, "clips"), "8").CombinedOutput()
-		if err != nil {
-			clipsErr = fmt.Errorf("make-clips.sh: %v: %s", err, out)
-		}
-	})
+	testkit.NeedTools(t, "ffmpeg", "ffprobe")
+	clipsOnce.Do(func() { clipsErr = testkit.MakeClips(filepath.Join(workDir, "clips"), 8) })
 	if clipsErr != nil {
 		t.Fatal(clipsErr)
 	}
@@ -470,10 +453,7 @@ func runNginx(t *testing.T, rtmpPort int, app, httpBlock string) {
 	t.Helper()
 	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx RTMP module missing: %v", err)
-		}
-		t.Skip("libnginx-mod-rtmp not installed")
+		testkit.Missing(t, "libnginx-mod-rtmp", err)
 	}
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`load_module %s;

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // The hostile-HTTP suite runs the real binary with small HTTP bounds while a
@@ -408,7 +410,7 @@ func rssBytes(t *testing.T, g *gateway) int64 {
 // under the limit beside max_conns, so the flood is closed at accept and a
 // publisher still connects and publishes.
 func TestHostileHTTPFloodLeavesRTMP(t *testing.T) {
-	needTools(t, "prlimit")
+	testkit.NeedTools(t, "prlimit")
 	src := clip(t, "av")
 	g := startGatewayUnder(t, []string{"prlimit", "--nofile=256:256"}, "-max-conns", "64", "-http-read-header-timeout", "10s")
 	if !strings.Contains(g.logs.String(), "http_max_conns lowered") {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // The operator's and the CDN's view of a real publish: metrics linted by promtool
@@ -116,7 +118,7 @@ func opsAPIStream(t *testing.T, g *gateway, key string) opsStream {
 }
 
 func TestHTTPOperatorSurface(t *testing.T) {
-	needTools(t, "ffmpeg", "ffprobe", "promtool")
+	testkit.NeedTools(t, "ffmpeg", "ffprobe", "promtool")
 	g := startGateway(t, "-public-base-url", "https://cdn.example")
 	base := "http://" + g.httpAddr
 	if res, body := opsGet(t, base+"/readyz", nil); res.StatusCode != 200 {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // latencySample is one second of a player's state as web/test/play.mjs reports
@@ -196,7 +198,7 @@ func TestLatencyBenchmark(t *testing.T) {
 	if s, err := strconv.Atoi(os.Getenv("RTMPGATE_LATENCY_SECONDS")); err == nil && s > 10 {
 		seconds = s
 	}
-	needTools(t, "nginx")
+	testkit.NeedTools(t, "nginx")
 	traceDir := os.Getenv("RTMPGATE_LATENCY_TRACE")
 	if traceDir != "" {
 		t.Setenv("PLAY_TRACE", "1")

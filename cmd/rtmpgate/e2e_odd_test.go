@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // Odd but legal publishers: tags from real ffmpeg-made clips, manipulated and
@@ -33,7 +34,7 @@ var oddClips struct {
 // makeClip makes workDir/odd/name.flv with ffmpeg args (inputs and codecs) once.
 func makeClip(t *testing.T, name string, args ...string) *rtmpclient.Clip {
 	t.Helper()
-	needTools(t, "ffmpeg", "ffprobe")
+	testkit.NeedTools(t, "ffmpeg", "ffprobe")
 	path := filepath.Join(workDir, "odd", name+".flv")
 	oddClips.mu.Lock()
 	if oddClips.made == nil {

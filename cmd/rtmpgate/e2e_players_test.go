@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // stockCase is one stock player on one output, embedded as web/test/stock.mjs
@@ -311,7 +313,7 @@ func TestDashJSOtherOrigins(t *testing.T) {
 	if os.Getenv("RTMPGATE_LATENCY_BENCH") != "1" {
 		t.Skip("set RTMPGATE_LATENCY_BENCH=1 to run it")
 	}
-	needTools(t, "nginx")
+	testkit.NeedTools(t, "nginx")
 	webDir := requireWeb(t)
 	seconds := 40
 	if s, err := strconv.Atoi(os.Getenv("RTMPGATE_LATENCY_SECONDS")); err == nil && s > 10 {

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // packet is one demuxed access unit, times in milliseconds.
@@ -25,14 +25,9 @@ type media struct {
 // that actually decode.
 func probe(t testing.TB, path string, decode bool) media {
 	t.Helper()
-	args := []string{"-v", "error", "-show_entries",
-		"stream=index,codec_type,time_base,nb_read_frames:packet=stream_index,pts,dts,flags", "-of", "json"}
+	args := []string{"-show_entries", "stream=index,codec_type,time_base,nb_read_frames:packet=stream_index,pts,dts,flags"}
 	if decode {
 		args = append(args, "-count_frames")
-	}
-	out, err := exec.Command("ffprobe", append(args, path)...).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
 	}
 	var doc struct {
 		Streams []struct {
@@ -48,9 +43,7 @@ func probe(t testing.TB, path string, decode bool) media {
 			Flags       string `json:"flags"`
 		} `json:"packets"`
 	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
+	testkit.Probe(t, &doc, path, args...)
 	var m media
 	kind := map[int]string{}
 	scale := map[int]float64{}

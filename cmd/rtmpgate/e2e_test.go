@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // endedSegments waits for a stream's playlist to end and probes every segment.
@@ -64,7 +66,7 @@ func TestOtherPublishers(t *testing.T) {
 	g := startGateway(t)
 	src := clip(t, "bframes")
 	t.Run("gstreamer", func(t *testing.T) {
-		needTools(t, "gst-launch-1.0")
+		testkit.NeedTools(t, "gst-launch-1.0")
 		// GStreamer re-times what it sends (its DTS never goes below 0, so the B-frame
 		// offset moves into PTS): the reference is the same pipeline into a file.
 		pipeline := "filesrc location=%s ! flvdemux name=d d.video ! queue ! h264parse ! flvmux name=m streamable=true ! %s d.audio ! queue ! aacparse ! m."
@@ -80,7 +82,7 @@ func TestOtherPublishers(t *testing.T) {
 		checkEndedStream(t, g, "gst", probe(t, ref, false))
 	})
 	t.Run("nginx-rtmp-push", func(t *testing.T) {
-		needTools(t, "nginx")
+		testkit.NeedTools(t, "nginx")
 		port := startNginxPush(t, g)
 		pub := publishFFmpeg(t, src, fmt.Sprintf("rtmp://127.0.0.1:%d/live/nginx", port), true)
 		if err := pub.wait(t, 30*time.Second); err != nil {

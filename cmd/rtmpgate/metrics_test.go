@@ -10,6 +10,7 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/httpserve"
 	"github.com/rtmpgate/rtmpgate/ingest"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
@@ -27,7 +28,7 @@ func (f *fakeIngest) Stats() ingest.Stats {
 // TestMetricsIngest: the RTMP edge's counters, collected here and served on
 // httpserve's /metrics under their names, read at scrape time, lint-clean.
 func TestMetricsIngest(t *testing.T) {
-	needTools(t, "promtool")
+	testkit.NeedTools(t, "promtool")
 	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
 	defer hub.Close()
 	srv := httptest.NewServer(httpserve.New(hub, httpserve.Config{

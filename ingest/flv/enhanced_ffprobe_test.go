@@ -2,7 +2,6 @@ package flv_test
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	erfixture "github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
 	"github.com/rtmpgate/rtmpgate/remux/codec/hevc"
 	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
@@ -23,7 +23,7 @@ import (
 // back; VP9 in IVF) and compares ffprobe's profile, size, level and
 // per-packet key flags with what the codec packages say.
 func TestEnhancedFixturesFFprobe(t *testing.T) {
-	ffprobe := lookTool(t, "ffprobe")
+	testkit.NeedTool(t, "ffprobe")
 	dir := t.TempDir()
 	type result struct {
 		codec, profile string
@@ -152,9 +152,9 @@ func TestEnhancedFixturesFFprobe(t *testing.T) {
 					Flags string `json:"flags"`
 				} `json:"packets"`
 			}
-			out := run(t, ffprobe, "-v", "error", "-f", tc.format, "-show_streams", "-show_packets", "-of", "json", path)
-			if err := json.Unmarshal(out, &probe); err != nil || len(probe.Streams) != 1 {
-				t.Fatalf("ffprobe: %v\n%s", err, out)
+			testkit.Probe(t, &probe, path, "-f", tc.format, "-show_streams", "-show_packets")
+			if len(probe.Streams) != 1 {
+				t.Fatalf("ffprobe: %d streams, want 1", len(probe.Streams))
 			}
 			s := probe.Streams[0]
 			if s.CodecName != want.codec || s.Profile != want.profile || s.Width != want.width || s.Height != want.height || s.Level != want.level {

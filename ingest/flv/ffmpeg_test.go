@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -51,33 +51,6 @@ var fixtures = []fixture{
 		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "1", "-c:a", "aac", "-ac", "6"}},
 }
 
-// lookTool finds a command-line tool; missing, it skips the test, except under
-// CI=true where the tools are part of the contract.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.Command(name, args...).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr)
-	}
-	return out
-}
-
 // probeStream is what ffprobe says about one stream and its packets.
 type probeStream struct {
 	CodecType  string `json:"codec_type"`
@@ -99,23 +72,21 @@ type probePacket struct {
 // keyframe counts) and against the codecs strings ffmpeg's DASH muxer writes.
 // With -update it rewrites the testdata tag bodies.
 func TestFFmpegFiles(t *testing.T) {
-	ffmpeg, ffprobe := lookTool(t, "ffmpeg"), lookTool(t, "ffprobe")
+	testkit.NeedTool(t, "ffprobe")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, fx.name+".flv")
 			args := append([]string{"-hide_banner", "-loglevel", "error", "-y"}, fx.args...)
-			run(t, ffmpeg, append(args, "-f", "flv", file)...)
+			testkit.Run(t, ffmpeg, append(args, "-f", "flv", file)...)
 
 			var probe struct {
 				Streams []probeStream `json:"streams"`
 				Packets []probePacket `json:"packets"`
 			}
-			out := run(t, ffprobe, "-v", "error", "-of", "json", "-show_streams", "-show_packets", file)
-			if err := json.Unmarshal(out, &probe); err != nil {
-				t.Fatalf("ffprobe json: %v", err)
-			}
-			run(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", file, "-c", "copy", "-f", "dash", filepath.Join(dir, "out.mpd"))
+			testkit.Probe(t, &probe, file, "-show_streams", "-show_packets")
+			testkit.Run(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", file, "-c", "copy", "-f", "dash", filepath.Join(dir, "out.mpd"))
 			mpd, err := os.ReadFile(filepath.Join(dir, "out.mpd"))
 			if err != nil {
 				t.Fatal(err)
@@ -125,14 +96,7 @@ func TestFFmpegFiles(t *testing.T) {
 				dashCodecs[string(m[1])] = true
 			}
 
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tags, err := readFLVTags(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tags := testkit.ReadFLV(t, file)
 			got := parseAll(t, tags)
 
 			for _, s := range probe.Streams {
@@ -194,7 +158,7 @@ type parsed struct {
 
 // parseAll runs every tag through the parsers, as ingest would, and checks each
 // frame's NAL units against its track.
-func parseAll(t *testing.T, tags []flvTag) parsed {
+func parseAll(t *testing.T, tags []testkit.FLVTag) parsed {
 	t.Helper()
 	var p parsed
 	for i, tag := range tags {

@@ -341,23 +341,7 @@ func TestFuzzCorpus(t *testing.T) {
 		corpus["FuzzCheckNALUs"][name] = fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nint(%d)\n", strconv.Quote(string(s.data)), s.lengthSize)
 	}
 	for target, files := range corpus {
-		dir := filepath.Join("testdata", "fuzz", target)
-		for name, content := range files {
-			path := filepath.Join(dir, "seed-"+name)
-			if write {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || string(got) != content {
-				t.Errorf("%s missing or stale (run go test -run TestFuzzCorpus -update): %v", path, err)
-			}
-		}
+		fixture.CorpusFiles(t, write, target, files)
 	}
 }
 

@@ -3,12 +3,12 @@ package rtmpclient
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // flvTag is a tag for building test files.
@@ -132,12 +132,9 @@ func TestLoopPeriod(t *testing.T) {
 // as ffprobe sees them.
 func TestReadClipFileMadeByFFmpeg(t *testing.T) {
 	dir, c := makeClip(t)
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts", "-of", "csv=p=0", filepath.Join(dir, "av.flv")).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, _ := testkit.Run(t, "ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts", "-of", "csv=p=0", filepath.Join(dir, "av.flv"))
 	var video, audio, last int
-	for _, line := range strings.Fields(string(out)) {
+	for _, line := range strings.Fields(out) {
 		idx, pts, _ := strings.Cut(line, ",")
 		n, err := strconv.Atoi(pts)
 		if err != nil {
@@ -169,32 +166,14 @@ func TestReadClipFileMadeByFFmpeg(t *testing.T) {
 // directory, and reads it.
 func makeClip(t *testing.T) (dir string, c *Clip) {
 	t.Helper()
-	needTools(t, "ffmpeg", "ffprobe")
+	testkit.NeedTools(t, "ffmpeg", "ffprobe")
 	dir = t.TempDir()
-	if out, err := exec.Command("bash", "../../testdata/make-clips.sh", dir, "2").CombinedOutput(); err != nil {
-		t.Fatalf("make-clips.sh: %v\n%s", err, out)
+	if err := testkit.MakeClips(dir, 2); err != nil {
+		t.Fatal(err)
 	}
 	c, err := ReadFLV(filepath.Join(dir, "av.flv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir, c
-}
-
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing(t, tool, err)
-		}
-	}
-}
-
-// missing skips the test for want of what, or fails it under CI=true.
-func missing(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required under CI=true: %v", what, err)
-	}
-	t.Skipf("%s not installed", what)
 }

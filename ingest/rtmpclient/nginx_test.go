@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // The client against a server that shares no code with it: nginx-rtmp records
@@ -22,10 +24,10 @@ import (
 // and rtmpgate use our own rtmp codec, which cannot catch its own mirror-image
 // bugs.)
 func TestPublishToNginxRTMP(t *testing.T) {
-	needTools(t, "nginx")
+	testkit.NeedTools(t, "nginx")
 	module := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 	if _, err := os.Stat(module); err != nil {
-		missing(t, "libnginx-mod-rtmp", err)
+		testkit.Missing(t, "libnginx-mod-rtmp", err)
 	}
 	dir, clip := makeClip(t)
 

@@ -1,51 +1,20 @@
 package cmaf_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
-
-// lookTool finds a command-line tool; without it the test is skipped, except
-// under CI=true where a missing tool is a failure.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-// run runs a tool with a time cap and returns stdout; stderr goes into errors.
-func run(t *testing.T, name string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), errb.String()
-}
 
 type probePacket struct {
 	PTS      int64  `json:"pts"`
@@ -68,13 +37,11 @@ type probeResult struct {
 	Streams []probeStream `json:"streams"`
 }
 
-func probe(t *testing.T, ffprobe, path string, args ...string) probeResult {
+// probe reads what ffprobe says about path's streams and packets.
+func probe(t *testing.T, path string, args ...string) probeResult {
 	t.Helper()
-	out, _ := run(t, ffprobe, append(append([]string{"-v", "error", "-of", "json"}, args...), path)...)
 	var r probeResult
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
+	testkit.Probe(t, &r, path, args...)
 	return r
 }
 
@@ -123,17 +90,15 @@ func cutTrack(t *testing.T, path string, tr *remux.Track, frames []remux.Frame, 
 // CMAF fragments per track and checks what ffmpeg, GStreamer and Chrome's MSE
 // make of them against the source.
 func TestRealDecoders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("encodes a clip with ffmpeg")
-	}
-	ffmpeg, ffprobe := lookTool(t, "ffmpeg"), lookTool(t, "ffprobe")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
+	testkit.NeedTool(t, "ffprobe")
 	dir := t.TempDir()
 	// CMAF_KEEP=/some/empty/dir keeps the clip and the tracks for inspection.
 	if d := os.Getenv("CMAF_KEEP"); d != "" {
 		dir = d
 	}
 	src := filepath.Join(dir, "src.flv")
-	run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+	testkit.Run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "4",
 		"-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-ac", "2", "-ar", "44100", "-f", "flv", src)
@@ -187,11 +152,11 @@ func TestRealDecoders(t *testing.T) {
 	cutTrack(t, aPath, clip.audio, clip.aFrms, aStarts, aEnd)
 
 	t.Run("video", func(t *testing.T) {
-		if _, stderr := run(t, ffmpeg, "-v", "error", "-i", vPath, "-f", "null", "-"); stderr != "" {
+		if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", vPath, "-f", "null", "-"); stderr != "" {
 			t.Errorf("ffmpeg decode errors:\n%s", stderr)
 		}
-		srcCount := probe(t, ffprobe, src, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames")
-		got := probe(t, ffprobe, vPath, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames,time_base")
+		srcCount := probe(t, src, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames")
+		got := probe(t, vPath, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames,time_base")
 		if len(got.Streams) != 1 || got.Streams[0].NbReadFrames != srcCount.Streams[0].NbReadFrames ||
 			got.Streams[0].NbReadFrames != strconv.Itoa(nv) {
 			t.Fatalf("decoded frames: got %+v, source %+v, %d frames", got.Streams, srcCount.Streams, nv)
@@ -199,7 +164,7 @@ func TestRealDecoders(t *testing.T) {
 		// Without parsers ffprobe reports the container's view: key flags from
 		// the trun sample flags (the H.264 parser would re-derive them from the
 		// bitstream) and durations from trun.
-		pk := probe(t, ffprobe, vPath, "-fflags", "+noparse+nofillin", "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
+		pk := probe(t, vPath, "-fflags", "+noparse+nofillin", "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
 		if len(pk) != nv {
 			t.Fatalf("got %d packets, want %d", len(pk), nv)
 		}
@@ -220,22 +185,22 @@ func TestRealDecoders(t *testing.T) {
 				t.Errorf("packet %d: PTS %s s, source %d ms", i, p.PTSTime, src.PTS())
 			}
 		}
-		st := probe(t, ffprobe, vPath, "-show_entries", "stream=duration_ts").Streams
+		st := probe(t, vPath, "-show_entries", "stream=duration_ts").Streams
 		if want := (clip.vFrames[nv-1].DTS + 33) * 90; len(st) != 1 || st[0].DurationTS != want {
 			t.Errorf("track ends at %+v ticks, want %d", st, want)
 		}
 	})
 
 	t.Run("audio", func(t *testing.T) {
-		if _, stderr := run(t, ffmpeg, "-v", "error", "-i", aPath, "-f", "null", "-"); stderr != "" {
+		if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", aPath, "-f", "null", "-"); stderr != "" {
 			t.Errorf("ffmpeg decode errors:\n%s", stderr)
 		}
-		srcCount := probe(t, ffprobe, src, "-count_frames", "-select_streams", "a:0", "-show_entries", "stream=nb_read_frames")
-		got := probe(t, ffprobe, aPath, "-count_frames", "-select_streams", "a:0", "-show_entries", "stream=nb_read_frames")
+		srcCount := probe(t, src, "-count_frames", "-select_streams", "a:0", "-show_entries", "stream=nb_read_frames")
+		got := probe(t, aPath, "-count_frames", "-select_streams", "a:0", "-show_entries", "stream=nb_read_frames")
 		if len(got.Streams) != 1 || got.Streams[0].NbReadFrames != srcCount.Streams[0].NbReadFrames {
 			t.Fatalf("decoded frames: got %+v, source %+v", got.Streams, srcCount.Streams)
 		}
-		pk := probe(t, ffprobe, aPath, "-fflags", "+noparse+nofillin", "-select_streams", "a:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
+		pk := probe(t, aPath, "-fflags", "+noparse+nofillin", "-select_streams", "a:0", "-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
 		if len(pk) != na {
 			t.Fatalf("got %d packets, want %d", len(pk), na)
 		}
@@ -260,7 +225,7 @@ func TestRealDecoders(t *testing.T) {
 		}
 		// ffmpeg 5.1 does not report trun durations per packet, but its track
 		// end is the last tfdt plus the sum of the last trun's durations.
-		st := probe(t, ffprobe, aPath, "-show_entries", "stream=duration_ts").Streams
+		st := probe(t, aPath, "-show_entries", "stream=duration_ts").Streams
 		if want := (aEnd*441 + 5) / 10; len(st) != 1 || st[0].DurationTS != want {
 			t.Errorf("track ends at %+v ticks, want round(%d ms * 44.1) = %d", st, aEnd, want)
 		}
@@ -268,7 +233,7 @@ func TestRealDecoders(t *testing.T) {
 
 	// GStreamer's qtdemux is a second, independent MP4 reader.
 	t.Run("gstreamer", func(t *testing.T) {
-		gst := lookTool(t, "gst-launch-1.0")
+		gst := testkit.NeedTool(t, "gst-launch-1.0")
 		for _, c := range []struct {
 			path, chain string
 			want        int
@@ -278,7 +243,7 @@ func TestRealDecoders(t *testing.T) {
 		} {
 			args := append([]string{"filesrc", "location=" + c.path, "!", "qtdemux", "!"}, strings.Fields(c.chain)...)
 			args = append(args, "!", "fakesink", "silent=false", "-v")
-			out, stderr := run(t, gst, args...)
+			out, stderr := testkit.Run(t, gst, args...)
 			if n := strings.Count(out, "last-message = chain"); n != c.want {
 				t.Errorf("%s: GStreamer decoded %d buffers, want %d\n%s", c.path, n, c.want, stderr)
 			}
@@ -290,7 +255,7 @@ func TestRealDecoders(t *testing.T) {
 
 	// Chrome's MSE parser is what hls.js and dash.js feed in a browser.
 	t.Run("chrome_mse", func(t *testing.T) {
-		chromium := lookTool(t, "chromium")
+		chromium := testkit.NeedTool(t, "chromium")
 		vStart, vEnd := int64(math.MaxInt64), int64(0)
 		for _, fr := range clip.vFrames {
 			vStart, vEnd = min(vStart, fr.PTS()), max(vEnd, fr.PTS()+33)
@@ -317,9 +282,9 @@ func TestRealDecoders(t *testing.T) {
 	t.Run("av_offset", func(t *testing.T) {
 		av := filepath.Join(dir, "av.mp4")
 		// -copyts keeps each input's timeline instead of starting both at 0.
-		run(t, ffmpeg, "-v", "error", "-copyts", "-i", vPath, "-i", aPath, "-map", "0:v", "-map", "1:a", "-c", "copy", av)
+		testkit.Run(t, ffmpeg, "-v", "error", "-copyts", "-i", vPath, "-i", aPath, "-map", "0:v", "-map", "1:a", "-c", "copy", av)
 		offset := func(path string) float64 {
-			r := probe(t, ffprobe, path, "-show_entries", "stream=codec_type,start_time")
+			r := probe(t, path, "-show_entries", "stream=codec_type,start_time")
 			var v, a float64
 			for _, s := range r.Streams {
 				switch s.CodecType {
@@ -337,8 +302,8 @@ func TestRealDecoders(t *testing.T) {
 		if math.Abs(gotOff-srcOff) > 2 {
 			t.Errorf("A/V start offset %.3f ms, source %.3f ms", gotOff, srcOff)
 		}
-		vStart := probe(t, ffprobe, vPath, "-show_entries", "stream=start_time").Streams[0].StartTime
-		aStart := probe(t, ffprobe, aPath, "-show_entries", "stream=start_time").Streams[0].StartTime
+		vStart := probe(t, vPath, "-show_entries", "stream=start_time").Streams[0].StartTime
+		aStart := probe(t, aPath, "-show_entries", "stream=start_time").Streams[0].StartTime
 		if off := (seconds(t, vStart) - seconds(t, aStart)) * 1000; math.Abs(off-srcOff) > 1 {
 			t.Errorf("A/V start offset of the CMAF tracks %.3f ms, source %.3f ms", off, srcOff)
 		}
@@ -398,7 +363,7 @@ ms.addEventListener("sourceopen", async () => {
 	if err := os.WriteFile(html, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr := run(t, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(),
+	out, stderr := testkit.Run(t, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(),
 		"--virtual-time-budget=5000", "--dump-dom", "file://"+html)
 	i, j := strings.Index(out, "RESULT"), strings.Index(out, "END</pre>")
 	if i < 0 || j < i {

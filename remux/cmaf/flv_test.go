@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 	codec "github.com/yapingcat/gomedia/go-codec"
 )
@@ -22,21 +23,14 @@ func readFLV(path string) (*flvClip, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 13 || string(b[:3]) != "FLV" {
-		return nil, fmt.Errorf("%s: not an FLV file", path)
+	tags, err := testkit.FLVTags(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c := &flvClip{}
-	b = b[binary.BigEndian.Uint32(b[5:9])+4:]
-	for len(b) >= 11 {
-		typ := b[0] & 0x1f
-		size := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
-		ts := int64(b[4])<<16 | int64(b[5])<<8 | int64(b[6]) | int64(b[7])<<24
-		if len(b) < 11+size+4 {
-			return nil, fmt.Errorf("%s: truncated tag", path)
-		}
-		body := b[11 : 11+size]
-		b = b[11+size+4:]
-		switch typ {
+	for _, tag := range tags {
+		ts, body := int64(tag.TS), tag.Body
+		switch tag.Type {
 		case 9:
 			err = c.videoTag(ts, body)
 		case 8:

@@ -3,6 +3,8 @@ package cmaf
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
 // fragInfo is what parseFragment found in one styp+moof+mdat.
@@ -27,53 +29,53 @@ type trunSample struct {
 // with its contents and the sizes covering b exactly.
 func parseFragment(b []byte) (*fragInfo, error) {
 	fi := &fragInfo{}
-	top, err := children(b)
+	top, err := testkit.Boxes(b)
 	if err != nil {
 		return nil, err
 	}
-	if len(top) != 3 || top[0].typ != "styp" || top[1].typ != "moof" || top[2].typ != "mdat" {
+	if len(top) != 3 || top[0].Type != "styp" || top[1].Type != "moof" || top[2].Type != "mdat" {
 		return nil, fmt.Errorf("top level %v, want styp moof mdat", types(top))
 	}
-	if len(top[0].body) != StypSize-8 || len(top[0].body) != 8+4*len(fragmentBrands) {
-		return nil, fmt.Errorf("styp body %d bytes", len(top[0].body))
+	if len(top[0].Body) != StypSize-8 || len(top[0].Body) != 8+4*len(fragmentBrands) {
+		return nil, fmt.Errorf("styp body %d bytes", len(top[0].Body))
 	}
 	return parseMoofMdat(fi, top[1:])
 }
 
 // parseChunk is parseFragment for a FlushChunk: moof and mdat only.
 func parseChunk(b []byte) (*fragInfo, error) {
-	top, err := children(b)
+	top, err := testkit.Boxes(b)
 	if err != nil {
 		return nil, err
 	}
-	if len(top) != 2 || top[0].typ != "moof" || top[1].typ != "mdat" {
+	if len(top) != 2 || top[0].Type != "moof" || top[1].Type != "mdat" {
 		return nil, fmt.Errorf("top level %v, want moof mdat", types(top))
 	}
 	return parseMoofMdat(&fragInfo{}, top)
 }
 
-func parseMoofMdat(fi *fragInfo, top []rawBox) (*fragInfo, error) {
-	top = append([]rawBox{{}}, top...) // keep the indices of the styp layout
-	fi.moofStart, fi.mdatStart = top[1].start, top[2].start
-	fi.payload = top[2].body
+func parseMoofMdat(fi *fragInfo, top []testkit.Box) (*fragInfo, error) {
+	top = append([]testkit.Box{{}}, top...) // keep the indices of the styp layout
+	fi.moofStart, fi.mdatStart = top[1].Start, top[2].Start
+	fi.payload = top[2].Body
 
-	moof, err := children(top[1].body)
+	moof, err := testkit.Boxes(top[1].Body)
 	if err != nil {
 		return nil, fmt.Errorf("moof: %w", err)
 	}
-	if len(moof) != 2 || moof[0].typ != "mfhd" || moof[1].typ != "traf" || len(moof[0].body) != 8 {
+	if len(moof) != 2 || moof[0].Type != "mfhd" || moof[1].Type != "traf" || len(moof[0].Body) != 8 {
 		return nil, fmt.Errorf("moof holds %v", types(moof))
 	}
-	fi.seq = binary.BigEndian.Uint32(moof[0].body[4:])
-	traf, err := children(moof[1].body)
+	fi.seq = binary.BigEndian.Uint32(moof[0].Body[4:])
+	traf, err := testkit.Boxes(moof[1].Body)
 	if err != nil {
 		return nil, fmt.Errorf("traf: %w", err)
 	}
-	if len(traf) != 3 || traf[0].typ != "tfhd" || traf[1].typ != "tfdt" || traf[2].typ != "trun" {
+	if len(traf) != 3 || traf[0].Type != "tfhd" || traf[1].Type != "tfdt" || traf[2].Type != "trun" {
 		return nil, fmt.Errorf("traf holds %v", types(traf))
 	}
 
-	tfhd := traf[0].body
+	tfhd := traf[0].Body
 	if len(tfhd) < 8 {
 		return nil, fmt.Errorf("tfhd %d bytes", len(tfhd))
 	}
@@ -94,13 +96,13 @@ func parseMoofMdat(fi *fragInfo, top []rawBox) (*fragInfo, error) {
 		return nil, fmt.Errorf("tfhd flags 0x%06x", tfFlags)
 	}
 
-	tfdt := traf[1].body
+	tfdt := traf[1].Body
 	if len(tfdt) != 12 || tfdt[0] != 1 {
 		return nil, fmt.Errorf("tfdt: %d bytes, want version 1", len(tfdt))
 	}
 	fi.base = binary.BigEndian.Uint64(tfdt[4:])
 
-	trun := traf[2].body
+	trun := traf[2].Body
 	if len(trun) < 12 || trun[0] != 1 {
 		return nil, fmt.Errorf("trun: %d bytes, want version 1", len(trun))
 	}
@@ -152,33 +154,10 @@ func parseMoofMdat(fi *fragInfo, top []rawBox) (*fragInfo, error) {
 	return fi, nil
 }
 
-type rawBox struct {
-	typ   string
-	start int // offset of the box header within the parent's bytes
-	body  []byte
-}
-
-// children splits b into boxes with plain 32-bit sizes that cover b exactly.
-func children(b []byte) ([]rawBox, error) {
-	var out []rawBox
-	for off := 0; off < len(b); {
-		if len(b)-off < 8 {
-			return nil, fmt.Errorf("%d stray bytes at %d", len(b)-off, off)
-		}
-		size := int(binary.BigEndian.Uint32(b[off:]))
-		if size < 8 || size > len(b)-off {
-			return nil, fmt.Errorf("box %q at %d: size %d, %d bytes left", b[off+4:off+8], off, size, len(b)-off)
-		}
-		out = append(out, rawBox{typ: string(b[off+4 : off+8]), start: off, body: b[off+8 : off+size]})
-		off += size
-	}
-	return out, nil
-}
-
-func types(bs []rawBox) []string {
+func types(bs []testkit.Box) []string {
 	var t []string
 	for _, b := range bs {
-		t = append(t, b.typ)
+		t = append(t, b.Type)
 	}
 	return t
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -17,21 +18,13 @@ func readFLV(path string) (video, audio *remux.Track, frames []remux.Frame, err 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if len(b) < 13 || string(b[:3]) != "FLV" {
-		return nil, nil, nil, fmt.Errorf("%s: not FLV", path)
+	tags, err := testkit.FLVTags(b)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	off := int(binary.BigEndian.Uint32(b[5:9])) + 4
-	for off+11 <= len(b) {
-		typ := b[off] & 0x1F
-		size := int(b[off+1])<<16 | int(b[off+2])<<8 | int(b[off+3])
-		ts := int64(b[off+4])<<16 | int64(b[off+5])<<8 | int64(b[off+6]) | int64(b[off+7])<<24
-		body := b[off+11:]
-		if size > len(body) {
-			return nil, nil, nil, fmt.Errorf("tag at %d: size %d past end", off, size)
-		}
-		body = body[:size]
-		off += 11 + size + 4
-		switch typ {
+	for _, tag := range tags {
+		ts, body := int64(tag.TS), tag.Body
+		switch tag.Type {
 		case 9:
 			if len(body) < 5 || body[0]&0x0F != 7 {
 				continue

@@ -2,63 +2,24 @@ package ts_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/ts"
 )
-
-// needTool finds an external tool; a missing tool skips the test locally and fails
-// it under CI, where the tools are part of the contract.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-func run(t *testing.T, name string, args ...string) (stdout, stderr []byte) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, e.Bytes())
-		}
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %s: timed out", name, strings.Join(args, " "))
-	}
-	return o.Bytes(), e.Bytes()
-}
 
 // makeFLV encodes 4 s of H.264 (with B-frames, a keyframe every 2 s) and stereo
 // AAC into an FLV, the shape an RTMP encoder sends.
 func makeFLV(t *testing.T, ffmpeg string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "src.flv")
-	run(t, ffmpeg, "-v", "error", "-nostdin",
+	testkit.Run(t, ffmpeg, "-v", "error", "-nostdin",
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-t", "4", "-pix_fmt", "yuv420p",
@@ -78,7 +39,7 @@ type probeFrame struct {
 }
 
 // probe runs ffprobe for frames or packets of input and returns them in order.
-func probe(t *testing.T, ffprobe, input, what string) []probeFrame {
+func probe(t *testing.T, input, what string) []probeFrame {
 	t.Helper()
 	var entries string
 	switch what {
@@ -87,18 +48,15 @@ func probe(t *testing.T, ffprobe, input, what string) []probeFrame {
 	case "packets":
 		entries = "packet=codec_type,pts,dts"
 	}
-	args := []string{"-v", "error", "-show_entries", entries, "-of", "json", input}
+	args := []string{"-show_entries", entries}
 	if what == "frames" {
 		args = append([]string{"-show_frames"}, args...)
 	}
-	out, _ := run(t, ffprobe, args...)
 	var r struct {
 		Frames  []probeFrame `json:"frames"`
 		Packets []probeFrame `json:"packets"`
 	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("ffprobe %s: %v", input, err)
-	}
+	testkit.Probe(t, &r, input, args...)
 	if what == "frames" {
 		return r.Frames
 	}
@@ -131,7 +89,8 @@ func cut(frames []remux.Frame, hasVideo bool) [][]remux.Frame {
 }
 
 func TestMuxerDecodesWithFFmpeg(t *testing.T) {
-	ffmpeg, ffprobe := needTool(t, "ffmpeg"), needTool(t, "ffprobe")
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
+	testkit.NeedTool(t, "ffprobe")
 	src := makeFLV(t, ffmpeg)
 	video, audio, frames, err := readFLV(src)
 	if err != nil {
@@ -142,7 +101,7 @@ func TestMuxerDecodesWithFFmpeg(t *testing.T) {
 	}
 
 	// The source as ffmpeg sees it: our reader must agree before we compare.
-	srcPkts := probe(t, ffprobe, src, "packets")
+	srcPkts := probe(t, src, "packets")
 	var srcVideoPTS, srcAudioPTS []int64
 	for _, p := range srcPkts {
 		switch p.MediaType {
@@ -226,7 +185,7 @@ func TestMuxerDecodesWithFFmpeg(t *testing.T) {
 						wantA = append(wantA, f.PTS()*90)
 					}
 				}
-				decoded := probe(t, ffprobe, p, "frames")
+				decoded := probe(t, p, "frames")
 				firstVideo := true
 				for _, f := range decoded {
 					if f.PTS == nil {
@@ -265,7 +224,7 @@ func TestMuxerDecodesWithFFmpeg(t *testing.T) {
 				t.Errorf("decoded %d video / %d audio frames, want %d / %d", nVideo, nAudio, wantVideo, wantAudio)
 			}
 
-			checkConcat(t, ffprobe, paths, len(in))
+			checkConcat(t, paths, len(in))
 
 			// The decode check must be able to fail: the same segment with its
 			// first keyframe's slice data damaged has to draw complaints.
@@ -293,15 +252,15 @@ func TestMuxerDecodesWithFFmpeg(t *testing.T) {
 // own mpegts remux of the same frames does too; that is not a decoding problem.
 func decodeErrors(t *testing.T, ffmpeg, path string) string {
 	t.Helper()
-	out, errOut := run(t, ffmpeg, "-v", "error", "-nostdin", "-i", path, "-enc_time_base", "-1", "-f", "null", "-")
-	return string(out) + string(errOut)
+	out, errOut := testkit.Run(t, ffmpeg, "-v", "error", "-nostdin", "-i", path, "-enc_time_base", "-1", "-f", "null", "-")
+	return out + errOut
 }
 
 // checkConcat reads the segments back to back, as a player switching segments
 // does, and wants every packet with timestamps that never step back or jump.
-func checkConcat(t *testing.T, ffprobe string, paths []string, wantPackets int) {
+func checkConcat(t *testing.T, paths []string, wantPackets int) {
 	t.Helper()
-	pkts := probe(t, ffprobe, "concat:"+strings.Join(paths, "|"), "packets")
+	pkts := probe(t, "concat:"+strings.Join(paths, "|"), "packets")
 	if len(pkts) != wantPackets {
 		t.Errorf("concat: %d packets, want %d", len(pkts), wantPackets)
 	}
