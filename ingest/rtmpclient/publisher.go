@@ -415,8 +415,6 @@ func (p *Publisher) Err() error {
 // WireBytes is what went out on the connection so far, chunk headers included.
 func (p *Publisher) WireBytes() int64 { return p.wireSent.Load() }
 
-// StreamName is the name published, query included.
-func (p *Publisher) StreamName() string { return p.name }
 
 // Close says goodbye (FCUnpublish, deleteStream) unless a write failed, half
 // closes, waits up to 2 s for the server to close, then closes the connection
