@@ -415,7 +415,6 @@ func (p *Publisher) Err() error {
 // WireBytes is what went out on the connection so far, chunk headers included.
 func (p *Publisher) WireBytes() int64 { return p.wireSent.Load() }
 
-
 // Close says goodbye (FCUnpublish, deleteStream) unless a write failed, half
 // closes, waits up to 2 s for the server to close, then closes the connection
 // and ends the draining goroutine. It returns the goodbye's write error.
