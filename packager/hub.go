@@ -91,13 +91,12 @@ func (h *Hub) janitor() {
 func (h *Hub) StoreBytes() int64 { return h.total.Load() }
 
 // StoreCommitted is what the store is headed for once every live stream and
-// one more have filled their windows (see committedLocked): over
+// one more have filled their windows (see admissionLocked): over
 // MaxStoreBytes, Publish refuses new streams.
 func (h *Hub) StoreCommitted() int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, reserve := h.projectLocked(h.cfg.Now())
-	return c + reserve
+	return h.admissionLocked(h.cfg.Now())
 }
 
 func streamKey(app, name string) string { return app + "/" + name }
@@ -143,11 +142,9 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 			h.mu.Unlock()
 			return nil, fmt.Errorf("packager: publish %s: %w (limit %d)", key, ErrTooManyStreams, h.cfg.MaxStreams)
 		}
-		// The newcomer's own window counts too, unless the store holds no live
-		// stream: a budget smaller than one stream still takes one.
-		for h.committedLocked(now)+h.newcomerLocked(now) > h.cfg.MaxStoreBytes && h.evictOldestEndedLocked() {
+		for h.admissionLocked(now) > h.cfg.MaxStoreBytes && h.evictOldestEndedLocked() {
 		}
-		if c := h.committedLocked(now) + h.newcomerLocked(now); c > h.cfg.MaxStoreBytes {
+		if c := h.admissionLocked(now); c > h.cfg.MaxStoreBytes {
 			h.mu.Unlock()
 			return nil, fmt.Errorf("packager: publish %s: %w (%d bytes held, %d once live streams and this one fill their windows, limit %d)",
 				key, ErrStoreFull, h.total.Load(), c, h.cfg.MaxStoreBytes)
@@ -347,28 +344,23 @@ func (h *Hub) evictOldestEndedLocked() bool {
 	return true
 }
 
-// committedLocked is what the store is headed for: what it holds, plus the
-// growth each live stream still has before its window and kept segments fill
-// (2 windows and a segment after it started), projected from its bytes so far;
-// a stream too young to tell reserves the mean of the others, or
-// newStreamReserve when none is known. Admission against what is held alone let a burst of new
-// streams in while their windows were empty, and together they then grew past
-// the budget and, with the budget a share of the memory limit, past that. Call
-// with h.mu held; it takes no stream's lock.
-func (h *Hub) committedLocked(now time.Time) int64 {
-	c, _ := h.projectLocked(now)
-	return c
+// admissionLocked is what the store is headed for if one more stream comes:
+// what it holds, plus the growth each live stream still has before its window
+// and kept segments fill (2 windows and a segment after it started), projected
+// from its bytes so far, plus the newcomer's share. A stream too young to tell,
+// the newcomer included, counts the mean of the others, or newStreamReserve when
+// none is known; with no live stream the newcomer counts nothing, so a budget
+// smaller than one stream still takes one. Admission against what is held alone
+// let a burst of new streams in while their windows were empty, and together
+// they then grew past the budget and, with the budget a share of the memory
+// limit, past that. Call with h.mu held; it takes no stream's lock.
+func (h *Hub) admissionLocked(now time.Time) int64 {
+	committed, reserve := h.projectLocked(now)
+	return committed + reserve
 }
 
-// newcomerLocked is the store a new stream is expected to take: the mean of
-// the live streams, or newStreamReserve when none is old enough to tell; 0 with
-// no live stream.
-func (h *Hub) newcomerLocked(now time.Time) int64 {
-	_, reserve := h.projectLocked(now)
-	return reserve
-}
-
-// projectLocked returns committedLocked and newcomerLocked.
+// projectLocked returns what the live streams will hold once their windows
+// fill (the store's other bytes included) and the newcomer's share.
 func (h *Hub) projectLocked(now time.Time) (committed, reserve int64) {
 	steady := time.Duration(2*h.cfg.WindowSegments+1) * h.cfg.SegmentDuration
 	known := 2 * h.cfg.SegmentDuration // long enough to have listed segments: a bitrate to project from

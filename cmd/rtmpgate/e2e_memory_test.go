@@ -177,7 +177,7 @@ func TestStoreBudgetFollowsTheMemoryLimit(t *testing.T) {
 	if len(live) < 2 {
 		t.Fatalf("only %d streams before the first refusal", len(live))
 	}
-	if !strings.Contains(g.logs.String(), "store full") && !strings.Contains(g.logs.String(), "store_full") && !strings.Contains(g.logs.String(), "bytes held, limit") {
+	if !strings.Contains(g.logs.String(), "segment store full") {
 		t.Errorf("the refusal does not say the store is full:\n%s", tail(g.logs.String(), 10))
 	}
 	if !unready {

@@ -86,7 +86,7 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 		return err
 	}
 	// The heap mapped ahead: the store's budget and the collector's headroom over
-	// it, which is what RSS reaches (about 1.3x the store; see Memory).
+	// it, which is what RSS reaches (docs/CONFIG.md, Memory).
 	stopHugeHeap := hugeheap.Advise(cfg.HugePages, g.maxStoreBytes*3/2, log)
 	defer stopHugeHeap()
 
