@@ -12,14 +12,23 @@ const (
 	CodecUnknown Codec = iota
 	CodecH264
 	CodecAAC
+	CodecHEVC // H.265, Track.Config is an HEVCDecoderConfigurationRecord (hvcC)
+	CodecAV1  // Track.Config is an AV1CodecConfigurationRecord (av1C)
+	CodecVP9  // Track.Config is a VPCodecConfigurationRecord (vpcC, version 1 body)
+	CodecOpus // Track.Config is the OpusHead identification header
+	CodecFLAC // Track.Config is the FLAC stream info metadata block(s) as dfLa carries them
+	CodecAC3  // Track.Config is the dac3 payload
+	CodecEAC3 // Track.Config is the dec3 payload
 )
 
+var codecNames = [...]string{
+	CodecH264: "H264", CodecAAC: "AAC", CodecHEVC: "HEVC", CodecAV1: "AV1", CodecVP9: "VP9",
+	CodecOpus: "Opus", CodecFLAC: "FLAC", CodecAC3: "AC-3", CodecEAC3: "E-AC-3",
+}
+
 func (c Codec) String() string {
-	switch c {
-	case CodecH264:
-		return "H264"
-	case CodecAAC:
-		return "AAC"
+	if int(c) < len(codecNames) && codecNames[c] != "" {
+		return codecNames[c]
 	}
 	return fmt.Sprintf("Codec(%d)", uint8(c))
 }
@@ -46,9 +55,9 @@ func (k Kind) String() string {
 // Kind reports whether the codec carries video or audio.
 func (c Codec) Kind() Kind {
 	switch c {
-	case CodecH264:
+	case CodecH264, CodecHEVC, CodecAV1, CodecVP9:
 		return KindVideo
-	case CodecAAC:
+	case CodecAAC, CodecOpus, CodecFLAC, CodecAC3, CodecEAC3:
 		return KindAudio
 	}
 	return KindUnknown
@@ -65,22 +74,48 @@ const (
 // is immutable once built: a new sequence header produces a new *Track.
 type Track struct {
 	ID        int    // TrackVideo or TrackAudio
-	Codec     Codec  // CodecH264 or CodecAAC
+	Codec     Codec  // the coding format; Config's layout follows from it
 	Timescale uint32 // media timescale for container output: 90000 for video, the sample rate for audio
-	Config    []byte // codec configuration record: avcC for H.264, AudioSpecificConfig for AAC
+	Config    []byte // codec configuration record: avcC for H.264, AudioSpecificConfig for AAC, see Codec for the others
 
-	// CodecString is the RFC 6381 codecs value, e.g. "avc1.64001f" or "mp4a.40.2".
+	// CodecString is the RFC 6381 codecs value, e.g. "avc1.64001f", "hvc1.1.6.L93.B0",
+	// "av01.0.04M.08", "vp09.00.21.08", "mp4a.40.2" or "opus".
 	CodecString string
 
-	// Video, derived once from the SPS.
+	// Video, derived once from the configuration record.
 	Width, Height  int
-	NALULengthSize int      // 1, 2 or 4: the length prefix of each NAL unit in Frame.Data
-	SPS, PPS       [][]byte // parameter sets from avcC, without length prefixes
+	NALULengthSize int      // H.264 and HEVC: 1, 2 or 4, the length prefix of each NAL unit in Frame.Data
+	VPS, SPS, PPS  [][]byte // H.264 and HEVC parameter sets, without length prefixes (VPS for HEVC only)
+	BitDepth       int      // luma bit depth; 0 means 8
+	Color          *Color   // colour description when the stream or its metadata gives one
 
 	// Audio, derived once from the AudioSpecificConfig.
 	AudioObjectType int // 2 for AAC-LC
 	SampleRate      int // Hz
 	Channels        int
+}
+
+// Color is a video track's colour description, in the code points of ISO/IEC
+// 23091-2 (H.273) as the colr box, vpcC and the codecs' VUI carry them.
+type Color struct {
+	Primaries, Transfer, Matrix uint8
+	FullRange                   bool
+	// MaxCLL and MaxFALL are the content light levels in cd/m², 0 when not given.
+	MaxCLL, MaxFALL uint16
+}
+
+// HDR reports whether the transfer characteristics are PQ (16) or HLG (18).
+func (c *Color) HDR() string {
+	if c == nil {
+		return ""
+	}
+	switch c.Transfer {
+	case 16:
+		return "PQ"
+	case 18:
+		return "HLG"
+	}
+	return ""
 }
 
 // Kind is the track's kind, from its codec.
@@ -92,14 +127,16 @@ func (t *Track) Kind() Kind { return t.Codec.Kind() }
 // (RTMP's 32-bit timestamps already unwrapped by ingest). PTS = DTS + CTS.
 //
 // Data is valid only during the call that receives the Frame; a consumer that keeps
-// it copies it. H.264 data stays length-prefixed (Track.NALULengthSize bytes per NAL
-// unit), as FLV carries it and MP4 stores it; AAC data is one raw access unit
-// without ADTS header.
+// it copies it. H.264 and HEVC data stay length-prefixed (Track.NALULengthSize
+// bytes per NAL unit), as FLV carries them and MP4 stores them; AV1 data is one
+// temporal unit of low-overhead OBUs (without temporal delimiter), VP9 one frame
+// (or superframe), AAC one raw access unit without ADTS header, Opus one packet,
+// AC-3 / E-AC-3 one syncframe.
 type Frame struct {
 	Track *Track
 	DTS   int64
 	CTS   int32
-	Key   bool // a sync sample: an IDR access unit for video; true for every AAC frame
+	Key   bool // a sync sample: IDR (H.264), IRAP (HEVC), key frame (AV1, VP9); true for every audio frame
 	Data  []byte
 }
 
