@@ -1,0 +1,96 @@
+package flv
+
+import (
+	"fmt"
+
+	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
+	"github.com/rtmpgate/rtmpgate/remux/codec/hevc"
+	"github.com/rtmpgate/rtmpgate/remux/codec/opus"
+	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
+)
+
+// NewTrack builds the track a sequence start announces from its codec's
+// configuration record (the TrackPacket's Data). The record is copied: the
+// track outlives the message. ID is TrackVideo or TrackAudio by the codec's
+// kind. A codec the outputs cannot carry (VP8, VVC, MP3, and for now FLAC,
+// AC-3 and E-AC-3) is an error wrapping ErrUnsupportedCodec; a broken record
+// is an error wrapping the codec package's malformed error.
+//
+// A VP9 track has no size until a key frame shows it: vpcC does not carry one,
+// so the caller fills Width and Height from vp9.ParseFrame before announcing it.
+func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
+	rec := append([]byte(nil), record...)
+	switch fcc {
+	case FourCCAVC:
+		return parseAVCConfig(rec)
+	case FourCCAAC:
+		return parseASC(rec)
+	case FourCCHEVC:
+		c, err := hevc.ParseConfig(rec)
+		if err != nil {
+			return nil, err
+		}
+		return &remux.Track{
+			ID: remux.TrackVideo, Codec: remux.CodecHEVC, Timescale: 90000, Config: rec,
+			CodecString: c.CodecString("hvc1"), Width: c.Width, Height: c.Height,
+			NALULengthSize: c.LengthSize, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS,
+			BitDepth: int(c.BitDepthLuma) + 8,
+		}, nil
+	case FourCCAV1:
+		c, err := av1.ParseConfig(rec)
+		if err != nil {
+			return nil, err
+		}
+		t := &remux.Track{
+			ID: remux.TrackVideo, Codec: remux.CodecAV1, Timescale: 90000, Config: rec,
+			CodecString: c.CodecString(), Width: c.Sequence.Width, Height: c.Sequence.Height,
+			BitDepth: int(c.BitDepth()),
+		}
+		if s := c.Sequence; s.ColorDescription {
+			t.Color = &remux.Color{Primaries: s.ColorPrimaries, Transfer: s.TransferCharacteristics,
+				Matrix: s.MatrixCoefficients, FullRange: s.FullRange}
+		}
+		return t, nil
+	case FourCCVP9:
+		c, err := vp9.ParseConfig(rec)
+		if err != nil {
+			return nil, err
+		}
+		return &remux.Track{
+			ID: remux.TrackVideo, Codec: remux.CodecVP9, Timescale: 90000, Config: rec,
+			CodecString: c.CodecString(), BitDepth: int(c.BitDepth),
+			Color: &remux.Color{Primaries: c.ColourPrimaries, Transfer: c.TransferCharacteristics,
+				Matrix: c.MatrixCoefficients, FullRange: c.FullRange},
+		}, nil
+	case FourCCOpus:
+		h, err := opus.ParseHead(rec)
+		if err != nil {
+			return nil, err
+		}
+		// Opus always decodes at 48 kHz (RFC 7845 5.1); the input rate is informational.
+		return &remux.Track{
+			ID: remux.TrackAudio, Codec: remux.CodecOpus, Timescale: 48000, Config: rec,
+			CodecString: "opus", SampleRate: 48000, Channels: int(h.Channels),
+		}, nil
+	}
+	return nil, unsupportedf("%v", fcc)
+}
+
+// IsKey reports whether a coded frame of track t is a sync sample, judged from
+// the bitstream rather than the FLV frame type, which encoders set loosely for
+// the newer codecs. Audio frames are always sync samples.
+func IsKey(t *remux.Track, data []byte) (bool, error) {
+	switch t.Codec {
+	case remux.CodecHEVC:
+		return hevc.HasIRAP(data, t.NALULengthSize)
+	case remux.CodecAV1:
+		return av1.IsKeyFrame(data)
+	case remux.CodecVP9:
+		f, err := vp9.ParseFrame(data)
+		return f.Key, err
+	case remux.CodecH264:
+		return false, fmt.Errorf("flv: H.264 key frames come from the FLV frame type")
+	}
+	return true, nil
+}

@@ -1,0 +1,84 @@
+package flv_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	erfixture "github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// TestNewTrack builds tracks from the fixtures' sequence starts; codec strings
+// and sizes are what ffprobe reports for the same files.
+func TestNewTrack(t *testing.T) {
+	tests := []struct {
+		file, fourCC  string
+		typ           byte
+		codec         remux.Codec
+		str           string
+		width, height int
+		keys          int // sync samples among the coded frames (a keyframe every 50)
+	}{
+		{"hevc-aac.flv", "hvc1", 9, remux.CodecHEVC, "hvc1.1.6.L63.90", 640, 360, 3},
+		{"av1-opus.flv", "av01", 9, remux.CodecAV1, "av01.0.01M.08", 640, 360, 3},
+		{"vp9-opus.flv", "vp09", 9, remux.CodecVP9, "vp09.00.21.08", 0, 0, 3},
+		{"av1-opus.flv", "Opus", 8, remux.CodecOpus, "opus", 0, 0, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file+"/"+tc.fourCC, func(t *testing.T) {
+			rec := erfixture.ExBodies(t, tc.file, tc.typ, tc.fourCC, 0)[0].Data
+			tr, err := flv.NewTrack(fourCC(tc.fourCC), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Codec != tc.codec || tr.CodecString != tc.str || tr.Width != tc.width || tr.Height != tc.height {
+				t.Fatalf("got %v %q %dx%d, want %v %q %dx%d", tr.Codec, tr.CodecString, tr.Width, tr.Height, tc.codec, tc.str, tc.width, tc.height)
+			}
+			if tr.Kind() == remux.KindAudio && (tr.Timescale != 48000 || tr.Channels != 1) {
+				t.Fatalf("audio timescale %d channels %d", tr.Timescale, tr.Channels)
+			}
+			if &tr.Config[0] == &rec[0] {
+				t.Fatal("Config aliases the message")
+			}
+			if tc.keys < 0 {
+				return
+			}
+			keys, frames := 0, 0
+			var pkts []flv.TrackPacket
+			for _, tag := range erfixture.Tags(t, tc.file) {
+				if tag.Type != 9 {
+					continue
+				}
+				m, err := flv.SplitVideo(pkts, tag.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pkts = m.Packets
+				for _, p := range m.Packets {
+					if p.Type != flv.PacketFrame {
+						continue
+					}
+					frames++
+					k, err := flv.IsKey(tr, p.Data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if k {
+						keys++
+					}
+				}
+			}
+			if frames != 150 || keys != tc.keys {
+				t.Fatalf("%d frames, %d keys; want 150 and %d", frames, keys, tc.keys)
+			}
+		})
+	}
+	if _, err := flv.NewTrack(flv.FourCCVP8, []byte{1}); !errors.Is(err, flv.ErrUnsupportedCodec) {
+		t.Fatalf("vp08: %v", err)
+	}
+}
+
+func fourCC(s string) flv.FourCC {
+	return flv.FourCC(uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3]))
+}
