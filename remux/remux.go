@@ -78,6 +78,10 @@ type Track struct {
 	Timescale uint32 // media timescale for container output: 90000 for video, the sample rate for audio
 	Config    []byte // codec configuration record: avcC for H.264, AudioSpecificConfig for AAC, see Codec for the others
 
+	// Profile and Level name the coding profile and level for people, e.g.
+	// "High" and "3.1", "Main 10" and "4.1", "LC"; empty when unknown.
+	Profile, Level string
+
 	// CodecString is the RFC 6381 codecs value, e.g. "avc1.64001f", "hvc1.1.6.L93.B0",
 	// "av01.0.04M.08", "vp09.00.21.08", "mp4a.40.2" or "opus".
 	CodecString string

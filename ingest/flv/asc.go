@@ -78,6 +78,7 @@ func parseASC(asc []byte) (*remux.Track, error) {
 		Config:          cfg,
 		CodecString:     fmt.Sprintf("mp4a.40.%d", aot),
 		AudioObjectType: aot,
+		Profile:         aacProfiles[aot],
 		SampleRate:      rate,
 		Channels:        channels,
 	}, nil
@@ -115,3 +116,6 @@ func rateString(rate int) string {
 	}
 	return "explicit 0 Hz"
 }
+
+// aacProfiles names the audio object types of ISO/IEC 14496-3 that AAC encoders send.
+var aacProfiles = map[int]string{1: "Main", 2: "LC", 3: "SSR", 4: "LTP", 5: "HE-AAC", 29: "HE-AAC v2"}

@@ -64,6 +64,8 @@ func parseAVCConfig(rec []byte) (*remux.Track, error) {
 		Timescale:      90000,
 		Config:         cfg,
 		CodecString:    fmt.Sprintf("avc1.%02x%02x%02x", s.profile, s.constraints, s.level),
+		Profile:        avcProfiles[s.profile],
+		Level:          fmt.Sprintf("%d.%d", s.level/10, s.level%10),
 		Width:          s.width,
 		Height:         s.height,
 		NALULengthSize: lengthSize,
@@ -105,4 +107,10 @@ func sequenceHeader(t *remux.Track, err error) (Packet, error) {
 		return Packet{}, err
 	}
 	return Packet{Type: PacketSequenceHeader, Track: t}, nil
+}
+
+// avcProfiles names the profile_idc values of H.264 Annex A that encoders send.
+var avcProfiles = map[byte]string{
+	66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10",
+	122: "High 4:2:2", 244: "High 4:4:4 Predictive",
 }

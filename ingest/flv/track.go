@@ -36,6 +36,7 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 			CodecString: c.CodecString("hvc1"), Width: c.Width, Height: c.Height,
 			NALULengthSize: c.LengthSize, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS,
 			BitDepth: int(c.BitDepthLuma) + 8,
+			Profile:  hevcProfiles[c.ProfileIDC], Level: fmt.Sprintf("%g", float64(c.LevelIDC)/30),
 		}, nil
 	case FourCCAV1:
 		c, err := av1.ParseConfig(rec)
@@ -46,6 +47,8 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 			ID: remux.TrackVideo, Codec: remux.CodecAV1, Timescale: 90000, Config: rec,
 			CodecString: c.CodecString(), Width: c.Sequence.Width, Height: c.Sequence.Height,
 			BitDepth: int(c.BitDepth()),
+			Profile:  [...]string{"Main", "High", "Professional"}[min(c.SeqProfile, 2)],
+			Level:    fmt.Sprintf("%d.%d", 2+c.SeqLevelIdx0>>2, c.SeqLevelIdx0&3),
 		}
 		if s := c.Sequence; s.ColorDescription {
 			t.Color = &remux.Color{Primaries: s.ColorPrimaries, Transfer: s.TransferCharacteristics,
@@ -60,6 +63,7 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 		return &remux.Track{
 			ID: remux.TrackVideo, Codec: remux.CodecVP9, Timescale: 90000, Config: rec,
 			CodecString: c.CodecString(), BitDepth: int(c.BitDepth),
+			Profile: fmt.Sprintf("Profile %d", c.Profile), Level: fmt.Sprintf("%d.%d", c.Level/10, c.Level%10),
 			Color: &remux.Color{Primaries: c.ColourPrimaries, Transfer: c.TransferCharacteristics,
 				Matrix: c.MatrixCoefficients, FullRange: c.FullRange},
 		}, nil
@@ -94,3 +98,6 @@ func IsKey(t *remux.Track, data []byte) (bool, error) {
 	}
 	return true, nil
 }
+
+// hevcProfiles names general_profile_idc values of H.265 Annex A.
+var hevcProfiles = map[uint8]string{1: "Main", 2: "Main 10", 3: "Main Still Picture", 4: "Range Extensions", 9: "Screen Content"}

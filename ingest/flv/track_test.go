@@ -82,3 +82,22 @@ func TestNewTrack(t *testing.T) {
 func fourCC(s string) flv.FourCC {
 	return flv.FourCC(uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3]))
 }
+
+// TestTrackProfiles checks the names the API and page show against ffprobe's
+// profile and level for the fixtures.
+func TestTrackProfiles(t *testing.T) {
+	for _, tc := range []struct{ file, fourCC, profile, level string }{
+		{"hevc-aac.flv", "hvc1", "Main", "2.1"},
+		{"av1-opus.flv", "av01", "Main", "2.1"},
+		{"vp9-opus.flv", "vp09", "Profile 0", "2.1"},
+	} {
+		rec := erfixture.ExBodies(t, tc.file, 9, tc.fourCC, 0)[0].Data
+		tr, err := flv.NewTrack(fourCC(tc.fourCC), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Profile != tc.profile || tr.Level != tc.level {
+			t.Errorf("%s: %q %q, want %q %q", tc.file, tr.Profile, tr.Level, tc.profile, tc.level)
+		}
+	}
+}
