@@ -56,6 +56,12 @@ type trackJSON struct {
 	Height     int    `json:"height,omitempty"`
 	SampleRate int    `json:"sample_rate,omitempty"`
 	Channels   int    `json:"channels,omitempty"`
+	Profile    string `json:"profile,omitempty"`
+	Level      string `json:"level,omitempty"`
+	// BitDepth is the video luma bit depth.
+	BitDepth int `json:"bit_depth,omitempty"`
+	// HDR is "PQ" or "HLG" when the colour description's transfer says so.
+	HDR string `json:"hdr,omitempty"`
 	// FPS is the video frame rate measured over the playlist window.
 	FPS float64 `json:"fps,omitempty"`
 }
@@ -88,8 +94,10 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time, private bool) s
 		tj := trackJSON{
 			Codec: t.Codec.String(), Kind: t.Kind().String(), Codecs: t.CodecString,
 			Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels,
+			Profile: t.Profile, Level: t.Level, HDR: t.Color.HDR(),
 		}
 		if t.Kind() == remux.KindVideo {
+			tj.BitDepth = max(t.BitDepth, 8)
 			tj.FPS = math.Round(snap.FrameRate*1000) / 1000
 		}
 		e.Tracks = append(e.Tracks, tj)

@@ -25,6 +25,8 @@ type apiStream struct {
 	Viewers          int
 	Tracks           []struct {
 		Codec, Kind, Codecs string
+		Profile, Level      string
+		BitDepth            int `json:"bit_depth"`
 		Width, Height       int
 	}
 	Playback struct{ TS, HLS, DASH string }
@@ -91,7 +93,8 @@ func TestStreamAPI(t *testing.T) {
 			t.Errorf("playback URL %s: %d", u, res.StatusCode)
 		}
 	}
-	if len(s.Tracks) != 2 || s.Tracks[0].Codecs != "avc1.64001e" || s.Tracks[0].Width != 640 || s.Tracks[0].Height != 360 || s.Tracks[1].Kind != "audio" {
+	if len(s.Tracks) != 2 || s.Tracks[0].Codecs != "avc1.64001e" || s.Tracks[0].Width != 640 || s.Tracks[0].Height != 360 || s.Tracks[1].Kind != "audio" ||
+		s.Tracks[0].Profile != "High" || s.Tracks[0].Level != "3.0" || s.Tracks[0].BitDepth != 8 || s.Tracks[1].Profile != "LC" {
 		t.Errorf("tracks %+v", s.Tracks)
 	}
 	if s.Viewers != 0 {

@@ -17,9 +17,10 @@ import (
 // Video (H.264 640x360) and Audio (AAC-LC 48 kHz stereo) are the demo tracks.
 var (
 	Video = &remux.Track{ID: remux.TrackVideo, Codec: remux.CodecH264, Timescale: 90000, CodecString: "avc1.64001e",
+		Profile: "High", Level: "3.0",
 		Width: 640, Height: 360, NALULengthSize: 4, SPS: [][]byte{{0x67, 0x64, 0, 0x1e}}, PPS: [][]byte{{0x68, 0xee}},
 		Config: []byte{1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee}}
-	Audio = &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAAC, Timescale: 48000, CodecString: "mp4a.40.2",
+	Audio = &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAAC, Timescale: 48000, CodecString: "mp4a.40.2", Profile: "LC",
 		AudioObjectType: 2, SampleRate: 48000, Channels: 2, Config: []byte{0x11, 0x90}}
 )
 
