@@ -104,11 +104,18 @@ func shiftAt(tags []oddTag, d time.Duration) []oddTag {
 // real time, 0 sends as fast as the connection takes them.
 func publishOdd(t *testing.T, u string, tags []oddTag, speed float64) {
 	t.Helper()
+	if err := publishTags(u, tags, speed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishTags is publishOdd for a goroutine of its own: it returns what went wrong.
+func publishTags(u string, tags []oddTag, speed float64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	p, err := rtmpclient.Dial(ctx, u, rtmpclient.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	begin := time.Now()
 	for i, tg := range tags {
@@ -127,17 +134,15 @@ func publishOdd(t *testing.T, u string, tags []oddTag, speed float64) {
 		}
 		if err != nil {
 			p.Close()
-			t.Fatalf("tag %d (type %d ts %d): %v", i, tg.typ, tg.ts, err)
+			return fmt.Errorf("tag %d (type %d ts %d): %v", i, tg.typ, tg.ts, err)
 		}
 		select {
 		case <-p.Done():
-			t.Fatalf("the gateway closed the connection after tag %d of %d: %v", i, len(tags), p.Err())
+			return fmt.Errorf("the gateway closed the connection after tag %d of %d: %v", i, len(tags), p.Err())
 		default:
 		}
 	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return p.Close()
 }
 
 // checkDecoded checks that the TS output decodes to every video frame and to
