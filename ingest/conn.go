@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	"github.com/rtmpgate/rtmpgate/ingest/internal/readpacer"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
@@ -75,15 +76,17 @@ type conn struct {
 type pubState struct {
 	writer       remux.Writer
 	name         string
-	unpublishing bool // FCUnpublish seen: an EOF after it is a normal end
-	video, audio *remux.Track
-	unsupported  [2]int // messages dropped for an unsupported codec: video, audio
-	early        int    // frames dropped for arriving before their sequence header
+	unpublishing bool         // FCUnpublish seen: an EOF after it is a normal end
+	kinds        [2]kindState // video, audio
+	unsupported  [2]int       // messages dropped for an unsupported codec: video, audio
+	early        int          // frames dropped for arriving before their sequence header
+	keyMismatch  int          // frames whose FLV frame type disagreed with the bitstream (the bitstream won)
 	frames       int
 	bytes        int64
 	started      time.Time
 	tl           timeline
 	frame        remux.Frame // reused for every WriteFrame call
+	pkts         [flv.MaxTracks]flv.TrackPacket
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -246,6 +249,8 @@ func (c *conn) endPublish(cause error) {
 	ev.Int("frames", c.pub.frames).Int64("bytes", c.pub.bytes).
 		Int("early_frames_dropped", c.pub.early).
 		Int("unsupported_video", c.pub.unsupported[0]).Int("unsupported_audio", c.pub.unsupported[1]).
+		Int("other_tracks_dropped", c.pub.kinds[0].ignored+c.pub.kinds[1].ignored).
+		Int("key_flag_mismatches", c.pub.keyMismatch).
 		Int("ts_clamped", c.pub.tl.Clamped).Int("ts_jumps", c.pub.tl.Jumps).
 		Dur("duration", time.Since(c.pub.started)).Msg("unpublish")
 	if err := c.safely(func() error { return w.Close(cause) }); err != nil {

@@ -1,13 +1,69 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
 )
+
+// servedTracks is how many Enhanced RTMP track ids of each kind a session
+// serves: track 0 only, until multitrack ladders (issue #17) give the others
+// somewhere to go. The per-track state is an array indexed by track id so that
+// it can grow to flv.MaxTracks.
+const servedTracks = 1
+
+// Bounds on a publisher that keeps re-initialising: more than
+// maxConfigChanges differing sequence starts of one track within
+// configChangeWindow is a protocol error, since each one is a new track for
+// the outputs (a discontinuity in every playlist). Identical ones are ignored.
+const (
+	maxConfigChanges   = 8
+	configChangeWindow = 10 * time.Second
+)
+
+// maxEarlyFrames bounds the coded frames of a track dropped for arriving
+// before its first sequence start: a few are what a publisher joined mid-GOP
+// (a relay) sends; a track that never starts is a protocol error.
+const maxEarlyFrames = 300
+
+// kindState is the publish session's state for one kind (video or audio).
+type kindState struct {
+	tracks  [servedTracks]trackState
+	ignored int // packets of track ids past servedTracks, dropped
+}
+
+// track returns the state of track id, nil for a track this session does not
+// serve.
+func (k *kindState) track(id uint8) *trackState {
+	if int(id) < len(k.tracks) {
+		return &k.tracks[id]
+	}
+	return nil
+}
+
+// trackState is one track of the session, from its sequence start on.
+type trackState struct {
+	// wire is the FourCC its coded frames carry: the codec's, except for HEVC
+	// signalled under legacy codec id 7 (frames then read as H.264 frames).
+	wire    flv.FourCC
+	started bool   // a sequence start was seen
+	record  []byte // the last sequence start's configuration record, as sent
+	track   *remux.Track
+	// held is a VP9 track waiting for its first key frame, which gives the
+	// picture size vpcC lacks; nil otherwise.
+	held    *remux.Track
+	refused bool // the codec cannot be carried: frames are dropped
+
+	changes     int       // differing sequence starts since changesFrom
+	changesFrom time.Time // start of the current change window
+	early       int       // coded frames dropped before the first sequence start
+}
 
 // media handles one audio or video message of the live publish session.
 func (c *conn) media(m *rtmp.Message) error {
@@ -18,61 +74,220 @@ func (c *conn) media(m *rtmp.Message) error {
 		return nil
 	}
 	video := m.Type == rtmp.MsgVideo
-	idx := 1
-	var pkt flv.Packet
+	var msg flv.Message
 	var err error
 	if video {
-		idx = 0
-		pkt, err = flv.ParseVideo(m.Payload)
+		msg, err = flv.SplitVideo(c.pub.pkts[:], m.Payload)
 	} else {
-		pkt, err = flv.ParseAudio(m.Payload)
+		msg, err = flv.SplitAudio(c.pub.pkts[:], m.Payload)
 	}
 	if err != nil {
 		if errors.Is(err, flv.ErrUnsupportedCodec) {
-			if c.pub.unsupported[idx] == 0 {
-				c.log.Warn().Err(err).Str("track", kindName(video)).Msg("unsupported codec: track ignored")
-			}
-			c.pub.unsupported[idx]++
+			// A legacy codec id or sound format other than H.264, HEVC (id 12)
+			// and AAC: the whole message is track 0 of that codec.
+			c.refuseLegacy(video, m.Payload[0], err)
 			return nil
 		}
 		return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("%s message: %w", kindName(video), err)}
 	}
-	switch pkt.Type {
-	case flv.PacketSequenceHeader:
-		if pkt.Track == nil {
-			return protoErr(KindMedia, "%s sequence header without a track", kindName(video))
+	ts := m.Timestamp
+	if msg.TimestampOffsetNano >= 500_000 {
+		// The timeline is in milliseconds: the ModEx sub-millisecond offset
+		// rounds the message's timestamp to the nearest one (see timeline.go).
+		ts++
+	}
+	for i := range msg.Packets {
+		if err := c.trackPacket(w, video, ts, &msg.Packets[i]); err != nil {
+			return err
 		}
-		if video {
-			c.pub.video = pkt.Track
-		} else {
-			c.pub.audio = pkt.Track
-		}
-		if err := w.WriteTrack(pkt.Track); err != nil {
-			return fmt.Errorf("ingest: writer: track: %w", err)
-		}
-	case flv.PacketFrame:
-		t := c.pub.audio
-		if video {
-			t = c.pub.video
-		}
-		if t == nil {
-			c.pub.early++
-			return nil
-		}
-		if t.Codec == remux.CodecH264 {
-			if err := flv.CheckNALUs(pkt.Data, t.NALULengthSize); err != nil {
-				return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", m.Timestamp, err)}
-			}
-		}
-		c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dts(idx, m.Timestamp), CTS: pkt.CTS, Key: pkt.Key, Data: pkt.Data}
-		if err := w.WriteFrame(&c.pub.frame); err != nil {
-			return fmt.Errorf("ingest: writer: frame: %w", err)
-		}
-		c.pub.frames++
-		c.framesUncounted++
-		c.pub.bytes += int64(len(pkt.Data))
 	}
 	return nil
+}
+
+// trackPacket handles one track's packet of a message at timestamp ts.
+func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPacket) error {
+	k := &c.pub.kinds[kindIndex(video)]
+	st := k.track(p.TrackID)
+	if st == nil {
+		if k.ignored == 0 {
+			c.log.Info().Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).
+				Msg("multitrack: only track 0 of each kind is served, other tracks ignored")
+		}
+		k.ignored++
+		return nil
+	}
+	switch p.Type {
+	case flv.PacketSequenceHeader:
+		return c.sequenceStart(w, video, st, p)
+	case flv.PacketFrame:
+		return c.codedFrame(w, video, ts, st, p)
+	}
+	// End of sequence: nothing to carry, the track stays until a new sequence
+	// start replaces it. Command frames, colorInfo metadata, multichannel
+	// configuration and MPEG-2 TS sequence starts change nothing the outputs
+	// use today.
+	return nil
+}
+
+// sequenceStart announces a track from its configuration record. An
+// identical record re-sent is ignored; a codec the outputs cannot carry is
+// refused once; a broken record is a protocol error.
+func (c *conn) sequenceStart(w remux.Writer, video bool, st *trackState, p *flv.TrackPacket) error {
+	wire := p.FourCC
+	if p.Signal == flv.SignalHEVCUnderAVC {
+		wire = flv.FourCCAVC
+	}
+	if st.started && st.wire == wire && bytes.Equal(st.record, p.Data) {
+		return nil
+	}
+	if st.started {
+		now := time.Now()
+		if now.Sub(st.changesFrom) > configChangeWindow {
+			st.changes, st.changesFrom = 0, now
+		}
+		if st.changes++; st.changes > maxConfigChanges {
+			return protoErr(KindMedia, "%s track %d: sequence start changed %d times within %v", kindName(video), p.TrackID, st.changes, configChangeWindow)
+		}
+	} else {
+		st.changesFrom = time.Now()
+	}
+	st.started, st.wire, st.held, st.track, st.refused = true, wire, nil, nil, false
+	st.record = append(st.record[:0], p.Data...)
+	if p.Signal == flv.SignalHEVCCodecID12 || p.Signal == flv.SignalHEVCUnderAVC {
+		c.log.Info().Str("track", kindName(video)).Str("signal", p.Signal.String()).Msg("non-standard HEVC signalling accepted")
+	}
+	t, err := flv.NewTrack(p.FourCC, p.Data)
+	if errors.Is(err, flv.ErrUnsupportedCodec) {
+		st.refused = true
+		c.refuseCodec(video, p.TrackID, codecLabel(p.FourCC), err)
+		return nil
+	}
+	if err != nil {
+		return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("%s track %d: %v sequence start: %w", kindName(video), p.TrackID, p.FourCC, err)}
+	}
+	if (t.Kind() == remux.KindVideo) != video {
+		return protoErr(KindMedia, "%s message carries %v, a %v codec", kindName(video), p.FourCC, t.Kind())
+	}
+	if t.Codec == remux.CodecVP9 {
+		st.held = t
+		return nil
+	}
+	return c.announce(w, st, t)
+}
+
+func (c *conn) announce(w remux.Writer, st *trackState, t *remux.Track) error {
+	st.track, st.held = t, nil
+	if err := w.WriteTrack(t); err != nil {
+		return fmt.Errorf("ingest: writer: track: %w", err)
+	}
+	return nil
+}
+
+// codedFrame hands a frame of an announced track to the Writer.
+func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState, p *flv.TrackPacket) error {
+	if st.started && p.FourCC != st.wire {
+		return protoErr(KindMedia, "%s track %d: coded frame of %v after a %v sequence start, without a new one", kindName(video), p.TrackID, p.FourCC, st.wire)
+	}
+	if st.refused {
+		c.pub.unsupported[kindIndex(video)]++
+		return nil
+	}
+	t := st.track
+	if t == nil && st.held != nil {
+		// VP9: the first key frame gives the size; frames before it are dropped
+		// like frames before a sequence start.
+		f, err := vp9.ParseFrame(p.Data)
+		if err != nil {
+			return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", ts, err)}
+		}
+		if f.Key {
+			st.held.Width, st.held.Height = f.Width, f.Height
+			t = st.held
+			if err := c.announce(w, st, t); err != nil {
+				return err
+			}
+		}
+	}
+	if t == nil {
+		if st.early++; st.early > maxEarlyFrames {
+			return protoErr(KindMedia, "%s track %d: %d coded frames without a sequence start", kindName(video), p.TrackID, st.early)
+		}
+		c.pub.early++
+		return nil
+	}
+	key := p.Key
+	switch t.Codec {
+	case remux.CodecH264:
+		if err := flv.CheckNALUs(p.Data, t.NALULengthSize); err != nil {
+			return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", ts, err)}
+		}
+	case remux.CodecHEVC, remux.CodecAV1, remux.CodecVP9:
+		if t.Codec == remux.CodecHEVC {
+			if err := flv.CheckNALUs(p.Data, t.NALULengthSize); err != nil {
+				return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", ts, err)}
+			}
+		}
+		// The bitstream says what a sync sample is; encoders set the FLV frame
+		// type loosely for these codecs.
+		var err error
+		if key, err = flv.IsKey(t, p.Data); err != nil {
+			return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", ts, err)}
+		}
+		if key != p.Key {
+			c.pub.keyMismatch++
+		}
+	default:
+		key = true
+	}
+	c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dts(kindIndex(video), ts), CTS: p.CTS, Key: key, Data: p.Data}
+	if err := w.WriteFrame(&c.pub.frame); err != nil {
+		return fmt.Errorf("ingest: writer: frame: %w", err)
+	}
+	c.pub.frames++
+	c.framesUncounted++
+	c.pub.bytes += int64(len(p.Data))
+	return nil
+}
+
+// refuseLegacy drops a legacy message of a codec the outputs cannot carry,
+// logging and counting the refusal once per session and kind.
+func (c *conn) refuseLegacy(video bool, b0 byte, err error) {
+	k := &c.pub.kinds[kindIndex(video)]
+	st := &k.tracks[0]
+	label := "flv-audio-" + fmt.Sprint(b0>>4)
+	if video {
+		label = "flv-video-" + fmt.Sprint(b0&0x0f)
+	}
+	if !st.refused || st.started {
+		// A legacy refusal replaces whatever track 0 was.
+		*st = trackState{refused: true}
+		c.refuseCodec(video, 0, label, err)
+	}
+	c.pub.unsupported[kindIndex(video)]++
+}
+
+// refuseCodec logs and counts a track refused for its codec.
+func (c *conn) refuseCodec(video bool, id uint8, label string, err error) {
+	c.srv.stats.unsupportedCodec(label)
+	c.log.Warn().Err(err).Str("track", kindName(video)).Uint8("track_id", id).Str("codec", label).
+		Msg("unsupported codec: track ignored")
+}
+
+// codecLabel names a refused FourCC for logs and metrics: the FourCCs of the
+// specification by name, anything else as "other", so that a hostile
+// publisher cannot make up metric labels.
+func codecLabel(f flv.FourCC) string {
+	if f.IsVideo() || f.IsAudio() {
+		return f.String()
+	}
+	return "other"
+}
+
+func kindIndex(video bool) int {
+	if video {
+		return 0
+	}
+	return 1
 }
 
 func kindName(video bool) string {

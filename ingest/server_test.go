@@ -52,8 +52,9 @@ func TestCraftedMessages(t *testing.T) {
 		typ     uint8
 		payload []byte
 	}
-	hvc1 := append([]byte{0x90}, "hvc1"...)
-	hvc1 = append(hvc1, 1, 1, 0x60, 0, 0, 0)
+	// VP8 is a FourCC of the specification the outputs cannot carry.
+	vp08 := append([]byte{0x90}, "vp08"...)
+	vp08 = append(vp08, 1, 0, 0, 0, 0, 0x10, 1, 1, 1, 0, 0)
 	ecma := rtmp.AppendAMF0(nil, "@setDataFrame")
 	ecma = rtmp.AppendAMF0(ecma, "onMetaData")
 	ecma = append(ecma, rtmp.AMF0ECMAArray, 0, 0, 0, 2)
@@ -73,9 +74,9 @@ func TestCraftedMessages(t *testing.T) {
 		follow    []raw
 		wantTrack int
 	}{
-		{name: "enhanced hvc1 sequence start", crafted: []raw{{rtmp.MsgVideo, hvc1}},
+		{name: "enhanced vp08 sequence start", crafted: []raw{{rtmp.MsgVideo, vp08}},
 			follow: []raw{{rtmp.MsgVideo, cp.avcSeq}, {rtmp.MsgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
-		{name: "unknown video codec id", crafted: []raw{{rtmp.MsgVideo, []byte{0x1c, 0, 1, 2, 3}}},
+		{name: "unknown video codec id", crafted: []raw{{rtmp.MsgVideo, []byte{0x1d, 0, 1, 2, 3}}},
 			follow: []raw{{rtmp.MsgVideo, cp.avcSeq}, {rtmp.MsgVideo, cp.avcKey}}, wantTrack: remux.TrackVideo},
 		{name: "speex audio", crafted: []raw{{rtmp.MsgAudio, []byte{0xb6, 1, 2, 3, 4}}},
 			follow: []raw{{rtmp.MsgAudio, cp.aacSeq}, {rtmp.MsgAudio, cp.aacFrame}}, wantTrack: remux.TrackAudio},

@@ -1,6 +1,9 @@
 package ingest
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Stats are the server's counters since it started, read atomically (for metrics).
 type Stats struct {
@@ -14,6 +17,12 @@ type Stats struct {
 	// present, zero or not, so a metric series exists from the start.
 	ProtocolErrors map[string]int64
 	PublishRefused int64 // publishes the Handler (or the connection's state) refused
+	// UnsupportedCodecs counts tracks refused for a codec the outputs cannot
+	// carry, by codec: an Enhanced RTMP FourCC ("vp08", ".mp3", "fLaC", "ac-3",
+	// "ec-3", "vvc1"), "other" for a FourCC outside the specification, or
+	// "flv-video-N" / "flv-audio-N" for a legacy FLV codec id / sound format N.
+	// Each refused track of a publish session counts once.
+	UnsupportedCodecs map[string]int64
 }
 
 // protocolErrorKinds are the kinds counted in Stats.ProtocolErrors, in a fixed
@@ -31,6 +40,20 @@ type serverStats struct {
 	panics                    atomic.Int64
 	publishRefused            atomic.Int64
 	protocol                  [len(protocolErrorKinds)]atomic.Int64
+
+	// Refusals are rare (once per refused track and session): a map under a
+	// mutex, its keys bounded by codecLabel and the 32 legacy ids.
+	unsupportedMu sync.Mutex
+	unsupported   map[string]int64
+}
+
+func (st *serverStats) unsupportedCodec(label string) {
+	st.unsupportedMu.Lock()
+	defer st.unsupportedMu.Unlock()
+	if st.unsupported == nil {
+		st.unsupported = make(map[string]int64)
+	}
+	st.unsupported[label]++
 }
 
 func (st *serverStats) protocolError(kind string) {
@@ -61,5 +84,11 @@ func (s *Server) Stats() Stats {
 	for i, k := range protocolErrorKinds {
 		out.ProtocolErrors[k] = st.protocol[i].Load()
 	}
+	st.unsupportedMu.Lock()
+	out.UnsupportedCodecs = make(map[string]int64, len(st.unsupported))
+	for k, v := range st.unsupported {
+		out.UnsupportedCodecs[k] = v
+	}
+	st.unsupportedMu.Unlock()
 	return out
 }
