@@ -1,0 +1,117 @@
+package ingest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+// publishFixture sends an Enhanced RTMP fixture's tags unchanged, each FLV tag
+// body one RTMP message at its tag timestamp, over a real connection made by
+// rtmpclient, and unpublishes.
+func publishFixture(t *testing.T, addr, name, file string, opts rtmpclient.Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := rtmpclient.Dial(ctx, "rtmp://"+addr+"/live/"+name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range fixture.Tags(t, file) {
+		switch tag.Type {
+		case rtmpclient.TagScript:
+			err = p.WriteMetadata(tag.Body)
+		case rtmpclient.TagVideo:
+			err = p.WriteVideo(tag.TS, tag.Body)
+		case rtmpclient.TagAudio:
+			err = p.WriteAudio(tag.TS, tag.Body)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnhancedFixtures publishes each fixture (FFmpeg 8's enhanced FLV muxer)
+// and checks what the Writer got: the tracks with their codec, codecs string
+// and size, every frame of track 0 of each kind with the keys the bitstream
+// shows, and DTS that never go back.
+func TestEnhancedFixtures(t *testing.T) {
+	type want struct {
+		file                string
+		video, audio        remux.Codec
+		vcodecs, acodecs    string
+		width, height       int
+		audioFrames         int
+		sampleRate, channel int
+	}
+	for _, tc := range []want{
+		{"hevc-aac.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1},
+		{"av1-opus.flv", remux.CodecAV1, remux.CodecOpus, "av01.0.01M.08", "opus", 640, 360, 301, 48000, 1},
+		{"vp9-opus.flv", remux.CodecVP9, remux.CodecOpus, "vp09.00.21.08", "opus", 640, 360, 301, 48000, 1},
+		{"multitrack-h264.flv", remux.CodecH264, remux.CodecAAC, "avc1.64001f", "mp4a.40.2", 1280, 720, 283, 48000, 1},
+		{"multitrack-hevc-h264.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			h := newRecHandler()
+			addr := startServer(t, &Server{Handler: h, Logger: testLogger(t)})
+			publishFixture(t, addr, "fx", tc.file, rtmpclient.Options{})
+			w := h.next(t)
+			w.wait(t)
+			if w.cause != nil {
+				t.Fatalf("Close cause %v", w.cause)
+			}
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if len(w.tracks) != 2 {
+				t.Fatalf("%d tracks announced, want 2", len(w.tracks))
+			}
+			for _, tr := range w.tracks {
+				switch tr.ID {
+				case remux.TrackVideo:
+					if tr.Codec != tc.video || tr.CodecString != tc.vcodecs || tr.Width != tc.width || tr.Height != tc.height {
+						t.Errorf("video track %v %q %dx%d, want %v %q %dx%d", tr.Codec, tr.CodecString, tr.Width, tr.Height,
+							tc.video, tc.vcodecs, tc.width, tc.height)
+					}
+				case remux.TrackAudio:
+					if tr.Codec != tc.audio || tr.CodecString != tc.acodecs || tr.SampleRate != tc.sampleRate || tr.Channels != tc.channel {
+						t.Errorf("audio track %v %q %d Hz %d ch, want %v %q %d Hz %d ch", tr.Codec, tr.CodecString, tr.SampleRate, tr.Channels,
+							tc.audio, tc.acodecs, tc.sampleRate, tc.channel)
+					}
+				}
+			}
+			var n, keys [3]int
+			var last [3]int64
+			for i, f := range w.frames {
+				n[f.Track]++
+				if f.Key {
+					keys[f.Track]++
+				}
+				if n[f.Track] > 1 && f.DTS < last[f.Track] {
+					t.Fatalf("frame %d of track %d: DTS %d after %d", i, f.Track, f.DTS, last[f.Track])
+				}
+				last[f.Track] = f.DTS
+				if f.Track == remux.TrackVideo && n[f.Track] == 1 && !f.Key {
+					t.Fatalf("first video frame is not a key frame")
+				}
+			}
+			if n[remux.TrackVideo] != 150 || keys[remux.TrackVideo] != 3 {
+				t.Errorf("%d video frames, %d keys; want 150 with 3 keys", n[remux.TrackVideo], keys[remux.TrackVideo])
+			}
+			if n[remux.TrackAudio] != tc.audioFrames || keys[remux.TrackAudio] != tc.audioFrames {
+				t.Errorf("%d audio frames (%d keys), want %d", n[remux.TrackAudio], keys[remux.TrackAudio], tc.audioFrames)
+			}
+			// 6 s of 25 fps video: the last frame's DTS is 5.96 s after the first.
+			if d := last[remux.TrackVideo] - w.frames[0].DTS; d < 5800 || d > 6100 {
+				t.Errorf("video spans %d ms", d)
+			}
+		})
+	}
+}
