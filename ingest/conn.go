@@ -60,6 +60,7 @@ type conn struct {
 	digest     bool   // the client used the digest handshake
 
 	connected  bool
+	caps       clientCaps // what connect said the client supports (Enhanced RTMP)
 	app, tcURL string
 	tcQuery    string
 	kick       func() // PublishRequest.Kick, built once

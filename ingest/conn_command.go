@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -145,18 +146,20 @@ func (c *conn) connect(tx float64, obj rtmp.Object) error {
 	if v, ok := obj.GetString("flashVer"); ok {
 		ev = ev.Str("flash_ver", v)
 	}
-	// Enhanced RTMP: the client lists the FourCCs it can send; we only note it,
+	// Enhanced RTMP: what the client can send and do, logged once here;
 	// flv says per message what we can carry.
-	if v, ok := obj.Get("fourCcList"); ok {
-		if list, ok := v.([]any); ok {
-			cc := make([]string, 0, len(list))
-			for _, e := range list {
-				if s, ok := e.(string); ok {
-					cc = append(cc, s)
-				}
-			}
-			ev = ev.Strs("fourcc_list", cc)
-		}
+	c.caps = readClientCaps(obj)
+	if c.caps.fourCCList != nil {
+		ev = ev.Strs("fourcc_list", c.caps.fourCCList)
+	}
+	if c.caps.video != nil {
+		ev = ev.Str("video_fourcc_info_map", mapString(c.caps.video))
+	}
+	if c.caps.audio != nil {
+		ev = ev.Str("audio_fourcc_info_map", mapString(c.caps.audio))
+	}
+	if c.caps.capsExAnnounce {
+		ev = ev.Uint32("caps_ex", c.caps.capsEx)
 	}
 	ev.Msg("connect")
 
@@ -165,10 +168,10 @@ func (c *conn) connect(tx float64, obj rtmp.Object) error {
 	c.w.AppendControl(rtmp.MsgSetChunkSize, uint32(c.chunkSize))
 	c.w.ChunkSize = c.chunkSize
 	c.w.AppendCommand(0, "_result", tx,
-		rtmp.Object{
+		append(rtmp.Object{
 			{Key: "fmsVer", Value: "FMS/3,0,1,123"},
 			{Key: "capabilities", Value: 31},
-		},
+		}, serverCapsProps()...),
 		rtmp.Object{
 			{Key: "level", Value: "status"},
 			{Key: "code", Value: "NetConnection.Connect.Success"},
@@ -272,6 +275,9 @@ func (c *conn) data(p []byte) error {
 	}
 	_, md.HasVideo = props.Get("videocodecid")
 	_, md.HasAudio = props.Get("audiocodecid")
+	// Enhanced RTMP sends the FourCC as the number its four bytes make.
+	md.VideoFourCC = metadataFourCC(num("videocodecid"))
+	md.AudioFourCC = metadataFourCC(num("audiocodecid"))
 	md.Width = int(clampDim(num("width")))
 	md.Height = int(clampDim(num("height")))
 	md.FrameRate = num("framerate")
@@ -284,6 +290,23 @@ func (c *conn) data(p []byte) error {
 		return fmt.Errorf("ingest: writer: metadata: %w", err)
 	}
 	return nil
+}
+
+// metadataFourCC reads a videocodecid or audiocodecid that holds a FourCC
+// (E-RTMP v2, "Enhancing onMetaData": 'hvc1' is 0x68766331): "" for a legacy
+// codec id (a small number) or anything that is not four printable ASCII bytes.
+func metadataFourCC(f float64) string {
+	if !(f >= 1<<24 && f <= math.MaxUint32) || f != math.Trunc(f) {
+		return ""
+	}
+	v := uint32(f)
+	b := []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return string(b)
 }
 
 // clampDim keeps a peer's width or height within what an int conversion and any

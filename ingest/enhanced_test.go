@@ -51,13 +51,14 @@ func TestEnhancedFixtures(t *testing.T) {
 		width, height       int
 		audioFrames         int
 		sampleRate, channel int
+		vfourcc, afourcc    string // from onMetaData
 	}
 	for _, tc := range []want{
-		{"hevc-aac.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1},
-		{"av1-opus.flv", remux.CodecAV1, remux.CodecOpus, "av01.0.01M.08", "opus", 640, 360, 301, 48000, 1},
-		{"vp9-opus.flv", remux.CodecVP9, remux.CodecOpus, "vp09.00.21.08", "opus", 640, 360, 301, 48000, 1},
-		{"multitrack-h264.flv", remux.CodecH264, remux.CodecAAC, "avc1.64001f", "mp4a.40.2", 1280, 720, 283, 48000, 1},
-		{"multitrack-hevc-h264.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1},
+		{"hevc-aac.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1, "hvc1", ""},
+		{"av1-opus.flv", remux.CodecAV1, remux.CodecOpus, "av01.0.01M.08", "opus", 640, 360, 301, 48000, 1, "av01", "Opus"},
+		{"vp9-opus.flv", remux.CodecVP9, remux.CodecOpus, "vp09.00.21.08", "opus", 640, 360, 301, 48000, 1, "vp09", "Opus"},
+		{"multitrack-h264.flv", remux.CodecH264, remux.CodecAAC, "avc1.64001f", "mp4a.40.2", 1280, 720, 283, 48000, 1, "", ""},
+		{"multitrack-hevc-h264.flv", remux.CodecHEVC, remux.CodecAAC, "hvc1.1.6.L63.90", "mp4a.40.2", 640, 360, 283, 48000, 1, "hvc1", ""},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			h := newRecHandler()
@@ -70,6 +71,10 @@ func TestEnhancedFixtures(t *testing.T) {
 			}
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			// FFmpeg's onMetaData gives the enhanced codecs as FourCC numbers.
+			if len(w.metadata) != 1 || w.metadata[0].VideoFourCC != tc.vfourcc || w.metadata[0].AudioFourCC != tc.afourcc {
+				t.Errorf("metadata %+v, want FourCCs %q and %q", w.metadata, tc.vfourcc, tc.afourcc)
+			}
 			if len(w.tracks) != 2 {
 				t.Fatalf("%d tracks announced, want 2", len(w.tracks))
 			}

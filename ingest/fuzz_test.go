@@ -4,7 +4,28 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 )
+
+// chunkedTags is the audio and video tags as a publisher's chunk stream on
+// message stream 1 (the capture's chunk size, 4096), cut to about limit bytes.
+func chunkedTags(tags []fixture.Tag, limit int) []byte {
+	w := rtmp.ChunkWriter{ChunkSize: 4096}
+	for _, tag := range tags {
+		switch tag.Type {
+		case rtmp.MsgVideo:
+			w.AppendMessage(rtmp.CSIDVideo, rtmp.MsgVideo, 1, tag.TS, tag.Body)
+		case rtmp.MsgAudio:
+			w.AppendMessage(rtmp.CSIDAudio, rtmp.MsgAudio, 1, tag.TS, tag.Body)
+		}
+		if len(w.Buf) >= limit {
+			break
+		}
+	}
+	return w.Buf
+}
 
 // FuzzConn replays the capture's handshake and commands, then the fuzzer's bytes
 // as the rest of the stream: no panic, no hang, the Writer closed exactly once.
@@ -19,6 +40,13 @@ func FuzzConn(f *testing.F) {
 	}
 	f.Add(data[cp.mediaStart:min(len(data), cp.mediaStart+3000)])
 	f.Add(data[cp.framesStart:min(len(data), cp.framesStart+3000)])
+	// Enhanced RTMP: each fixture's first messages (sequence starts, ModEx,
+	// multitrack), chunked as a publisher sends them.
+	if fixture.Dir() != "" {
+		for _, name := range []string{"hevc-aac.flv", "av1-opus.flv", "vp9-opus.flv", "multitrack-h264.flv", "multitrack-hevc-h264.flv"} {
+			f.Add(chunkedTags(fixture.Tags(f, name), 3000))
+		}
+	}
 	f.Fuzz(func(t *testing.T, tail []byte) {
 		var panics int
 		h := &newWriters{}

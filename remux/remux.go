@@ -156,6 +156,9 @@ type Metadata struct {
 	VideoBitrate       float64 // kbit/s as sent
 	AudioBitrate       float64
 	Encoder            string
+	// VideoFourCC and AudioFourCC are set when videocodecid / audiocodecid hold
+	// an Enhanced RTMP FourCC ("hvc1", "Opus") rather than a legacy FLV codec id.
+	VideoFourCC, AudioFourCC string
 }
 
 // Writer consumes one publish session. All methods are called from one goroutine
