@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,7 +41,12 @@ type conn struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	stopped error // why another goroutine ended the connection (Kick, Shutdown)
+	stopped error      // why another goroutine ended the connection (Kick, Shutdown)
+	stream  liveStream // the publish session as other goroutines see it
+
+	// reconnectDue is set by RequestReconnect or Shutdown, read after each
+	// read batch: a ReconnectRequest is to be sent (reconnect.go).
+	reconnectDue atomic.Bool
 
 	readTimeout, writeTimeout time.Duration
 	handshakeTimeout          time.Duration
@@ -75,19 +81,20 @@ type conn struct {
 
 // pubState is the per-publish part of a connection, reset by each publish.
 type pubState struct {
-	writer       remux.Writer
-	name         string
-	unpublishing bool         // FCUnpublish seen: an EOF after it is a normal end
-	kinds        [2]kindState // video, audio
-	unsupported  [2]int       // messages dropped for an unsupported codec: video, audio
-	early        int          // frames dropped for arriving before their sequence header
-	keyMismatch  int          // frames whose FLV frame type disagreed with the bitstream (the bitstream won)
-	frames       int
-	bytes        int64
-	started      time.Time
-	tl           timeline
-	frame        remux.Frame // reused for every WriteFrame call
-	pkts         [flv.MaxTracks]flv.TrackPacket
+	writer        remux.Writer
+	name          string
+	unpublishing  bool         // FCUnpublish seen: an EOF after it is a normal end
+	kinds         [2]kindState // video, audio
+	unsupported   [2]int       // messages dropped for an unsupported codec: video, audio
+	early         int          // frames dropped for arriving before their sequence header
+	keyMismatch   int          // frames whose FLV frame type disagreed with the bitstream (the bitstream won)
+	reconnectSent bool         // the ReconnectRequest went out
+	frames        int
+	bytes         int64
+	started       time.Time
+	tl            timeline
+	frame         remux.Frame // reused for every WriteFrame call
+	pkts          [flv.MaxTracks]flv.TrackPacket
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -240,6 +247,9 @@ func (c *conn) endPublish(cause error) {
 		return
 	}
 	c.pub.writer = nil
+	c.mu.Lock()
+	c.stream = liveStream{}
+	c.mu.Unlock()
 	c.srv.stats.publishing.Add(-1)
 	ev := c.log.Info()
 	if cause != nil {
@@ -301,6 +311,9 @@ func (c *conn) run() error {
 			}
 		}
 		c.countFrames()
+		if c.reconnectDue.Load() {
+			c.sendReconnect()
+		}
 		if err := c.flush(); err != nil {
 			return err
 		}

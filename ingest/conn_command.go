@@ -231,6 +231,9 @@ func (c *conn) publish(streamID uint32, full string) error {
 		name = r.PublicName()
 	}
 	c.pub = pubState{writer: w, name: name, started: time.Now()}
+	c.mu.Lock()
+	c.stream = liveStream{app: c.app, name: name, live: true, reconnect: c.caps.reconnect()}
+	c.mu.Unlock()
 	c.published = true
 	c.srv.stats.publishing.Add(1)
 	c.log = c.log.With().Str("stream", name).Logger()

@@ -111,6 +111,11 @@ type Server struct {
 	// 32), so one host cannot take every slot; past it a connection is closed
 	// right after accept. An encoder needs one connection per stream.
 	MaxConnsPerIP int
+	// ReconnectGrace bounds how long Shutdown keeps ingesting from publishers
+	// it asked to reconnect (those that announced the Enhanced RTMP Reconnect
+	// capability) before it ends them; default half of what Shutdown's context
+	// leaves (5 s without a deadline).
+	ReconnectGrace time.Duration
 	// OnPanic, if set, is called (from the connection's goroutine) after a panic
 	// in a connection was recovered and logged, e.g. to count a metric.
 	OnPanic func()
@@ -358,15 +363,33 @@ func (s *Server) closeAll() error {
 	return err
 }
 
-// Shutdown stops accepting, ends every connection (each Writer gets Close with
-// ErrServerClosed) and waits for all connection goroutines, or for ctx.
+// Shutdown stops accepting and ends every connection (each Writer gets Close
+// with ErrServerClosed), then waits for all connection goroutines, or for ctx.
+//
+// Publishers that announced the Enhanced RTMP Reconnect capability are first
+// sent NetConnection.Connect.ReconnectRequest and go on publishing until they
+// leave (their Writer's Close then gets the cause of their own end) or
+// ReconnectGrace passes, so an encoder moves to another instance with no gap
+// but a discontinuity.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.closeAll()
 	done := make(chan struct{})
+	asked, err := s.drain()
 	go func() {
 		s.wg.Wait()
 		close(done)
 	}()
+	if asked > 0 {
+		grace := time.NewTimer(s.reconnectGrace(ctx))
+		select {
+		case <-done:
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+		grace.Stop()
+	}
+	if e := s.closeAll(); e != nil && err == nil {
+		err = e
+	}
 	select {
 	case <-done:
 		return err

@@ -48,6 +48,11 @@ type Options struct {
 	ChunkSize    int           // outgoing chunk size, announced with Set Chunk Size (DefaultChunkSize, at most 16 MiB)
 	FlashVer     string        // connect's flashVer (DefaultFlashVer)
 	BufferSize   int           // initial write buffer; it grows once to the largest message (64 KiB)
+	// Reconnect announces the Enhanced RTMP Reconnect capability (capsEx 0x01)
+	// in connect: the server may then send NetConnection.Connect.ReconnectRequest,
+	// which ReconnectRequested reports. Moving is the caller's: Close, then Dial
+	// ReconnectURL and publish again from a key frame.
+	Reconnect bool
 }
 
 // StatusError is a refusal by the server: an _error reply or a status code other
@@ -72,17 +77,21 @@ type Publisher struct {
 	w            *rtmp.ChunkWriter
 	scratch      []byte // WriteMetadata's message body
 	name         string
+	tcURL        string
 	streamID     uint32
 	writeTimeout time.Duration
 	writeBy      time.Time // the write deadline set on conn; zero: none
 	ctx          context.Context
 	stop         func() bool
 
-	done     chan struct{}
-	readErr  error // set before done closes
-	failed   error // the first write error: no goodbye after it
-	closed   bool
-	wireSent atomic.Int64
+	done    chan struct{}
+	readErr error // set before done closes
+
+	reconnect   chan struct{} // closed when the server asked for a reconnect
+	reconnectTo string        // its tcUrl, "" for none; set before reconnect closes
+	failed      error         // the first write error: no goodbye after it
+	closed      bool
+	wireSent    atomic.Int64
 }
 
 // Dial connects to url, rtmp://HOST[:PORT]/APP/STREAM[?QUERY] (port 1935 by
@@ -109,6 +118,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Publisher, error) 
 		conn:         conn,
 		w:            &rtmp.ChunkWriter{ChunkSize: rtmp.DefaultChunkSize, Compress: true},
 		name:         name,
+		tcURL:        tcURL,
+		reconnect:    make(chan struct{}),
 		writeTimeout: cmp.Or(opts.WriteTimeout, DefaultWriteTimeout),
 		ctx:          ctx,
 		done:         make(chan struct{}),
@@ -116,7 +127,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Publisher, error) 
 	p.w.Buf = make([]byte, 0, max(opts.BufferSize, defaultBufferSize))
 	// Expiring the deadlines is what unblocks a read or write when ctx ends.
 	p.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	cr, err := p.setup(app, tcURL, cmp.Or(opts.FlashVer, DefaultFlashVer), chunkSize, timeout)
+	cr, err := p.setup(app, tcURL, cmp.Or(opts.FlashVer, DefaultFlashVer), chunkSize, timeout, opts.Reconnect)
 	if err != nil {
 		p.stop()
 		conn.Close()
@@ -126,7 +137,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Publisher, error) 
 		return nil, err
 	}
 	go func() {
-		p.readErr = drain(cr)
+		p.readErr = p.drain(cr)
 		close(p.done)
 	}()
 	return p, nil
@@ -156,7 +167,7 @@ func splitURL(raw string) (host, app, name, tcURL string, err error) {
 }
 
 // setup runs the handshake, connect, createStream and publish.
-func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout time.Duration) (*rtmp.Reader, error) {
+func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout time.Duration, reconnect bool) (*rtmp.Reader, error) {
 	if err := p.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
@@ -167,12 +178,16 @@ func (p *Publisher) setup(app, tcURL, flashVer string, chunkSize int, timeout ti
 	w := p.w
 	w.AppendControl(rtmp.MsgSetChunkSize, uint32(chunkSize))
 	w.ChunkSize = chunkSize
-	w.AppendCommand(0, "connect", 1, rtmp.Object{
+	connect := rtmp.Object{
 		{Key: "app", Value: app},
 		{Key: "type", Value: "nonprivate"},
 		{Key: "flashVer", Value: flashVer},
 		{Key: "tcUrl", Value: tcURL},
-	})
+	}
+	if reconnect {
+		connect = append(connect, rtmp.Property{Key: "capsEx", Value: float64(capsExReconnect)})
+	}
+	w.AppendCommand(0, "connect", 1, connect)
 	if err := p.flush(); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -281,8 +296,10 @@ func pad(vals []any) []any {
 }
 
 // drain reads and discards the server's messages until the connection ends; an
-// onStatus error (a kick, for one) ends it too.
-func drain(cr *rtmp.Reader) error {
+// onStatus error (a kick, for one) ends it too. A ReconnectRequest is noted
+// for ReconnectRequested.
+func (p *Publisher) drain(cr *rtmp.Reader) error {
+	asked := false
 	for {
 		msg, err := cr.Next()
 		if err != nil {
@@ -291,12 +308,60 @@ func drain(cr *rtmp.Reader) error {
 		if msg.Type != rtmp.MsgCommandAMF0 {
 			continue
 		}
-		if vals, err := rtmp.DecodeAMF0(msg.Payload); err == nil && len(vals) >= 4 && vals[0] == "onStatus" {
-			if obj, _ := vals[3].(rtmp.Object); level(obj) == "error" {
-				return &StatusError{Command: "onStatus", Code: rtmp.StatusCode(vals)}
-			}
+		vals, err := rtmp.DecodeAMF0(msg.Payload)
+		if err != nil || len(vals) < 4 || vals[0] != "onStatus" {
+			continue
+		}
+		obj, _ := vals[3].(rtmp.Object)
+		if level(obj) == "error" {
+			return &StatusError{Command: "onStatus", Code: rtmp.StatusCode(vals)}
+		}
+		if rtmp.StatusCode(vals) == statusReconnectRequest && !asked {
+			asked = true
+			p.reconnectTo, _ = obj.GetString("tcUrl")
+			close(p.reconnect)
 		}
 	}
+}
+
+// Enhanced RTMP reconnect (E-RTMP v2, "Reconnect Request").
+const (
+	capsExReconnect        = 0x01
+	statusReconnectRequest = "NetConnection.Connect.ReconnectRequest"
+)
+
+// ReconnectRequested is closed when the server sent
+// NetConnection.Connect.ReconnectRequest (only to a Publisher dialled with
+// Options.Reconnect). The spec asks the client to go on publishing up to the
+// next key frame, then reconnect to ReconnectURL.
+func (p *Publisher) ReconnectRequested() <-chan struct{} { return p.reconnect }
+
+// ReconnectURL is where to publish again once ReconnectRequested is closed:
+// the request's tcUrl, resolved against the connection's tcUrl when relative
+// ("/app", "//host/app"), or that tcUrl when the request had none; then the
+// stream name, with its query.
+func (p *Publisher) ReconnectURL() (string, error) {
+	select {
+	case <-p.reconnect:
+	default:
+		return "", errors.New("rtmpclient: no reconnect requested")
+	}
+	base, err := url.Parse(p.tcURL + "/")
+	if err != nil {
+		return "", fmt.Errorf("rtmpclient: tcUrl %q: %w", p.tcURL, err)
+	}
+	to := base
+	if p.reconnectTo != "" {
+		ref, err := url.Parse(p.reconnectTo)
+		if err != nil {
+			return "", fmt.Errorf("rtmpclient: reconnect tcUrl %q: %w", p.reconnectTo, err)
+		}
+		to = base.ResolveReference(ref)
+	}
+	if to.Scheme != "rtmp" {
+		return "", fmt.Errorf("rtmpclient: reconnect tcUrl %q: scheme %q, want rtmp", p.reconnectTo, to.Scheme)
+	}
+	return strings.TrimSuffix(to.String(), "/") + "/" + p.name, nil
 }
 
 var setDataFrame = rtmp.AppendAMF0(nil, "@setDataFrame")
