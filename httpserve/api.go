@@ -127,13 +127,7 @@ func (s *server) getStream(w http.ResponseWriter, r *http.Request) {
 // deleteStream disconnects the stream's publisher. The stream itself lingers like
 // any ended one, so players see the end of the playlist.
 func (s *server) deleteStream(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.APIToken == "" {
-		writeError(w, http.StatusForbidden, "the API is read-only: no api_token is configured")
-		return
-	}
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rtmpgate"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	if !s.admin(w, r) {
 		return
 	}
 	if s.cfg.Kick == nil {
@@ -161,6 +155,61 @@ func (s *server) deleteStream(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Logger.Info().Str("app", app).Str("stream", name).Str("remote", r.RemoteAddr).Msg("publisher kicked through the API")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// admin answers a write request that lacks the API token (403 when none is
+// configured, 401 with a Bearer challenge otherwise) and reports whether it
+// may go on.
+func (s *server) admin(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.APIToken == "" {
+		writeError(w, http.StatusForbidden, "the API is read-only: no api_token is configured")
+		return false
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rtmpgate"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return false
+	}
+	return true
+}
+
+// ErrReconnectUnsupported is returned by Config.Reconnect when the publisher
+// did not announce that it can reconnect on request.
+var ErrReconnectUnsupported = errors.New("httpserve: the publisher did not announce reconnect support")
+
+// reconnectStream asks the stream's publisher to reconnect (Enhanced RTMP
+// NetConnection.Connect.ReconnectRequest): 202, since the publisher moves at
+// its next key frame; the stream goes on with one discontinuity.
+func (s *server) reconnectStream(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	if s.cfg.Reconnect == nil {
+		writeError(w, http.StatusNotImplemented, "reconnect requests are not supported by this build")
+		return
+	}
+	app, name := chi.URLParam(r, "app"), chi.URLParam(r, "stream")
+	if _, err := s.hub.Stream(app, name); err != nil {
+		writeError(w, http.StatusNotFound, "no such stream")
+		return
+	}
+	if err := s.cfg.Reconnect(app, name); err != nil {
+		switch {
+		case errors.Is(err, packager.ErrNotFound):
+			writeError(w, http.StatusNotFound, "no such stream")
+		case errors.Is(err, packager.ErrNotLive):
+			writeError(w, http.StatusConflict, "the stream has no publisher")
+		case errors.Is(err, ErrReconnectUnsupported):
+			writeError(w, http.StatusConflict, "the publisher did not announce reconnect support (Enhanced RTMP capsEx)")
+		default:
+			s.cfg.Logger.Error().Err(err).Str("app", app).Str("stream", name).Msg("reconnect request")
+			writeError(w, http.StatusInternalServerError, "reconnect request failed")
+		}
+		return
+	}
+	s.cfg.Logger.Info().Str("app", app).Str("stream", name).Str("remote", r.RemoteAddr).Msg("publisher asked to reconnect through the API")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // authorized compares the bearer token in constant time, so response timing does

@@ -214,6 +214,52 @@ func TestDeleteStream(t *testing.T) {
 	}
 }
 
+func TestReconnectStream(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	for _, tc := range []struct {
+		name       string
+		configured string
+		err        error // returned by the reconnect func
+		notWired   bool
+		path, auth string
+		status     int
+		wantCalls  int
+	}{
+		{name: "read-only API", path: "live/demo", auth: "Bearer " + token, status: 403},
+		{name: "no header", configured: token, path: "live/demo", status: 401},
+		{name: "wrong token", configured: token, path: "live/demo", auth: "Bearer nope", status: 401},
+		{name: "right token", configured: token, path: "live/demo", auth: "Bearer " + token, status: 202, wantCalls: 1},
+		{name: "unknown stream", configured: token, path: "live/nope", auth: "Bearer " + token, status: 404},
+		{name: "not wired", configured: token, notWired: true, path: "live/demo", auth: "Bearer " + token, status: 501},
+		{name: "no publisher", configured: token, err: packager.ErrNotLive, path: "live/demo", auth: "Bearer " + token, status: 409, wantCalls: 1},
+		{name: "publisher cannot", configured: token, err: httpserve.ErrReconnectUnsupported, path: "live/demo", auth: "Bearer " + token, status: 409, wantCalls: 1},
+		{name: "fails", configured: token, err: errors.New("boom"), path: "live/demo", auth: "Bearer " + token, status: 500, wantCalls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []string
+			cfg := httpserve.Config{APIToken: tc.configured}
+			if !tc.notWired {
+				cfg.Reconnect = func(app, name string) error {
+					calls = append(calls, app+"/"+name)
+					return tc.err
+				}
+			}
+			srv, _ := newServerCfg(t, false, cfg)
+			h := map[string]string{}
+			if tc.auth != "" {
+				h["Authorization"] = tc.auth
+			}
+			res, body := do(t, http.MethodPost, srv.URL+"/api/streams/"+tc.path+"/reconnect", h)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", res.StatusCode, tc.status, body)
+			}
+			if len(calls) != tc.wantCalls || (len(calls) == 1 && calls[0] != "live/demo") {
+				t.Errorf("reconnect calls %v", calls)
+			}
+		})
+	}
+}
+
 // TestStreamAPIHidesPublisherAddress: a publisher's address is shown only to a
 // request carrying the API token, on the list and on one stream.
 func TestStreamAPIHidesPublisherAddress(t *testing.T) {

@@ -64,6 +64,10 @@ type Config struct {
 	APIToken string
 	// Kick disconnects the publisher of app/name. Nil: DELETE answers 501.
 	Kick func(app, name string) error
+	// Reconnect asks the publisher of app/name to reconnect (POST
+	// .../reconnect); it returns packager.ErrNotLive without a publisher and
+	// ErrReconnectUnsupported for one that cannot. Nil: the POST answers 501.
+	Reconnect func(app, name string) error
 	// MaxBlockingWait bounds an LL-HLS blocking playlist request and a request
 	// for a hinted part or a segment in production. Default 0: three target
 	// durations, at least 6 s (RFC 8216bis 6.2.5.2).
@@ -156,6 +160,7 @@ func New(hub Streams, cfg Config) http.Handler {
 	r.Get("/api/streams", s.listStreams)
 	r.Get("/api/streams/{app}/{stream}", s.getStream)
 	r.Delete("/api/streams/{app}/{stream}", s.deleteStream)
+	r.Post("/api/streams/{app}/{stream}/reconnect", s.reconnectStream)
 
 	static := staticFiles()
 	r.Method(http.MethodGet, "/", static)
