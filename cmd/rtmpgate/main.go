@@ -147,7 +147,8 @@ func build(cfg config, log zerolog.Logger) (*servers, error) {
 			}
 			return nil
 		},
-		Kick: g.hub.Kick,
+		Kick:      g.hub.Kick,
+		Reconnect: g.reconnect,
 	})
 	g.http = newHTTPFront(httpLn, handler, cfg, proxies, log)
 	return g, nil
@@ -231,6 +232,18 @@ func (g *servers) shutdown(timeout time.Duration) {
 	if g.debug != nil {
 		g.debug.Close() // profiles in flight are cut: nothing to drain
 	}
+}
+
+// reconnect asks the publisher of app/name to reconnect, in httpserve's terms.
+func (g *servers) reconnect(app, name string) error {
+	err := g.rtmp.RequestReconnect(app, name, "")
+	switch {
+	case errors.Is(err, ingest.ErrNotPublishing):
+		return fmt.Errorf("%w: %w", packager.ErrNotLive, err)
+	case errors.Is(err, ingest.ErrNoReconnect):
+		return fmt.Errorf("%w: %w", httpserve.ErrReconnectUnsupported, err)
+	}
+	return err
 }
 
 // publishHandler connects ingest to the hub, so neither imports the other.

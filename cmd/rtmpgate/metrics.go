@@ -18,6 +18,7 @@ type ingestCollector struct {
 	connsTotal, connsActive, connsRefused *prometheus.Desc
 	bytesIn, framesIn, protocolErrors     *prometheus.Desc
 	panics, publishRefused                *prometheus.Desc
+	unsupportedCodecs                     *prometheus.Desc
 }
 
 func newIngestCollector(src interface{ Stats() ingest.Stats }) *ingestCollector {
@@ -35,13 +36,15 @@ func newIngestCollector(src interface{ Stats() ingest.Stats }) *ingestCollector 
 		protocolErrors: d("rtmpgate_protocol_errors_total", "RTMP connections ended by a protocol error, by kind.", "kind"),
 		panics:         d("rtmpgate_panics_recovered_total", "Panics recovered at the RTMP connection boundary (each closed one connection)."),
 		publishRefused: d("rtmpgate_publish_refused_total", "Publish requests refused (busy key, bad name, limits)."),
+		unsupportedCodecs: d("rtmpgate_ingest_unsupported_codec_total",
+			"Published tracks refused for a codec the outputs cannot carry, by codec (FourCC, other, or flv-video-N / flv-audio-N for a legacy FLV codec id).", "codec"),
 	}
 }
 
 func (c *ingestCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.publishers, c.connsTotal, c.connsActive, c.connsRefused, c.bytesIn, c.framesIn,
-		c.protocolErrors, c.panics, c.publishRefused,
+		c.protocolErrors, c.panics, c.publishRefused, c.unsupportedCodecs,
 	} {
 		ch <- d
 	}
@@ -70,5 +73,13 @@ func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		counter(c.protocolErrors, st.ProtocolErrors[k], k)
+	}
+	codecs := make([]string, 0, len(st.UnsupportedCodecs))
+	for k := range st.UnsupportedCodecs {
+		codecs = append(codecs, k)
+	}
+	sort.Strings(codecs)
+	for _, k := range codecs {
+		counter(c.unsupportedCodecs, st.UnsupportedCodecs[k], k)
 	}
 }

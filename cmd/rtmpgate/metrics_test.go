@@ -21,7 +21,8 @@ func (f *fakeIngest) Stats() ingest.Stats {
 	return ingest.Stats{
 		ConnsAccepted: 7, ConnsRefused: 2, ConnsActive: 3, Publishing: 1, BytesIn: 123456,
 		Frames: f.frames.Add(100), Panics: 1, PublishRefused: 4,
-		ProtocolErrors: map[string]int64{"handshake": 5, "chunk": 0, "amf": 1},
+		ProtocolErrors:    map[string]int64{"handshake": 5, "chunk": 0, "amf": 1},
+		UnsupportedCodecs: map[string]int64{"vp08": 2, "flv-audio-2": 1},
 	}
 }
 
@@ -39,18 +40,20 @@ func TestMetricsIngest(t *testing.T) {
 
 	body, series := opsScrape(t, g)
 	want := map[string]float64{
-		`rtmpgate_publishers`:                              1,
-		`rtmpgate_rtmp_connections_total`:                  7,
-		`rtmpgate_rtmp_connections_active`:                 3,
-		`rtmpgate_rtmp_connections_refused_total`:          2,
-		`rtmpgate_rtmp_bytes_received_total`:               123456,
-		`rtmpgate_rtmp_frames_received_total`:              100,
-		`rtmpgate_protocol_errors_total{kind="handshake"}`: 5,
-		`rtmpgate_protocol_errors_total{kind="chunk"}`:     0,
-		`rtmpgate_protocol_errors_total{kind="amf"}`:       1,
-		`rtmpgate_panics_recovered_total`:                  1,
-		`rtmpgate_publish_refused_total`:                   4,
-		`rtmpgate_streams{state="live"}`:                   0,
+		`rtmpgate_publishers`:                                          1,
+		`rtmpgate_rtmp_connections_total`:                              7,
+		`rtmpgate_rtmp_connections_active`:                             3,
+		`rtmpgate_rtmp_connections_refused_total`:                      2,
+		`rtmpgate_rtmp_bytes_received_total`:                           123456,
+		`rtmpgate_rtmp_frames_received_total`:                          100,
+		`rtmpgate_protocol_errors_total{kind="handshake"}`:             5,
+		`rtmpgate_protocol_errors_total{kind="chunk"}`:                 0,
+		`rtmpgate_protocol_errors_total{kind="amf"}`:                   1,
+		`rtmpgate_panics_recovered_total`:                              1,
+		`rtmpgate_publish_refused_total`:                               4,
+		`rtmpgate_ingest_unsupported_codec_total{codec="vp08"}`:        2,
+		`rtmpgate_ingest_unsupported_codec_total{codec="flv-audio-2"}`: 1,
+		`rtmpgate_streams{state="live"}`:                               0,
 	}
 	for name, v := range want {
 		got, ok := series[name]
