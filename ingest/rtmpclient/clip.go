@@ -172,26 +172,49 @@ func loopPeriod(tags []Tag) uint32 {
 	return uint32(min(end, 1<<31))
 }
 
-// isSequenceHeader reports an AVC/HEVC decoder configuration or an AAC
-// AudioSpecificConfig: the codec setup that precedes the frames.
+// isSequenceHeader reports the codec setup that precedes the frames: an
+// AVC/HEVC decoder configuration or an AAC AudioSpecificConfig, or an Enhanced
+// RTMP sequence start, video metadata (colorInfo) or audio multichannel
+// configuration, multitrack ones included.
 func isSequenceHeader(typ uint8, body []byte) bool {
 	switch typ {
 	case TagVideo:
-		if body[0]&0x80 != 0 { // Enhanced RTMP: packet type in the low nibble
-			return body[0]&0x0f == 0
+		if body[0]&0x80 != 0 {
+			pt := exPacketType(body, 6)
+			return pt == 0 || pt == 4
 		}
 		codec := body[0] & 0x0f
 		return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 0
 	case TagAudio:
+		if body[0]>>4 == 9 {
+			pt := exPacketType(body, 5)
+			return pt == 0 || pt == 4
+		}
 		return body[0]>>4 == 10 && len(body) > 1 && body[1] == 0
 	}
 	return false
 }
 
-// isEndOfSequence reports an AVC/HEVC end-of-sequence tag, which FFmpeg writes
-// last: it carries no frame.
+// exPacketType is an Enhanced RTMP tag's packet type (low nibble of the first
+// byte), or for a Multitrack one (packet type multitrack) the tracks' packet
+// type in the next byte; ModEx prefixes are not looked through.
+func exPacketType(body []byte, multitrack byte) byte {
+	pt := body[0] & 0x0f
+	if pt == multitrack && len(body) > 1 {
+		pt = body[1] & 0x0f
+	}
+	return pt
+}
+
+// isEndOfSequence reports an end-of-sequence tag, which FFmpeg writes last: it
+// carries no frame.
 func isEndOfSequence(typ uint8, body []byte) bool {
-	if typ != TagVideo || body[0]&0x80 != 0 {
+	switch {
+	case typ == TagVideo && body[0]&0x80 != 0:
+		return exPacketType(body, 6) == 2
+	case typ == TagAudio && body[0]>>4 == 9:
+		return exPacketType(body, 5) == 2
+	case typ != TagVideo:
 		return false
 	}
 	codec := body[0] & 0x0f

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
@@ -176,4 +177,31 @@ func makeClip(t *testing.T) (dir string, c *Clip) {
 		t.Fatal(err)
 	}
 	return dir, c
+}
+
+// TestClipEnhancedConfig: a clip of Enhanced RTMP tags (the fixtures) sends
+// its sequence starts, video metadata and multichannel configurations once,
+// multitrack ones included, and drops the end-of-sequence tags.
+func TestClipEnhancedConfig(t *testing.T) {
+	for name, want := range map[string]struct{ config, video, audio int }{
+		"hevc-aac.flv":             {3, 152, 284},
+		"av1-opus.flv":             {4, 152, 303},
+		"vp9-opus.flv":             {4, 152, 303},
+		"multitrack-h264.flv":      {6, 453, 569},
+		"multitrack-hevc-h264.flv": {4, 303, 284},
+	} {
+		c, err := ParseFLV(fixture.Read(t, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		config := 0
+		for _, tg := range c.Tags {
+			if tg.Config {
+				config++
+			}
+		}
+		if config != want.config || c.Video != want.video || c.Audio != want.audio {
+			t.Errorf("%s: %d config tags, %d video, %d audio; want %d, %d, %d", name, config, c.Video, c.Audio, want.config, want.video, want.audio)
+		}
+	}
 }
