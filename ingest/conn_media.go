@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
@@ -34,8 +35,9 @@ const maxEarlyFrames = 300
 
 // kindState is the publish session's state for one kind (video or audio).
 type kindState struct {
-	tracks  [servedTracks]trackState
-	ignored int // packets of track ids past servedTracks, dropped
+	tracks        [servedTracks]trackState
+	ignored       int  // packets of track ids past servedTracks, dropped
+	legacyRefused bool // a legacy codec id or sound format was refused (logged once)
 }
 
 // track returns the state of track id, nil for a track this session does not
@@ -250,17 +252,17 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 }
 
 // refuseLegacy drops a legacy message of a codec the outputs cannot carry,
-// logging and counting the refusal once per session and kind.
+// logging and counting the refusal once per session and kind. The track
+// state is left alone: a stray message of another codec does not end a good
+// track, as it did not before Enhanced RTMP.
 func (c *conn) refuseLegacy(video bool, b0 byte, err error) {
 	k := &c.pub.kinds[kindIndex(video)]
-	st := &k.tracks[0]
-	label := "flv-audio-" + fmt.Sprint(b0>>4)
-	if video {
-		label = "flv-video-" + fmt.Sprint(b0&0x0f)
-	}
-	if !st.refused || st.started {
-		// A legacy refusal replaces whatever track 0 was.
-		*st = trackState{refused: true}
+	if !k.legacyRefused {
+		k.legacyRefused = true
+		label := "flv-audio-" + strconv.Itoa(int(b0>>4))
+		if video {
+			label = "flv-video-" + strconv.Itoa(int(b0&0x0f))
+		}
 		c.refuseCodec(video, 0, label, err)
 	}
 	c.pub.unsupported[kindIndex(video)]++
