@@ -27,6 +27,12 @@ const (
 //     offset so that this frame lands one usual step after the track's last DTS,
 //     and is counted in Jumps. Because the offset is shared and the other track
 //     usually jumps at the same point, audio and video keep their relative offset.
+//
+// An Enhanced RTMP message's ModEx TimestampOffsetNano (0 to 999999 ns) is
+// applied before this, by rounding the message timestamp to the nearest
+// millisecond (conn_media.go): a frame lands at most 0.5 ms from its true time,
+// the error never accumulates, and the timeline stays in milliseconds as
+// remux.Frame is.
 type timeline struct {
 	shift   int64
 	tracks  [2]trackClock
