@@ -10,6 +10,7 @@ import (
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/opus"
 	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
 )
 
@@ -120,16 +121,28 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 	}
 	switch p.Type {
 	case flv.PacketSequenceHeader:
+		if p.FourCC == flv.FourCCOpus && opus.IsTags(p.Data) {
+			return nil // the comment header may come as a sequence start too: nothing for a muxer
+		}
 		return c.sequenceStart(w, video, st, p)
 	case flv.PacketFrame:
 		return c.codedFrame(w, video, ts, st, p)
+	case flv.PacketMPEG2TSSequenceStart:
+		if !st.started {
+			// Only an MPEG-2 TS descriptor (AV1 video descriptor), no
+			// configuration record: the track cannot be built, and its frames
+			// are dropped as a refused codec's rather than as early ones.
+			st.started, st.wire, st.refused = true, p.FourCC, true
+			c.refuseCodec(video, p.TrackID, codecLabel(p.FourCC)+"-mpeg2ts", errMPEG2TSOnly)
+		}
 	}
 	// End of sequence: nothing to carry, the track stays until a new sequence
-	// start replaces it. Command frames, colorInfo metadata, multichannel
-	// configuration and MPEG-2 TS sequence starts change nothing the outputs
-	// use today.
+	// start replaces it. Command frames, colorInfo metadata and multichannel
+	// configuration change nothing the outputs use today.
 	return nil
 }
+
+var errMPEG2TSOnly = errors.New("sequence start by an MPEG-2 TS descriptor only, without a configuration record")
 
 // sequenceStart announces a track from its configuration record. An
 // identical record re-sent is ignored; a codec the outputs cannot carry is

@@ -246,6 +246,26 @@ func TestEnhancedSession(t *testing.T) {
 			t.Fatalf("frames %+v", w.frames)
 		}
 	})
+	t.Run("OpusTags as a sequence start ignored", func(t *testing.T) {
+		tags := append([]byte("OpusTags"), 0, 0, 0, 0, 0, 0, 0, 0)
+		w := run(t, []rawMsg{audio(exAudio(0, "Opus", fp.opusHead)), audio(exAudio(0, "Opus", tags)),
+			audio(exAudio(1, "Opus", fp.opusFrames[0].Data))})
+		if n, _ := w.count(remux.TrackAudio); len(w.tracks) != 1 || n != 1 {
+			t.Fatalf("%d tracks, %d frames", len(w.tracks), n)
+		}
+	})
+	t.Run("AV1 by MPEG-2 TS descriptor only refused", func(t *testing.T) {
+		before := s.Stats().UnsupportedCodecs["av01-mpeg2ts"]
+		w := run(t, []rawMsg{video(exVideo(1, 5, "av01", []byte{0x80, 4, 'A', 'V', '0', '1'})),
+			video(exVideo(1, 3, "av01", fp.av1Frames[0].Data)),
+			audio(exAudio(0, "Opus", fp.opusHead)), audio(exAudio(1, "Opus", fp.opusFrames[0].Data))})
+		if n, _ := w.count(remux.TrackVideo); n != 0 || len(w.tracks) != 1 {
+			t.Fatalf("%d video frames, tracks %v", n, w.tracks)
+		}
+		if got := s.Stats().UnsupportedCodecs["av01-mpeg2ts"]; got != before+1 {
+			t.Fatalf("refusals %d", got)
+		}
+	})
 	t.Run("VP9 announced at its first key frame", func(t *testing.T) {
 		w := run(t, []rawMsg{video(exVideo(1, 0, "vp09", fp.vpcC)),
 			video(exVideo(2, 3, "vp09", fp.vp9Frames[1].Data)), // an inter frame first: dropped
