@@ -14,9 +14,12 @@
 // knowledge (configuration records, codecs strings, sync samples) lives in
 // the remux/codec packages, not here.
 //
-// ParseVideo and ParseAudio serve today's single-track pipeline on top of the
-// same parse: H.264 (legacy codec id 7, or FourCC 'avc1') and AAC (legacy sound
-// format 10, or FourCC 'mp4a'), building remux.Tracks from sequence headers.
+// Ingest uses SplitVideo/SplitAudio with NewTrack (a sequence start's record
+// to a remux.Track) and IsKey (sync samples from the bitstream). ParseVideo and
+// ParseAudio are the single-track H.264/AAC form of the same parse, which the
+// packager's and remux's tests and benchmarks still use: H.264 (legacy codec id
+// 7, or FourCC 'avc1') and AAC (legacy sound format 10, or FourCC 'mp4a'),
+// building remux.Tracks from sequence headers.
 // Every other codec, the non-standard HEVC forms and multitrack messages are
 // refused with an error wrapping ErrUnsupportedCodec that names them; a body
 // that breaks its format is refused with an error wrapping ErrMalformed.
