@@ -107,8 +107,11 @@ func appendLLPlaylist(b []byte, rendition int, target int64, discSeq uint64, seg
 				b = appendMap(b, in)
 			}
 			if f := s.frag[rendition]; f != nil {
+				// The date labels the fragment's first presented sample
+				// (RFC 8216bis 4.4.4.6), on the clock audio and video share:
+				// with B-frames a video fragment's first DTS comes before it.
 				uri, dur = f.name, f.dur
-				pdt = pdt.Add(time.Duration(f.start-s.dts) * time.Millisecond)
+				pdt = pdt.Add(time.Duration(f.ept-s.dts) * time.Millisecond)
 			} else {
 				uri = strings.TrimSuffix(s.name, ".ts") + ".m4s"
 				b = append(b, "#EXT-X-GAP\n"...)

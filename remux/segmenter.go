@@ -344,12 +344,16 @@ type PartPlan struct {
 }
 
 // FullPart is how many frames of a track whose last segment held frames over
-// dur ms fit in a part of target: 0 when that is not known.
+// dur ms fit in a part of target: 0 when that is not known. The segment's
+// whole-millisecond end gives a 0.15 ms slack per frame's share: 60 frames of
+// 30 fps measured over 2001 ms fit six to a 200 ms part (floored without it,
+// five: twelve 167 ms parts a segment), while 29.97 fps (6 frames 200.2 ms)
+// keeps five.
 func FullPart(target time.Duration, frames int, dur int64) int {
 	if frames < 2 || dur <= 0 {
 		return 0
 	}
-	return int(target.Milliseconds() * int64(frames) / dur)
+	return int((target.Microseconds() + 150) * int64(frames) / (dur * 1000))
 }
 
 // PartDue reports whether a frame at dts starts a new part of its track, whose
@@ -369,8 +373,14 @@ func FullPart(target time.Duration, frames int, dur int64) int {
 // evenly over its parts: with the target rule alone, 48 kHz AAC (94 frames of
 // 21.3 ms in 2 s) made ten 192 ms parts and a 43 to 85 ms sliver at the end of
 // every segment, and a one-frame last part stalled hls.js 1.7.4's loader at the
-// segment boundary. Tracks whose every frame is a sync sample plan for one frame
-// more than expected, so a segment one frame longer still ends in a full part.
+// segment boundary. Tracks whose every frame is a sync sample (audio, cut at the
+// video's keyframes, so its count varies by a frame or two) are cut into the
+// parts one frame more than expected needs, with two more spread over them
+// where those parts have room, so a segment up to two frames longer still ends
+// in a part of several frames. A short last part is also what hls.js 1.7.4
+// loses: when a segment's completion reaches it while it still appends the
+// part before, its fragment tracker (which pads buffered ranges by 200 ms)
+// counts the whole segment buffered and never loads the last part.
 // RFC 8216bis 4.4.4.9 wants every part but a segment's last and those with
 // INDEPENDENT=YES at least 85% of the target: a part that does not start with a
 // sync sample is not cut short of that. Parts are cut per track: audio frames do
@@ -405,7 +415,10 @@ func PartDue(p PartPlan, dts, step int64) bool {
 		n++
 	}
 	parts := (n + m - 1) / m // fewest parts that hold n frames
-	k := int64(p.Parts) + 1  // the boundary that closes the open part
+	if p.Sync {
+		n = min(n+1, parts*m) // room for one frame more, where the parts have it
+	}
+	k := int64(p.Parts) + 1 // the boundary that closes the open part
 	if k >= parts {
 		return false // the last part runs to the segment's end
 	}

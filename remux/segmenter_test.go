@@ -198,9 +198,12 @@ func TestPartDue(t *testing.T) {
 		{"25 fps", func(n int64) int64 { return n * 40 }, 40, false, 50, 50, 5, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
 		{"30 fps ms", func(n int64) int64 { return n * 1000 / 30 }, 33, false, 60, 60, 6, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
 		{"30 fps, unknown", func(n int64) int64 { return n * 1000 / 30 }, 33, false, 60, 0, 0, []int64{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
-		{"48 kHz AAC, 94 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 94, 9, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 171}},
-		{"48 kHz AAC, 93 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 93, 94, 9, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 150}},
-		{"48 kHz AAC, 95 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 95, 94, 9, []int64{192, 170, 192, 192, 171, 192, 171, 192, 192, 170, 192}},
+		{"48 kHz AAC, 94 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 94, 9, []int64{192, 170, 192, 192, 192, 171, 192, 192, 192, 171, 149}},
+		{"48 kHz AAC, 93 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 93, 94, 9, []int64{192, 170, 192, 192, 192, 171, 192, 192, 192, 171, 128}},
+		{"48 kHz AAC, 95 frames", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 95, 94, 9, []int64{192, 170, 192, 192, 192, 171, 192, 192, 192, 171, 170}},
+		// Two frames more than its predecessor (92 then 94, as 48 kHz AAC cut at a 2 s
+		// GOP's keyframes had): planned for one more, it ended in a 21 ms part.
+		{"48 kHz AAC, 94 frames after 92", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 92, 9, []int64{192, 170, 192, 171, 192, 171, 192, 170, 192, 171, 192}},
 		{"48 kHz AAC, target rule alone", func(n int64) int64 { return n * 1024 * 1000 / 48000 }, 21, true, 94, 0, 0, []int64{192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 85}},
 		{"44.1 kHz AAC", func(n int64) int64 { return n * 1024 * 1000 / 44100 }, 23, true, 87, 87, 8, []int64{185, 186, 186, 186, 185, 186, 186, 186, 185, 186, 163}},
 		// 30 fps ms timestamps starting on a 34 ms step: the last interval alone
@@ -411,5 +414,30 @@ func TestSegmenterGrid(t *testing.T) {
 				t.Fatalf("%d segments: largest deviation %d ms (want <= %d), %d forced cuts (want %d)", n, maxOff, tt.maxOff, forced, tt.wantForced)
 			}
 		})
+	}
+}
+
+// TestFullPart checks how many frames a part holds at a track's measured mean
+// interval: a segment's whole-millisecond length must not cost 30 fps its
+// sixth frame (twelve 167 ms parts instead of ten of 200 ms), and 29.97 fps,
+// whose six frames last 200.2 ms, keeps five.
+func TestFullPart(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		frames int
+		dur    int64
+		want   int
+	}{
+		{"30 fps over 2000 ms", 60, 2000, 6},
+		{"30 fps over 2001 ms", 60, 2001, 6},
+		{"29.97 fps over 2002 ms", 60, 2002, 5},
+		{"25 fps", 50, 2000, 5},
+		{"48 kHz AAC, 93 frames", 93, 1984, 9},
+		{"44.1 kHz AAC, 87 frames", 87, 2020, 8},
+		{"unknown", 1, 40, 0},
+	} {
+		if got := remux.FullPart(200*time.Millisecond, tt.frames, tt.dur); got != tt.want {
+			t.Errorf("%s: FullPart = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
