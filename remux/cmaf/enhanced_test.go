@@ -272,3 +272,75 @@ func TestColourBox(t *testing.T) {
 		t.Errorf("unspecified colour written as colr:\n%s", d)
 	}
 }
+
+// opusSamples is an Opus packet's duration in 48 kHz samples from its TOC
+// byte and frame count (RFC 6716 3.1), 0 for a packet too short to say.
+func opusSamples(p []byte) int {
+	if len(p) < 1 {
+		return 0
+	}
+	cfg := p[0] >> 3
+	var size int // one frame, in samples at 48 kHz
+	switch {
+	case cfg < 12:
+		size = [4]int{480, 960, 1920, 2880}[cfg%4]
+	case cfg < 16:
+		size = [2]int{480, 960}[cfg%2]
+	default:
+		size = [4]int{120, 240, 480, 960}[cfg%4]
+	}
+	switch p[0] & 3 {
+	case 0:
+		return size
+	case 1, 2:
+		return 2 * size
+	}
+	if len(p) < 2 {
+		return 0
+	}
+	return int(p[1]&0x3f) * size
+}
+
+// TestOpusDurations compares the sample durations the Fragmenter derives from
+// millisecond DTS differences with the Opus packets' own durations (from their
+// TOC bytes). The fixture's packets are all 20 ms (960 samples), but their FLV
+// timestamps run 0, 21, 41, 61...: RTMP's whole milliseconds put each sample
+// up to 1 ms (48 ticks) off its TOC duration. The Fragmenter keeps the DTS
+// differences: they add up to the fragment's end exactly, where summing TOC
+// durations would drift from the publisher's timeline (an encoder's clock and
+// its audio clock differ) and leave a gap or an overlap at every fragment
+// boundary. The test pins that the difference stays within the 1 ms RTMP
+// resolution and that the durations add up to the fragment.
+func TestOpusDurations(t *testing.T) {
+	clip := fixturemedia.Read(t, "av1-opus.flv")
+	a := clip.AudioFrames()
+	end := a[len(a)-1].DTS + 20
+	frag := fragment(t, clip.Audio, a, 1, end)
+	var durs []int
+	for _, l := range strings.Split(cmaf.Dump(frag), "\n") {
+		if _, rest, ok := strings.Cut(l, "] duration="); ok {
+			d, err := strconv.Atoi(strings.Fields(rest)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			durs = append(durs, d)
+		}
+	}
+	if len(durs) != len(a) {
+		t.Fatalf("%d trun rows for %d packets", len(durs), len(a))
+	}
+	sum := 0
+	for i, d := range durs {
+		toc := opusSamples(a[i].Data)
+		if toc != 960 {
+			t.Fatalf("packet %d: %d samples by its TOC, the fixture was made with 20 ms packets", i, toc)
+		}
+		if d < toc-48 || d > toc+48 {
+			t.Errorf("sample %d: duration %d, TOC says %d: more than 1 ms apart", i, d, toc)
+		}
+		sum += d
+	}
+	if want := int(end-a[0].DTS) * 48; sum != want {
+		t.Errorf("durations add up to %d, the fragment spans %d", sum, want)
+	}
+}

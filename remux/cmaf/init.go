@@ -281,6 +281,17 @@ func appendSampleEntry(dst []byte, t *remux.Track) []byte {
 	case remux.CodecOpus:
 		// Opus decodes at 48 kHz whatever the input rate (Opus in ISOBMFF 4.3.1);
 		// validateTrack has parsed the head already.
+		//
+		// No edit list trims PreSkip, though Opus in ISOBMFF 4.4 asks for one:
+		// in a live track an edit shifts the whole timeline, not just its start,
+		// and RTMP publishers (ffmpeg) stamp a packet with the time of its first
+		// decoded sample, priming included, so an edit would play all audio
+		// PreSkip samples (6.5 ms from libopus) ahead of the video beside it. A
+		// player joining live does not start at the first packet anyway; PreSkip
+		// stays in dOps for decoders that trim a stream's start. Nor are roll
+		// groups (4.3.6.2) written: their distance is counted in packets, whose
+		// duration the init segment, written before the first one, cannot know,
+		// and the MSE players this serves ignore them.
 		h, _ := opus.ParseHead(t.Config)
 		dst, entry := openAudioEntry(dst, "Opus", int(h.Channels), opus.SampleRate)
 		dst, box := openBox(dst, "dOps")
