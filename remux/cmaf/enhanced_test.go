@@ -344,3 +344,112 @@ func TestOpusDurations(t *testing.T) {
 		t.Errorf("durations add up to %d, the fragment spans %d", sum, want)
 	}
 }
+
+// findBox returns the body of the first box of type typ in the tree b, looking
+// into the containers on the way (and into an audio sample entry's boxes after
+// its 28 fixed bytes), or nil.
+func findBox(b []byte, typ string) []byte {
+	boxes, err := testkit.Boxes(b)
+	if err != nil {
+		return nil
+	}
+	for _, x := range boxes {
+		if x.Type == typ {
+			return x.Body
+		}
+		var inner []byte
+		switch x.Type {
+		case "moov", "trak", "mdia", "minf", "stbl":
+			inner = x.Body
+		case "stsd":
+			inner = x.Body[min(8, len(x.Body)):]
+		case "ac-3", "ec-3", "fLaC", "mp4a", "Opus":
+			inner = x.Body[min(28, len(x.Body)):]
+		}
+		if r := findBox(inner, typ); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// TestOtherAudio writes AC-3, E-AC-3 and FLAC tracks (which ingest does not
+// produce yet) from what ffmpeg encodes into MP4: the configuration box
+// (dac3, dec3, the metadata blocks of dfLa) and the frames where ffprobe says
+// they are. ffmpeg must decode every frame of our CMAF track without an error.
+func TestOtherAudio(t *testing.T) {
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
+	testkit.NeedTool(t, "ffprobe")
+	for _, tc := range []struct {
+		name       string
+		codec      remux.Codec
+		entry, box string
+		fullBox    bool
+	}{
+		{"ac3", remux.CodecAC3, "ac-3", "dac3", false},
+		{"eac3", remux.CodecEAC3, "ec-3", "dec3", false},
+		{"flac", remux.CodecFLAC, "fLaC", "dfLa", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src.mp4")
+			testkit.Run(t, ffmpeg, "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+				"-ac", "2", "-c:a", tc.name, "-strict", "-2", src)
+			raw, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := findBox(raw, tc.box)
+			if tc.fullBox && len(cfg) >= 4 {
+				cfg = cfg[4:]
+			}
+			if len(cfg) == 0 {
+				t.Fatalf("ffmpeg's MP4 has no %s", tc.box)
+			}
+			var pk struct {
+				Packets []struct {
+					Pos     string `json:"pos"`
+					Size    string `json:"size"`
+					PTSTime string `json:"pts_time"`
+				} `json:"packets"`
+			}
+			testkit.Probe(t, &pk, src, "-show_entries", "packet=pos,size,pts_time")
+			tr := &remux.Track{ID: remux.TrackAudio, Codec: tc.codec, Timescale: 48000, Config: cfg, SampleRate: 48000, Channels: 2}
+			var frames []remux.Frame
+			var first float64 // AC-3's priming puts the first packet before 0
+			for i, p := range pk.Packets {
+				pos, _ := strconv.Atoi(p.Pos)
+				size, _ := strconv.Atoi(p.Size)
+				sec, _ := strconv.ParseFloat(p.PTSTime, 64)
+				if i == 0 {
+					first = sec
+				}
+				if pos+size > len(raw) || size == 0 {
+					t.Fatalf("packet %d at %d size %d", i, pos, size)
+				}
+				frames = append(frames, remux.Frame{Track: tr, DTS: int64(math.Round((sec - first) * 1000)), Key: true, Data: raw[pos : pos+size]})
+			}
+			n := len(frames)
+			if n < 20 {
+				t.Fatalf("only %d frames", n)
+			}
+			path := filepath.Join(dir, "a.mp4")
+			cutTrack(t, path, tr, frames, []int{0, n / 2}, frames[n-1].DTS+(frames[n-1].DTS-frames[n-2].DTS))
+			init, err := cmaf.AppendInit(nil, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmaf.Dump(init); !strings.Contains(d, tc.entry+" size=") || !strings.Contains(d, tc.box+" size=") {
+				t.Errorf("init lacks %s / %s:\n%s", tc.entry, tc.box, d)
+			}
+			if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", path, "-f", "null", "-"); stderr != "" {
+				t.Errorf("ffmpeg decode errors:\n%s", stderr)
+			}
+			got := probeEnhanced(t, path, "-count_frames", "-show_entries", "stream=codec_name,sample_rate,channels,nb_read_frames")
+			if len(got.Streams) != 1 || got.Streams[0].CodecName != tc.name || got.Streams[0].Channels != 2 ||
+				got.Streams[0].SampleRate != "48000" || got.Streams[0].NbReadFrames != strconv.Itoa(n) {
+				t.Errorf("stream %+v, want %s 48 kHz stereo, %d frames decoded", got.Streams, tc.name, n)
+			}
+		})
+	}
+}

@@ -326,6 +326,22 @@ func FuzzDump(f *testing.F) {
 	chunk, _ := fr.FlushChunk(nil, 2, 120) // with a prft box
 	f.Add(chunk)
 	f.Add([]byte{0, 0, 0, 1, 'm', 'o', 'o', 'v', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	// The sample entries and colour boxes of the other codecs.
+	for _, tr := range []*remux.Track{
+		{ID: 1, Codec: remux.CodecHEVC, Timescale: 90000, Config: []byte{1, 2}, Width: 2, Height: 2,
+			Color: &remux.Color{Primaries: 9, Transfer: 16, Matrix: 9, FullRange: true, MaxCLL: 1000, MaxFALL: 400}},
+		{ID: 1, Codec: remux.CodecAV1, Timescale: 90000, Config: []byte{0x81, 0, 0, 0}, Width: 2, Height: 2},
+		{ID: 1, Codec: remux.CodecVP9, Timescale: 90000, Config: []byte{1, 0, 0, 0, 0, 10, 0x82, 1, 1, 1, 0, 0}, Width: 2, Height: 2},
+		{ID: 2, Codec: remux.CodecOpus, Timescale: 48000, Config: []byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")},
+		{ID: 2, Codec: remux.CodecFLAC, Timescale: 48000, Config: []byte{0x80, 0, 0, 2, 0, 0}},
+		{ID: 2, Codec: remux.CodecEAC3, Timescale: 48000, Config: []byte{1, 2, 3}},
+	} {
+		b, err := AppendInit(nil, tr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := Dump(b)
 		if len(b) > 0 && d == "" {
