@@ -138,7 +138,7 @@ func (d *dumper) box(typ string, size int, body []byte, depth int) {
 		r.fullBox()
 		fields = fmt.Sprintf("entries=%d", r.u32())
 		children = r.rest()
-	case "avc1":
+	case "avc1", "hvc1", "av01", "vp09":
 		r.skip(6)
 		dri := r.u16()
 		r.skip(16)
@@ -152,7 +152,7 @@ func (d *dumper) box(typ string, size int, body []byte, depth int) {
 		fields = fmt.Sprintf("data_reference_index=%d width=%d height=%d hres=%d vres=%d frame_count=%d depth=0x%04x",
 			dri, w, h, hres>>16, vres>>16, fc, depthField)
 		children = r.rest()
-	case "mp4a":
+	case "mp4a", "Opus", "fLaC", "ac-3", "ec-3":
 		r.skip(6)
 		dri := r.u16()
 		r.skip(8)
@@ -161,8 +161,20 @@ func (d *dumper) box(typ string, size int, body []byte, depth int) {
 		sr := r.u32()
 		fields = fmt.Sprintf("data_reference_index=%d channels=%d samplesize=%d samplerate=%d", dri, ch, ss, sr>>16)
 		children = r.rest()
-	case "avcC":
+	case "avcC", "hvcC", "av1C", "dOps", "dac3", "dec3":
 		fields = "config=" + hex.EncodeToString(body)
+	case "vpcC", "dfLa":
+		v, fl := r.fullBox()
+		fields = fmt.Sprintf("v%d flags=0x%06x config=%s", v, fl, hex.EncodeToString(r.rest()))
+	case "colr":
+		ct := r.fourcc()
+		fields = "colour_type=" + ct
+		if ct == "nclx" {
+			p, t, m := r.u16(), r.u16(), r.u16()
+			fields += fmt.Sprintf(" primaries=%d transfer=%d matrix=%d full_range=%d", p, t, m, r.u8()>>7)
+		}
+	case "clli":
+		fields = fmt.Sprintf("max_content_light_level=%d max_pic_average_light_level=%d", r.u16(), r.u16())
 	case "esds":
 		r.fullBox()
 		fields = dumpDescriptors(r.rest(), 0)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
 )
 
 // Default and hard limits of one fragment. A 2 s segment holds about 120 video or
@@ -94,8 +95,8 @@ func NTPTime(t time.Time) uint64 {
 	return sec<<32 | frac
 }
 
-// NewFragmenter returns a Fragmenter for t, which must be a valid H.264 or AAC
-// track (the same checks as AppendInit). t is kept and only read.
+// NewFragmenter returns a Fragmenter for t, which must be a valid track of a
+// codec AppendInit writes (the same checks as AppendInit). t is kept and only read.
 func NewFragmenter(t *remux.Track) (*Fragmenter, error) {
 	if err := validateTrack(t); err != nil {
 		return nil, err
@@ -150,11 +151,15 @@ func (f *Fragmenter) Add(fr *remux.Frame) error {
 	if len(f.samples) >= maxSamples {
 		return fmt.Errorf("cmaf: track %d: fragment full: %d samples", id, len(f.samples))
 	}
-	if len(fr.Data) == 0 {
+	data := fr.Data
+	if f.track.Codec == remux.CodecAV1 {
+		data = dropTemporalDelimiters(data)
+	}
+	if len(data) == 0 {
 		return fmt.Errorf("cmaf: track %d: DTS %d: empty frame", id, fr.DTS)
 	}
-	if len(fr.Data) > maxBytes-len(f.data) {
-		return fmt.Errorf("cmaf: track %d: DTS %d: fragment size %d + frame %d > limit %d", id, fr.DTS, len(f.data), len(fr.Data), maxBytes)
+	if len(data) > maxBytes-len(f.data) {
+		return fmt.Errorf("cmaf: track %d: DTS %d: fragment size %d + frame %d > limit %d", id, fr.DTS, len(f.data), len(data), maxBytes)
 	}
 	if fr.DTS < 0 {
 		return fmt.Errorf("cmaf: track %d: DTS %d is negative", id, fr.DTS)
@@ -173,9 +178,16 @@ func (f *Fragmenter) Add(fr *remux.Frame) error {
 		}
 	}
 	// PTS may overflow int64 only if DTS is near the limit; guard the sum.
-	pts := fr.DTS + int64(fr.CTS)
-	if fr.CTS > 0 && pts < fr.DTS {
-		return fmt.Errorf("cmaf: track %d: DTS %d CTS %d out of range", id, fr.DTS, fr.CTS)
+	// Only H.264 and HEVC reorder pictures; a composition offset on another
+	// codec's frame is noise from the publisher and would put a column of
+	// offsets in trun that the codec cannot have.
+	cts := fr.CTS
+	if c := f.track.Codec; c != remux.CodecH264 && c != remux.CodecHEVC {
+		cts = 0
+	}
+	pts := fr.DTS + int64(cts)
+	if cts > 0 && pts < fr.DTS {
+		return fmt.Errorf("cmaf: track %d: DTS %d CTS %d out of range", id, fr.DTS, cts)
 	}
 	ptsTicks, ok := toTimescale(pts, f.track.Timescale)
 	if !ok {
@@ -193,11 +205,27 @@ func (f *Fragmenter) Add(fr *remux.Frame) error {
 		dts:   fr.DTS,
 		ticks: ticks,
 		cto:   int32(cto),
-		size:  uint32(len(fr.Data)),
+		size:  uint32(len(data)),
 		flags: flags,
 	})
-	f.data = append(f.data, fr.Data...)
+	f.data = append(f.data, data...)
 	return nil
+}
+
+// dropTemporalDelimiters removes the temporal delimiter OBUs at the start of
+// an AV1 temporal unit: the ISOBMFF binding (2.4) keeps them out of samples,
+// where the sample boundary already marks the unit. Enhanced RTMP publishers
+// should have dropped them too; some send them anyway. Anything it cannot
+// read is left to the player, as every other codec's data is.
+func dropTemporalDelimiters(tu []byte) []byte {
+	for len(tu) > 0 && tu[0]>>3&0x0f == av1.OBUTemporalDelimiter {
+		_, rest, err := av1.ReadOBU(tu)
+		if err != nil {
+			break
+		}
+		tu = rest
+	}
+	return tu
 }
 
 // Flush appends one fragment holding the buffered samples to dst: styp, moof

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
 )
 
 // refTicks is the reference conversion, in arbitrary precision: round half away
@@ -325,6 +326,22 @@ func FuzzDump(f *testing.F) {
 	chunk, _ := fr.FlushChunk(nil, 2, 120) // with a prft box
 	f.Add(chunk)
 	f.Add([]byte{0, 0, 0, 1, 'm', 'o', 'o', 'v', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	// The sample entries and colour boxes of the other codecs.
+	for _, tr := range []*remux.Track{
+		{ID: 1, Codec: remux.CodecHEVC, Timescale: 90000, Config: []byte{1, 2}, Width: 2, Height: 2,
+			Color: &remux.Color{Primaries: 9, Transfer: 16, Matrix: 9, FullRange: true, MaxCLL: 1000, MaxFALL: 400}},
+		{ID: 1, Codec: remux.CodecAV1, Timescale: 90000, Config: []byte{0x81, 0, 0, 0}, Width: 2, Height: 2},
+		{ID: 1, Codec: remux.CodecVP9, Timescale: 90000, Config: []byte{1, 0, 0, 0, 0, 10, 0x82, 1, 1, 1, 0, 0}, Width: 2, Height: 2},
+		{ID: 2, Codec: remux.CodecOpus, Timescale: 48000, Config: []byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")},
+		{ID: 2, Codec: remux.CodecFLAC, Timescale: 48000, Config: []byte{0x80, 0, 0, 2, 0, 0}},
+		{ID: 2, Codec: remux.CodecEAC3, Timescale: 48000, Config: []byte{1, 2, 3}},
+	} {
+		b, err := AppendInit(nil, tr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := Dump(b)
 		if len(b) > 0 && d == "" {
@@ -340,4 +357,55 @@ func TestFrameSequenceTime(t *testing.T) {
 		recs[i] = byte(rng.Uint32())
 	}
 	checkFrameSequence(t, recs, 90000, true, 0, 33)
+}
+
+// FuzzAV1Sample feeds arbitrary bytes to an AV1 track's Fragmenter as one
+// temporal unit: dropTemporalDelimiters may only cut whole temporal delimiter
+// OBUs off the front, and the sample the fragment carries is exactly what is
+// left, or Add refuses an empty one.
+func FuzzAV1Sample(f *testing.F) {
+	f.Add([]byte{0x12, 0x00, 0x32, 0x03, 1, 2, 3})    // TD, then a frame OBU
+	f.Add([]byte{0x12, 0x00, 0x12, 0x00})             // only TDs
+	f.Add([]byte{0x10})                               // a TD without size field: the rest
+	f.Add([]byte{0x12, 0xff, 0xff, 0xff, 0xff, 0xff}) // TD with a truncated leb128
+	f.Add([]byte{0x16, 0x08, 0x00, 0x0a, 0x01, 0x00}) // TD with an extension header
+	f.Add([]byte{0x0a, 0x0b, 0x00, 0x00, 0x00, 0x0c}) // a sequence header, no TD
+	f.Fuzz(func(t *testing.T, tu []byte) {
+		out := dropTemporalDelimiters(tu)
+		if !bytes.HasSuffix(tu, out) {
+			t.Fatalf("%x: result %x is not a suffix", tu, out)
+		}
+		for rest := tu[:len(tu)-len(out)]; len(rest) > 0; {
+			o, r, err := av1.ReadOBU(rest)
+			if err != nil || o.Type != av1.OBUTemporalDelimiter {
+				t.Fatalf("%x: dropped %x, which is not whole TD OBUs (%v)", tu, tu[:len(tu)-len(out)], err)
+			}
+			rest = r
+		}
+		tr := &remux.Track{ID: 1, Codec: remux.CodecAV1, Timescale: 90000, Config: []byte{0x81, 0, 0, 0}, Width: 16, Height: 16}
+		fr, err := NewFragmenter(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = fr.Add(&remux.Frame{Track: tr, Key: true, CTS: 40, Data: tu})
+		if len(out) == 0 {
+			if err == nil {
+				t.Fatal("empty sample accepted")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frag, err := fr.Flush(nil, 1, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(frag, out) || binary.BigEndian.Uint32(frag[len(frag)-len(out)-8:]) != uint32(8+len(out)) {
+			t.Fatalf("%x: mdat does not hold exactly %x", tu, out)
+		}
+		if bytes.Contains(frag, []byte("trun")) && frag[bytes.Index(frag, []byte("trun"))+6]&0x08 != 0 {
+			t.Fatal("AV1 fragment has composition offsets")
+		}
+	})
 }

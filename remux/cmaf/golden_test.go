@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rtmpgate/rtmpgate/internal/fixturemedia"
 	"github.com/rtmpgate/rtmpgate/remux"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
@@ -104,6 +105,27 @@ func TestGolden(t *testing.T) {
 			tr := audioTrack()
 			return fragment(t, tr, aacFrames(tr, 2000, 10), 7, 2000+(10*1024*1000+22050)/44100)
 		}},
+	}
+	// The init segments of the Enhanced RTMP fixtures' tracks, read with
+	// ingest/flv: one per sample entry type.
+	for _, fx := range []struct{ name, file string }{
+		{"hevc_init", "hevc-aac.flv"}, {"av1_init", "av1-opus.flv"}, {"vp9_init", "vp9-opus.flv"}, {"opus_init", "vp9-opus.flv"},
+	} {
+		tests = append(tests, struct {
+			name  string
+			bytes func(t *testing.T) []byte
+		}{fx.name, func(t *testing.T) []byte {
+			c := fixturemedia.Read(t, fx.file)
+			tr := c.Video
+			if fx.name == "opus_init" {
+				tr = c.Audio
+			}
+			b, err := cmaf.AppendInit(nil, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"fmt"
 
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/opus"
+	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
 )
 
 // MaxConfigSize bounds Track.Config (avcC or AudioSpecificConfig). Real records are
@@ -49,8 +51,8 @@ func AppendInit(dst []byte, t *remux.Track) ([]byte, error) {
 		return dst, err
 	}
 	brands := initBrands
-	if t.Codec == remux.CodecH264 {
-		brands = append(brands[:len(brands):len(brands)], "avc1")
+	if b := codecBrand(t.Codec); b != "" {
+		brands = append(brands[:len(brands):len(brands)], b)
 	}
 	dst = appendFtyp(dst, "ftyp", initMajorBrand, brands)
 
@@ -69,6 +71,22 @@ func AppendInit(dst []byte, t *remux.Track) ([]byte, error) {
 	return closeBox(dst, moov), nil
 }
 
+// codecBrand is the compatible brand a codec's binding defines for files
+// carrying it: avc1 (ISO/IEC 14496-15), av01 (AV1 ISOBMFF binding 2.1) and Opus
+// (Opus in ISOBMFF 4.1). HEVC, VP9, FLAC and AC-3 bindings define none that
+// a plain CMAF track must declare.
+func codecBrand(c remux.Codec) string {
+	switch c {
+	case remux.CodecH264:
+		return "avc1"
+	case remux.CodecAV1:
+		return "av01"
+	case remux.CodecOpus:
+		return "Opus"
+	}
+	return ""
+}
+
 // validateTrack checks what both the init segment and fragments rely on.
 func validateTrack(t *remux.Track) error {
 	if t == nil {
@@ -84,11 +102,11 @@ func validateTrack(t *remux.Track) error {
 		return fmt.Errorf("cmaf: track %d: codec config length %d out of range 1..%d", t.ID, len(t.Config), MaxConfigSize)
 	}
 	switch t.Codec {
-	case remux.CodecH264:
+	case remux.CodecH264, remux.CodecHEVC, remux.CodecAV1, remux.CodecVP9:
 		if t.Width <= 0 || t.Width > 0xffff || t.Height <= 0 || t.Height > 0xffff {
 			return fmt.Errorf("cmaf: track %d: video size %dx%d out of range 1..65535", t.ID, t.Width, t.Height)
 		}
-	case remux.CodecAAC:
+	case remux.CodecAAC, remux.CodecOpus, remux.CodecFLAC, remux.CodecAC3, remux.CodecEAC3:
 		if t.Channels < 0 || t.Channels > 0xffff {
 			return fmt.Errorf("cmaf: track %d: %d channels out of range", t.ID, t.Channels)
 		}
@@ -97,6 +115,22 @@ func validateTrack(t *remux.Track) error {
 		}
 	default:
 		return fmt.Errorf("cmaf: track %d: unsupported codec %v", t.ID, t.Codec)
+	}
+	// The records written verbatim are checked once here, so that a broken one
+	// is refused when the track is announced rather than by a player.
+	switch t.Codec {
+	case remux.CodecAV1:
+		if len(t.Config) < 4 || t.Config[0] != 0x81 {
+			return fmt.Errorf("cmaf: track %d: av1C must start with marker and version 1 (0x81)", t.ID)
+		}
+	case remux.CodecVP9:
+		if _, err := vp9.ParseConfig(t.Config); err != nil {
+			return fmt.Errorf("cmaf: track %d: %w", t.ID, err)
+		}
+	case remux.CodecOpus:
+		if _, err := opus.ParseHead(t.Config); err != nil {
+			return fmt.Errorf("cmaf: track %d: %w", t.ID, err)
+		}
 	}
 	return nil
 }
@@ -204,11 +238,7 @@ func appendTrak(dst []byte, t *remux.Track) []byte {
 	dst, stbl := openBox(dst, "stbl")
 	dst, stsd := openFullBox(dst, "stsd", 0, 0)
 	dst = appendU32(dst, 1)
-	if video {
-		dst = appendAvc1(dst, t)
-	} else {
-		dst = appendMp4a(dst, t)
-	}
+	dst = appendSampleEntry(dst, t)
 	dst = closeBox(dst, stsd)
 	// Samples live in fragments; the moov tables stay empty.
 	for _, typ := range [...]string{"stts", "stsc", "stco"} {
@@ -234,8 +264,69 @@ func appendSampleEntryHeader(dst []byte) []byte {
 	return appendU16(dst, 1)  // data_reference_index
 }
 
-func appendAvc1(dst []byte, t *remux.Track) []byte {
-	dst, avc1 := openBox(dst, "avc1")
+// appendSampleEntry writes t's sample entry: a VisualSampleEntry or an
+// AudioSampleEntry of the codec's type holding its configuration box.
+func appendSampleEntry(dst []byte, t *remux.Track) []byte {
+	switch t.Codec {
+	case remux.CodecH264:
+		return appendVisualEntry(dst, "avc1", "avcC", t, t.Config)
+	case remux.CodecHEVC:
+		// hvc1: the parameter sets are in the record (array_completeness 1),
+		// the form HLS requires; the record is written as the publisher sent it.
+		return appendVisualEntry(dst, "hvc1", "hvcC", t, t.Config)
+	case remux.CodecAV1:
+		return appendVisualEntry(dst, "av01", "av1C", t, t.Config)
+	case remux.CodecVP9:
+		return appendVisualEntry(dst, "vp09", "vpcC", t, vpcCPayload(t.Config))
+	case remux.CodecOpus:
+		// Opus decodes at 48 kHz whatever the input rate (Opus in ISOBMFF 4.3.1);
+		// validateTrack has parsed the head already.
+		//
+		// No edit list trims PreSkip, though Opus in ISOBMFF 4.4 asks for one:
+		// in a live track an edit shifts the whole timeline, not just its start,
+		// and RTMP publishers (ffmpeg) stamp a packet with the time of its first
+		// decoded sample, priming included, so an edit would play all audio
+		// PreSkip samples (6.5 ms from libopus) ahead of the video beside it. A
+		// player joining live does not start at the first packet anyway; PreSkip
+		// stays in dOps for decoders that trim a stream's start. Nor are roll
+		// groups (4.3.6.2) written: their distance is counted in packets, whose
+		// duration the init segment, written before the first one, cannot know,
+		// and the MSE players this serves ignore them.
+		h, _ := opus.ParseHead(t.Config)
+		dst, entry := openAudioEntry(dst, "Opus", int(h.Channels), opus.SampleRate)
+		dst, box := openBox(dst, "dOps")
+		dst = h.AppendDOps(dst)
+		dst = closeBox(dst, box)
+		return closeBox(dst, entry)
+	case remux.CodecFLAC:
+		// dfLa is a FullBox version 0 holding the metadata blocks (FLAC in
+		// ISOBMFF 3.3.2); Track.Config holds them as the box does.
+		dst, entry := openAudioEntry(dst, "fLaC", audioChannels(t), audioRate(t))
+		dst, box := openFullBox(dst, "dfLa", 0, 0)
+		dst = append(dst, t.Config...)
+		dst = closeBox(dst, box)
+		return closeBox(dst, entry)
+	case remux.CodecAC3, remux.CodecEAC3:
+		entryType, boxType := "ac-3", "dac3"
+		if t.Codec == remux.CodecEAC3 {
+			entryType, boxType = "ec-3", "dec3"
+		}
+		dst, entry := openAudioEntry(dst, entryType, audioChannels(t), audioRate(t))
+		dst, box := openBox(dst, boxType)
+		dst = append(dst, t.Config...)
+		dst = closeBox(dst, box)
+		return closeBox(dst, entry)
+	}
+	dst, entry := openAudioEntry(dst, "mp4a", audioChannels(t), audioRate(t))
+	dst = appendEsds(dst, t)
+	return closeBox(dst, entry)
+}
+
+// appendVisualEntry writes a VisualSampleEntry of type entry holding the
+// configuration box cfgType with cfg, then the colour boxes when the track has
+// a colour description.
+func appendVisualEntry(dst []byte, entry, cfgType string, t *remux.Track, cfg []byte) []byte {
+	dst, se := openBox(dst, entry)
 	dst = appendSampleEntryHeader(dst)
 	dst = appendZeros(dst, 2+2+12) // pre_defined, reserved, pre_defined
 	dst = appendU16(dst, uint16(t.Width))
@@ -247,27 +338,85 @@ func appendAvc1(dst []byte, t *remux.Track) []byte {
 	dst = appendZeros(dst, 32)
 	dst = appendU16(dst, 0x0018) // depth: colour, no alpha
 	dst = appendU16(dst, 0xffff) // pre_defined = -1
-	dst, avcC := openBox(dst, "avcC")
-	dst = append(dst, t.Config...)
-	dst = closeBox(dst, avcC)
-	return closeBox(dst, avc1)
+	if t.Codec == remux.CodecVP9 {
+		var box int
+		dst, box = openFullBox(dst, cfgType, 1, 0) // vpcC is a FullBox, version 1
+		dst = append(dst, cfg...)
+		dst = closeBox(dst, box)
+	} else {
+		var box int
+		dst, box = openBox(dst, cfgType)
+		dst = append(dst, cfg...)
+		dst = closeBox(dst, box)
+	}
+	dst = appendColour(dst, t.Color)
+	return closeBox(dst, se)
 }
 
-func appendMp4a(dst []byte, t *remux.Track) []byte {
-	channels := t.Channels
-	if channels == 0 {
-		channels = 2
+// appendColour writes colr (nclx, ISO/IEC 14496-12 12.1.5) and, with content
+// light levels, clli (ISO/IEC 23001-8 / 14496-12 12.1.6) for c. A description
+// saying only "unspecified" (2) for all three code points tells a player
+// nothing, so it is left out, as is a nil one.
+func appendColour(dst []byte, c *remux.Color) []byte {
+	if c == nil || c.Primaries == 2 && c.Transfer == 2 && c.Matrix == 2 && !c.FullRange {
+		return dst
 	}
+	dst, colr := openBox(dst, "colr")
+	dst = append(dst, "nclx"...)
+	dst = appendU16(dst, uint16(c.Primaries))
+	dst = appendU16(dst, uint16(c.Transfer))
+	dst = appendU16(dst, uint16(c.Matrix))
+	var full byte
+	if c.FullRange {
+		full = 0x80
+	}
+	dst = appendU8(dst, full) // full_range_flag, 7 reserved bits
+	dst = closeBox(dst, colr)
+	if c.MaxCLL != 0 || c.MaxFALL != 0 {
+		var clli int
+		dst, clli = openBox(dst, "clli")
+		dst = appendU16(dst, c.MaxCLL)
+		dst = appendU16(dst, c.MaxFALL)
+		dst = closeBox(dst, clli)
+	}
+	return dst
+}
+
+// vpcCPayload is the VPCodecConfigurationRecord without the FullBox version
+// and flags, which Enhanced RTMP sends in front of it and the box header
+// writes itself. validateTrack has checked the record.
+func vpcCPayload(rec []byte) []byte {
+	if len(rec) >= 12 && rec[0] == 1 && rec[1]|rec[2]|rec[3] == 0 {
+		return rec[4:]
+	}
+	return rec
+}
+
+func audioChannels(t *remux.Track) int {
+	if t.Channels == 0 {
+		return 2
+	}
+	return t.Channels
+}
+
+// audioRate is the sample entry's rate: samplerate is 16.16, so rates above
+// 65535 Hz do not fit; decoders take the real rate from the codec's own
+// configuration, so such rates are written as 0.
+func audioRate(t *remux.Track) int {
 	rate := t.SampleRate
 	if rate == 0 {
 		rate = int(t.Timescale)
 	}
-	// samplerate is 16.16; rates above 65535 Hz do not fit, and decoders take the
-	// real rate from the AudioSpecificConfig, so such rates are written as 0.
 	if rate > 0xffff {
 		rate = 0
 	}
-	dst, mp4a := openBox(dst, "mp4a")
+	return rate
+}
+
+// openAudioEntry opens an AudioSampleEntry (version 0) of type typ; the caller
+// appends the codec box and closes it.
+func openAudioEntry(dst []byte, typ string, channels, rate int) ([]byte, int) {
+	dst, entry := openBox(dst, typ)
 	dst = appendSampleEntryHeader(dst)
 	dst = appendZeros(dst, 8) // reserved
 	dst = appendU16(dst, uint16(channels))
@@ -275,8 +424,7 @@ func appendMp4a(dst []byte, t *remux.Track) []byte {
 	dst = appendU16(dst, 0)  // pre_defined
 	dst = appendU16(dst, 0)  // reserved
 	dst = appendU32(dst, uint32(rate)<<16)
-	dst = appendEsds(dst, t)
-	return closeBox(dst, mp4a)
+	return dst, entry
 }
 
 // MPEG-4 Systems (ISO/IEC 14496-1) descriptor tags used in esds.

@@ -22,7 +22,13 @@ const (
 	ProgramNumber = 1
 
 	StreamTypeH264    = 0x1B
+	StreamTypeHEVC    = 0x24
 	StreamTypeAACADTS = 0x0F
+	// AC-3 and E-AC-3 use the ATSC stream types (A/52 Annex A), with a
+	// registration descriptor ("AC-3", "EAC3"), as HLS's sample-encryption and
+	// authoring specifications and ffmpeg's segmenter write them.
+	StreamTypeAC3  = 0x81
+	StreamTypeEAC3 = 0x87
 
 	// PacketSize is the size of every TS packet this package writes.
 	PacketSize = 188
@@ -35,6 +41,39 @@ const MaxFrameSize = 16 << 20
 
 // ErrNoTrack is returned for a frame whose kind the muxer was not built with.
 var ErrNoTrack = errors.New("ts: no track of this kind in muxer")
+
+// ErrCodec is wrapped by the error for a frame of a codec MPEG-TS HLS does not
+// carry (see Carries).
+var ErrCodec = errors.New("ts: codec not carried in MPEG-TS")
+
+// Carries reports whether MPEG-TS as HLS uses it defines a carriage for c and
+// this package writes it: H.264, HEVC, AAC (ADTS), AC-3 and E-AC-3. AV1, VP9,
+// Opus and FLAC have no HLS TS carriage, so a packager offers CMAF only for
+// them; the muxer refuses their frames with ErrCodec.
+func Carries(c remux.Codec) bool {
+	switch c {
+	case remux.CodecH264, remux.CodecHEVC, remux.CodecAAC, remux.CodecAC3, remux.CodecEAC3:
+		return true
+	}
+	return false
+}
+
+// streamType is the PMT stream_type of a codec Carries.
+func streamType(c remux.Codec) byte {
+	switch c {
+	case remux.CodecH264:
+		return StreamTypeH264
+	case remux.CodecHEVC:
+		return StreamTypeHEVC
+	case remux.CodecAAC:
+		return StreamTypeAACADTS
+	case remux.CodecAC3:
+		return StreamTypeAC3
+	case remux.CodecEAC3:
+		return StreamTypeEAC3
+	}
+	return 0
+}
 
 // Muxer appends TS packets for one publish session's tracks. It is not safe for
 // concurrent use.
@@ -63,7 +102,15 @@ type Muxer struct {
 // NewMuxer returns a muxer for the given tracks; either may be nil, not both.
 // With both nil the muxer still writes a valid (empty) PAT/PMT and refuses every
 // frame with ErrNoTrack, because a constructor without an error cannot refuse.
+// For the same reason a track of a codec TS does not carry (Carries false) is
+// left out of the PMT as if nil, and its frames are refused with ErrCodec.
 func NewMuxer(video, audio *remux.Track) *Muxer {
+	if video != nil && !Carries(video.Codec) {
+		video = nil
+	}
+	if audio != nil && !Carries(audio.Codec) {
+		audio = nil
+	}
 	m := &Muxer{video: video, audio: audio, pcrPID: 0x1FFF}
 	switch {
 	case video != nil:
@@ -102,14 +149,17 @@ func (m *Muxer) AppendFrame(dst []byte, f *remux.Frame) ([]byte, error) {
 	if len(f.Data) > MaxFrameSize {
 		return dst, fmt.Errorf("ts: %v frame at dts %d ms: %d bytes > limit %d", f.Track.Kind(), f.DTS, len(f.Data), MaxFrameSize)
 	}
+	if !Carries(f.Track.Codec) {
+		return dst, fmt.Errorf("ts: %v frame at dts %d ms: %v: %w", f.Track.Kind(), f.DTS, f.Track.Codec, ErrCodec)
+	}
 	dts, pts := timestamps90k(f.DTS, f.CTS)
 	switch f.Track.Kind() {
 	case remux.KindVideo:
 		if m.video == nil {
 			return dst, fmt.Errorf("ts: video frame at dts %d ms: %w", f.DTS, ErrNoTrack)
 		}
-		if f.Track.Codec != remux.CodecH264 {
-			return dst, fmt.Errorf("ts: video frame at dts %d ms: codec %v not supported", f.DTS, f.Track.Codec)
+		if f.Track.Codec != m.video.Codec {
+			return dst, fmt.Errorf("ts: video frame at dts %d ms: codec %v, the PMT says %v: %w", f.DTS, f.Track.Codec, m.video.Codec, ErrCodec)
 		}
 		total, err := m.prepareH264(f, dts, pts)
 		if err != nil {
@@ -120,10 +170,16 @@ func (m *Muxer) AppendFrame(dst []byte, f *remux.Frame) ([]byte, error) {
 		if m.audio == nil {
 			return dst, fmt.Errorf("ts: audio frame at dts %d ms: %w", f.DTS, ErrNoTrack)
 		}
-		if f.Track.Codec != remux.CodecAAC {
-			return dst, fmt.Errorf("ts: audio frame at dts %d ms: codec %v not supported", f.DTS, f.Track.Codec)
+		if f.Track.Codec != m.audio.Codec {
+			return dst, fmt.Errorf("ts: audio frame at dts %d ms: codec %v, the PMT says %v: %w", f.DTS, f.Track.Codec, m.audio.Codec, ErrCodec)
 		}
-		total, err := m.prepareAAC(f, pts)
+		var total int
+		var err error
+		if f.Track.Codec == remux.CodecAAC {
+			total, err = m.prepareAAC(f, pts)
+		} else {
+			total, err = m.prepareAC3(f, pts)
+		}
 		if err != nil {
 			return dst, fmt.Errorf("ts: audio frame at dts %d ms: %w", f.DTS, err)
 		}

@@ -130,3 +130,23 @@ func parseASC(c []byte) (aot, sfi, ch int, err error) {
 }
 
 var errShortASC = errors.New("AudioSpecificConfig too short")
+
+// maxAC3PES bounds an AC-3 / E-AC-3 PES payload so its length fits the PES
+// header's 16 bits: a syncframe is at most 3840 (AC-3) or 4096 (E-AC-3) bytes,
+// and a frame here may hold a few.
+const maxAC3PES = 0xFFFF - 3 - 5
+
+// prepareAC3 sets up m.es to yield the PES of one AC-3 or E-AC-3 frame: the
+// syncframes as they are, in private_stream_1 (ATSC A/52 Annex A), and returns
+// the PES size.
+func (m *Muxer) prepareAC3(f *remux.Frame, pts uint64) (int, error) {
+	if len(f.Data) < 2 || f.Data[0] != 0x0B || f.Data[1] != 0x77 {
+		return 0, errors.New("AC-3 frame does not start with a syncword")
+	}
+	if len(f.Data) > maxAC3PES {
+		return 0, fmt.Errorf("%d bytes > PES limit %d", len(f.Data), maxAC3PES)
+	}
+	h := putPESHeader(m.hdr[:0], 0xBD, len(f.Data), pts, pts)
+	m.es = esReader{pieces: [3][]byte{h, f.Data}}
+	return len(h) + len(f.Data), nil
+}

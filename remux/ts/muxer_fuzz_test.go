@@ -115,3 +115,110 @@ func referenceES(f *remux.Frame) (es []byte, ok bool) {
 	}
 	return annexB(append(out, nals...)...), true
 }
+
+// FuzzAppendFrameHEVC is FuzzAppendFrame for the codecs added with Enhanced
+// RTMP: arbitrary HEVC frames (NAL length size, key flag, timestamps) and, with
+// audio set, AC-3 frames. The muxer must never panic, must emit exactly the
+// reference elementary stream (an HEVC AUD first, VPS/SPS/PPS after it on a
+// key frame without them; AC-3 syncframes as they are) or refuse the frame and
+// leave dst alone.
+func FuzzAppendFrameHEVC(f *testing.F) {
+	f.Add(lp(4, hevcIDR), uint8(4), int64(0), int32(80), true, false)
+	f.Add(lp(4, hevcAUD, hevcTrail), uint8(4), int64(40), int32(0), false, false)
+	f.Add(lp(2, hevcVPS, hevcSPS, hevcPPS, hevcIDR), uint8(2), int64(1000), int32(-40), true, false)
+	f.Add(lp(1, hevcTrail, []byte{}, hevcTrail), uint8(1), int64(5), int32(0), false, false)
+	f.Add([]byte{0x0B, 0x77, 1, 2, 3}, uint8(0), int64(32), int32(0), true, true)
+	f.Add([]byte{0x0B, 0x76}, uint8(0), int64(32), int32(0), true, true)
+	f.Fuzz(func(t *testing.T, data []byte, lsize uint8, dts int64, cts int32, key, audio bool) {
+		v := &remux.Track{ID: remux.TrackVideo, Codec: remux.CodecHEVC, Timescale: 90000, NALULengthSize: int(lsize % 6),
+			VPS: [][]byte{hevcVPS}, SPS: [][]byte{hevcSPS}, PPS: [][]byte{hevcPPS}}
+		a := &remux.Track{ID: remux.TrackAudio, Codec: remux.CodecAC3, Timescale: 48000, SampleRate: 48000, Channels: 2}
+		m := ts.NewMuxer(v, a)
+		fr := &remux.Frame{Track: v, DTS: dts, CTS: cts, Key: key, Data: data}
+		if audio {
+			fr.Track = a
+		}
+		orig := bytes.Clone(data)
+		start := m.AppendSegmentStart(nil)
+		out, err := m.AppendFrame(start, fr)
+		if !bytes.Equal(data, orig) {
+			t.Fatal("input modified")
+		}
+		want, wantOK := referenceHEVC(fr)
+		if err != nil {
+			if wantOK {
+				t.Fatalf("refused a valid frame: %v", err)
+			}
+			if !bytes.Equal(out, start) {
+				t.Fatal("dst changed on error")
+			}
+			return
+		}
+		if !wantOK {
+			t.Fatal("accepted an invalid frame")
+		}
+		d, err := demux(out, map[uint16]int{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.pes) != 1 || !bytes.Equal(d.pes[0].es, want) {
+			t.Fatalf("ES differs from reference conversion")
+		}
+	})
+}
+
+var (
+	hevcAUD   = []byte{0x46, 0x01, 0x50}
+	hevcVPS   = []byte{0x40, 0x01, 0x0C}
+	hevcSPS   = []byte{0x42, 0x01, 0x01}
+	hevcPPS   = []byte{0x44, 0x01, 0xC1}
+	hevcIDR   = []byte{0x26, 0x01, 0xAF, 0x00, 0x00, 0x03}
+	hevcTrail = []byte{0x02, 0x01, 0xD0}
+)
+
+// referenceHEVC converts an HEVC or AC-3 frame the slow, obvious way; ok is
+// false when the muxer must refuse it.
+func referenceHEVC(f *remux.Frame) (es []byte, ok bool) {
+	t := f.Track
+	if t.Codec == remux.CodecAC3 {
+		if len(f.Data) < 2 || f.Data[0] != 0x0B || f.Data[1] != 0x77 || len(f.Data) > 0xFFFF-8 {
+			return nil, false
+		}
+		return f.Data, true
+	}
+	ls := t.NALULengthSize
+	if ls < 1 || ls > 4 {
+		return nil, false
+	}
+	var nals [][]byte
+	hasPS := false
+	for d := f.Data; len(d) > 0; {
+		if len(d) < ls {
+			return nil, false
+		}
+		n := 0
+		for _, b := range d[:ls] {
+			n = n<<8 | int(b)
+		}
+		d = d[ls:]
+		if n > len(d) {
+			return nil, false
+		}
+		if n > 0 {
+			nals = append(nals, d[:n])
+			typ := d[0] >> 1 & 0x3F
+			hasPS = hasPS || typ >= 32 && typ <= 34
+		}
+		d = d[n:]
+	}
+	var out [][]byte
+	if len(nals) > 0 && nals[0][0]>>1&0x3F == 35 {
+		out, nals = append(out, nals[0]), nals[1:]
+	} else {
+		out = append(out, hevcAUD)
+	}
+	if f.Key && !hasPS {
+		out = append(out, t.VPS[0], t.SPS[0], t.PPS[0])
+	}
+	return annexB(append(out, nals...)...), true
+}

@@ -1,5 +1,7 @@
 package ts
 
+import "github.com/rtmpgate/rtmpgate/remux"
+
 // buildPSI writes the PAT and PMT packets once; AppendSegmentStart only patches
 // their continuity counters.
 func (m *Muxer) buildPSI() {
@@ -35,10 +37,18 @@ func (m *Muxer) buildPSI() {
 		0xF0, 0x00, // program_info_length 0
 	)
 	if m.video != nil {
-		s = append(s, StreamTypeH264, 0xE0|PIDVideo>>8, PIDVideo&0xFF, 0xF0, 0x00)
+		s = append(s, streamType(m.video.Codec), 0xE0|PIDVideo>>8, PIDVideo&0xFF, 0xF0, 0x00)
 	}
 	if m.audio != nil {
-		s = append(s, StreamTypeAACADTS, 0xE0|PIDAudio>>8, PIDAudio&0xFF, 0xF0, 0x00)
+		s = append(s, streamType(m.audio.Codec), 0xE0|PIDAudio>>8, PIDAudio&0xFF)
+		switch m.audio.Codec {
+		case remux.CodecAC3:
+			s = append(s, 0xF0, 6, 0x05, 4, 'A', 'C', '-', '3') // registration_descriptor
+		case remux.CodecEAC3:
+			s = append(s, 0xF0, 6, 0x05, 4, 'E', 'A', 'C', '3')
+		default:
+			s = append(s, 0xF0, 0x00)
+		}
 	}
 	n := len(s) - 3 + 4 // bytes after section_length, CRC included
 	s[1], s[2] = 0xB0|byte(n>>8), byte(n)

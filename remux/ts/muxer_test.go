@@ -310,6 +310,12 @@ func TestAppendFrameErrors(t *testing.T) {
 	badRate := testAudio()
 	badRate.SampleRate, badRate.Config = 12345, nil
 	otherCodec := &remux.Track{Codec: remux.CodecUnknown}
+	av1Track := &remux.Track{ID: 1, Codec: remux.CodecAV1}
+	vp9Track := &remux.Track{ID: 1, Codec: remux.CodecVP9}
+	opusTrack := &remux.Track{ID: 2, Codec: remux.CodecOpus}
+	hevcTrack := &remux.Track{ID: 1, Codec: remux.CodecHEVC, NALULengthSize: 4}
+	hevcNoVPS := &remux.Track{ID: 1, Codec: remux.CodecHEVC, NALULengthSize: 4, SPS: [][]byte{{0x42, 1}}, PPS: [][]byte{{0x44, 1}}}
+	ac3Track := &remux.Track{ID: 2, Codec: remux.CodecAC3}
 	tests := []struct {
 		name         string
 		video, audio *remux.Track
@@ -322,11 +328,17 @@ func TestAppendFrameErrors(t *testing.T) {
 		{"no video track", nil, a, &remux.Frame{Track: v, Data: lp(4, slice)}, "video frame", ts.ErrNoTrack},
 		{"no audio track", v, nil, &remux.Frame{Track: a, Data: []byte{1}}, "audio frame", ts.ErrNoTrack},
 		{"no tracks at all", nil, nil, &remux.Frame{Track: a, Data: []byte{1}}, "audio frame", ts.ErrNoTrack},
-		{"unknown codec", v, a, &remux.Frame{Track: otherCodec, Data: []byte{1}}, "Codec(0)", ts.ErrNoTrack},
+		{"unknown codec", v, a, &remux.Frame{Track: otherCodec, Data: []byte{1}}, "Codec(0)", ts.ErrCodec},
+		{"AV1 not carried", av1Track, a, &remux.Frame{Track: av1Track, Key: true, Data: []byte{0x12, 0}}, "video frame at dts 0 ms: AV1", ts.ErrCodec},
+		{"VP9 not carried", vp9Track, nil, &remux.Frame{Track: vp9Track, Data: []byte{0x82}}, "VP9", ts.ErrCodec},
+		{"Opus not carried", v, opusTrack, &remux.Frame{Track: opusTrack, Data: []byte{0xf8}}, "audio frame at dts 0 ms: Opus", ts.ErrCodec},
+		{"HEVC frame on an H.264 PID", v, a, &remux.Frame{Track: hevcTrack, Data: lp(4, slice)}, "codec HEVC, the PMT says H264", ts.ErrCodec},
+		{"HEVC IRAP without VPS", hevcNoVPS, a, &remux.Frame{Track: hevcNoVPS, Key: true, Data: lp(4, []byte{0x26, 0x01, 0xaf})}, "without parameter sets", nil},
+		{"AC-3 without syncword", v, ac3Track, &remux.Frame{Track: ac3Track, Data: []byte{1, 2, 3}}, "syncword", nil},
 		{"NAL length past end", v, a, &remux.Frame{Track: v, DTS: 7, Data: []byte{0, 0, 0, 9, 0x41}}, "ts: video frame at dts 7 ms: NAL unit 0: length 9 > remaining 1 bytes", nil},
 		{"partial length prefix", v, a, &remux.Frame{Track: v, Data: append(lp(4, slice), 0, 0)}, "NAL unit 1: 2 bytes left", nil},
 		{"bad length size", badLen, a, &remux.Frame{Track: badLen, Data: lp(4, slice)}, "length size 0", nil},
-		{"keyframe without parameter sets", noPS, a, &remux.Frame{Track: noPS, Key: true, Data: lp(4, idr)}, "without SPS/PPS", nil},
+		{"keyframe without parameter sets", noPS, a, &remux.Frame{Track: noPS, Key: true, Data: lp(4, idr)}, "without parameter sets", nil},
 		{"audio too big for ADTS", v, a, &remux.Frame{Track: a, Data: make([]byte, 8185)}, "ADTS limit 8184", nil},
 		{"sample rate not in ADTS", v, badRate, &remux.Frame{Track: badRate, Data: []byte{1}}, "audio config", nil},
 		{"frame too big", v, a, &remux.Frame{Track: v, Data: make([]byte, ts.MaxFrameSize+1)}, "> limit 16777216", nil},
