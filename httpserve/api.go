@@ -38,14 +38,16 @@ type streamJSON struct {
 	// Viewers estimates the distinct clients that fetched a segment lately.
 	Viewers    int          `json:"viewers"`
 	Playback   playbackJSON `json:"playback"`
-	PlaybackTS string       `json:"playback_ts"` // kept for older clients: Playback.TS
+	PlaybackTS string       `json:"playback_ts,omitempty"` // kept for older clients: Playback.TS
 }
 
 // playbackJSON holds path-absolute URLs, so they work behind any host or CDN.
 type playbackJSON struct {
-	TS   string `json:"ts"`   // HLS, MPEG-TS segments
-	HLS  string `json:"hls"`  // HLS, fMP4 (CMAF) segments: the multivariant playlist
-	DASH string `json:"dash"` // DASH MPD over the same CMAF segments
+	TS string `json:"ts,omitempty"` // HLS, MPEG-TS segments; absent when TSUnavailable says why
+	// TSUnavailable says why a stream has no MPEG-TS output (AV1, VP9, Opus).
+	TSUnavailable string `json:"ts_unavailable,omitempty"`
+	HLS           string `json:"hls"`  // HLS, fMP4 (CMAF) segments: the multivariant playlist
+	DASH          string `json:"dash"` // DASH MPD over the same CMAF segments
 }
 
 type trackJSON struct {
@@ -84,6 +86,9 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time, private bool) s
 			HLS:  base + packager.MultivariantPath,
 			DASH: base + packager.MPDPath,
 		},
+	}
+	if why := snap.TSUnavailable(); why != "" {
+		e.Playback.TS, e.Playback.TSUnavailable = "", why
 	}
 	e.PlaybackTS = e.Playback.TS
 	if private {

@@ -46,3 +46,7 @@ type Snapshot struct {
 	ended    bool     // the playlists carry EXT-X-ENDLIST
 	ll       bool     // low latency on: parts, LL-HLS tags, chunked DASH
 }
+
+// TSUnavailable says why the stream's current track set has no MPEG-TS output
+// (a codec HLS defines no TS mapping for), or "" when it has one.
+func (snap *Snapshot) TSUnavailable() string { return tsUnavailable(snap.Tracks...) }

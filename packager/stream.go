@@ -139,7 +139,9 @@ func (snap *Snapshot) Object(path string) (Object, bool) {
 	ctype := ContentTypePlaylist
 	switch path {
 	case PlaylistPath:
-		doc = snap.TSPlaylist
+		if snap.TSUnavailable() == "" {
+			doc = snap.TSPlaylist
+		}
 	case MultivariantPath:
 		doc = snap.docs.get().multivariant
 	case VideoPlaylistPath:
@@ -162,7 +164,7 @@ func (snap *Snapshot) segmentObject(path string) (Object, bool) {
 	switch {
 	case strings.HasPrefix(path, "ts/"):
 		for _, seg := range snap.objects {
-			if seg.path == path {
+			if seg.path == path && len(seg.data) > 0 {
 				return Object{Data: seg.data, ModTime: seg.modTime, ContentType: ContentTypeTS, Immutable: true}, true
 			}
 		}

@@ -135,6 +135,12 @@ type Segmenter struct {
 	lastKey   int64 // DTS of the last video keyframe
 	keyGap    int64 // the last interval between video keyframes, ms; 0 while unknown
 	seenKey   bool
+
+	// Composition offsets of the first video keyframe of the open segment and
+	// of the grid's anchor segment: keyframes are compared by presentation
+	// time (see Push).
+	segKeyCTS, gridKeyCTS int64
+	segHasKey, gridHasKey bool
 }
 
 // Reset forgets the open segment: the next frame opens a new one (CutStart).
@@ -150,9 +156,10 @@ func (s *Segmenter) Reset() {
 // nominal one. A packager calls it where it starts a new timeline (a
 // discontinuity); Reset alone keeps the grid.
 func (s *Segmenter) Regrid() {
-	s.gridN, s.gridDur = 0, 0
+	s.gridN, s.gridDur, s.gridHasKey = 0, 0, false
 	if s.open {
 		s.gridStart, s.gridN = s.start, 1
+		s.gridKeyCTS, s.gridHasKey = s.segKeyCTS, s.segHasKey
 	}
 }
 
@@ -187,13 +194,13 @@ func (s *Segmenter) Step(k Kind) int64 {
 // treated as an audio frame with no payload so that bad input cannot panic.
 func (s *Segmenter) Push(f *Frame) Decision {
 	var (
-		dts  int64
-		size int
-		key  bool
-		kind = KindAudio
+		dts, cts int64
+		size     int
+		key      bool
+		kind     = KindAudio
 	)
 	if f != nil {
-		dts, size, key = f.DTS, len(f.Data), f.Key
+		dts, cts, size, key = f.DTS, int64(f.CTS), len(f.Data), f.Key
 		if f.Track != nil && f.Track.Kind() == KindVideo {
 			kind = KindVideo
 		}
@@ -201,8 +208,22 @@ func (s *Segmenter) Push(f *Frame) Decision {
 	step := s.observe(kind, dts)
 
 	d := Decision{Independent: !s.Video || (kind == KindVideo && key)}
-	due := dts+step/2 >= s.start+s.target() // the Target rule
-	next := int64(0)                        // with a grid: the next segment's nominal start
+	// A keyframe is judged by its presentation time relative to the keyframe
+	// that opened the segment (or the grid): encoders with B-frames give the
+	// first keyframe a larger composition offset than later ones (x265: 80 ms,
+	// then 120 ms at 25 fps), so decode times put a 2 s GOP's keyframe 40 ms
+	// short of 2 s, and the Target rule would skip it for a 4 s segment.
+	atSeg, atGrid := dts, dts
+	if kind == KindVideo && key {
+		if s.segHasKey {
+			atSeg = dts + cts - s.segKeyCTS
+		}
+		if s.gridHasKey {
+			atGrid = dts + cts - s.gridKeyCTS
+		}
+	}
+	due := atSeg+step/2 >= s.start+s.target() // the Target rule
+	next := int64(0)                          // with a grid: the next segment's nominal start
 	if s.Grid && s.gridDur > 0 {
 		next = s.gridStart + s.gridN*s.gridDur
 		// A keyframe within the tolerance before the nominal start is taken
@@ -213,7 +234,7 @@ func (s *Segmenter) Push(f *Frame) Decision {
 		half := s.gridDur / 2
 		early := s.Video && kind == KindVideo && key && s.keyGap > 0 && dts >= next-half &&
 			(dts+s.keyGap > next+half || dts+s.keyGap-s.start > s.maxDuration())
-		due = dts+step/2 >= next || early
+		due = atGrid+step/2 >= next || early
 	}
 	if kind == KindVideo && key {
 		if s.seenKey && dts > s.lastKey {
@@ -236,14 +257,14 @@ func (s *Segmenter) Push(f *Frame) Decision {
 	if s.Grid && d.Reason != CutNone {
 		switch {
 		case s.gridN == 0: // the first segment since NewSegmenter or Regrid anchors the grid
-			s.gridStart, s.gridN, s.gridDur = dts, 1, 0
+			s.gridStart, s.gridN, s.gridDur, s.gridHasKey = dts, 1, 0, false
 		case s.gridDur == 0 && (d.Reason == CutTarget || d.Reason == CutDuration):
-			s.gridDur = dts - s.gridStart // the grid's first segment closed: its duration is D
+			s.gridDur = atGrid - s.gridStart // the grid's first segment closed: its duration is D
 			s.gridN++
-		case s.gridDur > 0 && dts >= next-s.gridDur/2 && dts <= next+s.gridDur/2:
+		case s.gridDur > 0 && atGrid >= next-s.gridDur/2 && atGrid <= next+s.gridDur/2:
 			s.gridN++
 		default:
-			s.gridStart, s.gridN, s.gridDur = dts, 1, 0
+			s.gridStart, s.gridN, s.gridDur, s.gridHasKey = dts, 1, 0, false
 			d.Regrid = true
 		}
 	}
@@ -253,6 +274,15 @@ func (s *Segmenter) Push(f *Frame) Decision {
 		s.bytes = 0
 		s.frames = 0
 		s.segmentEnd = dts
+		s.segHasKey = false
+	}
+	if kind == KindVideo && key {
+		if !s.segHasKey {
+			s.segKeyCTS, s.segHasKey = cts, true
+		}
+		if !s.gridHasKey {
+			s.gridKeyCTS, s.gridHasKey = cts, true
+		}
 	}
 	s.bytes += size
 	s.frames++

@@ -441,3 +441,31 @@ func TestFullPart(t *testing.T) {
 		}
 	}
 }
+
+// An encoder with B-frames gives its first keyframe a smaller composition
+// offset than the later ones (x265 at 25 fps with 2 B-frames: 80 ms, then
+// 120 ms), so a 2 s GOP's keyframes come 1960 ms apart in decode time but 2 s
+// apart in presentation time. Each is a 2 s cut, with and without the grid.
+func TestSegmenterKeyframesByPresentation(t *testing.T) {
+	var frames []remux.Frame
+	for i := int64(0); i < 150; i++ {
+		f := remux.Frame{Track: videoTrack, DTS: i * 40, Data: make([]byte, 100)}
+		switch {
+		case i == 0:
+			f.Key, f.CTS = true, 80
+		case i == 49 || i == 99:
+			f.Key, f.CTS = true, 120
+		}
+		frames = append(frames, f)
+	}
+	for _, grid := range []bool{false, true} {
+		s := &remux.Segmenter{Video: true, Grid: grid}
+		cuts := run(s, frames)
+		if len(cuts) != 3 || cuts[1].dts != 1960 || cuts[2].dts != 3960 || cuts[1].reason != remux.CutTarget || cuts[2].reason != remux.CutTarget {
+			t.Errorf("grid %v: cuts %+v, want CutStart at 0 and CutTarget at 1960 and 3960", grid, cuts)
+		}
+		if grid && s.GridDuration() != 2000 {
+			t.Errorf("grid duration %d ms, want 2000", s.GridDuration())
+		}
+	}
+}
