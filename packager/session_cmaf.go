@@ -264,10 +264,10 @@ func (s *session) cutPart(i int, end int64) bool {
 	ts := c.frag.Track().Timescale
 	p := c.newPart()
 	*p = part{
-		data:  out[start:len(out):len(out)],
-		start: first,
-		dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
-		indep: key || i == aIdx,
+		Data:  out[start:len(out):len(out)],
+		Start: first,
+		Dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
+		Indep: key || i == aIdx,
 	}
 	if c.parts == nil {
 		c.parts = make([]*part, 0, max(c.lastParts+2, 4))
@@ -403,9 +403,9 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 		off := cmaf.StypSize
 		for k, p := range parts {
 			fresh[k] = *p
-			fresh[k].data = data[off : off+len(p.data) : off+len(p.data)]
+			fresh[k].Data = data[off : off+len(p.Data) : off+len(p.Data)]
 			views[k] = &fresh[k]
-			off += len(p.data)
+			off += len(p.Data)
 		}
 	}
 	ts := c.frag.Track().Timescale
