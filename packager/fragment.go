@@ -4,18 +4,19 @@ import (
 	"math"
 	"math/bits"
 
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 // Track indexes of the CMAF renditions: fragments, inits and playlists are kept
 // per kind in arrays indexed by these.
 const (
-	vIdx = 0
-	aIdx = 1
+	vIdx = manifest.Video
+	aIdx = manifest.Audio
 )
 
 // trackDir is the path prefix of a rendition: "v/" or "a/".
-var trackDir = [2]string{"v/", "a/"}
+var trackDir = manifest.TrackDir
 
 // initSeg is one track's CMAF header (ftyp + moov). gen is the stream's count of
 // track sets, so its name never repeats and the bytes behind a name never change.
@@ -24,7 +25,8 @@ type initSeg struct {
 	name  string // "init-<epoch>-<gen>.mp4", as a media playlist lists it
 	path  string // "v/" or "a/" + name, as Stream.Object takes it
 	track *remux.Track
-	data  []byte // exact-size copy
+	data  []byte        // exact-size copy
+	view  manifest.Init // what the manifests list of it, filled in when the stream names it
 }
 
 // fragment is one track's CMAF fragment of a segment: the same bytes are listed by
@@ -45,26 +47,13 @@ type fragment struct {
 	// captions: a video sample carried CEA-608/708 captions (remux.CarriesCaptions),
 	// which the multivariant playlist declares.
 	captions bool
+
+	view manifest.Fragment // what the manifests list of it (segment.freeze)
 }
 
-// toTicks converts ms on the session timeline to ticks of timescale the way
-// remux/cmaf does, round(ms*timescale/1000) half away from zero, so that t and d
-// in the MPD equal the tfdt and sample durations in the fragments. Negative or
-// overflowing values clamp (the fragmenter refuses such frames anyway).
-func toTicks(ms int64, timescale uint32) uint64 {
-	if ms <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(ms), uint64(timescale))
-	var carry uint64
-	lo, carry = bits.Add64(lo, 500, 0)
-	hi += carry
-	if hi >= 1000 {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, 1000)
-	return min(q, math.MaxInt64)
-}
+// toTicks converts ms on the session timeline to ticks of timescale, as the
+// fragments and the MPD count them.
+func toTicks(ms int64, timescale uint32) uint64 { return manifest.Ticks(ms, timescale) }
 
 // ticksToMillis is the inverse, rounded to the nearest ms.
 func ticksToMillis(ticks uint64, timescale uint32) int64 {

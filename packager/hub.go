@@ -166,7 +166,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	if old != nil {
 		old.superseded.Store(true)
 	}
-	sess := newSession(h, st, remote, kick, now)
+	sess := newSession(&h.cfg, st, st.log, h.newMuxer, st.target, remote, kick, now) // st.mu is held: st.target is current
 	st.owner = sess
 	st.remote = remote
 	st.ended = false

@@ -3,6 +3,7 @@ package packager
 import (
 	"strconv"
 
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
 	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
 
@@ -11,12 +12,8 @@ import (
 // the fragmenter writes the parts into one after the other and which becomes the
 // fragment's bytes (styp + every part), so the store keeps each byte once. Its
 // name is partName of its segment's media sequence number and its index there.
-type part struct {
-	data  []byte
-	start int64 // first DTS, ms
-	dur   int64 // ms
-	indep bool  // decodes without earlier parts: a video part opening on a keyframe; every audio part
-}
+// The manifests list the same values the stream holds.
+type part = manifest.Part
 
 // openSeg is the segment being produced as the stream lists it: the parts cut so
 // far, per track. The session builds a new value for each change; the stream
@@ -27,22 +24,12 @@ type openSeg struct {
 	init  [2]*initSeg // the track set
 	styp  [2][]byte   // the segment's first bytes per track, before its parts
 	parts [2][]*part
+
+	view manifest.Open // what the manifests list of it, filled in by the stream (setOpen)
 }
 
 // partName is the name of part n of segment msn.
-func partName(epoch string, msn uint64, n int) string {
-	return string(appendPartName(nil, epoch, msn, n))
-}
-
-// appendPartName appends "<epoch>-<msn>.<n>.m4s".
-func appendPartName(b []byte, epoch string, msn uint64, n int) []byte {
-	b = append(b, epoch...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, msn, 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(n), 10)
-	return append(b, ".m4s"...)
-}
+func partName(epoch string, msn uint64, n int) string { return manifest.PartName(epoch, msn, n) }
 
 // parsePartName splits "<epoch>-<msn>.<n>.m4s" (part) or "<epoch>-<msn>.m4s"
 // (segment, n = -1).

@@ -1,6 +1,10 @@
 package packager
 
-import "time"
+import (
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
+)
 
 // segment is one published media segment: the MPEG-TS bytes and, cut at the same
 // instant, one CMAF fragment per track. It is immutable once a snapshot holds it,
@@ -25,10 +29,13 @@ type segment struct {
 	// CMAF, indexed by vIdx and aIdx. init is the track set's header (nil when the
 	// set has no such track, or CMAF could not describe it); frag is nil when the
 	// track had no sample in the segment.
-	init   [2]*initSeg
-	frag   [2]*fragment
-	parts  [2][]*part // views into frag's bytes; nil with low latency off
-	period *period    // the DASH Period listing it
+	init  [2]*initSeg
+	frag  [2]*fragment
+	parts [2][]*part // views into frag's bytes; nil with low latency off
+
+	// view is what the manifests list of it, filled in when the stream adds it
+	// (freeze) and joins it to a DASH Period.
+	view manifest.Segment
 }
 
 // size is the store bytes the segment holds: its buffers whole, the spare
@@ -45,3 +52,20 @@ func (s *segment) size() int64 {
 
 // hasCMAF reports whether the segment belongs to a track set with CMAF output.
 func (s *segment) hasCMAF() bool { return s.init[vIdx] != nil || s.init[aIdx] != nil }
+
+// freeze fills in seg.view from the segment as the stream names it, before it
+// joins a Period and a window.
+func (seg *segment) freeze() {
+	v := &seg.view
+	v.Seq, v.Name, v.DTS, v.Dur, v.PDT = seg.seq, seg.name, seg.dts, seg.dur, seg.pdt
+	v.Disc, v.Ends, v.Parts = seg.disc, seg.ends, seg.parts
+	for i, f := range seg.frag {
+		if f != nil {
+			f.view = manifest.Fragment{Name: f.name, T: f.t, D: f.d, Dur: f.dur, EPT: f.ept, Key: f.key}
+			v.Frag[i] = &f.view
+		}
+		if in := seg.init[i]; in != nil {
+			v.Init[i] = &in.view
+		}
+	}
+}

@@ -12,12 +12,13 @@ import (
 )
 
 // session is the remux.Writer of one publish. Its methods run on the publisher's
-// goroutine only; it starts no goroutines. It touches its Stream only under the
-// stream's lock and only while it owns the stream.
+// goroutine only; it starts no goroutines. Its output goes to its sink (the
+// Stream), which takes it under the stream's lock and only while the session
+// owns the stream.
 type session struct {
-	hub    *Hub
-	st     *Stream
+	out    sink
 	cfg    *Config
+	mkMux  func(video, audio *remux.Track) muxer
 	log    zerolog.Logger
 	kick   func()
 	remote string
@@ -69,16 +70,18 @@ type session struct {
 
 var errSessionClosed = errors.New("packager: write after Close")
 
-func newSession(h *Hub, st *Stream, remote string, kick func(), now time.Time) *session {
+// newSession starts a publish into out, whose target duration is target (0
+// until fixed); mkMux builds its TS muxers.
+func newSession(cfg *Config, out sink, log zerolog.Logger, mkMux func(video, audio *remux.Track) muxer, target int64, remote string, kick func(), now time.Time) *session {
 	s := &session{
-		hub:    h,
-		st:     st,
-		cfg:    &h.cfg,
-		log:    st.log.With().Str("remote", remote).Logger(),
+		out:    out,
+		cfg:    cfg,
+		mkMux:  mkMux,
+		log:    log.With().Str("remote", remote).Logger(),
 		kick:   kick,
 		remote: remote,
 		begin:  now,
-		target: st.target, // the caller holds st.mu
+		target: target,
 	}
 	s.lastWrite.Store(now.UnixNano())
 	return s
@@ -93,7 +96,7 @@ func (s *session) check() error {
 		return errSessionClosed
 	}
 	if s.superseded.Load() {
-		return fmt.Errorf("packager: %s: %w", s.st.key(), ErrTakenOver)
+		return fmt.Errorf("packager: %s: %w", s.out.key(), ErrTakenOver)
 	}
 	s.lastWrite.Store(s.cfg.Now().UnixNano())
 	return nil
@@ -122,7 +125,7 @@ func (s *session) WriteTrack(t *remux.Track) error {
 		return err
 	}
 	if t == nil {
-		return fmt.Errorf("packager: %s: nil track", s.st.key())
+		return fmt.Errorf("packager: %s: nil track", s.out.key())
 	}
 	cur := &s.audio
 	switch t.Kind() {
@@ -130,7 +133,7 @@ func (s *session) WriteTrack(t *remux.Track) error {
 		cur = &s.video
 	case remux.KindAudio:
 	default:
-		return fmt.Errorf("packager: %s: track codec %v: unsupported", s.st.key(), t.Codec)
+		return fmt.Errorf("packager: %s: track codec %v: unsupported", s.out.key(), t.Codec)
 	}
 	if *cur != nil && (*cur).Codec == t.Codec && bytes.Equal((*cur).Config, t.Config) {
 		return nil
@@ -160,10 +163,9 @@ func (s *session) WriteFrame(f *remux.Frame) error {
 		return err
 	}
 	if f == nil || f.Track == nil {
-		return fmt.Errorf("packager: %s: frame without track", s.st.key())
+		return fmt.Errorf("packager: %s: frame without track", s.out.key())
 	}
-	s.st.framesIn.Add(1)
-	s.st.bytesIn.Add(int64(len(f.Data)))
+	s.out.received(len(f.Data))
 	if s.started {
 		return s.frame(f)
 	}
@@ -210,8 +212,7 @@ func (s *session) Close(cause error) error {
 	}
 	s.settleAll()
 	s.closed = true
-	ended := s.st.endSession(s)
-	s.hub.enforceBudget() // an ended stream is the first to go when the store is over budget
+	ended := s.out.endPublish(s)
 	reason := "unpublish"
 	switch {
 	case !ended:
@@ -292,7 +293,7 @@ func (s *session) startMux() error {
 	}
 	s.started = true
 	s.muxVideo, s.muxAudio = s.video, s.audio
-	s.mux = s.hub.newMuxer(s.video, s.audio)
+	s.mux = s.mkMux(s.video, s.audio)
 	s.seg = remux.Segmenter{
 		Target:      s.cfg.SegmentDuration,
 		MaxDuration: s.maxDuration(),
@@ -305,7 +306,7 @@ func (s *session) startMux() error {
 	}
 	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
-	s.st.setTracks(s, s.tracks(), s.newCMAF())
+	s.out.setTracks(s, s.tracks(), s.newCMAF())
 	err := s.pend.each(s.frame)
 	s.pend.release()
 	return err
@@ -327,7 +328,7 @@ func (s *session) changeTracks(at *remux.Frame) {
 		s.closeSegment(0, true)
 	}
 	s.muxVideo, s.muxAudio = s.video, s.audio
-	s.mux = s.hub.newMuxer(s.video, s.audio)
+	s.mux = s.mkMux(s.video, s.audio)
 	s.seg.Reset()
 	s.seg.Regrid()
 	s.seg.Video = s.video != nil
@@ -337,7 +338,7 @@ func (s *session) changeTracks(at *remux.Frame) {
 	}
 	s.joinAtKey = false
 	s.logTracks("tracks changed")
-	s.st.setTracks(s, s.tracks(), s.newCMAF())
+	s.out.setTracks(s, s.tracks(), s.newCMAF())
 }
 
 func (s *session) logTracks(msg string) {
@@ -389,7 +390,7 @@ func (s *session) frame(f *remux.Frame) error {
 	}
 	out, err := s.mux.AppendFrame(s.buf, f)
 	if err != nil {
-		return fmt.Errorf("packager: %s: %w", s.st.key(), err)
+		return fmt.Errorf("packager: %s: %w", s.out.key(), err)
 	}
 	s.buf = out
 	s.addCMAF(f)
@@ -612,15 +613,13 @@ func (s *session) closeSegment(next int64, last bool) {
 
 // publish adds a segment, its fragments ended, to the stream.
 func (s *session) publish(seg *segment) {
-	target, ok := s.st.addSegment(s, seg)
+	target, ok := s.out.publishSegment(s, seg)
 	if !ok {
 		return
 	}
-	s.hub.noteSegment(seg.cutIn)
 	s.segments++
 	if s.target == 0 {
 		s.target = target
 		s.seg.MaxDuration = s.maxDuration()
 	}
-	s.hub.enforceBudgetSoon()
 }

@@ -145,7 +145,7 @@ func (s *session) addCMAF(f *remux.Frame) {
 		lastIn := c.lastIn
 		if s.cutPart(i, f.DTS) {
 			s.exposeOpen()
-			s.hub.notePart(lastIn)
+			s.out.partDone(lastIn)
 		}
 	}
 	fr := *f
@@ -264,10 +264,10 @@ func (s *session) cutPart(i int, end int64) bool {
 	ts := c.frag.Track().Timescale
 	p := c.newPart()
 	*p = part{
-		data:  out[start:len(out):len(out)],
-		start: first,
-		dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
-		indep: key || i == aIdx,
+		Data:  out[start:len(out):len(out)],
+		Start: first,
+		Dur:   ticksToMillis(toTicks(end, ts)-toTicks(first, ts), ts),
+		Indep: key || i == aIdx,
 	}
 	if c.parts == nil {
 		c.parts = make([]*part, 0, max(c.lastParts+2, 4))
@@ -302,7 +302,7 @@ func (s *session) settle(f *remux.Frame) {
 	if s.cm[i].pending {
 		lastIn := s.cm[i].lastIn
 		s.flushTrack(i, f.DTS, f.CTS, false)
-		defer s.hub.notePart(lastIn) // once the held segment is out
+		defer s.out.partDone(lastIn) // once the held segment is out
 	}
 	if a := &s.cm[aIdx]; i == vIdx && a.pending && !s.audioIrregular {
 		// Video went on past the cut: audio ends where its next frame is due.
@@ -310,7 +310,7 @@ func (s *session) settle(f *remux.Frame) {
 		lastIn := a.lastIn
 		s.flushTrack(aIdx, end, 0, false)
 		a.snap = max((end-a.last)/2, 1)
-		defer s.hub.notePart(lastIn)
+		defer s.out.partDone(lastIn)
 	}
 	if f.DTS > s.heldCut+settleWait {
 		for i := range s.cm {
@@ -403,9 +403,9 @@ func (s *session) flushTrack(i int, end int64, endCTS int32, estimated bool) {
 		off := cmaf.StypSize
 		for k, p := range parts {
 			fresh[k] = *p
-			fresh[k].data = data[off : off+len(p.data) : off+len(p.data)]
+			fresh[k].Data = data[off : off+len(p.Data) : off+len(p.Data)]
 			views[k] = &fresh[k]
-			off += len(p.data)
+			off += len(p.Data)
 		}
 	}
 	ts := c.frag.Track().Timescale
@@ -460,5 +460,5 @@ func (s *session) exposeOpen() {
 	for i := range o.parts {
 		o.parts[i] = o.parts[i][:len(o.parts[i]):len(o.parts[i])] // later appends must not reach what the stream holds
 	}
-	s.st.setOpen(s, o)
+	s.out.setOpen(s, o)
 }

@@ -3,6 +3,7 @@ package packager
 import (
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -34,17 +35,16 @@ type Snapshot struct {
 	listed  [2]bool    // docs has the fMP4 media playlist of vIdx, aIdx
 	cell    docCell    // this snapshot's documents when it changed them
 
-	epoch   string    // the stream's name prefix
-	nextMSN uint64    // media sequence number of the segment being produced
-	discSeq uint64    // EXT-X-DISCONTINUITY-SEQUENCE
-	ast     time.Time // MPD availabilityStartTime
-	rates   rates     // measured over the window at its last change
-	// The next segment follows a republish or takeover.
-	discNext bool
-	open     *openSeg // its parts; nil when none or no publisher
-	target   int64    // EXT-X-TARGETDURATION, s; 0 until known
-	ended    bool     // the playlists carry EXT-X-ENDLIST
-	ll       bool     // low latency on: parts, LL-HLS tags, chunked DASH
+	epoch   string   // the stream's name prefix
+	nextMSN uint64   // media sequence number of the segment being produced
+	open    *openSeg // its parts; nil when none or no publisher
+	target  int64    // EXT-X-TARGETDURATION, s; 0 until known
+	ended   bool     // the playlists carry EXT-X-ENDLIST
+	ll      bool     // low latency on: parts, LL-HLS tags, chunked DASH
+
+	// view is what the manifests are rendered from (docCell): the state above
+	// and the window as plain data, immutable like the snapshot.
+	view manifest.View
 }
 
 // TSUnavailable says why the stream's current track set has no MPEG-TS output

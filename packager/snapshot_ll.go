@@ -151,7 +151,7 @@ func (snap *Snapshot) SegmentSoFar(path string) (chunks [][]byte, ok bool) {
 	chunks = make([][]byte, 0, len(parts)+1)
 	chunks = append(chunks, snap.open.styp[i])
 	for _, p := range parts {
-		chunks = append(chunks, p.data)
+		chunks = append(chunks, p.Data)
 	}
 	return chunks, true
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -28,13 +29,13 @@ const (
 	// fragments are "v/init-<epoch>-<gen>.mp4", "v/<epoch>-<msn>.m4s" and the same
 	// under "a/". MPDPath is the DASH MPD listing the same fragments.
 	MultivariantPath  = "index.m3u8"
-	VideoPlaylistPath = "v/index.m3u8"
-	AudioPlaylistPath = "a/index.m3u8"
+	VideoPlaylistPath = manifest.VideoPlaylistPath
+	AudioPlaylistPath = manifest.AudioPlaylistPath
 	MPDPath           = "index.mpd"
 
 	// OriginPlaceholder stands in the MPD's UTCTiming URL ("ORIGIN/time") for the
 	// scheme and host a request came to; httpserve replaces it per request.
-	OriginPlaceholder = "ORIGIN"
+	OriginPlaceholder = manifest.OriginPlaceholder
 )
 
 var contentTypeMP4 = [2]string{ContentTypeVideoMP4, ContentTypeAudioMP4}
@@ -82,8 +83,8 @@ type Stream struct {
 	// timeline anchor and Periods.
 	inits   []*initSeg
 	initGen uint64
-	ast     time.Time // MPD availabilityStartTime, fixed by the first CMAF segment
-	period  *period   // the Period new segments join
+	ast     time.Time        // MPD availabilityStartTime, fixed by the first CMAF segment
+	period  *manifest.Period // the Period new segments join
 	periodN int
 
 	// The documents of the last change, rendered when first asked for (docCell):
@@ -98,6 +99,7 @@ type Stream struct {
 	// they are (between part changes): the servable segments and inits.
 	objects   []*segment
 	initsSnap []*initSeg
+	views     []*manifest.Segment // the window's, as the manifests list it
 
 	// open is the segment being produced, listed as parts after the window
 	// (low latency); nil between segments and when no publisher is on.
@@ -187,7 +189,7 @@ func (snap *Snapshot) segmentObject(path string) (Object, bool) {
 	if snap.ll {
 		if msn, n, ok := parsePartName(path[len(trackDir[i]):], snap.epoch); ok && n >= 0 {
 			if p := snap.part(i, msn, n); p != nil {
-				return Object{Data: p.data, ModTime: snap.modTime, ContentType: contentTypeMP4[i], Immutable: true}, true
+				return Object{Data: p.Data, ModTime: snap.modTime, ContentType: contentTypeMP4[i], Immutable: true}, true
 			}
 			return Object{}, false
 		}
@@ -240,8 +242,16 @@ func (s *Stream) publishLocked(render int) {
 		if !slices.Equal(s.initsSnap, s.inits) {
 			s.initsSnap = append([]*initSeg(nil), s.inits...)
 		}
+		s.views = nil
+		if len(s.window) > 0 {
+			s.views = make([]*manifest.Segment, len(s.window))
+			for i, seg := range s.window {
+				s.views[i] = &seg.view
+			}
+		}
 	}
 	ch := make(chan struct{})
+	cfg := &s.hub.cfg
 	snap := &Snapshot{
 		App:      s.app,
 		Name:     s.name,
@@ -257,35 +267,50 @@ func (s *Stream) publishLocked(render int) {
 		inits:    s.initsSnap,
 		epoch:    s.epoch,
 		nextMSN:  s.nextSeq,
-		discSeq:  s.discSeq,
-		discNext: s.discNext,
-		ast:      s.ast,
 		target:   s.target,
 		ended:    s.ended,
-		ll:       !s.hub.cfg.DisableLowLatency,
+		ll:       !cfg.DisableLowLatency,
+	}
+	snap.view = manifest.View{
+		Epoch:           s.epoch,
+		Window:          s.views,
+		NextMSN:         s.nextSeq,
+		DiscSeq:         s.discSeq,
+		Target:          s.target,
+		Live:            s.owner != nil,
+		Ended:           s.ended,
+		DiscNext:        s.discNext,
+		AST:             s.ast,
+		LowLatency:      !cfg.DisableLowLatency,
+		PartTarget:      cfg.PartTarget,
+		SegmentDuration: cfg.SegmentDuration,
 	}
 	if s.owner != nil {
 		snap.open = s.open
+		if s.open != nil {
+			snap.view.Open = &s.open.view
+		}
 	}
 	switch render {
 	case renderAll:
 		s.playlist = nil
 		if len(s.window) > 0 {
-			s.playlist = appendMediaPlaylist(make([]byte, 0, 256+160*len(s.window)), renditionTS, s.target, s.discSeq, s.window, s.ended)
+			s.playlist = manifest.MediaPlaylist(make([]byte, 0, 256+160*len(s.window)), &snap.view, manifest.TS)
 		}
-		s.plTime = s.hub.cfg.Now()
+		s.plTime = cfg.Now()
 		s.rates = measure(s.window)
-		s.listed = s.listedLocked(true)
-		snap.cell.snap, snap.cell.full = snap, true
+		s.listed = manifest.Listed(&snap.view, true)
+		snap.cell.view, snap.cell.full = &snap.view, true
 		s.docs, s.full = &snap.cell, &snap.cell
 	case renderParts:
-		s.plTime = s.hub.cfg.Now()
-		s.listed = s.listedLocked(false)
-		snap.cell.snap, snap.cell.base = snap, s.full
+		s.plTime = cfg.Now()
+		s.listed = manifest.Listed(&snap.view, false)
+		snap.cell.view, snap.cell.base = &snap.view, s.full
 		s.docs = &snap.cell
 	}
+	snap.view.PublishTime, snap.view.Rates = s.plTime, s.rates
 	snap.TSPlaylist = s.playlist
-	snap.rates, snap.BitrateIn, snap.FrameRate = s.rates, s.rates.avg, s.rates.fps
+	snap.BitrateIn, snap.FrameRate = s.rates.Avg, s.rates.FPS
 	snap.modTime = s.plTime
 	snap.docs, snap.listed = s.docs, s.listed
 	s.snap.Store(snap)
@@ -302,9 +327,10 @@ func (s *Stream) setOpen(sess *session, o *openSeg) {
 		return
 	}
 	o.disc = o.disc || s.discNext
+	o.view = manifest.Open{Disc: o.disc, Init: initViews(o.init), Parts: o.parts}
 	first := s.open == nil
 	s.open = o
-	if first && s.target > 0 && (o.disc || s.period == nil || o.init != s.period.init) {
+	if first && s.target > 0 && (o.disc || s.period == nil || o.view.Init != s.period.Init) {
 		s.publishLocked(renderAll) // the MPD no longer announces the segment being produced in the old Period
 		return
 	}
@@ -349,6 +375,7 @@ func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool)
 		s.target = max(ceilSeconds(cfg.SegmentDuration), roundSeconds(seg.dur+seg.spill))
 		s.log.Info().Int64("target_duration", s.target).Msg("playlist target duration fixed")
 	}
+	seg.freeze()
 	s.joinPeriodLocked(seg)
 	s.window = append(s.window, seg)
 	s.hold(seg.size())
@@ -428,6 +455,7 @@ func (s *Stream) setTracks(sess *session, tracks []*remux.Track, inits [2]*initS
 		in.gen = s.initGen
 		in.name = "init-" + s.epoch + "-" + gen + ".mp4"
 		in.path = trackDir[i] + in.name
+		in.view = manifest.Init{Name: in.name, Path: in.path, Track: in.track}
 		s.inits = append(s.inits, in)
 		s.hold(int64(len(in.data)))
 	}
@@ -493,4 +521,27 @@ func (s *Stream) evictLocked() {
 	s.inits, s.period, s.open = nil, nil, nil
 	s.docs, s.full, s.rates, s.listed = nil, nil, rates{}, [2]bool{}
 	s.publishLocked(renderNone)
+}
+
+// initViews is the manifests' view of a track set.
+func initViews(inits [2]*initSeg) (v [2]*manifest.Init) {
+	for i, in := range inits {
+		if in != nil {
+			v[i] = &in.view
+		}
+	}
+	return v
+}
+
+// roundSeconds rounds a duration in ms to the nearest second, halves up, as HLS
+// clients compare EXTINF against EXT-X-TARGETDURATION.
+func roundSeconds(ms int64) int64 { return (ms + 500) / 1000 }
+
+// ceilSeconds is d rounded up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
 }

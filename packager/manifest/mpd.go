@@ -1,11 +1,11 @@
-package packager
+package manifest
 
 import (
 	"strconv"
 	"time"
 )
 
-// appendMPDLocked renders the DASH MPD (ISO/IEC 23009-1, DASH-IF live profile
+// MPD appends the DASH MPD (ISO/IEC 23009-1, DASH-IF live profile
 // with CMAF) of the window: one Period per publish session and track set, one
 // AdaptationSet and Representation per track, a SegmentTemplate with a
 // SegmentTimeline addressing fragments by their media sequence number. While a
@@ -15,47 +15,48 @@ import (
 // It is written with appends like the playlists: every value is ours (numbers,
 // names, filtered codecs strings), so nothing needs XML escaping, and it renders
 // once per change without reflection.
-func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
+func MPD(b []byte, v *View) []byte {
+	now, r := v.PublishTime, v.Rates
 	var (
 		total, maxDur int64
-		periods       []*period
+		periods       []*Period
 	)
-	for _, seg := range s.window {
-		total += seg.dur
-		maxDur = max(maxDur, seg.dur)
-		for _, f := range seg.frag {
+	for _, seg := range v.Window {
+		total += seg.Dur
+		maxDur = max(maxDur, seg.Dur)
+		for _, f := range seg.Frag {
 			if f != nil {
-				maxDur = max(maxDur, f.dur)
+				maxDur = max(maxDur, f.Dur)
 			}
 		}
-		if p := seg.period; p != nil && (len(periods) == 0 || periods[len(periods)-1] != p) {
+		if p := seg.Period; p != nil && (len(periods) == 0 || periods[len(periods)-1] != p) {
 			periods = append(periods, p)
 		}
 	}
-	target := s.target * 1000
+	target := v.Target * 1000
 	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
 	b = append(b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`...)
-	if s.ended {
+	if v.Ended {
 		b = append(b, ` type="static"`...)
 	} else {
 		b = append(b, ` type="dynamic"`...)
 	}
-	b = appendTimeAttr(b, "availabilityStartTime", s.ast)
+	b = appendTimeAttr(b, "availabilityStartTime", v.AST)
 	b = appendTimeAttr(b, "publishTime", now)
-	if s.ended {
+	if v.Ended {
 		var end int64
 		if n := len(periods); n > 0 {
 			p := periods[n-1]
-			end = p.start + p.end - p.pto
+			end = p.Start + p.End - p.PTO
 		}
 		b = appendDurAttr(b, "mediaPresentationDuration", end)
-	} else if s.lowLatencyLocked() {
+	} else if lowLatency(v) {
 		// Low latency: segments are addressed by number and need no update,
 		// but a Period that ends (the publisher left, a discontinuity) must
 		// reach players before they ask for numbers it will not have.
-		b = appendDurAttr(b, "minimumUpdatePeriod", min(target, max(2*s.hub.cfg.PartTarget.Milliseconds(), 500)))
+		b = appendDurAttr(b, "minimumUpdatePeriod", min(target, max(2*v.PartTarget.Milliseconds(), 500)))
 		b = appendDurAttr(b, "timeShiftBufferDepth", total)
-		b = appendDurAttr(b, "suggestedPresentationDelay", s.latencyTargetLocked())
+		b = appendDurAttr(b, "suggestedPresentationDelay", latencyTarget(v))
 	} else {
 		b = appendDurAttr(b, "minimumUpdatePeriod", target)
 		b = appendDurAttr(b, "timeShiftBufferDepth", total)
@@ -64,40 +65,40 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 	b = appendDurAttr(b, "minBufferTime", target)
 	b = appendDurAttr(b, "maxSegmentDuration", maxDur)
 	b = append(b, ">\n"...)
-	if s.lowLatencyLocked() {
+	if lowLatency(v) {
 		// DASH-IF low-latency: the latency the service aims at and how far
 		// players may speed up or slow down to hold it.
-		part := s.hub.cfg.PartTarget.Milliseconds()
+		part := v.PartTarget.Milliseconds()
 		b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
-		b = appendIntAttr(b, "target", s.latencyTargetLocked())
+		b = appendIntAttr(b, "target", latencyTarget(v))
 		b = appendIntAttr(b, "min", 2*part)
 		// max: dash.js seeks back to the target once the latency passes it by
 		// (max - target + 500 ms), so a player that joined a segment early or
 		// stalled is put back in one seek rather than seconds of catch-up.
-		b = appendIntAttr(b, "max", s.latencyTargetLocked()+2*part)
+		b = appendIntAttr(b, "max", latencyTarget(v)+2*part)
 		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
 	}
 	for _, p := range periods {
-		g := grid{ok: s.gridLocked(p)}
+		g := grid{ok: gridded(v, p)}
 		if g.ok {
-			g.ato = max(p.dur-s.hub.cfg.PartTarget.Milliseconds(), 0)
+			g.ato = max(p.Dur-v.PartTarget.Milliseconds(), 0)
 		}
 		// DASH-IF low latency: every AdaptationSet maps a presentation time to
 		// the wall clock (the Period's start: media arriving in real time is
 		// available as it is published), which the prft box of every chunk
 		// repeats for the chunk's first sample as received.
 		var prt time.Time
-		if s.lowLatencyLocked() {
-			prt = s.ast.Add(time.Duration(p.start) * time.Millisecond)
+		if lowLatency(v) {
+			prt = v.AST.Add(time.Duration(p.Start) * time.Millisecond)
 		}
 		b = append(b, `  <Period id="`...)
-		b = append(b, p.id...)
+		b = append(b, p.ID...)
 		b = append(b, '"')
-		b = appendDurAttr(b, "start", p.start)
+		b = appendDurAttr(b, "start", p.Start)
 		b = append(b, ">\n"...)
-		for i := range p.init {
-			if p.init[i] != nil {
-				b = appendAdaptationSet(b, p, i, s.window, r, g, prt)
+		for i := range p.Init {
+			if p.Init[i] != nil {
+				b = appendAdaptationSet(b, p, i, v.Window, r, g, prt)
 			}
 		}
 		b = append(b, "  </Period>\n"...)
@@ -109,17 +110,15 @@ func (s *Stream) appendMPDLocked(b []byte, now time.Time, r rates) []byte {
 // utcTiming is the clock the MPD's times refer to: the origin's own.
 const utcTiming = `<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-xsdate:2014" value="` + OriginPlaceholder + `/time"/>`
 
-// lowLatencyLocked reports whether the MPD is the low-latency one: parts on and
-// a publisher on the stream.
-func (s *Stream) lowLatencyLocked() bool {
-	return !s.hub.cfg.DisableLowLatency && s.owner != nil && !s.ended
-}
+// lowLatency reports whether the MPD is the low-latency one: parts on and a
+// publisher on the stream.
+func lowLatency(v *View) bool { return v.LowLatency && v.Live && !v.Ended }
 
-// latencyTargetLocked is the DASH latency target, ms: four parts, the LL-HLS
+// latencyTarget is the DASH latency target, ms: four parts, the LL-HLS
 // PART-HOLD-BACK plus one part for the chunk in flight.
-func (s *Stream) latencyTargetLocked() int64 { return 4 * s.hub.cfg.PartTarget.Milliseconds() }
+func latencyTarget(v *View) int64 { return 4 * v.PartTarget.Milliseconds() }
 
-// gridLocked reports whether the low-latency MPD addresses Period p by its
+// gridded reports whether the low-latency MPD addresses Period p by its
 // nominal segment duration (SegmentTemplate@duration and $Number$, the DASH-IF
 // low-latency mode without MPD updates) rather than by a SegmentTimeline: p is
 // the Period being produced and the segments still to come continue its grid.
@@ -136,12 +135,12 @@ func (s *Stream) latencyTargetLocked() int64 { return 4 * s.hub.cfg.PartTarget.M
 // publisher left, a discontinuity or an off-grid cut followed) is listed by a
 // SegmentTimeline of the segments it holds, exactly, as is every Period of the
 // classic and the static MPD.
-func (s *Stream) gridLocked(p *period) bool {
-	if !s.lowLatencyLocked() || s.discNext || p.dur <= 0 || len(s.window) == 0 {
+func gridded(v *View, p *Period) bool {
+	if !lowLatency(v) || v.DiscNext || p.Dur <= 0 || len(v.Window) == 0 {
 		return false
 	}
-	last := s.window[len(s.window)-1]
-	return last.period == p && !last.ends
+	last := v.Window[len(v.Window)-1]
+	return last.Period == p && !last.Ends
 }
 
 // grid is what appendAdaptationSet writes for a Period addressed by its
@@ -151,12 +150,12 @@ type grid struct {
 	ato int64 // availabilityTimeOffset, ms: the nominal duration minus one part
 }
 
-func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates, g grid, prt time.Time) []byte {
-	in := p.init[i]
-	t := in.track
+func appendAdaptationSet(b []byte, p *Period, i int, window []*Segment, r Rates, g grid, prt time.Time) []byte {
+	in := p.Init[i]
+	t := in.Track
 	b = append(b, `    <AdaptationSet id="`...)
 	b = strconv.AppendInt(b, int64(t.ID), 10)
-	if i == vIdx {
+	if i == Video {
 		b = append(b, `" contentType="video" mimeType="video/mp4"`...)
 	} else {
 		b = append(b, `" contentType="audio" mimeType="audio/mp4"`...)
@@ -164,12 +163,12 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 	b = append(b, ` segmentAlignment="true" startWithSAP="1" codecs="`...)
 	b = appendToken(b, t.CodecString)
 	b = append(b, '"')
-	if i == vIdx {
+	if i == Video {
 		b = appendIntAttr(b, "width", int64(t.Width))
 		b = appendIntAttr(b, "height", int64(t.Height))
-		if r.fps > 0 {
+		if r.FPS > 0 {
 			b = append(b, ` frameRate="`...)
-			b = appendFrameRate(b, r.fps)
+			b = appendFrameRate(b, r.FPS)
 			b = append(b, '"')
 		}
 		b = append(b, ">\n"...)
@@ -184,29 +183,29 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 		b = append(b, `      <ProducerReferenceTime id="0" type="encoder" inband="true"`...)
 		b = appendTimeAttr(b, "wallClockTime", prt)
 		b = append(b, ` presentationTime="`...)
-		b = strconv.AppendUint(b, toTicks(p.pto, t.Timescale), 10)
+		b = strconv.AppendUint(b, Ticks(p.PTO, t.Timescale), 10)
 		b = append(b, `">`+"\n        "+utcTiming+"\n      </ProducerReferenceTime>\n"...)
 	}
 	b = append(b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>`+"\n"...)
 	b = append(b, `      <Representation id="`...)
-	b = append(b, trackDir[i][:1]...)
+	b = append(b, TrackDir[i][:1]...)
 	b = append(b, '"')
-	b = appendIntAttr(b, "bandwidth", r.track[i])
+	b = appendIntAttr(b, "bandwidth", r.Track[i])
 	b = append(b, ">\n        <SegmentTemplate"...)
 	b = appendIntAttr(b, "timescale", int64(t.Timescale))
 	b = append(b, ` presentationTimeOffset="`...)
-	b = strconv.AppendUint(b, toTicks(p.pto, t.Timescale), 10)
+	b = strconv.AppendUint(b, Ticks(p.PTO, t.Timescale), 10)
 	b = append(b, `" initialization="`...)
-	b = append(b, in.path...)
+	b = append(b, in.Path...)
 	b = append(b, `" media="`...)
-	b = append(b, trackDir[i]...)
-	b = append(b, p.epoch...)
+	b = append(b, TrackDir[i]...)
+	b = append(b, p.Epoch...)
 	b = append(b, `-$Number$.m4s"`...)
 	if g.ok {
 		b = append(b, ` duration="`...)
-		b = strconv.AppendUint(b, toTicks(p.dur, t.Timescale), 10)
+		b = strconv.AppendUint(b, Ticks(p.Dur, t.Timescale), 10)
 		b = append(b, `" startNumber="`...)
-		b = strconv.AppendUint(b, p.first, 10)
+		b = strconv.AppendUint(b, p.First, 10)
 		b = append(b, '"')
 		if g.ato > 0 {
 			b = append(b, ` availabilityTimeOffset="`...)
@@ -240,29 +239,29 @@ func appendAdaptationSet(b []byte, p *period, i int, window []*segment, r rates,
 		b = append(b, "/>\n"...)
 	}
 	for _, seg := range window {
-		f := seg.frag[i]
-		if seg.period != p || f == nil {
+		f := seg.Frag[i]
+		if seg.Period != p || f == nil {
 			continue
 		}
 		if first {
 			first = false
 			b = append(b, ` startNumber="`...)
-			b = strconv.AppendUint(b, seg.seq, 10)
+			b = strconv.AppendUint(b, seg.Seq, 10)
 			b = append(b, "\">\n          <SegmentTimeline>\n"...)
-			runT, runD, runR, runN, nextN, open = f.t, f.d, 0, 0, seg.seq+1, true
+			runT, runD, runR, runN, nextN, open = f.T, f.D, 0, 0, seg.Seq+1, true
 			continue
 		}
-		if f.d == runD && f.t == runT+uint64(runR+1)*runD && seg.seq == nextN {
+		if f.D == runD && f.T == runT+uint64(runR+1)*runD && seg.Seq == nextN {
 			runR++
 			nextN++
 			continue
 		}
 		emit()
-		runT, runD, runR, runN = f.t, f.d, 0, 0
-		if seg.seq != nextN {
-			runN = seg.seq // a segment without this track: numbering skips it (S@n, ISO/IEC 23009-1:2022)
+		runT, runD, runR, runN = f.T, f.D, 0, 0
+		if seg.Seq != nextN {
+			runN = seg.Seq // a segment without this track: numbering skips it (S@n, ISO/IEC 23009-1:2022)
 		}
-		nextN = seg.seq + 1
+		nextN = seg.Seq + 1
 	}
 	if open {
 		emit()
