@@ -138,13 +138,16 @@ func TestEnhancedCodecs(t *testing.T) {
 					TS            string `json:"ts"`
 					TSUnavailable string `json:"ts_unavailable"`
 				} `json:"playback"`
-				Tracks []struct{ Codec, Codecs, Profile, Level string } `json:"tracks"`
+				Tracks []struct {
+					Codec, Codecs, Profile, Level string
+					BitDepth                      int `json:"bit_depth"`
+				} `json:"tracks"`
 			}
 			_, js := httpGet(t, "http://"+g.httpAddr+"/api/streams/live/"+tc.key)
 			if err := json.Unmarshal(js, &api); err != nil {
 				t.Fatalf("API: %v: %s", err, js)
 			}
-			if len(api.Tracks) != 2 || api.Tracks[0].Codecs != tc.vCodecs || api.Tracks[0].Profile == "" || api.Tracks[0].Level == "" {
+			if len(api.Tracks) != 2 || api.Tracks[0].Codecs != tc.vCodecs || api.Tracks[0].Profile == "" || api.Tracks[0].Level == "" || api.Tracks[0].BitDepth != 8 {
 				t.Errorf("API tracks %+v", api.Tracks)
 			}
 			if !tc.ts {

@@ -35,7 +35,7 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 			ID: remux.TrackVideo, Codec: remux.CodecHEVC, Timescale: 90000, Config: rec,
 			CodecString: c.CodecString("hvc1"), Width: c.Width, Height: c.Height,
 			NALULengthSize: c.LengthSize, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS,
-			BitDepth: int(c.BitDepthLuma) + 8,
+			BitDepth: int(c.BitDepthLuma),
 			Profile:  hevcProfiles[c.ProfileIDC], Level: fmt.Sprintf("%g", float64(c.LevelIDC)/30),
 		}, nil
 	case FourCCAV1:

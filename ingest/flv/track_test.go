@@ -32,6 +32,9 @@ func TestNewTrack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tr.Kind() == remux.KindVideo && tr.BitDepth != 8 {
+				t.Errorf("bit depth %d, want 8", tr.BitDepth)
+			}
 			if tr.Codec != tc.codec || tr.CodecString != tc.str || tr.Width != tc.width || tr.Height != tc.height {
 				t.Fatalf("got %v %q %dx%d, want %v %q %dx%d", tr.Codec, tr.CodecString, tr.Width, tr.Height, tc.codec, tc.str, tc.width, tc.height)
 			}
