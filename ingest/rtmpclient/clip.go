@@ -28,7 +28,7 @@ const (
 type Tag struct {
 	Type      uint8  // TagAudio or TagVideo
 	Timestamp uint32 // milliseconds from the clip's first media tag
-	Config    bool   // a sequence header (avcC, AudioSpecificConfig): sent once, not on every loop
+	Config    bool   // codec setup (avcC, AudioSpecificConfig, an Enhanced RTMP sequence start, metadata or multichannel configuration): sent once, not on every loop
 	Body      []byte
 }
 
