@@ -14,7 +14,8 @@
 #
 #   make bench-e2e                           (N=50, both phases, rtmpload)
 #   PUBLISHER=ffmpeg N=20 make bench-e2e     (real ffmpeg publishers)
-#   CODEC=hevc N=50 make bench-e2e           (rtmpgate alone: Enhanced RTMP HEVC)
+#   CODEC=hevc N=50 SETTLE=75 make bench-e2e (rtmpgate alone: Enhanced RTMP HEVC; the
+#                                             fixture's ~4 s segments fill the store by ~80 s)
 #   N=1000 ONLY=rtmpgate PHASE=steady DURATION=60s make bench-e2e
 #   N=200 ONLY=rtmpgate PROFILE=30 make bench-e2e   (pprof CPU + allocs of the window)
 #
