@@ -81,7 +81,9 @@ soak:
 	SOAK_DURATION=$(SOAK_DURATION) bash cmd/rtmpload/soak.sh
 
 # rtmpgate against nginx-rtmp in one run (not part of `make test`): N publishers per
-# server for DURATION, CPU, RSS, playlist checks and wrk; see .ci/bench-e2e.sh.
+# server (rtmpload, or PUBLISHER=ffmpeg), CPU and RSS over the streams' first minute
+# and in steady state (PHASE), playlist checks and wrk; CODEC=hevc for rtmpgate
+# alone; see .ci/bench-e2e.sh.
 .PHONY: bench-e2e
 bench-e2e:
 	bash .ci/bench-e2e.sh

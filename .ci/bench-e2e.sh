@@ -2,38 +2,58 @@
 # End-to-end benchmark (not in CI): rtmpgate and nginx-rtmp side by side, same run,
 # same publishers. Builds rtmpgate and rtmpload, makes a clip, starts both servers on
 # free loopback ports (nginx-rtmp with HLS and DASH on, fragments on tmpfs), drives
-# each with N looped ~1 Mbit/s publishers (one rtmpload per server, concurrently),
-# samples each server's CPU seconds (utime+stime from /proc/PID/stat; nginx: master +
-# workers) and RSS over a measurement window, checks every stream's TS playlist is
-# valid and advancing, runs wrk against one live stream's playlist and a segment on
-# each, then prints the figures and the ratios rtmpgate / nginx-rtmp.
+# each with N looped ~1 Mbit/s publishers (one rtmpload per server, or N real
+# `ffmpeg -re -stream_loop -1 -c copy` processes per server, concurrently), samples
+# each server's CPU seconds (utime+stime from /proc/PID/stat; nginx: master +
+# workers) and RSS every second from the first publish, and reports two phases: the
+# first minute of the streams' life (fresh segment memory, first init segments and
+# playlists: what every short or reconnecting stream pays) and the steady state
+# after a settle time. Then it checks every stream's playlist is valid and
+# advancing, runs wrk against one live stream's playlist and a segment on each,
+# and prints the figures and the ratios rtmpgate / nginx-rtmp.
 #
-#   make bench-e2e                           (N=50 DURATION=60s)
-#   N=1000 ONLY=rtmpgate DURATION=60s make bench-e2e
+#   make bench-e2e                           (N=50, both phases, rtmpload)
+#   PUBLISHER=ffmpeg N=20 make bench-e2e     (real ffmpeg publishers)
+#   CODEC=hevc N=50 SETTLE=75 make bench-e2e (rtmpgate alone: Enhanced RTMP HEVC; the
+#                                             fixture's ~4 s segments fill the store by ~80 s)
+#   N=1000 ONLY=rtmpgate PHASE=steady DURATION=60s make bench-e2e
 #   N=200 ONLY=rtmpgate PROFILE=30 make bench-e2e   (pprof CPU + allocs of the window)
 #
 # Settings (environment):
 #   N             publishers per server (50)
-#   DURATION      measurement window: CPU is counted over it (60s)
-#   ONLY          both | rtmpgate | nginx (both)
+#   PUBLISHER     rtmpload | ffmpeg (rtmpload). ffmpeg: N `ffmpeg -re -stream_loop -1
+#                 -i CLIP -c copy -f flv` per server, started over the ramp in a
+#                 process group of their own that the EXIT trap ends
+#   CODEC         h264 | hevc (h264). hevc publishes the Enhanced RTMP fixture
+#                 ../shared/fixtures/enhanced-rtmp/hevc-aac.flv with rtmpload to
+#                 rtmpgate alone (nginx-rtmp takes no HEVC) and checks the CMAF
+#                 video playlists (v/index.m3u8) instead of the TS ones
+#   CLIP          an FLV file to publish instead of the made clip (or the fixture)
+#   PHASE         first | steady | both (both): which windows are reported
+#   FIRST_WINDOW  the first-minute window, from the first publish (60s)
+#   DURATION      the steady-state window: CPU is counted over it (60s)
+#   SETTLE        time from the first publish to the steady window (RAMP + 30s):
+#                 the store fills for the window plus RFC 8216's retention, about
+#                 26 s. The two windows may overlap: both read the same samples
+#   ONLY          both | rtmpgate | nginx (both; rtmpgate when CODEC=hevc)
 #   RAMP          spread of the publishers' starts (5s, 60s from N=500: a
 #                 publisher's setup is four round trips through a busy gateway)
-#   SETTLE        time from the first publish to the window (RAMP + 30s): the store
-#                 fills for the window plus RFC 8216's retention, about 26 s
 #   WRK_DURATION  per wrk run (8s); WRK_CONNS (32), WRK_THREADS (1); WRK=0 skips wrk
-#   CLIP_SECONDS  length of the looped clip (10)
+#   CLIP_SECONDS  length of the made, looped clip (10)
 #   BATCH         rtmpload's sending step (1ms: a write per frame, as encoders
 #                 send; 20ms from N=500: one write per ~1.5 frames of each track,
 #                 so the load generator's own write(2) calls leave the gateway CPU)
 #   PROFILE       seconds of CPU profile to take from rtmpgate's debug listener
-#                 during the window, plus an allocs delta over the same time, a heap
-#                 profile, and a CPU profile of the wrk playlist run (0: off)
+#                 from the steady window's start, plus an allocs delta over the
+#                 same time, a heap profile, and a CPU profile of the wrk playlist
+#                 run (0: off)
 #   GATEWAY_ARGS  extra rtmpgate flags
 #   RTMPLOAD      a prebuilt rtmpload binary to use instead of building one
 #   RTMPGATE      a prebuilt rtmpgate binary to use instead of building one (to
 #                 compare two builds, each against nginx-rtmp in its own run)
 #   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
-#                 clip, logs, rtmpload JSON, wrk output, profiles, results.txt
+#                 clip, logs, rtmpload JSON or ffmpeg logs, samples.csv (second,
+#                 CPU ticks and RSS of each server), wrk output, profiles, results.txt
 # Exits non-zero when a publisher failed or disconnected, or a playlist check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +61,12 @@ cd "$(dirname "$0")/.."
 n=${N:-50}
 window=${DURATION:-60s}
 window_s=${window%s}
-only=${ONLY:-both}
+first=${FIRST_WINDOW:-60s}
+first_s=${first%s}
+phase=${PHASE:-both}
+publisher=${PUBLISHER:-rtmpload}
+codec=${CODEC:-h264}
+only=${ONLY:-$([ "$codec" = hevc ] && echo rtmpgate || echo both)}
 ramp=${RAMP:-$([ "$n" -ge 500 ] && echo 60s || echo 5s)}
 wrk_d=${WRK_DURATION:-8s}
 wrk_c=${WRK_CONNS:-32}
@@ -52,7 +77,19 @@ profile=${PROFILE:-0}
 gateway_args=${GATEWAY_ARGS:-}
 dir=${BENCH_DIR:-$(mktemp -d /tmp/rtmpgate-bench.XXXXXX)}
 case "$only" in both | rtmpgate | nginx) ;; *) echo "ONLY=$only: want both, rtmpgate or nginx" >&2; exit 2 ;; esac
+case "$phase" in both | first | steady) ;; *) echo "PHASE=$phase: want both, first or steady" >&2; exit 2 ;; esac
+case "$publisher" in rtmpload | ffmpeg) ;; *) echo "PUBLISHER=$publisher: want rtmpload or ffmpeg" >&2; exit 2 ;; esac
+case "$codec" in h264) ;; hevc)
+	[ "$only" = rtmpgate ] || { echo "CODEC=hevc: rtmpgate only (nginx-rtmp takes no HEVC), not ONLY=$only" >&2; exit 2; }
+	# Debian 12's ffmpeg (5.1) cannot write HEVC into FLV.
+	[ "$publisher" = rtmpload ] || { echo "CODEC=hevc: PUBLISHER=rtmpload only (ffmpeg 5.1 cannot send Enhanced RTMP)" >&2; exit 2; } ;;
+*) echo "CODEC=$codec: want h264 or hevc" >&2; exit 2 ;;
+esac
 [[ "$window_s" =~ ^[0-9]+$ ]] || { echo "DURATION=$window: want whole seconds like 60s" >&2; exit 2; }
+[[ "$first_s" =~ ^[0-9]+$ ]] && [ "$first_s" -gt 0 ] || { echo "FIRST_WINDOW=$first: want whole seconds like 60s" >&2; exit 2; }
+[ "$n" -le 200 ] || [ "$publisher" = rtmpload ] || { echo "PUBLISHER=ffmpeg: N=$n is more processes than this script starts (200 per server)" >&2; exit 2; }
+do_first() { [ "$phase" != steady ]; }
+do_steady() { [ "$phase" != first ]; }
 mkdir -p "$dir"
 log() { echo "bench: $*" >&2; }
 run_gw() { [ "$only" != nginx ]; }
@@ -89,15 +126,34 @@ if [ -n "${RTMPLOAD:-}" ]; then
 else
 	go build -trimpath -o "$dir/rtmpload" ./cmd/rtmpload
 fi
-[ -f "$dir/clips/av.flv" ] || bash testdata/make-clips.sh "$dir/clips" "$clip_s"
-clip=$dir/clips/av.flv
+if [ -n "${CLIP:-}" ]; then
+	clip=$(realpath "$CLIP")
+elif [ "$codec" = hevc ]; then
+	clip=$(realpath ../shared/fixtures/enhanced-rtmp/hevc-aac.flv)
+else
+	[ -f "$dir/clips/av.flv" ] || bash testdata/make-clips.sh "$dir/clips" "$clip_s"
+	clip=$dir/clips/av.flv
+fi
+[ -f "$clip" ] || { log "no clip $clip"; exit 1; }
+# The playlist every stream is checked on (and wrk fetched): TS for H.264, as
+# nginx-rtmp writes; CMAF video for HEVC.
+gw_playlist=ts/index.m3u8
+[ "$codec" = hevc ] && gw_playlist=v/index.m3u8
 
 # Every process we start is remembered here and ended on exit, whatever happens.
+# ffmpeg publishers run in process groups of their own (pgroups: the group ids),
+# ended as groups so that none outlives the run.
 pids=()
+pgroups=()
 shm=
 cleanup() {
 	local p
+	for p in "${pgroups[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pgroups[@]}"; do
+		for _ in $(seq 50); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$p" 2>/dev/null || true
+	done
 	for p in "${pids[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null || true
@@ -219,13 +275,16 @@ EOF
 fi
 
 # --- publishers ----------------------------------------------------------------------
-# Each rtmpload runs through the ramp, a settle time, the window, the playlist
-# check and the wrk runs; publishers must all still be on at the end.
+# The publishers run through the ramp, the windows, the playlist check and the wrk
+# runs; they must all still be on at the end.
 ramp_s=${ramp%s}
 settle_s=${SETTLE:-$((ramp_s + 30))}; settle_s=${settle_s%s}
 wrk_s=${wrk_d%s}
-total_s=$((settle_s + window_s + 20 + 4 * (wrk_s + 2) + 60))
-start_load() { # name url
+end_s=0
+do_first && end_s=$first_s
+do_steady && [ $((settle_s + window_s)) -gt "$end_s" ] && end_s=$((settle_s + window_s))
+total_s=$((end_s + 20 + 4 * (wrk_s + 2) + 60))
+start_rtmpload() { # name url
 	local prof=
 	[ "$profile" -gt 0 ] && prof=$dir/rtmpload-$1.cpu.pb.gz
 	RTMPLOAD_CPUPROFILE=$prof "$dir/rtmpload" -url "$2" -n "$n" -prefix bench -clip "$clip" -duration "${total_s}s" -loop -ramp "$ramp" -batch "$batch" \
@@ -233,50 +292,125 @@ start_load() { # name url
 	pids+=("$!")
 	load_pids+=("$!")
 }
+# The ffmpeg launcher: run by setsid as the leader of a new process group, so that
+# every ffmpeg it starts can be ended with the group. It writes its group id first;
+# each ffmpeg runs under a subshell that records the ffmpeg's pid, and its start,
+# end and exit status if it ends by itself. ffmpeg loops the clip with its
+# timestamps running on and reads it at its native rate (-re), as an encoder sends.
+cat >"$dir/ffmpeg-launch.sh" <<'EOF'
+d=$1 url=$2 clip=$3 n=$4 ramp_s=$5
+awk '{ sub(/.*\) /, ""); print $3 }' /proc/$$/stat >"$d/pgid"
+t0=${EPOCHREALTIME/./}
+for ((i = 0; i < n; i++)); do
+	wait_us=$((t0 + ramp_s * 1000000 * i / n - ${EPOCHREALTIME/./}))
+	[ "$wait_us" -gt 0 ] && sleep "$((wait_us / 1000000)).$(printf %06d $((wait_us % 1000000)))"
+	printf -v name 'bench%04d' "$i"
+	(
+		start=${EPOCHREALTIME/./}
+		ffmpeg -hide_banner -nostdin -loglevel warning -re -stream_loop -1 -i "$clip" -c copy \
+			-f flv -flvflags no_duration_filesize "$url/$name" </dev/null >/dev/null 2>"$d/$name.log" &
+		echo "$!" >>"$d/pids"
+		wait "$!"
+		rc=$?
+		echo "$name $rc $start ${EPOCHREALTIME/./}" >>"$d/exits"
+	) &
+done
+wait
+EOF
+start_ffmpeg() { # name url
+	local d=$dir/ffmpeg-$1 p pg=
+	mkdir -p "$d"
+	: >"$d/pids"
+	: >"$d/exits"
+	rm -f "$d/pgid"
+	setsid bash "$dir/ffmpeg-launch.sh" "$d" "$2" "$clip" "$n" "$ramp_s" &
+	p=$!
+	pids+=("$p")
+	for _ in $(seq 50); do
+		pg=$(cat "$d/pgid" 2>/dev/null || true)
+		[ -n "$pg" ] && break
+		sleep 0.05
+	done
+	# Only a group of its own is ever signalled as a group (never this script's).
+	if [ "$pg" = "$p" ] && [ "$pg" != "$(awk '{ sub(/.*\) /, ""); print $3 }' /proc/$$/stat)" ]; then
+		pgroups+=("$pg")
+	else
+		log "ffmpeg launcher $p: process group '${pg:-?}' is not its own"
+		exit 1
+	fi
+}
+# ffmpeg_verdict name: connected failed disconnected_early cpu_s, read before the
+# group is ended. An ffmpeg that ended by itself within 10 s of its start counts as
+# failed (it never got to publish), later as disconnected early; CPU is the
+# running ones' utime+stime.
+ffmpeg_verdict() {
+	local d=$dir/ffmpeg-$1 failed disc ticks
+	read -r failed disc < <(awk '{ if ($4 - $3 < 10000000) f++; else e++ } END { print f + 0, e + 0 }' "$d/exits")
+	ticks=$(cpu_ticks $(cat "$d/pids"))
+	echo "$((n - failed)) $failed $disc $(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz }')"
+}
 load_pids=()
-if run_gw; then start_load rtmpgate "rtmp://$gw_rtmp/live"; fi
-if run_ngx; then start_load nginx "rtmp://127.0.0.1:$ngx_rtmp/live"; fi
-log "$n publishers per server for ${total_s}s (ramp $ramp, batch $batch, settle ${settle_s}s, window ${window_s}s)"
-sleep "$settle_s"
+samples=$dir/samples.csv
+# sample I: one row of samples.csv: second, ms since the first publish, then per
+# server its CPU ticks and RSS (kB); 0 for a server not run.
+sample() {
+	local gt=0 gr=0 nt=0 nr=0 np now=${EPOCHREALTIME/./}
+	if run_gw; then gt=$(cpu_ticks "$gw_pid") gr=$(mem_kb VmRSS "$gw_pid"); fi
+	if run_ngx; then np=$(ngx_pids); nt=$(cpu_ticks $np) nr=$(mem_kb VmRSS $np); fi
+	echo "$1,$(((now - t0_us) / 1000)),$gt,$gr,$nt,$nr" >>"$samples"
+}
+echo "second,ms,rtmpgate_ticks,rtmpgate_rss_kb,nginx_ticks,nginx_rss_kb" >"$samples"
+t0_us=${EPOCHREALTIME/./}
+sample 0
+if [ "$publisher" = ffmpeg ]; then
+	if run_gw; then start_ffmpeg rtmpgate "rtmp://$gw_rtmp/live"; fi
+	if run_ngx; then start_ffmpeg nginx "rtmp://127.0.0.1:$ngx_rtmp/live"; fi
+	log "$n ffmpeg publishers per server (ramp $ramp, clip $(basename "$clip"), until the end of the run)"
+else
+	if run_gw; then start_rtmpload rtmpgate "rtmp://$gw_rtmp/live"; fi
+	if run_ngx; then start_rtmpload nginx "rtmp://127.0.0.1:$ngx_rtmp/live"; fi
+	log "$n rtmpload publishers per server for ${total_s}s (ramp $ramp, batch $batch, clip $(basename "$clip"))"
+fi
+log "phase $phase: first window 0-${first_s}s, steady window ${settle_s}-$((settle_s + window_s))s from the first publish; sampling to ${end_s}s"
 
-# --- measurement window ------------------------------------------------------------
-gw_cpu0=0 ngx_cpu0=0
-run_gw && gw_cpu0=$(cpu_ticks "$gw_pid")
-run_ngx && ngx_cpu0=$(cpu_ticks $(ngx_pids))
-gw_rss0=0 ngx_rss0=0
-run_gw && gw_rss0=$(mem_kb VmRSS "$gw_pid")
-run_ngx && ngx_rss0=$(mem_kb VmRSS $(ngx_pids))
-t0=$(date +%s.%N)
+# --- samples: CPU and RSS every second from the first publish ------------------------
+# The rtmpgate CPU profile covers the steady window's start (the first publish when
+# only the first minute is measured).
+prof_at=0
+do_steady && prof_at=$settle_s
 prof_pid=
-if run_gw && [ "$profile" -gt 0 ]; then
+start_profile() {
 	curl -s -o "$dir/allocs0.pb.gz" "http://$gw_debug/debug/pprof/allocs"
 	curl -s -o "$dir/cpu.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$profile" &
 	prof_pid=$!
 	pids+=("$prof_pid")
-fi
-# RSS is sampled through the window to show whether it is flat.
-: >"$dir/rss.csv"
-end_at=$(($(date +%s) + window_s))
-for ((i = 0; $(date +%s) < end_at; i++)); do
-	row="$i"
-	run_gw && row+=",$(mem_kb VmRSS "$gw_pid")"
-	run_ngx && row+=",$(mem_kb VmRSS $(ngx_pids))"
-	echo "$row" >>"$dir/rss.csv"
-	sleep 1
+}
+for ((i = 1; i <= end_s; i++)); do
+	if run_gw && [ "$profile" -gt 0 ] && [ "$i" = $((prof_at + 1)) ]; then start_profile; fi
+	wait_us=$((t0_us + i * 1000000 - ${EPOCHREALTIME/./}))
+	[ "$wait_us" -gt 0 ] && sleep "$((wait_us / 1000000)).$(printf %06d $((wait_us % 1000000)))"
+	sample "$i"
 done
 if [ -n "$prof_pid" ]; then
 	wait "$prof_pid" || true
 	curl -s -o "$dir/allocs1.pb.gz" "http://$gw_debug/debug/pprof/allocs"
 	curl -s -o "$dir/heap.pb.gz" "http://$gw_debug/debug/pprof/heap"
 fi
-t1=$(date +%s.%N)
-gw_cpu1=0 ngx_cpu1=0
-run_gw && gw_cpu1=$(cpu_ticks "$gw_pid")
-run_ngx && ngx_cpu1=$(cpu_ticks $(ngx_pids))
-elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+# window FROM TO: "elapsed_s gw_cpu_s gw_rss_start gw_rss_end gw_rss_peak ngx_cpu_s
+# ngx_rss_start ngx_rss_end ngx_rss_peak" over the samples of seconds FROM to TO.
+window_figures() {
+	awk -F, -v a="$1" -v b="$2" -v hz="$hz" 'NR > 1 && $1 >= a && $1 <= b {
+		if ($1 == a) { t0 = $2; g0 = $3; gs = $4; n0 = $5; ns = $6 }
+		if ($1 == b) { t1 = $2; g1 = $3; ge = $4; n1 = $5; ne = $6 }
+		if ($4 > gp) gp = $4
+		if ($6 > np) np = $6
+	} END { printf "%.1f %.2f %d %d %d %.2f %d %d %d\n", (t1 - t0) / 1000, (g1 - g0) / hz, gs, ge, gp, (n1 - n0) / hz, ns, ne, np }' "$samples"
+}
+read -r first_el gw_first_cpu gw_first_rss0 gw_first_rss1 gw_first_peak ngx_first_cpu ngx_first_rss0 ngx_first_rss1 ngx_first_peak < <(window_figures 0 "$first_s")
+read -r elapsed gw_cpu gw_rss0 gw_rss1_w gw_steady_peak ngx_cpu ngx_rss0 ngx_rss1_w ngx_steady_peak < <(window_figures "$settle_s" $((settle_s + window_s)))
 
 # --- playlists valid and advancing ------------------------------------------------------
-# Every stream's TS playlist fetched twice, 6 s apart, over one keep-alive
+# Every stream's playlist (TS; CMAF video for HEVC) fetched twice, 6 s apart, over one keep-alive
 # connection (curl -K): it must parse (#EXTM3U, a media sequence, >= 2 segments, no
 # #EXT-X-ENDLIST) and its media sequence must have moved on.
 check_playlists() { # name base-url path-format
@@ -312,16 +446,15 @@ check_playlists() { # name base-url path-format
 	echo "$ok $adv" >"$dir/pl-$name.result"
 }
 cpids=()
-run_gw && { check_playlists rtmpgate "http://$gw_http" 'live/bench%04d/ts/index.m3u8' & cpids+=("$!"); }
+run_gw && { check_playlists rtmpgate "http://$gw_http" "live/bench%04d/$gw_playlist" & cpids+=("$!"); }
 run_ngx && { check_playlists nginx "http://127.0.0.1:$ngx_http" 'hls/bench%04d.m3u8' & cpids+=("$!"); }
 for p in "${cpids[@]}"; do wait "$p" || true; done
 read -r gw_pl_ok gw_pl_adv < <(cat "$dir/pl-rtmpgate.result" 2>/dev/null || echo "- -")
 read -r ngx_pl_ok ngx_pl_adv < <(cat "$dir/pl-nginx.result" 2>/dev/null || echo "- -")
 
 # --- memory --------------------------------------------------------------------------
-gw_rss1=0 gw_hwm=0 ngx_rss1=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0 avail=-
+gw_hwm=0 ngx_hwm=0 store=0 api_bytes=0 api_segs=0 avail=-
 if run_gw; then
-	gw_rss1=$(mem_kb VmRSS "$gw_pid")
 	gw_hwm=$(mem_kb VmHWM "$gw_pid")
 	curl -s "http://$gw_http/metrics" >"$dir/metrics.txt" || true
 	store=$(awk '$1 == "rtmpgate_store_bytes" { printf "%.0f", $2 }' "$dir/metrics.txt")
@@ -351,7 +484,6 @@ if run_gw; then
 		"$dir/streams.json" 2>/dev/null || echo "0 0")
 fi
 if run_ngx; then
-	ngx_rss1=$(mem_kb VmRSS $(ngx_pids))
 	ngx_hwm=$(mem_kb VmHWM $(ngx_pids))
 fi
 
@@ -379,7 +511,7 @@ newest_segment() { # playlist-url: prints the URL of the newest segment
 	base=${1%/*}
 	awk '!/^#/ && NF { s = $0 } END { print s }' <<<"$pl" | sed -E "s|^([^h/])|$base/\1|"
 }
-gw_wrk_pl="0 0 0 0" ngx_wrk_pl="0 0 0 0" gw_wrk_seg="0 0 0 0" ngx_wrk_seg="0 0 0 0" gw_seg= ngx_seg=
+gw_wrk_pl="- - - -" ngx_wrk_pl="- - - -" gw_wrk_seg="- - - -" ngx_wrk_seg="- - - -" gw_seg= ngx_seg=
 if [ "${WRK:-1}" != 0 ]; then
 	if run_gw; then
 		pp=
@@ -387,9 +519,9 @@ if [ "${WRK:-1}" != 0 ]; then
 			curl -s -o "$dir/cpu-playlist.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$wrk_s" &
 			pp=$!
 		fi
-		gw_wrk_pl=$(wrk_run rtmpgate-playlist "http://$gw_http/live/bench0000/ts/index.m3u8" "$gw_pid")
+		gw_wrk_pl=$(wrk_run rtmpgate-playlist "http://$gw_http/live/bench0000/$gw_playlist" "$gw_pid")
 		if [ -n "$pp" ]; then wait "$pp" || true; fi
-		gw_seg=$(newest_segment "http://$gw_http/live/bench0000/ts/index.m3u8")
+		gw_seg=$(newest_segment "http://$gw_http/live/bench0000/$gw_playlist")
 		gw_wrk_seg=$(wrk_run rtmpgate-segment "$gw_seg" "$gw_pid")
 	fi
 	if run_ngx; then
@@ -400,60 +532,125 @@ if [ "${WRK:-1}" != 0 ]; then
 fi
 
 # --- publishers' verdict ---------------------------------------------------------------------
-# The publishers were given time to spare; SIGINT ends them now (counted as
-# interrupted, not disconnected), and rtmpload still writes its summary.
-for p in "${load_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-for p in "${load_pids[@]}"; do wait "$p" || true; done
+# The publishers were given time to spare; rtmpload ends on SIGINT now (counted as
+# interrupted, not disconnected) and still writes its summary. ffmpeg publishers
+# are judged first, then their process groups are ended (TERM, then KILL).
 pub() { # name: connected failed disconnected_early stream_kbps cpu_s
 	jq -r '"\(.publishers.connected) \(.publishers.failed) \(.publishers.disconnected_early) \(.publishers.stream_kbps | floor) \(.cpu.user_s + .cpu.sys_s | . * 10 | floor / 10)"' \
 		"$dir/rtmpload-$1.json" 2>/dev/null || echo "0 0 0 0 0"
 }
-read -r gw_conn gw_fail gw_disc gw_kbps gw_load_cpu < <(if run_gw; then pub rtmpgate; else echo "- - - - -"; fi)
-read -r ngx_conn ngx_fail ngx_disc ngx_kbps ngx_load_cpu < <(if run_ngx; then pub nginx; else echo "- - - - -"; fi)
+# The clip's bit rate (audio and video payload), for the report when ffmpeg publishes.
+clip_kbps() {
+	ffprobe -v error -show_entries format=duration,size -of csv=p=0 "$clip" 2>/dev/null |
+		awk -F, '$1 > 0 { printf "%d", $2 * 8 / $1 / 1000 }'
+}
+if [ "$publisher" = ffmpeg ]; then
+	kbps=$(clip_kbps)
+	read -r gw_conn gw_fail gw_disc gw_load_cpu < <(if run_gw; then ffmpeg_verdict rtmpgate; else echo "- - - -"; fi)
+	read -r ngx_conn ngx_fail ngx_disc ngx_load_cpu < <(if run_ngx; then ffmpeg_verdict nginx; else echo "- - - -"; fi)
+	gw_kbps=$kbps ngx_kbps=$kbps
+	for p in "${pgroups[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+	for p in "${pgroups[@]}"; do
+		for _ in $(seq 50); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$p" 2>/dev/null || true
+	done
+	pgroups=()
+else
+	for p in "${load_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${load_pids[@]}"; do wait "$p" || true; done
+	read -r gw_conn gw_fail gw_disc gw_kbps gw_load_cpu < <(if run_gw; then pub rtmpgate; else echo "- - - - -"; fi)
+	read -r ngx_conn ngx_fail ngx_disc ngx_kbps ngx_load_cpu < <(if run_ngx; then pub nginx; else echo "- - - - -"; fi)
+fi
 
 # --- report ------------------------------------------------------------------------------------
 read -r gw_pl_rps gw_pl_mbs gw_pl_err gw_pl_cpu <<<"$gw_wrk_pl"
 read -r ngx_pl_rps ngx_pl_mbs ngx_pl_err ngx_pl_cpu <<<"$ngx_wrk_pl"
 read -r gw_seg_rps gw_seg_mbs gw_seg_err gw_seg_cpu <<<"$gw_wrk_seg"
 read -r ngx_seg_rps ngx_seg_mbs ngx_seg_err ngx_seg_cpu <<<"$ngx_wrk_seg"
-cpu_s() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
-gw_cpu=$(cpu_s "$gw_cpu0" "$gw_cpu1")
-ngx_cpu=$(cpu_s "$ngx_cpu0" "$ngx_cpu1")
-# ms CPU per stream-second, over the streams that connected (N when all did).
-per_stream() { awk -v v="$1" -v c="$2" -v n="$n" -v t="$elapsed" 'BEGIN { if (c + 0 > 0) n = c; printf "%.2f", v * 1000 / n / t }'; }
+# A server not run shows "-" (its samples are zeros).
+if ! run_gw; then gw_first_cpu=- gw_first_rss1=- gw_first_peak=- gw_cpu=- gw_rss0=- gw_rss1_w=- gw_hwm=-; fi
+if ! run_ngx; then ngx_first_cpu=- ngx_first_rss1=- ngx_first_peak=- ngx_cpu=- ngx_rss0=- ngx_rss1_w=- ngx_hwm=-; fi
+# ms CPU per stream-second, over the streams that connected (N when all did). In the
+# steady window every stream is on throughout; in the first window stream i is on
+# from its start on the ramp, RAMP*i/N.
+per_stream() { awk -v v="$1" -v c="$2" -v n="$n" -v t="$elapsed" 'BEGIN { if (v == "-") { print "-"; exit }; if (c + 0 > 0) n = c; printf "%.2f", v * 1000 / n / t }'; }
+per_stream_first() {
+	awk -v v="$1" -v c="$2" -v n="$n" -v w="$first_el" -v r="$ramp_s" 'BEGIN { if (v == "-") { print "-"; exit }
+		for (i = 0; i < n; i++) { t = w - r * i / n; if (t > 0) s += t }
+		if (c + 0 > 0) s *= c / n
+		printf "%.2f", (s > 0 ? v * 1000 / s : 0) }'
+}
+cores() { awk -v c="$1" -v t="$2" 'BEGIN { if (c == "-") print "-"; else printf "%.3f", c / t }'; }
+per_n() { awk -v v="$1" -v n="$n" 'BEGIN { if (v == "-") print "-"; else printf "%d", v / n }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
+if [ "$publisher" = ffmpeg ]; then
+	pub_desc="ffmpeg -re -stream_loop -1 -c copy (one process per stream)"
+	pub_cpu_label="ffmpeg CPU seconds (running ones, whole run)"
+else
+	pub_desc="rtmpload -batch $batch"
+	pub_cpu_label="rtmpload CPU seconds (whole run)"
+fi
+clip_len=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$clip" 2>/dev/null | awk '{ printf "%.0f", $1 }')
 {
-	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-	echo "run: N=$n publishers per server, clip $(basename "$clip") ${clip_s}s looped (~${gw_kbps:-$ngx_kbps} kbit/s per stream), rtmpload -batch $batch, window ${elapsed}s, wrk -t$wrk_t -c$wrk_c -d$wrk_d"
+	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "run: N=$n publishers per server, $pub_desc, codec $codec, clip $(basename "$clip") ${clip_len}s looped (~${gw_kbps:-$ngx_kbps} kbit/s per stream), ramp $ramp, wrk -t$wrk_t -c$wrk_c -d$wrk_d"
+	do_first && echo "first minute: ${first_el} s from the first publish (every stream's first $((first_s - ramp_s)) to ${first_s} s)"
+	do_steady && echo "steady state: ${settle_s} to $((settle_s + window_s)) s from the first publish (${elapsed} s)"
 	echo
-	printf '%-44s %14s %14s %10s\n' metric rtmpgate nginx-rtmp ratio
-	row() { printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
-	row "CPU seconds over the window" "$gw_cpu" "$ngx_cpu"
-	row "CPU ms per connected stream-second" "$(per_stream "$gw_cpu" "$gw_conn")" "$(per_stream "$ngx_cpu" "$ngx_conn")"
-	row "cores busy (CPU s / wall s)" "$(awk -v c="$gw_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')" "$(awk -v c="$ngx_cpu" -v t="$elapsed" 'BEGIN { printf "%.3f", c / t }')"
-	row "RSS at window start (kB)" "$gw_rss0" "$ngx_rss0"
-	row "RSS at window end (kB)" "$gw_rss1" "$ngx_rss1"
-	row "peak RSS, VmHWM (kB)" "$gw_hwm" "$ngx_hwm"
-	row "peak RSS per stream (kB)" "$((gw_hwm / n))" "$((ngx_hwm / n))"
-	row "playlists valid (of $n)" "$gw_pl_ok" "$ngx_pl_ok"
-	row "playlists advancing in 6 s (of $n)" "$gw_pl_adv" "$ngx_pl_adv"
-	row "publishers connected (of $n)" "$gw_conn" "$ngx_conn"
-	row "publishers failed / disconnected early" "$gw_fail/$gw_disc" "$ngx_fail/$ngx_disc"
-	row "rtmpload CPU seconds (whole run)" "$gw_load_cpu" "$ngx_load_cpu"
-	if [ "${WRK:-1}" != 0 ]; then
-		row "playlist GETs/s (wrk)" "$gw_pl_rps" "$ngx_pl_rps"
-		row "playlist GETs non-2xx" "$gw_pl_err" "$ngx_pl_err"
-		row "server CPU ms per 1000 playlist GETs" "$(awk -v c="$gw_pl_cpu" -v r="$gw_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')" \
-			"$(awk -v c="$ngx_pl_cpu" -v r="$ngx_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')"
-		row "segment GETs/s (wrk)" "$gw_seg_rps" "$ngx_seg_rps"
-		row "segment MB/s (wrk)" "$gw_seg_mbs" "$ngx_seg_mbs"
-		row "segment GETs non-2xx" "$gw_seg_err" "$ngx_seg_err"
+	printf '%-46s %14s %14s %10s\n' metric rtmpgate nginx-rtmp ratio
+	row() { printf '%-46s %14s %14s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+	if do_first; then
+		echo "first minute"
+		row "  CPU seconds over the window" "$gw_first_cpu" "$ngx_first_cpu"
+		row "  CPU ms per connected stream-second" "$(per_stream_first "$gw_first_cpu" "$gw_conn")" "$(per_stream_first "$ngx_first_cpu" "$ngx_conn")"
+		row "  cores busy (CPU s / wall s)" "$(cores "$gw_first_cpu" "$first_el")" "$(cores "$ngx_first_cpu" "$first_el")"
+		row "  RSS at window end (kB)" "$gw_first_rss1" "$ngx_first_rss1"
+		row "  peak RSS sampled in the window (kB)" "$gw_first_peak" "$ngx_first_peak"
 	fi
+	if do_steady; then
+		echo "steady state"
+		row "  CPU seconds over the window" "$gw_cpu" "$ngx_cpu"
+		row "  CPU ms per connected stream-second" "$(per_stream "$gw_cpu" "$gw_conn")" "$(per_stream "$ngx_cpu" "$ngx_conn")"
+		row "  cores busy (CPU s / wall s)" "$(cores "$gw_cpu" "$elapsed")" "$(cores "$ngx_cpu" "$elapsed")"
+		row "  RSS at window start (kB)" "$gw_rss0" "$ngx_rss0"
+		row "  RSS at window end (kB)" "$gw_rss1_w" "$ngx_rss1_w"
+	fi
+	echo "whole run"
+	row "  peak RSS, VmHWM (kB)" "$gw_hwm" "$ngx_hwm"
+	row "  peak RSS per stream (kB)" "$(per_n "$gw_hwm")" "$(per_n "$ngx_hwm")"
+	row "  playlists valid (of $n)" "$gw_pl_ok" "$ngx_pl_ok"
+	row "  playlists advancing in 6 s (of $n)" "$gw_pl_adv" "$ngx_pl_adv"
+	row "  publishers connected (of $n)" "$gw_conn" "$ngx_conn"
+	row "  publishers failed / disconnected early" "$gw_fail/$gw_disc" "$ngx_fail/$ngx_disc"
+	row "  $pub_cpu_label" "$gw_load_cpu" "$ngx_load_cpu"
+	if [ "${WRK:-1}" != 0 ]; then
+		row "  playlist GETs/s (wrk)" "$gw_pl_rps" "$ngx_pl_rps"
+		row "  playlist GETs non-2xx" "$gw_pl_err" "$ngx_pl_err"
+		row "  server CPU ms per 1000 playlist GETs" "$(awk -v c="$gw_pl_cpu" -v r="$gw_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')" \
+			"$(awk -v c="$ngx_pl_cpu" -v r="$ngx_pl_rps" -v d="$wrk_s" 'BEGIN { if (r > 0) printf "%.1f", c * 1000 / (r * d); else print "-" }')"
+		row "  segment GETs/s (wrk)" "$gw_seg_rps" "$ngx_seg_rps"
+		row "  segment MB/s (wrk)" "$gw_seg_mbs" "$ngx_seg_mbs"
+		row "  segment GETs non-2xx" "$gw_seg_err" "$ngx_seg_err"
+	fi
+	echo
+	echo "cores busy by 10 s from the first publish (samples.csv):"
+	awk -F, -v hz="$hz" -v gw="$(run_gw && echo 1)" -v ngx="$(run_ngx && echo 1)" '
+		NR > 1 { t[$1] = $2; g[$1] = $3; x[$1] = $5; last = $1 }
+		END {
+			printf "  %-10s %10s %10s %8s\n", "seconds", "rtmpgate", "nginx-rtmp", "ratio"
+			for (a = 0; a + 10 <= last; a += 10) {
+				b = a + 10; el = (t[b] - t[a]) / 1000
+				gc = (g[b] - g[a]) / hz / el; nc = (x[b] - x[a]) / hz / el
+				printf "  %-10s %10s %10s %8s\n", a "-" b, gw ? sprintf("%.3f", gc) : "-", ngx ? sprintf("%.3f", nc) : "-", (gw && ngx && nc > 0 ? sprintf("%.2f", gc / nc) : "-")
+			}
+		}' "$samples"
 	if run_gw; then
 		echo
 		echo "rtmpgate store: rtmpgate_store_bytes $store ($((store / n)) per stream); /api/streams: $api_bytes bytes and $api_segs segments per stream"
 		echo "rtmpgate peak RSS per stream / store bytes per stream: $(ratio "$((gw_hwm * 1024 / n))" "$((store / n))")"
 		echo "rtmpgate segment availability delay (rtmpgate_segment_availability_delay_seconds): $avail"
+		refused=$(grep -c '"message":"unsupported codec' "$dir/rtmpgate.log" || true)
+		[ "$refused" = 0 ] || echo "rtmpgate refused a codec $refused times (\"unsupported codec\" in rtmpgate.log)"
 	fi
 } | tee "$dir/results.txt"
 

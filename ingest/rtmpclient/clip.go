@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/rtmpgate/rtmpgate/ingest/flv"
 )
 
 // FLV tag types (FLV spec E.4.1).
@@ -26,7 +28,7 @@ const (
 type Tag struct {
 	Type      uint8  // TagAudio or TagVideo
 	Timestamp uint32 // milliseconds from the clip's first media tag
-	Config    bool   // a sequence header (avcC, AudioSpecificConfig): sent once, not on every loop
+	Config    bool   // codec setup (avcC, AudioSpecificConfig, an Enhanced RTMP sequence start, metadata or multichannel configuration): sent once, not on every loop
 	Body      []byte
 }
 
@@ -172,53 +174,51 @@ func loopPeriod(tags []Tag) uint32 {
 	return uint32(min(end, 1<<31))
 }
 
-// isSequenceHeader reports the codec setup that precedes the frames: an
-// AVC/HEVC decoder configuration or an AAC AudioSpecificConfig, or an Enhanced
-// RTMP sequence start, video metadata (colorInfo) or audio multichannel
-// configuration, multitrack ones included.
+// isSequenceHeader reports the codec setup that precedes the frames: an AVC or
+// HEVC decoder configuration, an AAC AudioSpecificConfig, or an Enhanced RTMP
+// sequence start, video metadata (colorInfo) or audio multichannel
+// configuration, behind ModEx prefixes or in a multitrack message too.
 func isSequenceHeader(typ uint8, body []byte) bool {
+	return everyPacket(typ, body, func(t flv.PacketType) bool {
+		switch t {
+		case flv.PacketSequenceHeader, flv.PacketMPEG2TSSequenceStart, flv.PacketMetadata, flv.PacketMultichannelConfig:
+			return true
+		}
+		return false
+	})
+}
+
+// isEndOfSequence reports an end-of-sequence tag (legacy or Enhanced RTMP
+// SequenceEnd), which FFmpeg writes last: it carries no frame.
+func isEndOfSequence(typ uint8, body []byte) bool {
+	return everyPacket(typ, body, func(t flv.PacketType) bool { return t == flv.PacketEndOfSequence })
+}
+
+// everyPacket splits a tag body as the gateway's ingest does (legacy FLV or
+// Enhanced RTMP v2, ModEx and Multitrack included) and reports whether it holds
+// packets and all of them pass is. A body the parser refuses is a frame to the
+// clip: it is sent on as it is, for the server to judge.
+func everyPacket(typ uint8, body []byte, is func(flv.PacketType) bool) bool {
+	var buf [flv.MaxTracks]flv.TrackPacket
+	var m flv.Message
+	var err error
 	switch typ {
 	case TagVideo:
-		if body[0]&0x80 != 0 {
-			pt := exPacketType(body, 6)
-			return pt == 0 || pt == 4
-		}
-		codec := body[0] & 0x0f
-		return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 0
+		m, err = flv.SplitVideo(buf[:0], body)
 	case TagAudio:
-		if body[0]>>4 == 9 {
-			pt := exPacketType(body, 5)
-			return pt == 0 || pt == 4
-		}
-		return body[0]>>4 == 10 && len(body) > 1 && body[1] == 0
-	}
-	return false
-}
-
-// exPacketType is an Enhanced RTMP tag's packet type (low nibble of the first
-// byte), or for a Multitrack one (packet type multitrack) the tracks' packet
-// type in the next byte; ModEx prefixes are not looked through.
-func exPacketType(body []byte, multitrack byte) byte {
-	pt := body[0] & 0x0f
-	if pt == multitrack && len(body) > 1 {
-		pt = body[1] & 0x0f
-	}
-	return pt
-}
-
-// isEndOfSequence reports an end-of-sequence tag, which FFmpeg writes last: it
-// carries no frame.
-func isEndOfSequence(typ uint8, body []byte) bool {
-	switch {
-	case typ == TagVideo && body[0]&0x80 != 0:
-		return exPacketType(body, 6) == 2
-	case typ == TagAudio && body[0]>>4 == 9:
-		return exPacketType(body, 5) == 2
-	case typ != TagVideo:
+		m, err = flv.SplitAudio(buf[:0], body)
+	default:
 		return false
 	}
-	codec := body[0] & 0x0f
-	return (codec == 7 || codec == 12) && len(body) > 1 && body[1] == 2
+	if err != nil || len(m.Packets) == 0 {
+		return false
+	}
+	for _, p := range m.Packets {
+		if !is(p.Type) {
+			return false
+		}
+	}
+	return true
 }
 
 var onMetaData = []byte{0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'}

@@ -205,3 +205,65 @@ func TestClipEnhancedConfig(t *testing.T) {
 		}
 	}
 }
+
+// Enhanced RTMP (v2) tag bodies: header byte, then ModEx or multitrack prefixes,
+// a FourCC and the packet.
+var (
+	hvcSeq      = append([]byte{0x90, 'h', 'v', 'c', '1'}, 1, 1, 0x60, 0, 0, 0)     // SequenceStart, key frame
+	hvcFrame    = []byte{0x91, 'h', 'v', 'c', '1', 0, 0, 0, 0, 0, 0, 2, 0x26, 0x01} // CodedFrames
+	hvcEnd      = []byte{0x92, 'h', 'v', 'c', '1'}                                  // SequenceEnd
+	hvcModExSeq = append([]byte{0x97, 2, 0, 0, 0, 0x00, 'h', 'v', 'c', '1'}, 1, 1, 0x60, 0, 0, 0)
+	hvcMeta     = append([]byte{0xd4, 'h', 'v', 'c', '1'}, 0x02, 0, 9, 'c', 'o', 'l', 'o', 'r', 'I', 'n', 'f', 'o', 0x03, 0, 0, 9)
+	command     = []byte{0xd0, 0}                                                  // frame type 5, packet type 0: a command, no header
+	mtAVCSeq    = append([]byte{0x96, 0x00, 'a', 'v', 'c', '1', 0}, avcSeq[5:]...) // OneTrack, track 0
+	opusHead    = []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 1, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0}
+	opusSeq     = append([]byte{0x90, 'O', 'p', 'u', 's'}, opusHead...)
+	opusChans   = []byte{0x94, 'O', 'p', 'u', 's', 0, 1, 0, 0, 0, 4} // MultichannelConfig: native order, mono, mask
+	opusFrame   = []byte{0x91, 'O', 'p', 'u', 's', 0xfc, 0xff, 0xfe}
+	opusEnd     = []byte{0x92, 'O', 'p', 'u', 's'}
+	mtAACSeq    = append([]byte{0x95, 0x00, 'm', 'p', '4', 'a', 0}, aacSeq[2:]...)
+)
+
+// A looped Enhanced RTMP clip sends each sequence start, metadata and
+// multichannel configuration once, wherever it sits behind ModEx or multitrack
+// prefixes, never takes a command frame for one, and drops SequenceEnd, as for
+// legacy tags.
+func TestParseFLVEnhanced(t *testing.T) {
+	tags := []struct {
+		body   []byte
+		typ    uint8
+		config bool
+	}{
+		{hvcSeq, TagVideo, true},
+		{hvcModExSeq, TagVideo, true},
+		{mtAVCSeq, TagVideo, true},
+		{opusSeq, TagAudio, true},
+		{mtAACSeq, TagAudio, true},
+		{opusChans, TagAudio, true},
+		{hvcMeta, TagVideo, true},
+		{command, TagVideo, false},
+		{hvcFrame, TagVideo, false},
+		{opusFrame, TagAudio, false},
+		{hvcEnd, TagVideo, false},
+		{opusEnd, TagAudio, false},
+	}
+	var in []flvTag
+	for i, tg := range tags {
+		in = append(in, flvTag{tg.typ, uint32(i * 10), tg.body})
+	}
+	c, err := ParseFLV(buildFLV(in...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Tags) != len(tags)-2 {
+		t.Fatalf("%d tags, want %d: the two SequenceEnd tags dropped", len(c.Tags), len(tags)-2)
+	}
+	for i, tg := range c.Tags {
+		if !bytes.Equal(tg.Body, tags[i].body) {
+			t.Fatalf("tag %d body %x, want %x", i, tg.Body, tags[i].body)
+		}
+		if tg.Config != tags[i].config {
+			t.Errorf("tag %d (%x): config %v, want %v", i, tg.Body, tg.Config, tags[i].config)
+		}
+	}
+}

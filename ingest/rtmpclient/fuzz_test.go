@@ -6,6 +6,8 @@ import "testing"
 func FuzzParseFLV(f *testing.F) {
 	f.Add(buildFLV(flvTag{TagScript, 0, metaBody}, flvTag{TagVideo, 0, avcSeq}, flvTag{TagVideo, 0, avcKey}, flvTag{TagAudio, 10, aacRaw}))
 	f.Add(buildFLV(flvTag{TagVideo, 0xffffffff, avcEnd}))
+	f.Add(buildFLV(flvTag{TagVideo, 0, hvcModExSeq}, flvTag{TagVideo, 0, mtAVCSeq}, flvTag{TagAudio, 0, mtAACSeq}, flvTag{TagAudio, 0, opusSeq},
+		flvTag{TagVideo, 0, command}, flvTag{TagVideo, 0, hvcFrame}, flvTag{TagVideo, 40, hvcEnd}))
 	f.Add([]byte("FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseFLV(data)
