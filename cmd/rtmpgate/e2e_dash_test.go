@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/xml"
 	"fmt"
+	"github.com/rtmpgate/rtmpgate/internal/mp4dump"
 	"io"
 	"math"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
 	"github.com/rtmpgate/rtmpgate/internal/testkit"
-	"github.com/rtmpgate/rtmpgate/remux/cmaf"
 )
 
 // TestDASHValidator follows the MPD of five stream shapes through their whole
@@ -420,7 +420,7 @@ func checkDASHMedia(t *testing.T, g *gateway, key string, v *mpdValidator, src m
 			all := append([]byte(nil), bodies[tpl.Init]...)
 			for _, id := range ids {
 				frag := bodies[strings.ReplaceAll(tpl.Media, "$Number$", strconv.FormatUint(id.n, 10))]
-				d := cmaf.Dump(frag)
+				d := mp4dump.Dump(frag)
 				prfts := prftRe.FindAllStringSubmatch(d, -1)
 				if moofs := strings.Count(d, "moof size="); lowLatency && len(prfts) != moofs || !lowLatency && len(prfts) != 0 || moofs == 0 {
 					t.Errorf("%s/%s segment %d: %d prft boxes for %d chunks", p.ID, as.ContentType, id.n, len(prfts), moofs)

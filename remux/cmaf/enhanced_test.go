@@ -1,6 +1,7 @@
 package cmaf_test
 
 import (
+	"github.com/rtmpgate/rtmpgate/internal/mp4dump"
 	"math"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func TestEnhancedFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := cmaf.Dump(init); !strings.Contains(d, "\n            "+fx.vEntry+" ") {
+			if d := mp4dump.Dump(init); !strings.Contains(d, "\n            "+fx.vEntry+" ") {
 				t.Errorf("video init has no %s sample entry:\n%s", fx.vEntry, d)
 			}
 
@@ -235,7 +236,7 @@ func TestColourBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := cmaf.Dump(init)
+	d := mp4dump.Dump(init)
 	for _, want := range []string{"colr size=19 colour_type=nclx primaries=9 transfer=16 matrix=9 full_range=0",
 		"clli size=12 max_content_light_level=1000 max_pic_average_light_level=400"} {
 		if !strings.Contains(d, want) {
@@ -268,7 +269,7 @@ func TestColourBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmaf.Dump(init); strings.Contains(d, "colr") {
+	if d := mp4dump.Dump(init); strings.Contains(d, "colr") {
 		t.Errorf("unspecified colour written as colr:\n%s", d)
 	}
 }
@@ -317,7 +318,7 @@ func TestOpusDurations(t *testing.T) {
 	end := a[len(a)-1].DTS + 20
 	frag := fragment(t, clip.Audio, a, 1, end)
 	var durs []int
-	for _, l := range strings.Split(cmaf.Dump(frag), "\n") {
+	for _, l := range strings.Split(mp4dump.Dump(frag), "\n") {
 		if _, rest, ok := strings.Cut(l, "] duration="); ok {
 			d, err := strconv.Atoi(strings.Fields(rest)[0])
 			if err != nil {
@@ -439,7 +440,7 @@ func TestOtherAudio(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := cmaf.Dump(init); !strings.Contains(d, tc.entry+" size=") || !strings.Contains(d, tc.box+" size=") {
+			if d := mp4dump.Dump(init); !strings.Contains(d, tc.entry+" size=") || !strings.Contains(d, tc.box+" size=") {
 				t.Errorf("init lacks %s / %s:\n%s", tc.entry, tc.box, d)
 			}
 			if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", path, "-f", "null", "-"); stderr != "" {

@@ -3,6 +3,7 @@ package cmaf
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/rtmpgate/rtmpgate/internal/mp4dump"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -198,10 +199,10 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 		b := out[len(prefix):]
 		fi, err := parse(b)
 		if err != nil {
-			t.Fatalf("%v\n%s", err, Dump(b))
+			t.Fatalf("%v\n%s", err, mp4dump.Dump(b))
 		}
 		if seq == 1 { // Dump is slow; once per input is enough
-			if d := Dump(b); strings.Contains(d, "error") {
+			if d := mp4dump.Dump(b); strings.Contains(d, "error") {
 				t.Fatalf("dump reports an error:\n%s", d)
 			}
 		}
@@ -343,7 +344,7 @@ func FuzzDump(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d := Dump(b)
+		d := mp4dump.Dump(b)
 		if len(b) > 0 && d == "" {
 			t.Fatal("empty dump of non-empty input")
 		}

@@ -3,6 +3,7 @@ package cmaf_test
 import (
 	"bytes"
 	"errors"
+	"github.com/rtmpgate/rtmpgate/internal/mp4dump"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestAppendInitAppends(t *testing.T) {
 			if !bytes.HasPrefix(out, prefix) {
 				t.Fatal("prefix lost")
 			}
-			d := cmaf.Dump(out[len(prefix):])
+			d := mp4dump.Dump(out[len(prefix):])
 			if strings.Contains(d, "error") || !strings.Contains(d, "cmfc") || !strings.Contains(d, "trex size=32 track_ID="+string(rune('0'+tr.ID))) {
 				t.Fatalf("unexpected init:\n%s", d)
 			}
@@ -85,7 +86,7 @@ func TestAudioSampleEntry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := cmaf.Dump(b)
+			d := mp4dump.Dump(b)
 			if !strings.Contains(d, tt.wantFields) || !strings.Contains(d, "mdhd size=32 v0 timescale="+itoa(tt.rate)) {
 				t.Fatalf("want %q and mdhd timescale %d in:\n%s", tt.wantFields, tt.rate, d)
 			}
@@ -102,7 +103,7 @@ func TestLongASCDescriptorSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := cmaf.Dump(b)
+		d := mp4dump.Dump(b)
 		if strings.Contains(d, "error") || !strings.Contains(d, "DecoderSpecificInfo("+strings.Repeat("12", n)+") SLConfig(predefined=2)") {
 			t.Fatalf("ASC of %d bytes: bad esds:\n%.2000s", n, d)
 		}
@@ -174,7 +175,7 @@ func TestFlushErrors(t *testing.T) {
 	if out, err = f.Flush(nil, 1, 100); err != nil || f.Len() != 0 {
 		t.Fatalf("retry: err %v, %d samples left", err, f.Len())
 	}
-	if d := cmaf.Dump(out); !strings.Contains(d, "[0] duration=0 size=1") {
+	if d := mp4dump.Dump(out); !strings.Contains(d, "[0] duration=0 size=1") {
 		t.Fatalf("zero-length last sample expected:\n%s", d)
 	}
 }
@@ -245,7 +246,7 @@ func TestSampleFlagsLayout(t *testing.T) {
 				end = 46 // two AAC frames at 44.1 kHz, ms-rounded
 			}
 			b := fragment(t, tt.tr, tt.frames, 1, end)
-			d := cmaf.Dump(b)
+			d := mp4dump.Dump(b)
 			for _, w := range tt.want {
 				if !strings.Contains(d, w) {
 					t.Errorf("missing %q in:\n%s", w, d)
@@ -321,8 +322,8 @@ func TestFlushChunk(t *testing.T) {
 			t.Fatalf("chunk %v: err %v, %d bytes, FragmentSize says %d", chunk, err, len(outs[i]), size)
 		}
 	}
-	if !bytes.Equal(outs[0][cmaf.StypSize:], outs[1]) || !strings.HasPrefix(cmaf.Dump(outs[1]), "moof ") {
-		t.Fatalf("chunk is not the fragment minus styp:\n%s", cmaf.Dump(outs[1]))
+	if !bytes.Equal(outs[0][cmaf.StypSize:], outs[1]) || !strings.HasPrefix(mp4dump.Dump(outs[1]), "moof ") {
+		t.Fatalf("chunk is not the fragment minus styp:\n%s", mp4dump.Dump(outs[1]))
 	}
 }
 
@@ -364,7 +365,7 @@ func TestProducerTime(t *testing.T) {
 	}
 	// 2026-01-02T03:04:05.25Z is 3976311845 s after 1900; a quarter second is 2^30.
 	want := "prft size=32 v1 flags=1 reference_track_ID=1 ntp_timestamp=0xed01b42540000000 media_time=97200"
-	if d := cmaf.Dump(out); !strings.Contains(d, want) || strings.Index(d, "prft") > strings.Index(d, "moof") {
+	if d := mp4dump.Dump(out); !strings.Contains(d, want) || strings.Index(d, "prft") > strings.Index(d, "moof") {
 		t.Fatalf("want %q before moof in:\n%s", want, d)
 	}
 	if err := f.Add(&remux.Frame{DTS: 1080, Key: true, Data: []byte{0, 0, 0, 1, 0x65}}); err != nil {
@@ -374,7 +375,7 @@ func TestProducerTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmaf.Dump(out); strings.Contains(d, "prft") {
+	if d := mp4dump.Dump(out); strings.Contains(d, "prft") {
 		t.Fatalf("prft written again:\n%s", d)
 	}
 }

@@ -2,6 +2,7 @@ package cmaf_test
 
 import (
 	"flag"
+	"github.com/rtmpgate/rtmpgate/internal/mp4dump"
 	"os"
 	"path/filepath"
 	"testing"
@@ -129,7 +130,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := cmaf.Dump(tt.bytes(t))
+			got := mp4dump.Dump(tt.bytes(t))
 			path := filepath.Join("testdata", "golden", tt.name+".txt")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

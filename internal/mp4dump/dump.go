@@ -1,4 +1,5 @@
-package cmaf
+// Package mp4dump renders ISO BMFF box trees as text for tests and debugging.
+package mp4dump
 
 import (
 	"encoding/binary"
@@ -411,3 +412,11 @@ func (r *reader) rest() []byte {
 	r.b = nil
 	return p
 }
+
+// MPEG-4 Systems (ISO/IEC 14496-1) descriptor tags found in esds.
+const (
+	tagESDescriptor        = 0x03
+	tagDecoderConfigDescr  = 0x04
+	tagDecoderSpecificInfo = 0x05
+	tagSLConfigDescr       = 0x06
+)
