@@ -26,6 +26,13 @@ type probePacket struct {
 
 type probeStream struct {
 	CodecType    string `json:"codec_type"`
+	CodecName    string `json:"codec_name"`
+	Profile      string `json:"profile"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+	PixFmt       string `json:"pix_fmt"`
+	SampleRate   string `json:"sample_rate"`
+	Channels     int    `json:"channels"`
 	TimeBase     string `json:"time_base"`
 	StartTime    string `json:"start_time"`
 	NbReadFrames string `json:"nb_read_frames"`

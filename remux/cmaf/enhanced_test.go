@@ -29,29 +29,6 @@ var enhancedFixtures = []struct {
 	{"vp9-opus.flv", "vp09", "vp9", "Profile 0", "Opus", "opus", 20, "yuv420p"},
 }
 
-type enhancedStream struct {
-	CodecName    string `json:"codec_name"`
-	Profile      string `json:"profile"`
-	Width        int    `json:"width"`
-	Height       int    `json:"height"`
-	PixFmt       string `json:"pix_fmt"`
-	SampleRate   string `json:"sample_rate"`
-	Channels     int    `json:"channels"`
-	NbReadFrames string `json:"nb_read_frames"`
-}
-
-type enhancedProbe struct {
-	Streams []enhancedStream `json:"streams"`
-	Packets []probePacket    `json:"packets"`
-}
-
-func probeEnhanced(t *testing.T, path string, args ...string) enhancedProbe {
-	t.Helper()
-	var r enhancedProbe
-	testkit.Probe(t, &r, path, args...)
-	return r
-}
-
 // fragmentStarts are the indices of the frames that open each fragment: every
 // video key frame, and for audio the first frame at or after each video cut
 // (audio before the first cut joins the first fragment), as the segmenter cuts.
@@ -120,7 +97,7 @@ func TestEnhancedFixtures(t *testing.T) {
 				if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", vPath, "-f", "null", "-"); stderr != "" {
 					t.Errorf("ffmpeg decode errors:\n%s", stderr)
 				}
-				got := probeEnhanced(t, vPath, "-count_frames", "-select_streams", "v:0",
+				got := probe(t, vPath, "-count_frames", "-select_streams", "v:0",
 					"-show_entries", "stream=codec_name,profile,width,height,pix_fmt,nb_read_frames")
 				if len(got.Streams) != 1 {
 					t.Fatalf("streams %+v", got.Streams)
@@ -140,7 +117,7 @@ func TestEnhancedFixtures(t *testing.T) {
 				if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", aPath, "-f", "null", "-"); stderr != "" {
 					t.Errorf("ffmpeg decode errors:\n%s", stderr)
 				}
-				got := probeEnhanced(t, aPath, "-count_frames", "-select_streams", "a:0",
+				got := probe(t, aPath, "-count_frames", "-select_streams", "a:0",
 					"-show_entries", "stream=codec_name,sample_rate,channels,nb_read_frames")
 				if len(got.Streams) != 1 {
 					t.Fatalf("streams %+v", got.Streams)
@@ -167,7 +144,7 @@ func checkPackets(t *testing.T, path, stream string, frames []remux.Frame, start
 	t.Helper()
 	// Without parsers ffprobe shows the container's view: key flags from the
 	// trun sample flags, durations from trun.
-	pk := probeEnhanced(t, path, "-fflags", "+noparse", "-select_streams", stream,
+	pk := probe(t, path, "-fflags", "+noparse", "-select_streams", stream,
 		"-show_entries", "packet=pts,dts,duration,pts_time,flags").Packets
 	var st struct {
 		Streams []probeStream `json:"streams"`
@@ -446,7 +423,7 @@ func TestOtherAudio(t *testing.T) {
 			if _, stderr := testkit.Run(t, ffmpeg, "-v", "error", "-i", path, "-f", "null", "-"); stderr != "" {
 				t.Errorf("ffmpeg decode errors:\n%s", stderr)
 			}
-			got := probeEnhanced(t, path, "-count_frames", "-show_entries", "stream=codec_name,sample_rate,channels,nb_read_frames")
+			got := probe(t, path, "-count_frames", "-show_entries", "stream=codec_name,sample_rate,channels,nb_read_frames")
 			if len(got.Streams) != 1 || got.Streams[0].CodecName != tc.name || got.Streams[0].Channels != 2 ||
 				got.Streams[0].SampleRate != "48000" || got.Streams[0].NbReadFrames != strconv.Itoa(n) {
 				t.Errorf("stream %+v, want %s 48 kHz stereo, %d frames decoded", got.Streams, tc.name, n)
