@@ -27,41 +27,8 @@ func FuzzAppendFrame(f *testing.F) {
 		if audio {
 			fr.Track = a
 		}
-		orig := bytes.Clone(data)
-		start := m.AppendSegmentStart(nil)
-		out, err := m.AppendFrame(start, fr)
-		if !bytes.Equal(data, orig) {
-			t.Fatal("input modified")
-		}
-		want, wantOK := referenceES(fr)
-		if err != nil {
-			if wantOK {
-				t.Fatalf("refused a valid frame: %v", err)
-			}
-			if !bytes.Equal(out, start) {
-				t.Fatal("dst changed on error")
-			}
-			return
-		}
-		if !wantOK {
-			t.Fatal("accepted an invalid frame")
-		}
-		if len(out)%188 != 0 {
-			t.Fatalf("output length %d", len(out))
-		}
-		for i := 0; i < len(out); i += 188 {
-			if out[i] != 0x47 {
-				t.Fatalf("packet %d: sync byte %#x", i/188, out[i])
-			}
-		}
-		d, err := demux(out, map[uint16]int{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.pes) != 1 || !bytes.Equal(d.pes[0].es, want) {
-			t.Fatalf("ES differs from reference conversion")
-		}
-		if d.pes[0].pts < d.pes[0].dts && d.pes[0].dts-d.pes[0].pts < 1<<32 {
+		d, ok := checkAppend(t, m, fr, referenceES)
+		if ok && d.pes[0].pts < d.pes[0].dts && d.pes[0].dts-d.pes[0].pts < 1<<32 {
 			t.Fatalf("pts %d before dts %d", d.pes[0].pts, d.pes[0].dts)
 		}
 	})
@@ -138,32 +105,7 @@ func FuzzAppendFrameHEVC(f *testing.F) {
 		if audio {
 			fr.Track = a
 		}
-		orig := bytes.Clone(data)
-		start := m.AppendSegmentStart(nil)
-		out, err := m.AppendFrame(start, fr)
-		if !bytes.Equal(data, orig) {
-			t.Fatal("input modified")
-		}
-		want, wantOK := referenceHEVC(fr)
-		if err != nil {
-			if wantOK {
-				t.Fatalf("refused a valid frame: %v", err)
-			}
-			if !bytes.Equal(out, start) {
-				t.Fatal("dst changed on error")
-			}
-			return
-		}
-		if !wantOK {
-			t.Fatal("accepted an invalid frame")
-		}
-		d, err := demux(out, map[uint16]int{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.pes) != 1 || !bytes.Equal(d.pes[0].es, want) {
-			t.Fatalf("ES differs from reference conversion")
-		}
+		checkAppend(t, m, fr, referenceHEVC)
 	})
 }
 
@@ -221,4 +163,47 @@ func referenceHEVC(f *remux.Frame) (es []byte, ok bool) {
 		out = append(out, t.VPS[0], t.SPS[0], t.PPS[0])
 	}
 	return annexB(append(out, nals...)...), true
+}
+
+// checkAppend appends fr to a new segment and holds the result to the reference
+// conversion: the input unchanged, a refused frame leaving dst alone, an
+// accepted one as whole sync-byte packets whose one PES is the reference's
+// elementary stream. ok reports whether the frame was accepted.
+func checkAppend(t *testing.T, m *ts.Muxer, fr *remux.Frame, reference func(*remux.Frame) ([]byte, bool)) (d *demuxed, ok bool) {
+	t.Helper()
+	orig := bytes.Clone(fr.Data)
+	start := m.AppendSegmentStart(nil)
+	out, err := m.AppendFrame(start, fr)
+	if !bytes.Equal(fr.Data, orig) {
+		t.Fatal("input modified")
+	}
+	want, wantOK := reference(fr)
+	if err != nil {
+		if wantOK {
+			t.Fatalf("refused a valid frame: %v", err)
+		}
+		if !bytes.Equal(out, start) {
+			t.Fatal("dst changed on error")
+		}
+		return nil, false
+	}
+	if !wantOK {
+		t.Fatal("accepted an invalid frame")
+	}
+	if len(out)%188 != 0 {
+		t.Fatalf("output length %d", len(out))
+	}
+	for i := 0; i < len(out); i += 188 {
+		if out[i] != 0x47 {
+			t.Fatalf("packet %d: sync byte %#x", i/188, out[i])
+		}
+	}
+	d, err = demux(out, map[uint16]int{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.pes) != 1 || !bytes.Equal(d.pes[0].es, want) {
+		t.Fatalf("ES differs from reference conversion")
+	}
+	return d, true
 }
