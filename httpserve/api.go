@@ -39,6 +39,9 @@ type streamJSON struct {
 	Viewers    int          `json:"viewers"`
 	Playback   playbackJSON `json:"playback"`
 	PlaybackTS string       `json:"playback_ts,omitempty"` // kept for older clients: Playback.TS
+	// Ladder is set on a stream published as a rendition of a ladder
+	// (the variants setting).
+	Ladder *ladderJSON `json:"ladder,omitempty"`
 }
 
 // playbackJSON holds path-absolute URLs, so they work behind any host or CDN.
@@ -91,6 +94,7 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time, private bool) s
 		e.Playback.TS, e.Playback.TSUnavailable = "", why
 	}
 	e.PlaybackTS = e.Playback.TS
+	e.Ladder = s.ladderEntry(snap.App, snap.Name)
 	if private {
 		e.Remote = snap.Remote
 	}

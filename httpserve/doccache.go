@@ -38,8 +38,9 @@ type docCache struct {
 }
 
 type docKey struct {
-	st   *packager.Stream
-	path string
+	st     *packager.Stream
+	ladder string // app/name of a ladder's document (st nil)
+	path   string
 }
 
 type docEntry struct {
@@ -76,7 +77,10 @@ func sameSlice(a, b []byte) bool {
 // get returns src prepared, from the cache when src is still the stream's
 // current document at path.
 func (c *docCache) get(st *packager.Stream, path string, src []byte) *doc {
-	key := docKey{st, path}
+	return c.getKey(docKey{st: st, path: path}, src)
+}
+
+func (c *docCache) getKey(key docKey, src []byte) *doc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[key]

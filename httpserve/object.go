@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"bytes"
+	"errors"
 	"hash/fnv"
 	"net/http"
 	"strconv"
@@ -23,8 +24,12 @@ func (s *server) objectRoute(w http.ResponseWriter, r *http.Request) {
 // gzip-compressed when accepted) and segments and init segments (immutable, never
 // compressed: media does not shrink and CDNs serve byte ranges of it).
 func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path string) {
-	st, ok := s.stream(w, r, app, name)
-	if !ok {
+	st, err := s.hub.Stream(app, name)
+	if err != nil {
+		if errors.Is(err, packager.ErrNotFound) && s.serveLadder(w, r, app, name, path) {
+			return
+		}
+		s.stream(w, r, app, name) // answers the error
 		return
 	}
 	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {

@@ -33,6 +33,11 @@ type Streams interface {
 	StoreCommitted() int64
 	PartStats() packager.PartStats
 	SegmentAvailability() packager.Histogram
+	// Ladder returns the ladder of streams published as app/name plus a
+	// configured variant suffix, or packager.ErrNotFound; LadderOf names the
+	// ladder a stream name belongs to.
+	Ladder(app, name string) (*packager.Ladder, error)
+	LadderOf(name string) (string, bool)
 }
 
 // Config holds the HTTP surface's settings and the sources it reports on; the zero

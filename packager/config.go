@@ -45,6 +45,11 @@ type Config struct {
 	// DisableLowLatency turns parts off: one CMAF chunk per segment and the
 	// classic fMP4 playlists and MPD, without LL-HLS tags or chunked DASH.
 	DisableLowLatency bool
+
+	// Variants are the stream name suffixes that make up a ladder (Hub.Ladder):
+	// with "_hi" and "_lo", live/demo_hi and live/demo_lo are served together
+	// at live/demo. Empty: no ladders.
+	Variants []string
 }
 
 // Defaults for the Config fields.

@@ -32,6 +32,8 @@ type Hub struct {
 	// Segments published and their availability delays (noteSegment).
 	segAvail delayHistogram
 
+	ladders ladderCache // the multivariant playlists of Config.Variants' ladders
+
 	mu        sync.Mutex
 	streams   map[string]*Stream
 	lastEpoch int64

@@ -36,6 +36,7 @@ type config struct {
 	MaxStoreBytes      int64         `yaml:"max_store_bytes" help:"bytes of segments held in memory, all streams; 0: half the memory the process may use (cgroup limit, RAM or GOMEMLIMIT, the smallest)"`
 	LowLatency         bool          `yaml:"low_latency" help:"CMAF parts, LL-HLS (blocking reload, preload hints, delta updates) and low-latency DASH on the fMP4 outputs"`
 	PartTarget         time.Duration `yaml:"part_target" help:"longest CMAF part (LL-HLS partial segment, low-latency DASH chunk), 50ms to segment_duration"`
+	Variants           []string      `yaml:"variants" help:"stream name suffixes that make up a ladder, comma-separated (_hi,_mid,_lo): app/NAME_hi, app/NAME_mid... are also served as one adaptive HLS multivariant playlist at /app/NAME/index.m3u8; empty: none"`
 
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout" help:"an RTMP handshake must finish within this"`
 	ReadTimeout      time.Duration `yaml:"read_timeout" help:"an RTMP connection that sends nothing this long is closed"`
@@ -247,6 +248,9 @@ func (c config) validate() error {
 	if _, err := trustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("config: trusted_proxies: %w", err)
 	}
+	if err := validateVariants(c.Variants); err != nil {
+		return err
+	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return fmt.Errorf("config: api_token: %d bytes, want at least 16", len(c.APIToken))
 	}
@@ -302,4 +306,25 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// validateVariants checks the variants suffixes: each non-empty, distinct and
+// usable inside one URL path segment.
+func validateVariants(list []string) error {
+	seen := map[string]bool{}
+	for _, v := range list {
+		if v == "" || len(v) > 64 || strings.ContainsAny(v, "/\\?#%\"' ") {
+			return fmt.Errorf("config: variants: %q is not a stream name suffix", v)
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x21 || v[i] >= 0x7f {
+				return fmt.Errorf("config: variants: %q is not a stream name suffix", v)
+			}
+		}
+		if seen[v] {
+			return fmt.Errorf("config: variants: %q is listed twice", v)
+		}
+		seen[v] = true
+	}
+	return nil
 }

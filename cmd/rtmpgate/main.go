@@ -184,6 +184,7 @@ func hubConfig(cfg config) packager.Config {
 		MaxSegmentBytes:    cfg.MaxSegmentBytes,
 		PartTarget:         cfg.PartTarget,
 		DisableLowLatency:  !cfg.LowLatency,
+		Variants:           cfg.Variants,
 	}
 }
 

@@ -1,0 +1,82 @@
+package httpserve
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/packager"
+)
+
+// serveLadder answers a request for app/name's documents when no stream has
+// that name but a ladder of its variants does (packager.Hub.Ladder): the fMP4
+// multivariant playlist over the members' own media playlists. Everything
+// else of a ladder is 404, the MPD included: separately published members
+// have their own timelines, segment numbers and times, which one MPD cannot
+// present as Representations of one AdaptationSet. It reports whether it
+// answered.
+func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
+	if path != packager.MultivariantPath {
+		return false
+	}
+	l, err := s.hub.Ladder(app, name)
+	if err != nil {
+		return false
+	}
+	doc := l.Multivariant()
+	if doc == nil {
+		return false
+	}
+	d := s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc)
+	h := w.Header()
+	h["Content-Type"] = contentTypeHeader(packager.ContentTypePlaylist)
+	h["Cache-Control"] = s.playlistCC
+	h["Vary"] = varyEncoding
+	body, etag, length := d.plain, d.etag, d.length
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body, etag, length = d.gzipped()
+		h["Content-Encoding"] = gzipEncoding
+	}
+	h["Etag"] = etag
+	serveBytes(w, r, body, time.Time{}, length, nil)
+	return true
+}
+
+// ladderJSON describes the ladder a stream is a rendition of.
+type ladderJSON struct {
+	Name string `json:"name"`
+	// HLS is the ladder's multivariant playlist; empty while a stream of the
+	// ladder's own name shadows it. A ladder has no MPD.
+	HLS string `json:"hls,omitempty"`
+	// Renditions are the member streams the multivariant playlist lists.
+	Renditions []string `json:"renditions"`
+	// Aligned says whether the live renditions' segment boundaries start at
+	// the same wall-clock instants (EXT-X-PROGRAM-DATE-TIME, within
+	// AlignToleranceMs); MaxOffsetMs is the largest distance found over
+	// ComparedSegments segment starts.
+	Aligned          bool  `json:"aligned"`
+	MaxOffsetMs      int64 `json:"max_offset_ms"`
+	ComparedSegments int   `json:"compared_segments"`
+	AlignToleranceMs int64 `json:"align_tolerance_ms"`
+}
+
+func (s *server) ladderEntry(app, name string) *ladderJSON {
+	base, ok := s.hub.LadderOf(name)
+	if !ok {
+		return nil
+	}
+	lj := &ladderJSON{Name: base, Renditions: []string{}, AlignToleranceMs: packager.LadderAlignTolerance.Milliseconds()}
+	l, err := s.hub.Ladder(app, base)
+	if err != nil {
+		return lj // shadowed by a stream of the ladder's name
+	}
+	if l.Multivariant() != nil {
+		lj.HLS = "/" + url.PathEscape(app) + "/" + url.PathEscape(base) + "/" + packager.MultivariantPath
+	}
+	for _, m := range l.Listed() {
+		lj.Renditions = append(lj.Renditions, m.Snapshot.Name)
+	}
+	a := l.Alignment()
+	lj.Aligned, lj.MaxOffsetMs, lj.ComparedSegments = a.Aligned, a.MaxOffset.Milliseconds(), a.Compared
+	return lj
+}

@@ -1,0 +1,169 @@
+package manifest_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/packager/manifest"
+	"github.com/rtmpgate/rtmpgate/remux"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// rungView is a live stream's View with one CMAF segment of the given track set.
+func rungView(w, h int, peak, avg int64, fps float64, withAudio, captions bool) *manifest.View {
+	vt := *video
+	vt.Width, vt.Height = w, h
+	in := [2]*manifest.Init{{Name: "init-e-1.mp4", Path: "v/init-e-1.mp4", Track: &vt}}
+	if withAudio {
+		in[manifest.Audio] = &manifest.Init{Name: "init-e-1.mp4", Path: "a/init-e-1.mp4", Track: audio}
+	}
+	return &manifest.View{
+		Epoch: "e", Live: true, Target: 2,
+		Window: []*manifest.Segment{{Seq: 0, Name: "e-0.ts", Dur: 2000, PDT: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), Init: in}},
+		Rates:  manifest.Rates{Peak: peak, Avg: avg, FPS: fps, Captions: captions},
+	}
+}
+
+func TestLadderGolden(t *testing.T) {
+	audioOnly := rungView(0, 0, 9e6, 9e6, 0, true, false)
+	audioOnly.Window[0].Init[manifest.Video] = nil
+	noCMAF := rungView(1920, 1080, 8e6, 7e6, 30, true, false)
+	noCMAF.Window[0].Init = [2]*manifest.Init{}
+	rungs := []manifest.Rung{
+		{Prefix: "../demo_lo/", View: rungView(320, 180, 400_000, 350_000, 30, true, false)},
+		{Prefix: "../demo_hi/", View: rungView(1280, 720, 3_200_000, 2_900_000, 29.97, true, true)},
+		{Prefix: "../demo_audio/", View: audioOnly}, // no video: not a variant
+		{Prefix: "../demo_ts/", View: noCMAF},       // TS only: not a variant
+		{Prefix: "../demo_mid/", View: rungView(640, 360, 1_100_000, 1_000_000, 30, false, false)},
+		{Prefix: "../demo_none/", View: nil},
+	}
+	got := manifest.Ladder(nil, rungs)
+	path := filepath.Join("testdata", "ladder.m3u8")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("ladder differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+	checkLadder(t, rungs, string(got))
+	if out := manifest.Ladder([]byte("x"), rungs[2:4]); string(out) != "x" {
+		t.Fatalf("a ladder without video renditions rendered %q", out)
+	}
+}
+
+// FuzzLadder renders ladders of up to four Views built as FuzzManifest builds
+// one and checks the multivariant playlist: one variant per rung with a
+// CMAF video track, highest BANDWIDTH first, each URI its rung's video
+// playlist, every AUDIO group defined with its rung's audio playlist, and
+// the render pure and appending.
+func FuzzLadder(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{3, 7, 3, 1, 1, 1, 2, 1, 0, 10, 3, 3, 5, 0, 100, 4, 1, 50, 0, 2, 1, 3, 9, 60, 1, 1, 1, 1, 4, 0, 0, 0, 5, 0, 0, 20, 20, 20, 1, 3, 8, 2, 1, 200, 1, 5, 1, 17, 80, 2, 34, 80, 72, 1})
+	f.Add([]byte{2, 9, 2, 1, 0, 1, 2, 2, 9, 90, 9, 9, 1, 10, 2, 6, 0, 30, 0, 3, 0, 100, 1, 4, 1, 100, 1, 1, 1, 40, 1, 9, 2, 1, 0, 1, 2, 2, 9, 90, 9, 9, 1, 10, 2, 6, 0, 30, 0, 3, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := 0
+		if len(data) > 0 {
+			n, data = int(data[0]%5), data[1:]
+		}
+		rungs := make([]manifest.Rung, n)
+		for i := range rungs {
+			chunk := data[i*len(data)/n : (i+1)*len(data)/n]
+			rungs[i] = manifest.Rung{Prefix: "../s" + strconv.Itoa(i) + "/", View: buildView(chunk)}
+		}
+		out := manifest.Ladder([]byte("keep"), rungs)
+		if !bytes.HasPrefix(out, []byte("keep")) {
+			t.Fatal("dst's bytes were overwritten")
+		}
+		out = out[4:]
+		if again := manifest.Ladder(nil, rungs); !bytes.Equal(out, again) {
+			t.Fatalf("two renders differ:\n%s\n%s", out, again)
+		}
+		checkLadder(t, rungs, string(out))
+	})
+}
+
+var bandwidthRe = regexp.MustCompile(`^#EXT-X-STREAM-INF:BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=\d+,CODECS="[^"]+",RESOLUTION=\d+x\d+(,FRAME-RATE=[\d.]+)?(,AUDIO="([^"]+)")?,CLOSED-CAPTIONS=(NONE|"[^"]+")$`)
+
+func checkLadder(t *testing.T, rungs []manifest.Rung, pl string) {
+	t.Helper()
+	want := map[string]*manifest.Rung{} // URI of each rung that must be a variant
+	for i, r := range rungs {
+		if r.View == nil {
+			continue
+		}
+		for k := len(r.View.Window) - 1; k >= 0; k-- {
+			if seg := r.View.Window[k]; seg.HasCMAF() {
+				if seg.Init[manifest.Video] != nil {
+					want[r.Prefix+manifest.VideoPlaylistPath] = &rungs[i]
+				}
+				break
+			}
+		}
+	}
+	if len(want) == 0 {
+		if pl != "" {
+			t.Fatalf("a ladder without video renditions:\n%s", pl)
+		}
+		return
+	}
+	lines := strings.Split(strings.TrimSuffix(pl, "\n"), "\n")
+	if lines[0] != "#EXTM3U" || lines[1] != "#EXT-X-VERSION:6" {
+		t.Fatalf("bad header:\n%s", pl)
+	}
+	groups := map[string]string{} // audio GROUP-ID: URI
+	for _, l := range lines {
+		if strings.HasPrefix(l, "#EXT-X-MEDIA:TYPE=AUDIO,") {
+			id := regexp.MustCompile(`GROUP-ID="([^"]+)"`).FindStringSubmatch(l)
+			uri := regexp.MustCompile(`URI="([^"]+)"`).FindStringSubmatch(l)
+			if id == nil || uri == nil || groups[id[1]] != "" {
+				t.Fatalf("bad or repeated audio rendition %q:\n%s", l, pl)
+			}
+			groups[id[1]] = uri[1]
+		}
+	}
+	seen, last := 0, int64(-1)
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "#EXT-X-STREAM-INF:") {
+			continue
+		}
+		m := bandwidthRe.FindStringSubmatch(l)
+		if m == nil || i+1 >= len(lines) {
+			t.Fatalf("bad variant %q:\n%s", l, pl)
+		}
+		bw, _ := strconv.ParseInt(m[1], 10, 64)
+		if last >= 0 && bw > last {
+			t.Fatalf("variants not highest BANDWIDTH first:\n%s", pl)
+		}
+		last = bw
+		uri := lines[i+1]
+		r := want[uri]
+		if r == nil {
+			t.Fatalf("variant URI %q is no rung's video playlist:\n%s", uri, pl)
+		}
+		delete(want, uri)
+		prefix := strings.TrimSuffix(uri, manifest.VideoPlaylistPath)
+		if m[4] != "" && groups[m[4]] != prefix+manifest.AudioPlaylistPath {
+			t.Fatalf("variant %q's audio group %q is not its own audio (%q):\n%s", uri, m[4], groups[m[4]], pl)
+		}
+		seen++
+	}
+	if len(want) > 0 || seen == 0 {
+		t.Fatalf("rungs left out (%d):\n%s", len(want), pl)
+	}
+}
+
+var _ = remux.CodecH264
