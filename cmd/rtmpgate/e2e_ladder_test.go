@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
+)
+
+// ladderRung is one rendition the ladder test publishes.
+type ladderRung struct {
+	suffix        string
+	width, height int
+	bitrate       string
+}
+
+var ladderRungs = []ladderRung{
+	{"_hi", 1280, 720, "2500k"},
+	{"_mid", 640, 360, "900k"},
+	{"_lo", 320, 180, "300k"},
+}
+
+// publishLive runs ffmpeg as a live encoder of a test pattern and a tone, a
+// keyframe every 2 s, paced in real time, into the gateway's key.
+func publishLive(t *testing.T, g *gateway, key string, r ladderRung) *publisher {
+	t.Helper()
+	testkit.NeedTools(t, "ffmpeg", "ffprobe")
+	return startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size="+strconv.Itoa(r.width)+"x"+strconv.Itoa(r.height)+":rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-b:v", r.bitrate,
+		"-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0",
+		"-c:a", "aac", "-b:a", "64k", "-f", "flv", g.ingestURL(key))
+}
+
+// ladderVariant is one EXT-X-STREAM-INF of a multivariant playlist.
+type ladderVariant struct {
+	attrs map[string]string
+	uri   string
+}
+
+var attrRe = regexp.MustCompile(`([A-Z0-9-]+)=("[^"]*"|[^,]*)`)
+
+func parseAttrs(s string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range attrRe.FindAllStringSubmatch(s, -1) {
+		m[kv[1]] = strings.Trim(kv[2], `"`)
+	}
+	return m
+}
+
+// parseLadder returns the variants and the audio renditions (GROUP-ID: URI).
+func parseLadder(body string) (vs []ladderVariant, audio map[string]string) {
+	audio = map[string]string{}
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	for i, l := range lines {
+		if a, ok := strings.CutPrefix(l, "#EXT-X-MEDIA:"); ok {
+			if m := parseAttrs(a); m["TYPE"] == "AUDIO" {
+				audio[m["GROUP-ID"]] = m["URI"]
+			}
+		}
+		if a, ok := strings.CutPrefix(l, "#EXT-X-STREAM-INF:"); ok && i+1 < len(lines) {
+			vs = append(vs, ladderVariant{parseAttrs(a), lines[i+1]})
+		}
+	}
+	return vs, audio
+}
+
+// waitLadder polls the multivariant playlist until its variants' URIs are
+// want, in that order.
+func waitLadder(t *testing.T, u string, want []string, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		code, body := httpGet(t, u)
+		last = strconv.Itoa(code) + "\n" + string(body)
+		if code == http.StatusOK {
+			vs, _ := parseLadder(string(body))
+			var got []string
+			for _, v := range vs {
+				got = append(got, v.uri)
+			}
+			if strings.Join(got, " ") == strings.Join(want, " ") {
+				return string(body)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: variants not %v within %s; last:\n%s", u, want, limit, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestLadder publishes live/demo_hi, _mid and _lo from three ffmpeg encoders
+// and judges the ladder at live/demo: its multivariant playlist (order,
+// attributes, each variant's playlists decode to the rendition published),
+// the API's ladder entry, a rendition dropping out and coming back, no MPD,
+// and a stream named demo itself taking the name over.
+func TestLadder(t *testing.T) {
+	g := startGateway(t, "-variants", "_hi,_mid,_lo")
+	pubs := map[string]*publisher{}
+	for _, r := range ladderRungs {
+		pubs[r.suffix] = publishLive(t, g, "demo"+r.suffix, r)
+	}
+	base := "http://" + g.httpAddr + "/live/demo/"
+	mvURL := base + "index.m3u8"
+	all := []string{"../demo_hi/v/index.m3u8", "../demo_mid/v/index.m3u8", "../demo_lo/v/index.m3u8"}
+	body := waitLadder(t, mvURL, all, 30*time.Second)
+	t.Logf("ladder:\n%s", body)
+
+	vs, audio := parseLadder(body)
+	last := int64(-1)
+	for i, v := range vs {
+		r := ladderRungs[i]
+		bw, err := strconv.ParseInt(v.attrs["BANDWIDTH"], 10, 64)
+		if err != nil || bw <= 0 || last >= 0 && bw > last {
+			t.Errorf("variant %s: BANDWIDTH %q not positive and at most the one before (%d)", v.uri, v.attrs["BANDWIDTH"], last)
+		}
+		last = bw
+		if avg, err := strconv.ParseInt(v.attrs["AVERAGE-BANDWIDTH"], 10, 64); err != nil || avg <= 0 || avg > bw {
+			t.Errorf("variant %s: AVERAGE-BANDWIDTH %q not in (0, BANDWIDTH]", v.uri, v.attrs["AVERAGE-BANDWIDTH"])
+		}
+		if want := strconv.Itoa(r.width) + "x" + strconv.Itoa(r.height); v.attrs["RESOLUTION"] != want {
+			t.Errorf("variant %s: RESOLUTION %q, want %s", v.uri, v.attrs["RESOLUTION"], want)
+		}
+		if fps, err := strconv.ParseFloat(v.attrs["FRAME-RATE"], 64); err != nil || fps < 24 || fps > 26 {
+			t.Errorf("variant %s: FRAME-RATE %q, want 25", v.uri, v.attrs["FRAME-RATE"])
+		}
+		if c := v.attrs["CODECS"]; !strings.HasPrefix(c, "avc1.") || !strings.HasSuffix(c, ",mp4a.40.2") {
+			t.Errorf("variant %s: CODECS %q", v.uri, c)
+		}
+		wantAudio := "../demo" + r.suffix + "/a/index.m3u8"
+		if got := audio[v.attrs["AUDIO"]]; got != wantAudio {
+			t.Errorf("variant %s: AUDIO group %q is %q, want its own %s", v.uri, v.attrs["AUDIO"], got, wantAudio)
+		}
+		// Each URI resolves against the multivariant playlist's URL and
+		// decodes to the rendition that key published.
+		for _, ref := range []string{v.uri, wantAudio} {
+			getRef(t, mvURL, ref)
+		}
+		u, _ := url.Parse(mvURL)
+		ref, _ := url.Parse(v.uri)
+		var doc struct {
+			Streams []struct {
+				CodecType string `json:"codec_type"`
+				Width     int    `json:"width"`
+				Height    int    `json:"height"`
+			} `json:"streams"`
+		}
+		testkit.Probe(t, &doc, u.ResolveReference(ref).String(), "-show_entries", "stream=codec_type,width,height")
+		if len(doc.Streams) != 1 || doc.Streams[0].Width != r.width || doc.Streams[0].Height != r.height {
+			t.Errorf("ffprobe %s: %+v, want one %dx%d video stream", v.uri, doc.Streams, r.width, r.height)
+		}
+	}
+
+	// The API: every member names its ladder and says whether segment
+	// starts line up.
+	time.Sleep(4 * time.Second) // a few segments each to compare
+	for _, r := range ladderRungs {
+		code, b := httpGet(t, "http://"+g.httpAddr+"/api/streams/live/demo"+r.suffix)
+		var e struct {
+			Ladder *struct {
+				Name        string   `json:"name"`
+				HLS         string   `json:"hls"`
+				Renditions  []string `json:"renditions"`
+				Aligned     bool     `json:"aligned"`
+				MaxOffsetMs int64    `json:"max_offset_ms"`
+				Compared    int      `json:"compared_segments"`
+			} `json:"ladder"`
+		}
+		if code != http.StatusOK || json.Unmarshal(b, &e) != nil || e.Ladder == nil {
+			t.Fatalf("API demo%s: %d %s", r.suffix, code, b)
+		}
+		l := e.Ladder
+		if l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || len(l.Renditions) != 3 || l.Compared == 0 ||
+			l.Aligned != (l.MaxOffsetMs <= 100) {
+			t.Errorf("API demo%s: ladder %+v", r.suffix, *l)
+		}
+		t.Logf("demo%s: aligned %v, max offset %d ms over %d segment starts", r.suffix, l.Aligned, l.MaxOffsetMs, l.Compared)
+	}
+
+	// No combined MPD; each key keeps its own documents.
+	if code, _ := httpGet(t, base+"index.mpd"); code != http.StatusNotFound {
+		t.Errorf("ladder MPD: status %d, want 404", code)
+	}
+	if code, _ := httpGet(t, "http://"+g.httpAddr+"/live/demo_mid/index.mpd"); code != http.StatusOK {
+		t.Errorf("member MPD: status %d", code)
+	}
+
+	// A rendition that drops out leaves the ladder and comes back.
+	_ = pubs["_mid"].cmd.Process.Kill()
+	waitLadder(t, mvURL, []string{all[0], all[2]}, 15*time.Second)
+	pubs["_mid"] = publishLive(t, g, "demo_mid", ladderRungs[1])
+	waitLadder(t, mvURL, all, 30*time.Second)
+
+	// A stream named demo itself wins over the ladder.
+	publishFFmpeg(t, clip(t, "av"), g.ingestURL("demo"), true)
+	waitLadder(t, mvURL, []string{"v/index.m3u8"}, 30*time.Second)
+}
