@@ -204,3 +204,64 @@ func TestLadder(t *testing.T) {
 	publishFFmpeg(t, clip(t, "av"), g.ingestURL("demo"), true)
 	waitLadder(t, mvURL, []string{"v/index.m3u8"}, 30*time.Second)
 }
+
+// TestBrowserSwitchesLadder plays a three-rendition ladder with hls.js in
+// Chromium and forces a switch down to the lowest variant and back up to the
+// highest: each must be switched to (LEVEL_SWITCHED), shown (the picture's
+// height) and play on.
+func TestBrowserSwitchesLadder(t *testing.T) {
+	webDir := requireWeb(t)
+	g := startGateway(t, "-variants", "_hi,_mid,_lo")
+	for _, r := range ladderRungs {
+		publishLive(t, g, "demo"+r.suffix, r)
+	}
+	origin := "http://" + g.httpAddr
+	mvURL := origin + "/live/demo/index.m3u8"
+	waitLadder(t, mvURL, []string{"../demo_hi/v/index.m3u8", "../demo_mid/v/index.m3u8", "../demo_lo/v/index.m3u8"}, 30*time.Second)
+	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
+	if err := p.wait(t, 150*time.Second); err != nil {
+		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
+	}
+	var r struct {
+		Levels []struct {
+			Height  int    `json:"height"`
+			Bitrate int    `json:"bitrate"`
+			URL     string `json:"url"`
+		} `json:"levels"`
+		Switches []struct {
+			Level int     `json:"level"`
+			At    float64 `json:"at"`
+		} `json:"switches"`
+		Steps []struct {
+			Level    int     `json:"level"`
+			Switched bool    `json:"switched"`
+			Shown    bool    `json:"shown"`
+			Height   int     `json:"height"`
+			Advanced float64 `json:"advanced"`
+		} `json:"steps"`
+		Errors      []string `json:"errors"`
+		Waiting     int      `json:"waiting"`
+		CurrentTime float64  `json:"currentTime"`
+		PageError   string   `json:"pageerror"`
+	}
+	out := strings.TrimSpace(p.output.String())
+	if i := strings.LastIndex(out, "\n"); i >= 0 {
+		out = out[i+1:]
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
+		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
+	}
+	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, waiting events %d", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting)
+	if len(r.Levels) != 3 {
+		t.Fatalf("hls.js read %d levels, want 3", len(r.Levels))
+	}
+	if len(r.Steps) != 2 {
+		t.Fatalf("hls.js did not get to the switches: %d steps", len(r.Steps))
+	}
+	for i, want := range []int{180, 720} {
+		s := r.Steps[i]
+		if !s.Switched || !s.Shown || s.Height != want || s.Advanced < 1 {
+			t.Errorf("switch %d to %dp: %+v", i+1, want, s)
+		}
+	}
+}

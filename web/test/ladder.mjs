@@ -1,0 +1,59 @@
+// Plays an HLS ladder with hls.js in headless Chromium and forces a switch to
+// the lowest variant and back to the highest, printing one JSON object at the
+// end for the Go test to judge: the levels hls.js read, every LEVEL_SWITCHED,
+// the picture height and play position after each switch, and stalls.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL
+import { chromium } from 'playwright-core';
+
+const [origin, src] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', e => console.log(JSON.stringify({ pageerror: String(e) })));
+  await page.goto(origin + '/healthz', { waitUntil: 'load', timeout: 15000 });
+  await page.setContent('<video muted autoplay playsinline></video>');
+  await page.addScriptTag({ url: origin + '/vendor/hls.min.js' });
+  const out = await page.evaluate(async (src) => {
+    const video = document.querySelector('video');
+    const hls = new Hls({ capLevelToPlayerSize: false });
+    const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
+      r.levels = d.levels.map(l => ({ height: l.height, bitrate: l.bitrate, url: l.url[0] || l.url }));
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => r.switches.push({ level: d.level, at: +video.currentTime.toFixed(2) }));
+    hls.on(Hls.Events.ERROR, (_, d) => r.errors.push(d.details + (d.fatal ? ' (fatal)' : '')));
+    video.addEventListener('waiting', () => r.waiting++);
+    hls.loadSource(src);
+    hls.attachMedia(video);
+    const sleep = ms => new Promise(res => setTimeout(res, ms));
+    const until = async (ok, ms) => { for (let i = 0; i < ms / 100 && !ok(); i++) await sleep(100); return ok(); };
+    if (!await until(() => video.currentTime > 1 && r.levels.length > 0, 30000)) return r;
+    // Step to a level: switch, wait for it to be switched to and for the
+    // picture to be of its height, then let it play on.
+    const step = async (level) => {
+      const before = r.switches.length;
+      hls.nextLevel = level;
+      const switched = await until(() => r.switches.slice(before).some(s => s.level === level), 30000);
+      const shown = await until(() => video.videoHeight === r.levels[level].height, 20000);
+      const t0 = video.currentTime;
+      await sleep(3000);
+      r.steps.push({ level, switched, shown, height: video.videoHeight, advanced: +(video.currentTime - t0).toFixed(2) });
+    };
+    const heights = r.levels.map(l => l.height);
+    const low = heights.indexOf(Math.min(...heights)), high = heights.indexOf(Math.max(...heights));
+    await step(low);
+    await step(high);
+    r.currentTime = video.currentTime;
+    hls.destroy();
+    return r;
+  }, src);
+  console.log(JSON.stringify(out));
+} finally {
+  await browser.close();
+}
