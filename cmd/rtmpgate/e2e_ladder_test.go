@@ -210,12 +210,36 @@ func TestLadder(t *testing.T) {
 // highest: each must be switched to (LEVEL_SWITCHED), shown (the picture's
 // height) and play on.
 func TestBrowserSwitchesLadder(t *testing.T) {
+	t.Run("aligned", func(t *testing.T) { switchLadder(t, 0) })
+	// The lowest rendition's encoder starts 5 s after the others: its
+	// media times and segment starts differ from theirs by 5 s and by 1 s.
+	t.Run("misaligned", func(t *testing.T) { switchLadder(t, 5*time.Second) })
+}
+
+func switchLadder(t *testing.T, lateLow time.Duration) {
 	webDir := requireWeb(t)
 	g := startGateway(t, "-variants", "_hi,_mid,_lo")
 	for _, r := range ladderRungs {
+		if r.suffix == "_lo" {
+			time.Sleep(lateLow)
+		}
 		publishLive(t, g, "demo"+r.suffix, r)
 	}
 	origin := "http://" + g.httpAddr
+	if lateLow > 0 {
+		time.Sleep(6 * time.Second) // segments of the late one to compare
+		code, b := httpGet(t, origin+"/api/streams/live/demo_lo")
+		var e struct {
+			Ladder struct {
+				Aligned     bool  `json:"aligned"`
+				MaxOffsetMs int64 `json:"max_offset_ms"`
+				Compared    int   `json:"compared_segments"`
+			} `json:"ladder"`
+		}
+		if code != http.StatusOK || json.Unmarshal(b, &e) != nil || e.Ladder.Aligned || e.Ladder.Compared == 0 || e.Ladder.MaxOffsetMs < 500 {
+			t.Errorf("API on a ladder misaligned by 1 s: %d %s", code, b)
+		}
+	}
 	mvURL := origin + "/live/demo/index.m3u8"
 	waitLadder(t, mvURL, []string{"../demo_hi/v/index.m3u8", "../demo_mid/v/index.m3u8", "../demo_lo/v/index.m3u8"}, 30*time.Second)
 	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
@@ -241,6 +265,7 @@ func TestBrowserSwitchesLadder(t *testing.T) {
 		} `json:"steps"`
 		Errors      []string `json:"errors"`
 		Waiting     int      `json:"waiting"`
+		StallMs     int      `json:"stallMs"`
 		CurrentTime float64  `json:"currentTime"`
 		PageError   string   `json:"pageerror"`
 	}
@@ -251,12 +276,16 @@ func TestBrowserSwitchesLadder(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
 		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
 	}
-	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, waiting events %d", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting)
+	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%d ms)", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
 	if len(r.Levels) != 3 {
 		t.Fatalf("hls.js read %d levels, want 3", len(r.Levels))
 	}
 	if len(r.Steps) != 2 {
 		t.Fatalf("hls.js did not get to the switches: %d steps", len(r.Steps))
+	}
+	// The issue's bar: no stall longer than one segment (2 s) across the switches.
+	if r.StallMs >= 2000 {
+		t.Errorf("stalled %d ms over %d waits, a segment or more", r.StallMs, r.Waiting)
 	}
 	for i, want := range []int{180, 720} {
 		s := r.Steps[i]

@@ -1,7 +1,8 @@
 // Plays an HLS ladder with hls.js in headless Chromium and forces a switch to
 // the lowest variant and back to the highest, printing one JSON object at the
 // end for the Go test to judge: the levels hls.js read, every LEVEL_SWITCHED,
-// the picture height and play position after each switch, and stalls.
+// the picture height and play position after each switch, and stalls (count and
+// total time, ms, from 'waiting' to 'playing').
 // Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL
 import { chromium } from 'playwright-core';
 
@@ -28,7 +29,11 @@ try {
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => r.switches.push({ level: d.level, at: +video.currentTime.toFixed(2) }));
     hls.on(Hls.Events.ERROR, (_, d) => r.errors.push(d.details + (d.fatal ? ' (fatal)' : '')));
-    video.addEventListener('waiting', () => r.waiting++);
+    // Stalls: each 'waiting' until the next 'playing', summed in ms.
+    let waitingSince = 0;
+    r.stallMs = 0;
+    video.addEventListener('waiting', () => { r.waiting++; waitingSince = performance.now(); });
+    video.addEventListener('playing', () => { if (waitingSince) r.stallMs += performance.now() - waitingSince; waitingSince = 0; });
     hls.loadSource(src);
     hls.attachMedia(video);
     const sleep = ms => new Promise(res => setTimeout(res, ms));
@@ -49,6 +54,8 @@ try {
     const low = heights.indexOf(Math.min(...heights)), high = heights.indexOf(Math.max(...heights));
     await step(low);
     await step(high);
+    if (waitingSince) r.stallMs += performance.now() - waitingSince;
+    r.stallMs = Math.round(r.stallMs);
     r.currentTime = video.currentTime;
     hls.destroy();
     return r;
