@@ -32,7 +32,15 @@ func DemoHub(tb testing.TB, end bool, pad int) *packager.Hub {
 	tb.Helper()
 	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
 	tb.Cleanup(hub.Close)
-	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
+	PublishDemo(tb, hub, "live", "demo", end, pad)
+	return hub
+}
+
+// PublishDemo publishes DemoHub's 5 s of media on app/name of hub, ending the
+// session when end is set (at cleanup otherwise).
+func PublishDemo(tb testing.TB, hub *packager.Hub, app, name string, end bool, pad int) {
+	tb.Helper()
+	w, err := hub.Publish(app, name, "127.0.0.1:5000", func() {})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,7 +75,6 @@ func DemoHub(tb testing.TB, end bool, pad int) *packager.Hub {
 	} else {
 		tb.Cleanup(func() { _ = w.Close(nil) })
 	}
-	return hub
 }
 
 // Live is a stream on live/ll that a test drives frame by frame: 25 fps
