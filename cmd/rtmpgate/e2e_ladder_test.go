@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -210,13 +212,15 @@ func TestLadder(t *testing.T) {
 // highest: each must be switched to (LEVEL_SWITCHED), shown (the picture's
 // height) and play on.
 func TestBrowserSwitchesLadder(t *testing.T) {
-	t.Run("aligned", func(t *testing.T) { switchLadder(t, 0) })
+	t.Run("aligned", func(t *testing.T) { switchLadder(t, 0, true) })
 	// The lowest rendition's encoder starts 5 s after the others: its
 	// media times and segment starts differ from theirs by 5 s and by 1 s.
-	t.Run("misaligned", func(t *testing.T) { switchLadder(t, 5*time.Second) })
+	t.Run("misaligned", func(t *testing.T) { switchLadder(t, 5*time.Second, false) })
 }
 
-func switchLadder(t *testing.T, lateLow time.Duration) {
+// switchLadder runs the test on a ladder whose lowest rendition starts
+// lateLow after the others; page also plays it from the status page.
+func switchLadder(t *testing.T, lateLow time.Duration, page bool) {
 	webDir := requireWeb(t)
 	g := startGateway(t, "-variants", "_hi,_mid,_lo")
 	for _, r := range ladderRungs {
@@ -293,4 +297,59 @@ func switchLadder(t *testing.T, lateLow time.Duration) {
 			t.Errorf("switch %d to %dp: %+v", i+1, want, s)
 		}
 	}
+	if page {
+		pageShowsLadder(t, webDir, origin)
+	}
+}
+
+// pageShowsLadder opens the status page: the ladder live/demo has its card
+// with its renditions, and its play button plays it.
+func pageShowsLadder(t *testing.T, webDir, origin string) {
+	shot := filepath.Join(artifactsDir(t), "status-page-ladder.png")
+	p := startProcess(t, "node", filepath.Join(webDir, "test", "page.mjs"), origin+"/", "live/demo", "hls", "5", shot)
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("page.mjs: %v\n%s", err, p.output)
+	}
+	var stats []playerStats
+	sc := bufio.NewScanner(strings.NewReader(p.output.String()))
+	for sc.Scan() {
+		var line struct {
+			playerStats
+			Text *string `json:"text"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		switch {
+		case line.PageError != "":
+			t.Errorf("page error: %s", line.PageError)
+		case line.Text != nil:
+			for _, want := range []string{"live/demo", "ladder of 3", "demo_hi", "1280×720", "demo_lo", "320×180", "Segments aligned"} {
+				if !strings.Contains(strings.ToLower(*line.Text), strings.ToLower(want)) {
+					t.Errorf("ladder card lacks %q:\n%s", want, *line.Text)
+				}
+			}
+		case line.T > 0:
+			stats = append(stats, line.playerStats)
+		}
+	}
+	// checkPlayback's, but for whichever rendition the player chose.
+	if len(stats) < 2 {
+		t.Fatalf("the player reported %d times", len(stats))
+	}
+	first, end := stats[0], stats[len(stats)-1]
+	for _, s := range stats {
+		if len(s.Errors) > 0 {
+			t.Fatalf("player error at %d s: %v", s.T, s.Errors)
+		}
+	}
+	sized := false
+	for _, r := range ladderRungs {
+		sized = sized || end.Width == r.width && end.Height == r.height
+	}
+	t.Logf("page: played %.2f s, %d frames decoded at %dx%d", end.CurrentTime-first.CurrentTime, end.DecodedFrames, end.Width, end.Height)
+	if end.CurrentTime-first.CurrentTime < 2 || end.DecodedFrames < 50 || !sized {
+		t.Errorf("the page did not play the ladder: %+v", stats)
+	}
+	t.Logf("screenshot: %s", shot)
 }
