@@ -3,21 +3,26 @@ package httpserve
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
-// serveLadder answers a request for app/name's documents when no stream has
-// that name but a ladder of its variants does (packager.Hub.Ladder): the fMP4
-// multivariant playlist over the members' own media playlists. Everything
-// else of a ladder is 404, the MPD included: separately published members
-// have their own timelines, segment numbers and times, which one MPD cannot
-// present as Representations of one AdaptationSet. It reports whether it
-// answered.
+// serveLadder answers a request for app/name's files when no stream has that
+// name but a ladder of its variants does (packager.Hub.Ladder): the fMP4
+// multivariant playlist, and under each member's name its files (ladderFile).
+// Everything else of a ladder is 404, the MPD included: separately published
+// members have their own timelines, segment numbers and times, which one MPD
+// cannot present as Representations of one AdaptationSet. It reports whether
+// it answered.
 func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
 	if path != packager.MultivariantPath {
-		return false
+		member, rest, ok := s.ladderFile(app, name, path)
+		if ok {
+			s.object(w, r, app, member, rest)
+		}
+		return ok
 	}
 	l, err := s.hub.Ladder(app, name)
 	if err != nil {
@@ -40,6 +45,40 @@ func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, 
 	h["Etag"] = etag
 	serveBytes(w, r, body, time.Time{}, length, nil)
 	return true
+}
+
+// ladderFile maps path under ladder app/name, "demo_hi/v/index.m3u8", to a
+// member's file: the member stream and the path within it. A member that is
+// no longer live while others are has no playlists there (its segments stay):
+// players read the multivariant playlist once, and a 404 where the member's
+// own playlist would end (EXT-X-ENDLIST, which ends playback) makes them move
+// to another variant.
+func (s *server) ladderFile(app, name, path string) (member, rest string, ok bool) {
+	member, rest, ok = strings.Cut(path, "/")
+	if !ok || rest == "" {
+		return "", "", false
+	}
+	if base, ok := s.hub.LadderOf(member); !ok || base != name {
+		return "", "", false
+	}
+	l, err := s.hub.Ladder(app, name)
+	if err != nil {
+		return "", "", false
+	}
+	var live, found bool
+	for _, m := range l.Members {
+		live = live || m.Snapshot.Live
+		if m.Snapshot.Name == member {
+			found = m.Snapshot.Live
+			if !found && !strings.HasSuffix(rest, ".m3u8") && !strings.HasSuffix(rest, ".mpd") {
+				return member, rest, true // a segment of a member that left
+			}
+		}
+	}
+	if found || !live {
+		return member, rest, true // while none is live, every member ends as itself
+	}
+	return "", "", false
 }
 
 // ladderJSON describes the ladder a stream is a rendition of.

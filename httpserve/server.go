@@ -232,7 +232,14 @@ func (s *server) LaneTakes(r *http.Request) bool {
 	}
 	st, err := s.hub.Stream(app, name)
 	if err != nil {
-		return true
+		member, rest, ok := s.ladderFile(app, name, path)
+		if !ok {
+			return true
+		}
+		if st, err = s.hub.Stream(app, member); err != nil {
+			return true
+		}
+		path = rest
 	}
 	snap := st.Snapshot()
 	if _, ok := snap.Object(path); ok {

@@ -107,7 +107,7 @@ func (c *ladderCache) render(key string, ms []LadderMember) []byte {
 	rungs := make([]manifest.Rung, len(ms))
 	for i, m := range ms {
 		from[i] = m.Snapshot.docs.get().multivariant
-		rungs[i] = manifest.Rung{Prefix: "../" + url.PathEscape(m.Snapshot.Name) + "/", View: &m.Snapshot.view}
+		rungs[i] = manifest.Rung{Prefix: url.PathEscape(m.Snapshot.Name) + "/", View: &m.Snapshot.view}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

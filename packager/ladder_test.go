@@ -44,10 +44,10 @@ func TestLadder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ladderURIs(t, l); strings.Join(got, " ") != "../demo_hi/v/index.m3u8 ../demo_lo/v/index.m3u8" {
+	if got := ladderURIs(t, l); strings.Join(got, " ") != "demo_hi/v/index.m3u8 demo_lo/v/index.m3u8" {
 		t.Fatalf("variants %v:\n%s", got, l.Multivariant())
 	}
-	for _, want := range []string{"RESOLUTION=1280x720", "RESOLUTION=640x360", `URI="../demo_hi/a/index.m3u8"`, `URI="../demo_lo/a/index.m3u8"`} {
+	for _, want := range []string{"RESOLUTION=1280x720", "RESOLUTION=640x360", `URI="demo_hi/a/index.m3u8"`, `URI="demo_lo/a/index.m3u8"`} {
 		if !strings.Contains(string(l.Multivariant()), want) {
 			t.Errorf("no %s:\n%s", want, l.Multivariant())
 		}
@@ -66,7 +66,7 @@ func TestLadder(t *testing.T) {
 	// live the lingering ones are.
 	closeWriter(t, lo)
 	l, _ = h.Ladder("live", "demo")
-	if got := ladderURIs(t, l); len(got) != 1 || got[0] != "../demo_hi/v/index.m3u8" {
+	if got := ladderURIs(t, l); len(got) != 1 || got[0] != "demo_hi/v/index.m3u8" {
 		t.Fatalf("after demo_lo left: %v", got)
 	}
 	if a := l.Alignment(); a.Aligned || a.Compared != 0 {

@@ -113,7 +113,7 @@ func TestLadder(t *testing.T) {
 	}
 	base := "http://" + g.httpAddr + "/live/demo/"
 	mvURL := base + "index.m3u8"
-	all := []string{"../demo_hi/v/index.m3u8", "../demo_mid/v/index.m3u8", "../demo_lo/v/index.m3u8"}
+	all := []string{"demo_hi/v/index.m3u8", "demo_mid/v/index.m3u8", "demo_lo/v/index.m3u8"}
 	body := waitLadder(t, mvURL, all, 30*time.Second)
 	t.Logf("ladder:\n%s", body)
 
@@ -138,7 +138,7 @@ func TestLadder(t *testing.T) {
 		if c := v.attrs["CODECS"]; !strings.HasPrefix(c, "avc1.") || !strings.HasSuffix(c, ",mp4a.40.2") {
 			t.Errorf("variant %s: CODECS %q", v.uri, c)
 		}
-		wantAudio := "../demo" + r.suffix + "/a/index.m3u8"
+		wantAudio := "demo" + r.suffix + "/a/index.m3u8"
 		if got := audio[v.attrs["AUDIO"]]; got != wantAudio {
 			t.Errorf("variant %s: AUDIO group %q is %q, want its own %s", v.uri, v.attrs["AUDIO"], got, wantAudio)
 		}
@@ -196,9 +196,16 @@ func TestLadder(t *testing.T) {
 		t.Errorf("member MPD: status %d", code)
 	}
 
-	// A rendition that drops out leaves the ladder and comes back.
+	// A rendition that drops out leaves the ladder, its playlists under the
+	// ladder's name answer 404 (its own still end it), and it comes back.
 	_ = pubs["_mid"].cmd.Process.Kill()
 	waitLadder(t, mvURL, []string{all[0], all[2]}, 15*time.Second)
+	if code, _ := httpGet(t, base+all[1]); code != http.StatusNotFound {
+		t.Errorf("%s of a rendition that left: %d, want 404", all[1], code)
+	}
+	if code, _ := httpGet(t, "http://"+g.httpAddr+"/live/demo_mid/v/index.m3u8"); code != http.StatusOK {
+		t.Errorf("the own playlist of a rendition that left: %d", code)
+	}
 	pubs["_mid"] = publishLive(t, g, "demo_mid", ladderRungs[1])
 	waitLadder(t, mvURL, all, 30*time.Second)
 
@@ -216,6 +223,70 @@ func TestBrowserSwitchesLadder(t *testing.T) {
 	// The lowest rendition's encoder starts 5 s after the others: its
 	// media times and segment starts differ from theirs by 5 s and by 1 s.
 	t.Run("misaligned", func(t *testing.T) { switchLadder(t, 5*time.Second, false) })
+	t.Run("drop", dropLadder)
+}
+
+// dropLadder plays the ladder in hls.js's automatic mode and ends the
+// publisher of the rendition playing: the player must move to another and
+// play on.
+func dropLadder(t *testing.T) {
+	webDir := requireWeb(t)
+	g := startGateway(t, "-variants", "_hi,_mid,_lo")
+	pubs := map[string]*publisher{}
+	for _, r := range ladderRungs {
+		pubs[r.suffix] = publishLive(t, g, "demo"+r.suffix, r)
+	}
+	origin := "http://" + g.httpAddr
+	mvURL := origin + "/live/demo/index.m3u8"
+	waitLadder(t, mvURL, []string{"demo_hi/v/index.m3u8", "demo_mid/v/index.m3u8", "demo_lo/v/index.m3u8"}, 30*time.Second)
+	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL, "drop")
+	deadline := time.Now().Add(60 * time.Second)
+	var playing *ladderRung
+	for playing == nil {
+		for _, line := range strings.Split(p.output.String(), "\n") {
+			var m struct {
+				OnHeight int `json:"onHeight"`
+			}
+			if json.Unmarshal([]byte(line), &m) == nil && m.OnHeight > 0 {
+				for i := range ladderRungs {
+					if ladderRungs[i].height == m.OnHeight {
+						playing = &ladderRungs[i]
+					}
+				}
+				if playing == nil {
+					t.Fatalf("playing at %dp, no rendition of the ladder", m.OnHeight)
+				}
+			}
+		}
+		if playing == nil && time.Now().After(deadline) {
+			t.Fatalf("the player never played:\n%s", p.output)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = pubs[playing.suffix].cmd.Process.Kill()
+	if err := p.wait(t, 150*time.Second); err != nil {
+		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
+	}
+	out := strings.TrimSpace(p.output.String())
+	var r struct {
+		AfterDrop *struct {
+			From     int     `json:"from"`
+			Advanced float64 `json:"advanced"`
+			Height   int     `json:"height"`
+			Ended    bool    `json:"ended"`
+		} `json:"afterDrop"`
+		Errors  []string `json:"errors"`
+		Waiting int      `json:"waiting"`
+		StallMs int      `json:"stallMs"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n")+1:]), &r); err != nil || r.AfterDrop == nil {
+		t.Fatalf("ladder.mjs output: %v\n%s", err, out)
+	}
+	a := r.AfterDrop
+	t.Logf("after the %dp publisher left: played %.2f s more at %dp, ended %v; errors %v, stalls %d (%d ms)", a.From, a.Advanced, a.Height, a.Ended, r.Errors, r.Waiting, r.StallMs)
+	if a.Ended || a.Height == a.From || a.Advanced < 4 {
+		t.Errorf("the player did not move to another rendition when its own left: %+v", *a)
+	}
 }
 
 // switchLadder runs the test on a ladder whose lowest rendition starts
@@ -245,7 +316,7 @@ func switchLadder(t *testing.T, lateLow time.Duration, page bool) {
 		}
 	}
 	mvURL := origin + "/live/demo/index.m3u8"
-	waitLadder(t, mvURL, []string{"../demo_hi/v/index.m3u8", "../demo_mid/v/index.m3u8", "../demo_lo/v/index.m3u8"}, 30*time.Second)
+	waitLadder(t, mvURL, []string{"demo_hi/v/index.m3u8", "demo_mid/v/index.m3u8", "demo_lo/v/index.m3u8"}, 30*time.Second)
 	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
 	if err := p.wait(t, 150*time.Second); err != nil {
 		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)

@@ -6,8 +6,8 @@ import (
 )
 
 // Rung is one rendition of a ladder of separately published streams: its
-// View and the URI prefix of its own files relative to the ladder's
-// multivariant playlist ("../demo_hi/").
+// View and the URI prefix of its files relative to the ladder's
+// multivariant playlist ("demo_hi/").
 type Rung struct {
 	Prefix string
 	View   *View

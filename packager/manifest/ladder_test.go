@@ -38,12 +38,12 @@ func TestLadderGolden(t *testing.T) {
 	noCMAF := rungView(1920, 1080, 8e6, 7e6, 30, true, false)
 	noCMAF.Window[0].Init = [2]*manifest.Init{}
 	rungs := []manifest.Rung{
-		{Prefix: "../demo_lo/", View: rungView(320, 180, 400_000, 350_000, 30, true, false)},
-		{Prefix: "../demo_hi/", View: rungView(1280, 720, 3_200_000, 2_900_000, 29.97, true, true)},
-		{Prefix: "../demo_audio/", View: audioOnly}, // no video: not a variant
-		{Prefix: "../demo_ts/", View: noCMAF},       // TS only: not a variant
-		{Prefix: "../demo_mid/", View: rungView(640, 360, 1_100_000, 1_000_000, 30, false, false)},
-		{Prefix: "../demo_none/", View: nil},
+		{Prefix: "demo_lo/", View: rungView(320, 180, 400_000, 350_000, 30, true, false)},
+		{Prefix: "demo_hi/", View: rungView(1280, 720, 3_200_000, 2_900_000, 29.97, true, true)},
+		{Prefix: "demo_audio/", View: audioOnly}, // no video: not a variant
+		{Prefix: "demo_ts/", View: noCMAF},       // TS only: not a variant
+		{Prefix: "demo_mid/", View: rungView(640, 360, 1_100_000, 1_000_000, 30, false, false)},
+		{Prefix: "demo_none/", View: nil},
 	}
 	got := manifest.Ladder(nil, rungs)
 	path := filepath.Join("testdata", "ladder.m3u8")
@@ -82,7 +82,7 @@ func FuzzLadder(f *testing.F) {
 		rungs := make([]manifest.Rung, n)
 		for i := range rungs {
 			chunk := data[i*len(data)/n : (i+1)*len(data)/n]
-			rungs[i] = manifest.Rung{Prefix: "../s" + strconv.Itoa(i) + "/", View: buildView(chunk)}
+			rungs[i] = manifest.Rung{Prefix: "s" + strconv.Itoa(i) + "/", View: buildView(chunk)}
 		}
 		out := manifest.Ladder([]byte("keep"), rungs)
 		if !bytes.HasPrefix(out, []byte("keep")) {

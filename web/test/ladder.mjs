@@ -3,10 +3,13 @@
 // end for the Go test to judge: the levels hls.js read, every LEVEL_SWITCHED,
 // the picture height and play position after each switch, and stalls (count and
 // total time, ms, from 'waiting' to 'playing').
-// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL
+// With MODE drop it plays in automatic mode, prints {"onHeight":H} with the
+// height playing, and watches the player after the test ends that rendition's
+// publisher (afterDrop), with no forced switches.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL [drop]
 import { chromium } from 'playwright-core';
 
-const [origin, src] = process.argv.slice(2);
+const [origin, src, mode] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -20,7 +23,11 @@ try {
   await page.goto(origin + '/healthz', { waitUntil: 'load', timeout: 15000 });
   await page.setContent('<video muted autoplay playsinline></video>');
   await page.addScriptTag({ url: origin + '/vendor/hls.min.js' });
-  const out = await page.evaluate(async (src) => {
+  page.on('console', m => {
+    const h = /^ON-HEIGHT (\d+)$/.exec(m.text());
+    if (h) console.log(JSON.stringify({ onHeight: Number(h[1]) }));
+  });
+  const out = await page.evaluate(async ([src, drop]) => {
     const video = document.querySelector('video');
     const hls = new Hls({ capLevelToPlayerSize: false });
     const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
@@ -52,6 +59,20 @@ try {
     };
     const heights = r.levels.map(l => l.height);
     const low = heights.indexOf(Math.min(...heights)), high = heights.indexOf(Math.max(...heights));
+    if (drop) {
+      // In automatic mode, the Go test ends the publisher of the rendition
+      // playing once told its height: does the player move to another
+      // rendition and play on?
+      await sleep(3000);
+      const h = video.videoHeight;
+      console.log('ON-HEIGHT ' + h);
+      const t0 = video.currentTime;
+      await until(() => video.videoHeight !== h && video.currentTime > t0 + 4, 40000);
+      r.afterDrop = { from: h, advanced: +(video.currentTime - t0).toFixed(2), height: video.videoHeight, ended: video.ended };
+      r.currentTime = video.currentTime;
+      hls.destroy();
+      return r;
+    }
     await step(low);
     await step(high);
     if (waitingSince) r.stallMs += performance.now() - waitingSince;
@@ -59,7 +80,7 @@ try {
     r.currentTime = video.currentTime;
     hls.destroy();
     return r;
-  }, src);
+  }, [src, mode === 'drop']);
   console.log(JSON.stringify(out));
 } finally {
   await browser.close();
