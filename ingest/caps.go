@@ -28,7 +28,7 @@ const serverCapsEx = capsExReconnect | capsExModEx | capsExTimestampNanoOffset
 // The FourCCs the outputs carry, as the connect _result states them.
 var (
 	acceptedVideo = []string{"avc1", "hvc1", "av01", "vp09"}
-	acceptedAudio = []string{"mp4a", "Opus"}
+	acceptedAudio = []string{"mp4a", "Opus", "fLaC", "ac-3", "ec-3"}
 )
 
 // maxCapsEntries bounds what is kept of a client's lists and maps for the log.

@@ -29,7 +29,7 @@ func TestConnectCaps(t *testing.T) {
 		t.Fatalf("_result without a properties object: %v", res)
 	}
 	list, _ := props.Get("fourCcList")
-	if got, want := list, []any{"avc1", "hvc1", "av01", "vp09", "mp4a", "Opus"}; !equalAny(got, want) {
+	if got, want := list, []any{"avc1", "hvc1", "av01", "vp09", "mp4a", "Opus", "fLaC", "ac-3", "ec-3"}; !equalAny(got, want) {
 		t.Errorf("fourCcList %v, want %v", got, want)
 	}
 	vmap, _ := props.Get("videoFourCcInfoMap")
@@ -37,7 +37,7 @@ func TestConnectCaps(t *testing.T) {
 		t.Errorf("videoFourCcInfoMap %v", vmap)
 	}
 	amap, _ := props.Get("audioFourCcInfoMap")
-	if m, _ := amap.(rtmp.Object); len(m) != 2 || m[1].Key != "Opus" {
+	if m, _ := amap.(rtmp.Object); len(m) != 5 || m[1].Key != "Opus" || m[2].Key != "fLaC" || m[3].Key != "ac-3" || m[4].Key != "ec-3" {
 		t.Errorf("audioFourCcInfoMap %v", amap)
 	}
 	if caps, _ := props.Get("capsEx"); caps != float64(capsExReconnect|capsExModEx|capsExTimestampNanoOffset) {

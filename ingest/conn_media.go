@@ -62,6 +62,9 @@ type trackState struct {
 	// picture size vpcC lacks; nil otherwise.
 	held    *remux.Track
 	refused bool // the codec cannot be carried: frames are dropped
+	// fromFrame is an AC-3 or E-AC-3 track, which has no configuration
+	// record: its first coded frame describes it.
+	fromFrame bool
 
 	changes     int       // differing sequence starts since changesFrom
 	changesFrom time.Time // start of the current change window
@@ -166,8 +169,14 @@ func (c *conn) sequenceStart(w remux.Writer, video bool, st *trackState, p *flv.
 	} else {
 		st.changesFrom = time.Now()
 	}
-	st.started, st.wire, st.held, st.track, st.refused = true, wire, nil, nil, false
+	st.started, st.wire, st.held, st.track, st.refused, st.fromFrame = true, wire, nil, nil, false, false
 	st.record = append(st.record[:0], p.Data...)
+	if isFrameDescribed(p.FourCC) {
+		// Whatever the sequence start holds (Enhanced RTMP defines no payload
+		// for these codecs), the next coded frame says what the track is.
+		st.fromFrame = true
+		return nil
+	}
 	if p.Signal == flv.SignalHEVCCodecID12 || p.Signal == flv.SignalHEVCUnderAVC {
 		c.log.Info().Str("track", kindName(video)).Str("signal", p.Signal.String()).Msg("non-standard HEVC signalling accepted")
 	}
@@ -208,6 +217,21 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 		return nil
 	}
 	t := st.track
+	if t == nil && (st.fromFrame || !st.started && isFrameDescribed(p.FourCC)) {
+		// AC-3, E-AC-3: the frame is the description, with or without a
+		// sequence start before it.
+		nt, err := flv.NewTrack(p.FourCC, p.Data)
+		if err != nil {
+			return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("%s track %d: %v frame at %d ms: %w", kindName(video), p.TrackID, p.FourCC, ts, err)}
+		}
+		if !st.started {
+			st.started, st.wire, st.changesFrom = true, p.FourCC, time.Now()
+		}
+		st.fromFrame, t = false, nt
+		if err := c.announce(w, st, t); err != nil {
+			return err
+		}
+	}
 	if t == nil && st.held != nil {
 		// VP9: the first key frame gives the size; frames before it are dropped
 		// like frames before a sequence start.
@@ -263,6 +287,10 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 	c.pub.bytes += int64(len(p.Data))
 	return nil
 }
+
+// isFrameDescribed reports whether a codec's track is described by its coded
+// frames rather than by a sequence start: AC-3 and E-AC-3.
+func isFrameDescribed(f flv.FourCC) bool { return f == flv.FourCCAC3 || f == flv.FourCCEAC3 }
 
 // refuseLegacy drops a legacy message of a codec the outputs cannot carry,
 // logging and counting the refusal once per session and kind. The track

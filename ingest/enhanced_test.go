@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -116,6 +117,67 @@ func TestEnhancedFixtures(t *testing.T) {
 			// 6 s of 25 fps video: the last frame's DTS is 5.96 s after the first.
 			if d := last[remux.TrackVideo] - w.frames[0].DTS; d < 5800 || d > 6100 {
 				t.Errorf("video spans %d ms", d)
+			}
+		})
+	}
+}
+
+// FLAC, AC-3 and E-AC-3 encoded by Debian's ffmpeg, wrapped per Enhanced RTMP
+// v2 by the test publisher (FLAC with its STREAMINFO as sequence start, AC-3
+// and E-AC-3 with none, as the specification defines none) and published over
+// a real connection: the Writer gets one audio track described as the sample
+// entry writers expect and every frame.
+func TestEnhancedAudioCodecs(t *testing.T) {
+	for _, tc := range []struct {
+		codec   string
+		want    remux.Codec
+		codecs  string
+		cfgSize int // dfLa: one STREAMINFO block; dac3; dec3 of one substream
+	}{
+		{"flac", remux.CodecFLAC, "fLaC", 38},
+		{"ac3", remux.CodecAC3, "ac-3", 3},
+		{"eac3", remux.CodecEAC3, "ec-3", 5},
+	} {
+		t.Run(tc.codec, func(t *testing.T) {
+			es := testkit.EncodeAudio(t, tc.codec, 2)
+			h := newRecHandler()
+			addr := startServer(t, &Server{Handler: h, Logger: testLogger(t)})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p, err := rtmpclient.Dial(ctx, "rtmp://"+addr+"/live/"+tc.codec, rtmpclient.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range rtmpclient.ExAudioTags(es.FourCC, es.Config, es.Frames, es.SamplesPerFrame, es.Rate) {
+				if err := p.WriteAudio(tag.Timestamp, tag.Body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w := h.next(t)
+			w.wait(t)
+			if w.cause != nil {
+				t.Fatalf("Close cause %v", w.cause)
+			}
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if len(w.tracks) != 1 {
+				t.Fatalf("%d tracks, want 1", len(w.tracks))
+			}
+			tr := w.tracks[0]
+			if tr.ID != remux.TrackAudio || tr.Codec != tc.want || tr.CodecString != tc.codecs || tr.SampleRate != 48000 ||
+				tr.Channels != 2 || tr.Timescale != 48000 || len(tr.Config) != tc.cfgSize {
+				t.Errorf("track %+v", tr)
+			}
+			if len(w.frames) != len(es.Frames) {
+				t.Errorf("%d frames, want %d", len(w.frames), len(es.Frames))
+			}
+			for i, f := range w.frames {
+				if !f.Key || i > 0 && f.DTS < w.frames[i-1].DTS {
+					t.Fatalf("frame %d: key %v, DTS %d", i, f.Key, f.DTS)
+				}
 			}
 		})
 	}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/rtmpgate/rtmpgate/remux"
+	"github.com/rtmpgate/rtmpgate/remux/codec/ac3"
 	"github.com/rtmpgate/rtmpgate/remux/codec/av1"
+	"github.com/rtmpgate/rtmpgate/remux/codec/flac"
 	"github.com/rtmpgate/rtmpgate/remux/codec/hevc"
 	"github.com/rtmpgate/rtmpgate/remux/codec/opus"
 	"github.com/rtmpgate/rtmpgate/remux/codec/vp9"
@@ -13,12 +15,16 @@ import (
 // NewTrack builds the track a sequence start announces from its codec's
 // configuration record (the TrackPacket's Data). The record is copied: the
 // track outlives the message. ID is TrackVideo or TrackAudio by the codec's
-// kind. A codec the outputs cannot carry (VP8, VVC, MP3, and for now FLAC,
-// AC-3 and E-AC-3) is an error wrapping ErrUnsupportedCodec; a broken record
-// is an error wrapping the codec package's malformed error.
+// kind. A codec the outputs cannot carry (VP8, VVC, MP3) is an error wrapping
+// ErrUnsupportedCodec; a broken record is an error wrapping the codec
+// package's malformed error.
 //
 // A VP9 track has no size until a key frame shows it: vpcC does not carry one,
 // so the caller fills Width and Height from vp9.ParseFrame before announcing it.
+//
+// AC-3 and E-AC-3 have no configuration record: Enhanced RTMP defines no
+// sequence start payload for them, and a track is described by its first
+// coded frame, which the caller passes as record.
 func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 	rec := append([]byte(nil), record...)
 	switch fcc {
@@ -76,6 +82,31 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 		return &remux.Track{
 			ID: remux.TrackAudio, Codec: remux.CodecOpus, Timescale: 48000, Config: rec,
 			CodecString: "opus", SampleRate: 48000, Channels: int(h.Channels),
+		}, nil
+	case FourCCFLAC:
+		si, err := flac.ParseStreamInfo(rec)
+		if err != nil {
+			return nil, err
+		}
+		return &remux.Track{
+			ID: remux.TrackAudio, Codec: remux.CodecFLAC, Timescale: uint32(si.SampleRate), Config: si.AppendDfLa(nil),
+			CodecString: flac.CodecString, SampleRate: si.SampleRate, Channels: si.Channels,
+		}, nil
+	case FourCCAC3, FourCCEAC3:
+		f, err := ac3.ParseFrame(rec)
+		if err != nil {
+			return nil, err
+		}
+		if f.EAC3 != (fcc == FourCCEAC3) {
+			return nil, malformedf("%v track: frame is %s", fcc, f.CodecString())
+		}
+		codec := remux.CodecAC3
+		if f.EAC3 {
+			codec = remux.CodecEAC3
+		}
+		return &remux.Track{
+			ID: remux.TrackAudio, Codec: codec, Timescale: uint32(f.SampleRate), Config: f.Config(nil),
+			CodecString: f.CodecString(), SampleRate: f.SampleRate, Channels: f.Channels,
 		}, nil
 	}
 	return nil, unsupportedf("%v", fcc)

@@ -104,3 +104,28 @@ func TestTrackProfiles(t *testing.T) {
 		}
 	}
 }
+
+// A FLAC sequence start must hold STREAMINFO, an AC-3 or E-AC-3 track's first
+// frame must be a syncframe of its FourCC's codec: anything else is malformed,
+// not unsupported.
+func TestNewTrackAudioErrors(t *testing.T) {
+	eac3 := []byte{0x0b, 0x77, 0x01, 0x7f, 0x34, 0x87, 0xc0, 0x00, 0x20, 0x84, 0x21, 0x08}
+	for name, tc := range map[string]struct {
+		fcc flv.FourCC
+		rec []byte
+	}{
+		"flac empty":       {flv.FourCCFLAC, nil},
+		"flac short":       {flv.FourCCFLAC, []byte("fLaC\x00\x00\x00\x22")},
+		"ac-3 no syncword": {flv.FourCCAC3, []byte{1, 2, 3, 4, 5, 6, 7}},
+		"ac-3 is e-ac-3":   {flv.FourCCAC3, eac3},
+	} {
+		_, err := flv.NewTrack(tc.fcc, tc.rec)
+		if err == nil || errors.Is(err, flv.ErrUnsupportedCodec) {
+			t.Errorf("%s: err %v, want a malformed record", name, err)
+		}
+	}
+	tr, err := flv.NewTrack(flv.FourCCEAC3, eac3)
+	if err != nil || tr.Codec != remux.CodecEAC3 || tr.CodecString != "ec-3" || tr.Channels != 2 || tr.SampleRate != 48000 {
+		t.Fatalf("ec-3: %+v, %v", tr, err)
+	}
+}
