@@ -463,7 +463,7 @@ func (s *session) frameDuration(k remux.Kind) int64 {
 	}
 	if k == remux.KindAudio {
 		if a := s.muxAudio; a != nil && a.SampleRate > 0 {
-			return (1024*1000 + int64(a.SampleRate)/2) / int64(a.SampleRate)
+			return a.FrameMillis()
 		}
 		return 23
 	}

@@ -20,8 +20,9 @@ const settleWait = 1000
 // its first frame after the cut. Audio beside a video cut does not wait for
 // that frame: its fragment ends one audio frame after its last sample, where
 // the next frame is due, and that frame is then placed exactly there (snap)
-// when it lands within half a frame of it, as AAC frames always do (1024
-// samples each; the ms timestamps of RTMP only round them). So the segment is
+// when it lands within half a frame of it, as frames of a fixed size (AAC's
+// 1024 samples, AC-3's 1536, Track.FrameSamples) always do: the ms timestamps
+// of RTMP only round them. So the segment is
 // listed the moment the keyframe cutting it arrives, instead of up to one audio
 // frame (21 to 23 ms) later. Audio whose next frame lands elsewhere (irregular
 // timestamps) costs that fragment boundary a gap, or that frame a shift of up
@@ -203,7 +204,11 @@ func (s *session) partDue(i int, dts int64) bool {
 	step := s.frameDuration(c.frag.Track().Kind())
 	expect := c.lastFrames
 	if t := c.frag.Track(); expect == 0 && i == aIdx && t.SampleRate > 0 {
-		expect = int((s.cfg.SegmentDuration.Milliseconds()*int64(t.SampleRate) + 512000) / 1024000) // AAC frames of 1024 samples
+		spf := int64(t.FrameSamples)
+		if spf <= 0 {
+			spf = 1024 // AAC
+		}
+		expect = int((s.cfg.SegmentDuration.Milliseconds()*int64(t.SampleRate) + spf*500) / (spf * 1000))
 	} else if expect == 0 && step > 0 {
 		expect = int((s.cfg.SegmentDuration.Milliseconds() + step/2) / step)
 	}
@@ -348,12 +353,13 @@ func (s *session) publishHeld() {
 }
 
 // estimateEnd is the end of a track's last sample when no next sample tells it:
-// one AAC frame (1024 samples) for audio, one frame interval for video.
+// one audio frame (Track.FrameMillis: 1024 samples unless the codec says
+// otherwise) for audio, one frame interval for video.
 func (s *session) estimateEnd(i int) int64 {
 	c := &s.cm[i]
 	if i == aIdx {
 		if t := c.frag.Track(); t.SampleRate > 0 {
-			return c.last + (1024*1000+int64(t.SampleRate)/2)/int64(t.SampleRate)
+			return c.last + t.FrameMillis()
 		}
 		return c.last + s.frameDuration(remux.KindAudio)
 	}

@@ -97,6 +97,23 @@ type Track struct {
 	AudioObjectType int // 2 for AAC-LC
 	SampleRate      int // Hz
 	Channels        int
+	// FrameSamples is the samples per channel in each frame when the codec's
+	// configuration fixes it (1536 for AC-3, the block size of a fixed-block
+	// FLAC stream); 0 means unknown, taken as AAC's 1024.
+	FrameSamples int
+}
+
+// FrameMillis is the duration of one audio frame in whole milliseconds, from
+// FrameSamples (1024 when unknown) at SampleRate; 0 without a sample rate.
+func (t *Track) FrameMillis() int64 {
+	if t.SampleRate <= 0 {
+		return 0
+	}
+	n := int64(t.FrameSamples)
+	if n <= 0 {
+		n = 1024
+	}
+	return (n*1000 + int64(t.SampleRate)/2) / int64(t.SampleRate)
 }
 
 // Color is a video track's colour description, in the code points of ISO/IEC
