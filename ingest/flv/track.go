@@ -88,10 +88,14 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &remux.Track{
+		t := &remux.Track{
 			ID: remux.TrackAudio, Codec: remux.CodecFLAC, Timescale: uint32(si.SampleRate), Config: si.AppendDfLa(nil),
 			CodecString: flac.CodecString, SampleRate: si.SampleRate, Channels: si.Channels,
-		}, nil
+		}
+		if si.MinBlockSize == si.MaxBlockSize {
+			t.FrameSamples = int(si.MaxBlockSize) // a fixed-blocksize stream (the last frame may be shorter)
+		}
+		return t, nil
 	case FourCCAC3, FourCCEAC3:
 		f, err := ac3.ParseFrame(rec)
 		if err != nil {
@@ -106,7 +110,7 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 		}
 		return &remux.Track{
 			ID: remux.TrackAudio, Codec: codec, Timescale: uint32(f.SampleRate), Config: f.Config(nil),
-			CodecString: f.CodecString(), SampleRate: f.SampleRate, Channels: f.Channels,
+			CodecString: f.CodecString(), SampleRate: f.SampleRate, Channels: f.Channels, FrameSamples: f.Samples,
 		}, nil
 	}
 	return nil, unsupportedf("%v", fcc)
