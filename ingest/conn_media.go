@@ -62,6 +62,9 @@ type trackState struct {
 	// picture size vpcC lacks; nil otherwise.
 	held    *remux.Track
 	refused bool // the codec cannot be carried: frames are dropped
+	// color is the last colorInfo metadata of a video track: it applies to
+	// the track built from every sequence start that follows.
+	color *colorInfo
 	// fromFrame is an AC-3 or E-AC-3 track, which has no configuration
 	// record: its first coded frame describes it.
 	fromFrame bool
@@ -130,6 +133,10 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 		return c.sequenceStart(w, video, st, p)
 	case flv.PacketFrame:
 		return c.codedFrame(w, video, ts, st, p)
+	case flv.PacketMetadata:
+		if video {
+			return c.colorMetadata(w, p.TrackID, st, p.Data)
+		}
 	case flv.PacketMPEG2TSSequenceStart:
 		if !st.started {
 			// Only an MPEG-2 TS descriptor (AV1 video descriptor), no
@@ -140,8 +147,8 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 		}
 	}
 	// End of sequence: nothing to carry, the track stays until a new sequence
-	// start replaces it. Command frames, colorInfo metadata and multichannel
-	// configuration change nothing the outputs use today.
+	// start replaces it. Command frames, metadata other than colorInfo and
+	// multichannel configuration change nothing the outputs use today.
 	return nil
 }
 
@@ -159,12 +166,8 @@ func (c *conn) sequenceStart(w remux.Writer, video bool, st *trackState, p *flv.
 		return nil
 	}
 	if st.started {
-		now := time.Now()
-		if now.Sub(st.changesFrom) > configChangeWindow {
-			st.changes, st.changesFrom = 0, now
-		}
-		if st.changes++; st.changes > maxConfigChanges {
-			return protoErr(KindMedia, "%s track %d: sequence start changed %d times within %v", kindName(video), p.TrackID, st.changes, configChangeWindow)
+		if err := st.change(video, p.TrackID, "sequence start"); err != nil {
+			return err
 		}
 	} else {
 		st.changesFrom = time.Now()
@@ -192,9 +195,50 @@ func (c *conn) sequenceStart(w remux.Writer, video bool, st *trackState, p *flv.
 	if (t.Kind() == remux.KindVideo) != video {
 		return protoErr(KindMedia, "%s message carries %v, a %v codec", kindName(video), p.FourCC, t.Kind())
 	}
+	t = withColor(t, st.color)
 	if t.Codec == remux.CodecVP9 {
 		st.held = t
 		return nil
+	}
+	return c.announce(w, st, t)
+}
+
+// change counts a differing sequence start or colour description of a track:
+// each is a new track for the outputs, so more than maxConfigChanges within
+// configChangeWindow is a protocol error.
+func (st *trackState) change(video bool, id uint8, what string) error {
+	now := time.Now()
+	if now.Sub(st.changesFrom) > configChangeWindow {
+		st.changes, st.changesFrom = 0, now
+	}
+	if st.changes++; st.changes > maxConfigChanges {
+		return protoErr(KindMedia, "%s track %d: %s changed %d times within %v", kindName(video), id, what, st.changes, configChangeWindow)
+	}
+	return nil
+}
+
+// colorMetadata applies a colorInfo Metadata packet: kept for the sequence
+// starts to come and, when it changes the colour of the announced track,
+// announced as a new track (the packager takes it without a discontinuity
+// before the first segment). A repeated colorInfo changes nothing.
+func (c *conn) colorMetadata(w remux.Writer, id uint8, st *trackState, data []byte) error {
+	ci, ok := parseColorInfo(data)
+	if !ok || st.color != nil && *st.color == ci {
+		return nil
+	}
+	st.color = &ci
+	if st.held != nil {
+		st.held = withColor(st.held, st.color)
+	}
+	if st.track == nil {
+		return nil
+	}
+	t := withColor(st.track, st.color)
+	if t == st.track {
+		return nil
+	}
+	if err := st.change(true, id, "colorInfo"); err != nil {
+		return err
 	}
 	return c.announce(w, st, t)
 }
