@@ -117,9 +117,10 @@ func (s *session) WriteMetadata(m *remux.Metadata) error {
 	return nil
 }
 
-// WriteTrack takes a sequence header. The same configuration sent again is
-// ignored; a different one mid-stream closes the open segment and starts a new
-// track set after a discontinuity.
+// WriteTrack takes a sequence header. The same configuration (and colour) sent
+// again is ignored; a different one before the first frame replaces the track,
+// mid-stream it closes the open segment and starts a new track set after a
+// discontinuity.
 func (s *session) WriteTrack(t *remux.Track) error {
 	if err := s.check(); err != nil {
 		return err
@@ -135,7 +136,7 @@ func (s *session) WriteTrack(t *remux.Track) error {
 	default:
 		return fmt.Errorf("packager: %s: track codec %v: unsupported", s.out.key(), t.Codec)
 	}
-	if *cur != nil && (*cur).Codec == t.Codec && bytes.Equal((*cur).Config, t.Config) {
+	if *cur != nil && (*cur).Codec == t.Codec && bytes.Equal((*cur).Config, t.Config) && sameColor((*cur).Color, t.Color) {
 		return nil
 	}
 	*cur = t
@@ -155,6 +156,12 @@ func (s *session) WriteTrack(t *remux.Track) error {
 	}
 	s.changeTracks(nil)
 	return nil
+}
+
+// sameColor reports whether two colour descriptions are equal: a track whose
+// colour changes (Enhanced RTMP colorInfo) needs a new init segment.
+func sameColor(a, b *remux.Color) bool {
+	return a == b || a != nil && b != nil && *a == *b
 }
 
 // WriteFrame takes one access unit; f.Data is copied before WriteFrame returns.
