@@ -99,8 +99,8 @@ func TestTrackProfiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr.Profile != tc.profile || tr.Level != tc.level {
-			t.Errorf("%s: %q %q, want %q %q", tc.file, tr.Profile, tr.Level, tc.profile, tc.level)
+		if tr.Profile != tc.profile || tr.Level != tc.level || tr.BitDepth != 8 {
+			t.Errorf("%s: %q %q %d bits, want %q %q 8 bits", tc.file, tr.Profile, tr.Level, tr.BitDepth, tc.profile, tc.level)
 		}
 	}
 }
