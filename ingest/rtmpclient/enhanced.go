@@ -48,3 +48,23 @@ func ExAudioTags(fourCC string, config []byte, frames [][]byte, samplesPerFrame,
 	}
 	return tags
 }
+
+// ExVideoTags wraps a video stream as a publisher sends it: metadata (a
+// colorInfo AMF body, none when nil) and the sequence start holding config,
+// then one CodedFrames tag per frame in decode order, frameMs apart, with its
+// composition offset and frame type (key or inter).
+func ExVideoTags(fourCC string, metadata, config []byte, frames [][]byte, keys []bool, cts []int32, frameMs int) []Tag {
+	tags := make([]Tag, 0, len(frames)+2)
+	if metadata != nil {
+		tags = append(tags, Tag{Type: TagVideo, Config: true, Body: ExVideoBody(5, ExMetadata, fourCC, 0, metadata)})
+	}
+	tags = append(tags, Tag{Type: TagVideo, Config: true, Body: ExVideoBody(1, ExSequenceStart, fourCC, 0, config)})
+	for i, f := range frames {
+		frameType := byte(2)
+		if keys[i] {
+			frameType = 1
+		}
+		tags = append(tags, Tag{Type: TagVideo, Timestamp: uint32(i * frameMs), Body: ExVideoBody(frameType, ExCodedFrames, fourCC, cts[i], f)})
+	}
+	return tags
+}
