@@ -18,8 +18,7 @@ type Stats struct {
 	ProtocolErrors map[string]int64
 	PublishRefused int64 // publishes the Handler (or the connection's state) refused
 	// UnsupportedCodecs counts tracks refused for a codec the outputs cannot
-	// carry, by codec: an Enhanced RTMP FourCC ("vp08", ".mp3", "fLaC", "ac-3",
-	// "ec-3", "vvc1"), "other" for a FourCC outside the specification, a
+	// carry, by codec: an Enhanced RTMP FourCC ("vp08", ".mp3", "vvc1"), "other" for a FourCC outside the specification, a
 	// FourCC with "-mpeg2ts" for a track announced by an MPEG-2 TS descriptor
 	// alone, or
 	// "flv-video-N" / "flv-audio-N" for a legacy FLV codec id / sound format N.
