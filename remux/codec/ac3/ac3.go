@@ -53,9 +53,6 @@ var frameWords = [19][3]int{
 	{896, 975, 1344}, {1024, 1114, 1536}, {1152, 1253, 1728}, {1280, 1393, 1920},
 }
 
-// bitRates is the AC-3 nominal bit rate in kbit/s per frmsizecod/2.
-var bitRates = [19]int{32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640}
-
 // ParseFrame reads the syncframe header at the start of b, a coded frame as
 // Enhanced RTMP carries it. For E-AC-3 the following syncframes of b are
 // walked to count the dependent substreams of independent substream 0.
