@@ -58,7 +58,11 @@ func parseBlockingQuery(r *http.Request) blockingQuery {
 // request's context and a cap, until the playlist lists that segment or part,
 // then answers from the snapshot that does. The wait holds no goroutine of its
 // own: only the one net/http runs the handler on.
-func (s *server) servePlaylist(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string) {
+//
+// With still, a playlist a blocking request waited for is served only when still
+// approves of the stream as it is then (a ladder member that left meanwhile is
+// a 404 there, see ladderFile); nil approves of everything.
+func (s *server) servePlaylist(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string, still func() bool) {
 	q := parseBlockingQuery(r)
 	if q.malformed {
 		http.Error(w, "bad _HLS_msn or _HLS_part", http.StatusBadRequest)
@@ -68,6 +72,10 @@ func (s *server) servePlaylist(w http.ResponseWriter, r *http.Request, st *packa
 	if q.block {
 		var ok bool
 		if snap, ok = s.waitPlaylist(w, r, st, snap, path, q); !ok {
+			return
+		}
+		if still != nil && !still() {
+			notFound(w, r)
 			return
 		}
 	}

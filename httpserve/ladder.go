@@ -19,10 +19,22 @@ import (
 func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
 	if path != packager.MultivariantPath {
 		member, rest, ok := s.ladderFile(app, name, path)
-		if ok {
-			s.object(w, r, app, member, rest)
+		if !ok {
+			return false
 		}
-		return ok
+		st, err := s.hub.Stream(app, member)
+		if err == nil && (rest == packager.VideoPlaylistPath || rest == packager.AudioPlaylistPath) {
+			// A blocking reload that waited while its member left is answered
+			// as ladderFile answers now, not with the member's last playlist
+			// (EXT-X-ENDLIST would end the player instead of moving it).
+			s.servePlaylist(w, r, st, rest, func() bool {
+				_, _, ok := s.ladderFile(app, name, path)
+				return ok
+			})
+			return true
+		}
+		s.object(w, r, app, member, rest)
+		return true
 	}
 	l, err := s.hub.Ladder(app, name)
 	if err != nil {

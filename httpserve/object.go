@@ -33,7 +33,7 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 		return
 	}
 	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {
-		s.servePlaylist(w, r, st, path)
+		s.servePlaylist(w, r, st, path, nil)
 		return
 	}
 	obj, ok := st.Object(path)

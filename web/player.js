@@ -51,10 +51,14 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     if (!window.shaka) {
       fail('Shaka Player is not in this build: run make build');
     } else {
-      // Shaka Player with its defaults: its low-latency mode is one of them
-      // (LL-HLS parts, the MPD's ServiceDescription).
+      // Shaka Player with its defaults (its low-latency mode is one of them:
+      // LL-HLS parts, the MPD's ServiceDescription), except on HLS: Shaka
+      // 5.2.12 drops video up to the next keyframe after a part whose
+      // recomputed timestamp offset reads 1 ms off (shaka-player#10589, see
+      // docs/PLAYBACK.md), so it plays whole segments there.
       shaka.polyfill.installAll();
       const player = new shaka.Player();
+      if (/\.m3u8(\?|$)/.test(src)) player.configure('streaming.lowLatencyMode', false);
       player.addEventListener('error', e => fail('Shaka: ' + e.detail.code));
       player.attach(video).then(() => player.load(src)).catch(e => fail('Shaka: ' + (e.code || e)));
       latency = () => { const r = player.seekRange(); return r.end - video.currentTime; };
