@@ -229,6 +229,9 @@ func checkFrameSequence(t *testing.T, recs []byte, timescale uint32, video bool,
 				nextT, _ = refTicks(big.NewInt(pending[i+1].DTS), timescale)
 			}
 			pT, _ := refTicks(new(big.Int).Add(big.NewInt(p.DTS), big.NewInt(int64(p.CTS))), timescale)
+			if !video {
+				pT = dT // composition offsets are written for H.264 and HEVC only
+			}
 			wantFlags := uint32(0x02000000)
 			if video && !p.Key {
 				wantFlags = 0x01010000
