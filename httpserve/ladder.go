@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
 )
@@ -44,18 +43,7 @@ func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, 
 	if doc == nil {
 		return false
 	}
-	d := s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc)
-	h := w.Header()
-	h["Content-Type"] = contentTypeHeader(packager.ContentTypePlaylist)
-	h["Cache-Control"] = s.playlistCC
-	h["Vary"] = varyEncoding
-	body, etag, length := d.plain, d.etag, d.length
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		body, etag, length = d.gzipped()
-		h["Content-Encoding"] = gzipEncoding
-	}
-	h["Etag"] = etag
-	serveBytes(w, r, body, time.Time{}, length, nil)
+	s.writeDoc(w, r, s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc), packager.ContentTypePlaylist)
 	return true
 }
 

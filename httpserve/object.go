@@ -98,9 +98,13 @@ func immutableETag(path string, size int) string {
 // playlist can change twice within a second, and If-Modified-Since has one-second
 // resolution, so a CDN revalidating by date could be told 304 for a stale one.
 func (s *server) serveDoc(w http.ResponseWriter, r *http.Request, st *packager.Stream, path string, obj packager.Object) {
-	d := s.docs.get(st, path, obj.Data)
+	s.writeDoc(w, r, s.docs.get(st, path, obj.Data), obj.ContentType)
+}
+
+// writeDoc answers with a cached document, gzip-compressed when accepted.
+func (s *server) writeDoc(w http.ResponseWriter, r *http.Request, d *doc, contentType string) {
 	h := w.Header()
-	h["Content-Type"] = contentTypeHeader(obj.ContentType)
+	h["Content-Type"] = contentTypeHeader(contentType)
 	h["Cache-Control"] = s.playlistCC
 	h["Vary"] = varyEncoding
 	body, etag, length := d.plain, d.etag, d.length
