@@ -164,7 +164,19 @@ func TestRealMediaSegments(t *testing.T) {
 // The hub's clock follows the media, as for a publisher sending in real time:
 // on the wall clock the loop runs minutes of media per second, and segments
 // would stay retained (their expiry is wall time) far beyond a live window.
-func BenchmarkSessionFrames(b *testing.B) {
+func BenchmarkSessionFrames(b *testing.B) { benchSessionFrames(b, nil) }
+
+// BenchmarkSessionFramesWatched is BenchmarkSessionFrames with a viewer: after
+// every frame the fMP4 media playlists, the multivariant playlist and the MPD
+// are read, so every change (each part, each segment) is rendered once, as
+// when a stream is watched.
+func BenchmarkSessionFramesWatched(b *testing.B) {
+	benchSessionFrames(b, []string{packager.VideoPlaylistPath, packager.AudioPlaylistPath, packager.MultivariantPath, packager.MPDPath})
+}
+
+// benchSessionFrames publishes the looped clip frame by frame, reading the
+// documents at watch after each frame.
+func benchSessionFrames(b *testing.B, watch []string) {
 	c := makeClip(b, 10)
 	base := time.Now()
 	var mediaNow atomic.Int64 // ms of media, read by the janitor too
@@ -180,6 +192,10 @@ func BenchmarkSessionFrames(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	st, err := h.Stream("live", "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
 	span := c.frames[len(c.frames)-1].DTS + 100
 	f := new(remux.Frame)
 	var before, after runtime.MemStats
@@ -193,6 +209,9 @@ func BenchmarkSessionFrames(b *testing.B) {
 		mediaNow.Store(f.DTS)
 		if err := w.WriteFrame(f); err != nil {
 			b.Fatal(err)
+		}
+		for _, p := range watch {
+			st.Object(p)
 		}
 	}
 	elapsed := time.Since(start)
