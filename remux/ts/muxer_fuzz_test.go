@@ -45,30 +45,14 @@ func referenceES(f *remux.Frame) (es []byte, ok bool) {
 		n := 7 + len(f.Data)
 		return append([]byte{0xFF, 0xF1, 0x50, 0x80 | byte(n>>11), byte(n >> 3), byte(n<<5) | 0x1F, 0xFC}, f.Data...), true
 	}
-	ls := t.NALULengthSize
-	if ls < 1 || ls > 4 {
+	nals, ok := splitNALUs(f.Data, t.NALULengthSize)
+	if !ok {
 		return nil, false
 	}
-	var nals [][]byte
 	hasPS := false
-	for d := f.Data; len(d) > 0; {
-		if len(d) < ls {
-			return nil, false
-		}
-		n := 0
-		for _, b := range d[:ls] {
-			n = n<<8 | int(b)
-		}
-		d = d[ls:]
-		if n > len(d) {
-			return nil, false
-		}
-		if n > 0 {
-			nals = append(nals, d[:n])
-			typ := d[0] & 0x1F
-			hasPS = hasPS || typ == 7 || typ == 8
-		}
-		d = d[n:]
+	for _, n := range nals {
+		typ := n[0] & 0x1F
+		hasPS = hasPS || typ == 7 || typ == 8
 	}
 	var out [][]byte
 	if len(nals) > 0 && nals[0][0]&0x1F == 9 {
@@ -128,30 +112,14 @@ func referenceHEVC(f *remux.Frame) (es []byte, ok bool) {
 		}
 		return f.Data, true
 	}
-	ls := t.NALULengthSize
-	if ls < 1 || ls > 4 {
+	nals, ok := splitNALUs(f.Data, t.NALULengthSize)
+	if !ok {
 		return nil, false
 	}
-	var nals [][]byte
 	hasPS := false
-	for d := f.Data; len(d) > 0; {
-		if len(d) < ls {
-			return nil, false
-		}
-		n := 0
-		for _, b := range d[:ls] {
-			n = n<<8 | int(b)
-		}
-		d = d[ls:]
-		if n > len(d) {
-			return nil, false
-		}
-		if n > 0 {
-			nals = append(nals, d[:n])
-			typ := d[0] >> 1 & 0x3F
-			hasPS = hasPS || typ >= 32 && typ <= 34
-		}
-		d = d[n:]
+	for _, n := range nals {
+		typ := n[0] >> 1 & 0x3F
+		hasPS = hasPS || typ >= 32 && typ <= 34
 	}
 	var out [][]byte
 	if len(nals) > 0 && nals[0][0]>>1&0x3F == 35 {
@@ -206,4 +174,30 @@ func checkAppend(t *testing.T, m *ts.Muxer, fr *remux.Frame, reference func(*rem
 		t.Fatalf("ES differs from reference conversion")
 	}
 	return d, true
+}
+
+// splitNALUs splits length-prefixed NAL units the slow, obvious way, leaving out
+// empty ones; ok is false for a bad length size or a length past the end.
+func splitNALUs(d []byte, ls int) (nals [][]byte, ok bool) {
+	if ls < 1 || ls > 4 {
+		return nil, false
+	}
+	for len(d) > 0 {
+		if len(d) < ls {
+			return nil, false
+		}
+		n := 0
+		for _, b := range d[:ls] {
+			n = n<<8 | int(b)
+		}
+		d = d[ls:]
+		if n > len(d) {
+			return nil, false
+		}
+		if n > 0 {
+			nals = append(nals, d[:n])
+		}
+		d = d[n:]
+	}
+	return nals, true
 }
