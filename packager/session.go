@@ -55,6 +55,8 @@ type session struct {
 	segRegrid  bool // the open segment starts a new DASH Period without a discontinuity (remux.Decision.Regrid)
 	regridNext bool // the segment about to open does
 	anchored   bool
+	lastDTS    [2]int64 // per kind: the last muxed frame's DTS (see inOrder)
+	dtsSeen    [2]bool
 	anchorDTS  int64 // the session's first DTS, paired with begin
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
@@ -361,6 +363,13 @@ func (s *session) logTracks(msg string) {
 
 // frame segments and muxes one frame of a settled session.
 func (s *session) frame(f *remux.Frame) error {
+	if f.DTS < 0 {
+		// CMAF decode times are unsigned: a frame before the timeline's zero
+		// (a track that first appears after the other's timestamps jumped)
+		// has no place in the fragments the other outputs share.
+		s.dropped++
+		return nil
+	}
 	kind := f.Track.Kind()
 	if s.joinAtKey {
 		switch {
@@ -382,6 +391,10 @@ func (s *session) frame(f *remux.Frame) error {
 		if held || err != nil {
 			return err
 		}
+	}
+	if !s.inOrder(f, kind) {
+		s.dropped++
+		return nil
 	}
 	if s.open && len(s.buf) >= s.cfg.MaxSegmentBytes {
 		s.seg.Reset() // the TS outgrew the cap before the media count did: cut here
@@ -418,6 +431,27 @@ func (s *session) frame(f *remux.Frame) error {
 		s.segEnd[i] = end
 	}
 	return nil
+}
+
+// inOrder reports whether f may be muxed after its track's previous frame.
+// Decode times within a track only go forward in an fMP4 fragment; the ingest
+// repairs RTMP timestamps so, but a writer that jumps back is met here: a frame
+// that could start a segment (a video keyframe, or any frame without video)
+// cuts one that follows a discontinuity and restarts every track's order, and
+// any other frame behind its track is dropped.
+func (s *session) inOrder(f *remux.Frame, kind remux.Kind) bool {
+	i := endIndex(kind)
+	if s.dtsSeen[i] && f.DTS < s.lastDTS[i] {
+		if !(kind == remux.KindVideo && f.Key || s.muxVideo == nil) {
+			return false
+		}
+		s.dtsSeen = [2]bool{}
+		if s.open {
+			s.seg.Reset()
+		}
+	}
+	s.dtsSeen[i], s.lastDTS[i] = true, f.DTS
+	return true
 }
 
 // holdForKeyframe keeps a segment from starting before the first video keyframe of

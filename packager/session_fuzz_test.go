@@ -10,6 +10,11 @@ import (
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
+// maxFuzzOps bounds one input's ops: every op is followed by a full check
+// (all playlists and the MPD parsed), and an input that takes seconds is
+// reported by the fuzzer as a hang.
+const maxFuzzOps = 300
+
 // FuzzSession drives a publish session with arbitrary writes (tracks appearing,
 // changing and repeating, metadata, frames with any timestamps, sizes and key
 // flags, republishes) and checks that nothing panics and that every playlist
@@ -71,7 +76,7 @@ func FuzzSession(f *testing.F) {
 				hist.check(t, parseMPD(t, st))
 			}
 		}
-		for n := 0; len(data) >= 4 && n < 2000; n++ {
+		for n := 0; len(data) >= 4 && n < maxFuzzOps; n++ {
 			op, a, b, x := data[0]%8, data[1], data[2], data[3]
 			data = data[4:]
 			step := int64(int16(binary.BigEndian.Uint16([]byte{a, b})))
