@@ -37,13 +37,17 @@ func NewTrack(fcc FourCC, record []byte) (*remux.Track, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &remux.Track{
+		t := &remux.Track{
 			ID: remux.TrackVideo, Codec: remux.CodecHEVC, Timescale: 90000, Config: rec,
 			CodecString: c.CodecString("hvc1"), Width: c.Width, Height: c.Height,
 			NALULengthSize: c.LengthSize, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS,
 			BitDepth: int(c.BitDepthLuma),
 			Profile:  hevcProfiles[c.ProfileIDC], Level: fmt.Sprintf("%g", float64(c.LevelIDC)/30),
-		}, nil
+		}
+		if s := c.FirstSPS; s.Colour {
+			t.Color = &remux.Color{Primaries: s.Primaries, Transfer: s.Transfer, Matrix: s.Matrix, FullRange: s.FullRange}
+		}
+		return t, nil
 	case FourCCAV1:
 		c, err := av1.ParseConfig(rec)
 		if err != nil {

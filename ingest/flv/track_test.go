@@ -6,6 +6,7 @@ import (
 
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	erfixture "github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -127,5 +128,32 @@ func TestNewTrackAudioErrors(t *testing.T) {
 	tr, err := flv.NewTrack(flv.FourCCEAC3, eac3)
 	if err != nil || tr.Codec != remux.CodecEAC3 || tr.CodecString != "ec-3" || tr.Channels != 2 || tr.SampleRate != 48000 {
 		t.Fatalf("ec-3: %+v, %v", tr, err)
+	}
+}
+
+// An HEVC track takes its colour from the SPS's VUI when the publisher sends
+// no colorInfo: x265 writes the colour description it was told (here HLG) and
+// none by default.
+func TestNewTrackHEVCColourFromSPS(t *testing.T) {
+	for _, c := range []struct {
+		params string
+		want   *remux.Color
+	}{
+		{"colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc:range=full", &remux.Color{Primaries: 9, Transfer: 18, Matrix: 9, FullRange: true}},
+		{"bframes=2", nil},
+	} {
+		v := testkit.EncodeVideo(t, 40, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=0.2",
+			"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+			"-x265-params", "log-level=error:"+c.params)
+		tr, err := flv.NewTrack(flv.FourCCHEVC, v.Config)
+		if err != nil {
+			t.Fatalf("%s: %v", c.params, err)
+		}
+		if (tr.Color == nil) != (c.want == nil) || tr.Color != nil && *tr.Color != *c.want {
+			t.Errorf("%s: colour %+v, want %+v", c.params, tr.Color, c.want)
+		}
+		if tr.Color != nil && tr.Color.HDR() != "HLG" {
+			t.Errorf("%s: HDR %q, want HLG", c.params, tr.Color.HDR())
+		}
 	}
 }

@@ -59,6 +59,7 @@ type Config struct {
 
 	// From the first SPS.
 	Width, Height int
+	FirstSPS      SPS
 }
 
 // ParseConfig parses an HEVCDecoderConfigurationRecord and the first SPS in
@@ -139,7 +140,7 @@ func ParseConfig(rec []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Width, c.Height = s.Width, s.Height
+	c.Width, c.Height, c.FirstSPS = s.Width, s.Height, s
 	return c, nil
 }
 
@@ -227,6 +228,12 @@ type SPS struct {
 	ChromaFormat                 uint8
 	BitDepthLuma, BitDepthChroma uint8
 	Width, Height                int // after the conformance window
+
+	// Colour is the VUI's colour description (H.265 E.2.1), when the SPS
+	// carries one: the code points of ISO/IEC 23091-2 that the colr box needs.
+	Colour                      bool
+	Primaries, Transfer, Matrix uint8
+	FullRange                   bool
 }
 
 // maxSPS bounds the RBSP copy ParseSPS makes.
@@ -284,7 +291,152 @@ func ParseSPS(nal []byte) (SPS, error) {
 		return SPS{}, malformedf("SPS picture %dx%d with conformance window %d+%d, %d+%d", w, h, left, right, top, bottom)
 	}
 	s.Width, s.Height = int(uint64(w)-cw), int(uint64(h)-ch)
+	// The colour description is optional and far into the SPS: an SPS that
+	// ends early or says something out of range there keeps what came before.
+	if c, ok := readVUIColour(&r, maxSub); ok {
+		s.Colour, s.Primaries, s.Transfer, s.Matrix, s.FullRange = true, c.Primaries, c.Transfer, c.Matrix, c.FullRange
+	}
 	return s, nil
+}
+
+// vuiColour is the colour part of an SPS's video_signal_type.
+type vuiColour struct {
+	Primaries, Transfer, Matrix uint8
+	FullRange                   bool
+}
+
+// SPS bounds from H.265 7.4.3.2.1, which readVUIColour holds the stream to so
+// that a corrupt SPS costs bounded work.
+const (
+	maxShortTermRefPicSets = 64
+	maxDeltaPOCs           = 16 // sps_max_dec_pic_buffering is at most 16
+	maxLongTermRefPics     = 32
+)
+
+// readVUIColour reads from after bit_depth_chroma_minus8 to the VUI's
+// colour_description (H.265 7.3.2.2.1 and E.2.1), ok when one is present.
+func readVUIColour(r *bits.Reader, maxSub int) (vuiColour, bool) {
+	pocBits := int(r.UE()) + 4 // log2_max_pic_order_cnt_lsb_minus4
+	if pocBits > 16 {
+		return vuiColour{}, false
+	}
+	first := maxSub
+	if r.Flag() { // sps_sub_layer_ordering_info_present_flag
+		first = 0
+	}
+	for i := first; i <= maxSub; i++ {
+		r.UE() // sps_max_dec_pic_buffering_minus1
+		r.UE() // sps_max_num_reorder_pics
+		r.UE() // sps_max_latency_increase_plus1
+	}
+	for range 6 { // log2_min_luma_coding_block_size_minus3 .. max_transform_hierarchy_depth_intra
+		r.UE()
+	}
+	if r.Flag() && r.Flag() { // scaling_list_enabled_flag, sps_scaling_list_data_present_flag
+		skipScalingListData(r)
+	}
+	r.Skip(2)     // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+	if r.Flag() { // pcm_enabled_flag
+		r.Skip(8) // pcm sample bit depths
+		r.UE()    // log2_min_pcm_luma_coding_block_size_minus3
+		r.UE()    // log2_diff_max_min_pcm_luma_coding_block_size
+		r.Skip(1) // pcm_loop_filter_disabled_flag
+	}
+	n := int(r.UE()) // num_short_term_ref_pic_sets
+	if n > maxShortTermRefPicSets || r.Err() != nil {
+		return vuiColour{}, false
+	}
+	var deltaPOCs [maxShortTermRefPicSets]int
+	for i := 0; i < n; i++ {
+		d, ok := skipShortTermRefPicSet(r, i, deltaPOCs[:i])
+		if !ok {
+			return vuiColour{}, false
+		}
+		deltaPOCs[i] = d
+	}
+	if r.Flag() { // long_term_ref_pics_present_flag
+		lt := int(r.UE())
+		if lt > maxLongTermRefPics {
+			return vuiColour{}, false
+		}
+		r.Skip(lt * (pocBits + 1)) // lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+	}
+	r.Skip(2)      // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+	if !r.Flag() { // vui_parameters_present_flag
+		return vuiColour{}, false
+	}
+	if r.Flag() { // aspect_ratio_info_present_flag
+		if r.Bits(8) == 255 { // aspect_ratio_idc EXTENDED_SAR
+			r.Skip(32)
+		}
+	}
+	if r.Flag() { // overscan_info_present_flag
+		r.Skip(1)
+	}
+	if !r.Flag() { // video_signal_type_present_flag
+		return vuiColour{}, false
+	}
+	r.Skip(3) // video_format
+	var c vuiColour
+	c.FullRange = r.Flag()
+	if !r.Flag() { // colour_description_present_flag
+		return vuiColour{}, false
+	}
+	c.Primaries, c.Transfer, c.Matrix = uint8(r.Bits(8)), uint8(r.Bits(8)), uint8(r.Bits(8))
+	return c, r.Err() == nil
+}
+
+// skipScalingListData skips scaling_list_data() (H.265 7.3.4).
+func skipScalingListData(r *bits.Reader) {
+	for sizeID := 0; sizeID < 4; sizeID++ {
+		step := 1
+		if sizeID == 3 {
+			step = 3
+		}
+		for m := 0; m < 6; m += step {
+			if !r.Flag() { // scaling_list_pred_mode_flag
+				r.UE() // scaling_list_pred_matrix_id_delta
+				continue
+			}
+			coefs := min(64, 1<<(4+sizeID<<1))
+			if sizeID > 1 {
+				r.SE() // scaling_list_dc_coef_minus8
+			}
+			for range coefs {
+				r.SE() // scaling_list_delta_coef
+			}
+			if r.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// skipShortTermRefPicSet skips st_ref_pic_set(idx) of an SPS (H.265 7.3.7),
+// given the delta POC counts of the sets before it, and returns its own.
+func skipShortTermRefPicSet(r *bits.Reader, idx int, before []int) (int, bool) {
+	if idx > 0 && r.Flag() { // inter_ref_pic_set_prediction_flag
+		// In an SPS delta_idx_minus1 is absent: the reference is the set before.
+		r.Skip(1) // delta_rps_sign
+		r.UE()    // abs_delta_rps_minus1
+		n := 0
+		for j := 0; j <= before[idx-1]; j++ {
+			used := r.Flag()
+			if used || r.Flag() { // use_delta_flag, inferred 1 when used
+				n++
+			}
+		}
+		return n, n <= maxDeltaPOCs && r.Err() == nil
+	}
+	neg, pos := int(r.UE()), int(r.UE())
+	if neg > maxDeltaPOCs || pos > maxDeltaPOCs || neg+pos > maxDeltaPOCs {
+		return 0, false
+	}
+	for range neg + pos {
+		r.UE()    // delta_poc_s0/s1_minus1
+		r.Skip(1) // used_by_curr_pic_s0/s1_flag
+	}
+	return neg + pos, r.Err() == nil
 }
 
 // skipProfileTierLevel skips profile_tier_level(1, maxSubLayersMinus1)

@@ -3,6 +3,7 @@ package hevc_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"testing"
@@ -237,4 +238,51 @@ func cutSample(s []byte, n int) []byte {
 		out = append(out, nal...)
 	}
 	return out
+}
+
+// TestSPSColour reads the VUI colour description of SPSs written by x265
+// (ffmpeg -c:v libx265 -x265-params ...) through the parts of the SPS before
+// it: sub-layer ordering, scaling lists, several short-term reference picture
+// sets (with B-pyramids, inter-predicted ones) and the SAR.
+func TestSPSColour(t *testing.T) {
+	for _, c := range []struct {
+		name, sps string
+		want      hevc.SPS
+	}{
+		{"colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:range=limited",
+			"42010102200000030090000003000003003ca00a080f1365959a4932bc05a84880482000000300200000030321",
+			hevc.SPS{Colour: true, Primaries: 9, Transfer: 16, Matrix: 9}},
+		{"colorprim=bt709:transfer=bt709:colormatrix=bt709:range=full:bframes=8:b-pyramid=1:scaling-list=default",
+			"42010102200000030090000003000003003ca00a080f1365958a924e5780b7010101040000030004000003006420",
+			hevc.SPS{Colour: true, Primaries: 1, Transfer: 1, Matrix: 1, FullRange: true}},
+		{"colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc:bframes=0:ref=6:keyint=30:sar=4:3",
+			"42010102200000030090000003000003003ca00a080f13659ea4932bc39a848904820000030002000003003210",
+			hevc.SPS{Colour: true, Primaries: 9, Transfer: 18, Matrix: 9}},
+		{"bframes=3 (no colour description)",
+			"42010102200000030090000003000003003ca00a080f136595964932bc05a02000000300200000030321",
+			hevc.SPS{}},
+	} {
+		nal, err := hex.DecodeString(c.sps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := hevc.ParseSPS(nal)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if s.Width != 320 || s.Height != 240 || s.BitDepthLuma != 10 {
+			t.Errorf("%s: %dx%d %d-bit, want 320x240 10-bit", c.name, s.Width, s.Height, s.BitDepthLuma)
+		}
+		got := hevc.SPS{Colour: s.Colour, Primaries: s.Primaries, Transfer: s.Transfer, Matrix: s.Matrix, FullRange: s.FullRange}
+		if got != c.want {
+			t.Errorf("%s: colour %+v, want %+v", c.name, got, c.want)
+		}
+		// A truncated SPS never claims a colour that is not all there.
+		for n := 20; n < len(nal); n++ {
+			if s, err := hevc.ParseSPS(nal[:n]); err == nil && s.Colour &&
+				(s.Primaries != got.Primaries || s.Transfer != got.Transfer || s.Matrix != got.Matrix || s.FullRange != got.FullRange) {
+				t.Errorf("%s cut to %d bytes: colour %+v", c.name, n, s)
+			}
+		}
+	}
 }
