@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 	"github.com/rtmpgate/rtmpgate/remux"
 )
 
@@ -102,4 +105,55 @@ func FuzzParseColorInfo(f *testing.F) {
 			t.Fatalf("%+v", ci)
 		}
 	})
+}
+
+// A VP9 key frame of another size, without a new sequence start, announces
+// the track again with that size (a new init segment for the outputs); key
+// frames of the same size announce nothing.
+func TestVP9SizeChange(t *testing.T) {
+	fp := loadParts(t)
+	small := testkit.EncodeVideo(t, 40, "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=0.12",
+		"-c:v", "libvpx-vp9", "-deadline", "realtime", "-g", "1")
+	if small.Entry != "vp09" || len(small.Frames) < 2 {
+		t.Fatalf("encoded %q with %d frames, want vp09 and at least 2", small.Entry, len(small.Frames))
+	}
+	h := newRecHandler()
+	addr := startServer(t, &Server{Handler: h, Logger: testLogger(t)})
+	c := dialClient(t, addr)
+	c.publish("live", "vp9size")
+	w := h.next(t)
+	msgs := [][]byte{
+		exVideo(1, 0, "vp09", fp.vpcC),
+		exVideo(1, 1, "vp09", fp.vp9Frames[0].Data),
+		exVideo(1, 1, "vp09", small.Frames[0]),
+		exVideo(1, 1, "vp09", small.Frames[1]),
+		exVideo(1, 1, "vp09", fp.vp9Frames[0].Data),
+	}
+	for i, m := range msgs {
+		if err := c.send(rtmp.MsgVideo, 1, uint32(i*40), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		n := len(w.frames)
+		w.mu.Unlock()
+		if n == len(msgs)-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var sizes []string
+	for _, tr := range w.tracks {
+		sizes = append(sizes, fmt.Sprintf("%dx%d", tr.Width, tr.Height))
+	}
+	if len(w.frames) != len(msgs)-1 || strings.Join(sizes, " ") != "640x360 160x120 640x360" {
+		t.Fatalf("%d frames, tracks announced %v: want 4 frames and 640x360 160x120 640x360", len(w.frames), sizes)
+	}
+	if w.cause != nil {
+		t.Errorf("closed: %v", w.cause)
+	}
 }

@@ -322,6 +322,21 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 	default:
 		key = true
 	}
+	if t.Codec == remux.CodecVP9 && key {
+		// VP9 may change its frame size at any key frame without a new
+		// vpcC: the outputs need a new init segment with the new size.
+		if f, err := vp9.ParseFrame(p.Data); err == nil && f.Key && (f.Width != t.Width || f.Height != t.Height) {
+			if err := st.change(true, p.TrackID, "VP9 frame size"); err != nil {
+				return err
+			}
+			nt := *t
+			nt.Width, nt.Height = f.Width, f.Height
+			t = &nt
+			if err := c.announce(w, st, t); err != nil {
+				return err
+			}
+		}
+	}
 	c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dts(kindIndex(video), ts), CTS: p.CTS, Key: key, Data: p.Data}
 	if err := w.WriteFrame(&c.pub.frame); err != nil {
 		return fmt.Errorf("ingest: writer: frame: %w", err)

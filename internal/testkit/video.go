@@ -93,6 +93,7 @@ func readFragmentedMP4(b []byte) (VideoES, error) {
 		if err != nil || len(trun) < 8 {
 			return es, fmt.Errorf("moof %d: trun: %v", i, err)
 		}
+		defSize := tfhdDefaultSize(bx.Body)
 		flags := binary.BigEndian.Uint32(trun) & 0xffffff
 		n := int(binary.BigEndian.Uint32(trun[4:]))
 		p := 8
@@ -106,7 +107,7 @@ func readFragmentedMP4(b []byte) (VideoES, error) {
 		}
 		pos := bx.Start + off
 		for range n {
-			var size int
+			size := defSize
 			var cto int32
 			if flags&0x100 != 0 {
 				p += 4
@@ -138,4 +139,28 @@ func readFragmentedMP4(b []byte) (VideoES, error) {
 		return es, fmt.Errorf("no samples")
 	}
 	return es, nil
+}
+
+// tfhdDefaultSize is the default_sample_size of a moof's tfhd, 0 when absent:
+// ffmpeg writes a fragment's samples' size there when they are all alike (a
+// fragment of one sample).
+func tfhdDefaultSize(moof []byte) int {
+	tfhd, err := child(moof, "traf", "tfhd")
+	if err != nil || len(tfhd) < 8 {
+		return 0
+	}
+	flags := binary.BigEndian.Uint32(tfhd) & 0xffffff
+	p := 8
+	for _, f := range []uint32{0x01, 0x02, 0x08} { // base_data_offset, sample_description_index, default_sample_duration
+		if flags&f != 0 {
+			p += 4
+			if f == 0x01 {
+				p += 4
+			}
+		}
+	}
+	if flags&0x10 == 0 || len(tfhd) < p+4 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(tfhd[p:]))
 }
