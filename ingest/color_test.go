@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/internal/testkit"
@@ -52,16 +51,7 @@ func TestColorInfoApplied(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		w.mu.Lock()
-		n := len(w.frames)
-		w.mu.Unlock()
-		if n == 3 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.waitFrames(3)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.tracks) != 2 {
@@ -134,16 +124,7 @@ func TestVP9SizeChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		w.mu.Lock()
-		n := len(w.frames)
-		w.mu.Unlock()
-		if n == len(msgs)-1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.waitFrames(len(msgs)-1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var sizes []string

@@ -77,6 +77,20 @@ func (w *recWriter) Close(cause error) error {
 	return nil
 }
 
+// waitFrames waits up to 5 s for n frames to have been written.
+func (w *recWriter) waitFrames(n int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		got := len(w.frames)
+		w.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (w *recWriter) wait(t *testing.T) {
 	t.Helper()
 	select {
