@@ -56,6 +56,8 @@ type session struct {
 	regridNext bool // the segment about to open does
 	anchored   bool
 	lastDTS    [2]int64 // per kind: the last muxed frame's DTS (see inOrder)
+	keyPTS     int64    // presentation time of the track set's first keyframe
+	firstSeg   bool     // the open segment is the first since that keyframe
 	dtsSeen    [2]bool
 	anchorDTS  int64 // the session's first DTS, paired with begin
 
@@ -392,7 +394,10 @@ func (s *session) frame(f *remux.Frame) error {
 			return err
 		}
 	}
-	if !s.inOrder(f, kind) {
+	if !s.inOrder(f, kind) || kind == remux.KindAudio && s.firstSeg && f.DTS < s.keyPTS-audioLead {
+		// The second: audio that comes after the set's first keyframe but
+		// belongs before it is dropped as if it had come before (holdForKeyframe):
+		// a Period starts where its video does.
 		s.dropped++
 		return nil
 	}
@@ -476,6 +481,7 @@ func (s *session) holdForKeyframe(f *remux.Frame) (held bool, err error) {
 		if err := s.frame(f); err != nil {
 			return true, err
 		}
+		s.keyPTS, s.firstSeg = f.PTS(), true
 		err := s.keyWait.each(func(a *remux.Frame) error {
 			if a.DTS < f.PTS()-audioLead {
 				s.dropped++
@@ -612,7 +618,7 @@ func (s *session) mediaEnd() int64 {
 // that this would be negative or past the cap, it is the media actually in the
 // segment (mediaEnd), and a jump marks the next segment discontinuous.
 func (s *session) closeSegment(next int64, last bool) {
-	s.open = false
+	s.open, s.firstSeg = false, false
 	if s.segFrames == 0 {
 		s.settleAll()
 		s.discNext = true // nothing muxed (every frame failed): leave a gap, not a lie
