@@ -37,7 +37,7 @@ check: vet
 	$(GO) test -short $(PKGS)
 
 test: test-deps web vet
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
 	RTMPGATE_INGEST_READ_INTERVAL=5ms $(GO) test -count=1 -timeout 5m ./ingest/
 
 # Runs every fuzz target for FUZZTIME beyond its committed seeds (go test runs the seeds already).
