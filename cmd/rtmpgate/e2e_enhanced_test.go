@@ -179,8 +179,8 @@ func TestEnhancedCodecs(t *testing.T) {
 	}
 }
 
-// Chromium decodes AV1, VP9 and Opus: the page's hls.js and dash.js play a
-// live AV1+Opus and VP9+Opus publish (the fixture looped at real time).
+// Chromium decodes AV1, VP9 and Opus: the page's hls.js, dash.js and Shaka
+// play a live AV1+Opus and VP9+Opus publish (the fixture looped at real time).
 func TestBrowserPlaysEnhancedCodecs(t *testing.T) {
 	requireWeb(t)
 	g := startGateway(t)
@@ -188,7 +188,7 @@ func TestBrowserPlaysEnhancedCodecs(t *testing.T) {
 		t.Run(tc.key, func(t *testing.T) {
 			c := enhancedClip(t, tc.file)
 			tags := clipTags(c, 0, true)
-			for loop := uint32(1); loop < 4; loop++ {
+			for loop := uint32(1); loop < 6; loop++ {
 				tags = append(tags, shiftAt(clipTags(c, loop*c.Period, false), time.Duration(loop*c.Period)*time.Millisecond)...)
 			}
 			published := make(chan error, 1)
@@ -199,7 +199,7 @@ func TestBrowserPlaysEnhancedCodecs(t *testing.T) {
 				}
 			}()
 			waitPlaylist(t, g.streamURL(tc.key, "v/index.m3u8"), 8*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 1 })
-			for _, p := range []struct{ engine, path string }{{"hls", "index.m3u8"}, {"dash", "index.mpd"}} {
+			for _, p := range []struct{ engine, path string }{{"shaka", "index.mpd"}, {"hls", "index.m3u8"}, {"dash", "index.mpd"}} {
 				stats := playInBrowser(t, "http://"+g.httpAddr+"/play.html?engine="+p.engine+"&src=/live/"+tc.key+"/"+p.path, 8)
 				checkPlayback(t, stats, 5)
 			}
