@@ -15,7 +15,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,8 +46,9 @@ func main() {
 	}
 	if os.Getenv("GOGC") == "" {
 		// The heap is almost all segment bytes: pointer-free, so a collection is
-		// cheap, while the default GOGC=100 lets RSS reach twice the store.
-		debug.SetGCPercent(cfg.GCPercent)
+		// cheap, while the default GOGC=100 lets RSS reach twice the store. A
+		// small heap (a store filling) still gets gcMinHeadroom before a collection.
+		startGCPacer(cfg.GCPercent, gcMinHeadroom)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
