@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"time"
 )
 
 // gcMinHeadroom is the least the heap may grow past its live bytes before a
@@ -17,28 +18,48 @@ import (
 // this much past its segments.
 const gcMinHeadroom = 32 << 20
 
-// gcPercentFor is the GC percent that lets the heap grow by at least floor bytes
-// past its live bytes, and by percent when that is more. base is what the
-// runtime applies the percent to: the live heap, the goroutine stacks and the
-// globals the last collection scanned.
-func gcPercentFor(percent int, floor, base uint64) int {
+// gcKeepFor is how long the heap the gateway last needed is kept before the
+// runtime may give it back. When streams end, their segments become garbage; the
+// next collection used to lower the heap goal to the few MB left live and the
+// runtime then returned the memory to the system, so streams that came back
+// (reconnecting encoders, the next show) wrote every page of their store into
+// fresh memory again: on the bench VM 50 streams published, ended and published
+// again paid the same ~1 s of first writes the second time as the first
+// (docs/BENCHMARKS.md). Kept, the pages are reused; an idle gateway gives them
+// back a few minutes after its streams left (the runtime collects at least every
+// 2 minutes, which re-sets the percent).
+const gcKeepFor = 3 * time.Minute
+
+// gcPercentFor is the GC percent that lets the heap grow past its live bytes by
+// the most of: percent, floor bytes, and up to keep bytes in all. base is what
+// the runtime applies the percent to: the live heap, the goroutine stacks and
+// the globals the last collection scanned.
+func gcPercentFor(percent int, floor, keep, live, base uint64) int {
 	base = max(base, 1<<20)
-	want := (floor*100 + base - 1) / base
+	headroom := floor
+	if keep > live {
+		headroom = max(headroom, keep-live)
+	}
+	want := (headroom*100 + base - 1) / base
 	if want <= uint64(percent) {
 		return percent
 	}
-	return int(min(want, 10000))
+	return int(min(want, 1_000_000))
 }
 
-// gcPacer re-sets the GC percent after each collection from the live heap that
-// collection found (gcPercentFor), so the collector's headroom never drops
-// below the floor.
+// gcPacer re-sets the GC percent after each collection from what that
+// collection found live (gcPercentFor): the headroom never drops below the
+// floor, and the heap goal not below the highest of the last gcKeepFor.
 type gcPacer struct {
 	percent int
 	floor   uint64
 	set     int
 	sample  []metrics.Sample
 	stopped atomic.Bool
+	now     func() time.Time
+
+	peak   uint64    // the highest heap goal gc_percent and the floor gave, kept for gcKeepFor
+	peakAt time.Time // when it was last reached
 }
 
 // gcSentinel is the object whose finalizer runs once per collection; it holds a
@@ -51,7 +72,7 @@ type gcSentinel struct {
 // startGCPacer sets the GC percent and keeps the headroom at least floor; the
 // returned function stops the pacing and leaves percent in effect.
 func startGCPacer(percent int, floor uint64) (stop func()) {
-	p := &gcPacer{percent: percent, floor: floor, set: -2,
+	p := &gcPacer{percent: percent, floor: floor, set: -2, now: time.Now,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	p.adjust()
 	p.arm()
@@ -76,14 +97,25 @@ func (p *gcPacer) arm() {
 
 func (p *gcPacer) adjust() {
 	metrics.Read(p.sample)
-	var base uint64
-	for _, s := range p.sample {
+	var v [3]uint64 // live heap, stacks, globals
+	for i, s := range p.sample {
 		if s.Value.Kind() == metrics.KindUint64 {
-			base += s.Value.Uint64()
+			v[i] = s.Value.Uint64()
 		}
 	}
-	if want := gcPercentFor(p.percent, p.floor, base); want != p.set {
+	if want := p.percentAfter(v[0], v[0]+v[1]+v[2]); want != p.set {
 		debug.SetGCPercent(want)
 		p.set = want
 	}
+}
+
+// percentAfter is the GC percent after a collection that found live heap bytes
+// and base bytes in all (heap, stacks, globals), keeping the highest goal of the
+// last gcKeepFor.
+func (p *gcPacer) percentAfter(live, base uint64) int {
+	natural := live + max(p.floor, base*uint64(p.percent)/100)
+	if now := p.now(); natural >= p.peak || now.Sub(p.peakAt) > gcKeepFor {
+		p.peak, p.peakAt = natural, now
+	}
+	return gcPercentFor(p.percent, p.floor, p.peak, live, base)
 }
