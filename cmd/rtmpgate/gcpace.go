@@ -26,8 +26,8 @@ const gcMinHeadroom = 32 << 20
 // fresh memory again: on the bench VM 50 streams published, ended and published
 // again paid the same ~1 s of first writes the second time as the first
 // (docs/BENCHMARKS.md). Kept, the pages are reused; an idle gateway gives them
-// back a few minutes after its streams left (the runtime collects at least every
-// 2 minutes, which re-sets the percent).
+// back some minutes after its streams left (the runtime collects at least every
+// 2 minutes, and each collection re-sets the percent).
 const gcKeepFor = 3 * time.Minute
 
 // gcPercentFor is the GC percent that lets the heap grow past its live bytes by
