@@ -18,6 +18,8 @@
 #                                             fixture's ~4 s segments fill the store by ~80 s)
 #   N=1000 ONLY=rtmpgate PHASE=steady DURATION=60s make bench-e2e
 #   N=200 ONLY=rtmpgate PROFILE=30 make bench-e2e   (pprof CPU + allocs of the window)
+#   N=50 ONLY=rtmpgate PROFILE=30 PROFILE_AT="0 60" make bench-e2e  (the store filling
+#                                             against the store full)
 #
 # Settings (environment):
 #   N             publishers per server (50)
@@ -47,13 +49,19 @@
 #                 from the steady window's start, plus an allocs delta over the
 #                 same time, a heap profile, and a CPU profile of the wrk playlist
 #                 run (0: off)
+#   PROFILE_AT    when the profiles start, in seconds from the first publish, one
+#                 or more (e.g. "0 60": the store filling against the store full;
+#                 windows must not overlap). Default: the steady window's start
+#                 (0 when PHASE=first). Each gets cpu-AT.pb.gz, allocs-AT-{0,1}.pb.gz
+#                 and heap-AT.pb.gz
 #   GATEWAY_ARGS  extra rtmpgate flags
 #   RTMPLOAD      a prebuilt rtmpload binary to use instead of building one
 #   RTMPGATE      a prebuilt rtmpgate binary to use instead of building one (to
 #                 compare two builds, each against nginx-rtmp in its own run)
 #   BENCH_DIR     output directory (a new /tmp/rtmpgate-bench.XXXXXX): binaries,
 #                 clip, logs, rtmpload JSON or ffmpeg logs, samples.csv (second,
-#                 CPU ticks and RSS of each server), wrk output, profiles, results.txt
+#                 CPU ticks and RSS of each server, rtmpgate's minor page faults
+#                 and AnonHugePages), wrk output, profiles, results.txt
 # Exits non-zero when a publisher failed or disconnected, or a playlist check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -353,13 +361,19 @@ load_pids=()
 samples=$dir/samples.csv
 # sample I: one row of samples.csv: second, ms since the first publish, then per
 # server its CPU ticks and RSS (kB); 0 for a server not run.
+# The gateway's minor page faults and huge-page memory follow (how much of its RSS
+# growth faulted in, and in which page size).
 sample() {
-	local gt=0 gr=0 nt=0 nr=0 np now=${EPOCHREALTIME/./}
-	if run_gw; then gt=$(cpu_ticks "$gw_pid") gr=$(mem_kb VmRSS "$gw_pid"); fi
+	local gt=0 gr=0 nt=0 nr=0 gf=0 gh=0 np now=${EPOCHREALTIME/./}
+	if run_gw; then
+		gt=$(cpu_ticks "$gw_pid") gr=$(mem_kb VmRSS "$gw_pid")
+		gf=$(awk '{ sub(/.*\) /, ""); print $8 }' "/proc/$gw_pid/stat" 2>/dev/null || echo 0)
+		gh=$(awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$gw_pid/smaps_rollup" 2>/dev/null || echo 0)
+	fi
 	if run_ngx; then np=$(ngx_pids); nt=$(cpu_ticks $np) nr=$(mem_kb VmRSS $np); fi
-	echo "$1,$(((now - t0_us) / 1000)),$gt,$gr,$nt,$nr" >>"$samples"
+	echo "$1,$(((now - t0_us) / 1000)),$gt,$gr,$nt,$nr,$gf,${gh:-0}" >>"$samples"
 }
-echo "second,ms,rtmpgate_ticks,rtmpgate_rss_kb,nginx_ticks,nginx_rss_kb" >"$samples"
+echo "second,ms,rtmpgate_ticks,rtmpgate_rss_kb,nginx_ticks,nginx_rss_kb,rtmpgate_minflt,rtmpgate_anon_huge_kb" >"$samples"
 t0_us=${EPOCHREALTIME/./}
 sample 0
 if [ "$publisher" = ffmpeg ]; then
@@ -376,26 +390,38 @@ log "phase $phase: first window 0-${first_s}s, steady window ${settle_s}-$((sett
 # --- samples: CPU and RSS every second from the first publish ------------------------
 # The rtmpgate CPU profile covers the steady window's start (the first publish when
 # only the first minute is measured).
-prof_at=0
-do_steady && prof_at=$settle_s
+prof_default=0
+do_steady && prof_default=$settle_s
+read -r -a prof_ats <<<"${PROFILE_AT:-$prof_default}"
 prof_pid=
-start_profile() {
-	curl -s -o "$dir/allocs0.pb.gz" "http://$gw_debug/debug/pprof/allocs"
-	curl -s -o "$dir/cpu.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$profile" &
+prof_cur=
+# finish_profile: the allocs delta and heap of the profile that ran.
+finish_profile() {
+	[ -n "$prof_pid" ] || return 0
+	wait "$prof_pid" || true
+	curl -s -o "$dir/allocs-$prof_cur-1.pb.gz" "http://$gw_debug/debug/pprof/allocs"
+	curl -s -o "$dir/heap-$prof_cur.pb.gz" "http://$gw_debug/debug/pprof/heap"
+	prof_pid=
+}
+start_profile() { # at
+	finish_profile
+	prof_cur=$1
+	curl -s -o "$dir/allocs-$1-0.pb.gz" "http://$gw_debug/debug/pprof/allocs"
+	curl -s -o "$dir/cpu-$1.pb.gz" "http://$gw_debug/debug/pprof/profile?seconds=$profile" &
 	prof_pid=$!
 	pids+=("$prof_pid")
 }
+# A profile from second 0 starts with the publishers (before the first sample's
+# wait); later ones at the second's sample.
 for ((i = 1; i <= end_s; i++)); do
-	if run_gw && [ "$profile" -gt 0 ] && [ "$i" = $((prof_at + 1)) ]; then start_profile; fi
+	if run_gw && [ "$profile" -gt 0 ]; then
+		for at in "${prof_ats[@]}"; do [ "$i" = $((at + 1)) ] && start_profile "$at"; done
+	fi
 	wait_us=$((t0_us + i * 1000000 - ${EPOCHREALTIME/./}))
 	[ "$wait_us" -gt 0 ] && sleep "$((wait_us / 1000000)).$(printf %06d $((wait_us % 1000000)))"
 	sample "$i"
 done
-if [ -n "$prof_pid" ]; then
-	wait "$prof_pid" || true
-	curl -s -o "$dir/allocs1.pb.gz" "http://$gw_debug/debug/pprof/allocs"
-	curl -s -o "$dir/heap.pb.gz" "http://$gw_debug/debug/pprof/heap"
-fi
+finish_profile
 # window FROM TO: "elapsed_s gw_cpu_s gw_rss_start gw_rss_end gw_rss_peak ngx_cpu_s
 # ngx_rss_start ngx_rss_end ngx_rss_peak" over the samples of seconds FROM to TO.
 window_figures() {
@@ -654,17 +680,20 @@ clip_len=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$clip" 2>
 	fi
 } | tee "$dir/results.txt"
 
-if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
+if [ "$profile" -gt 0 ] && ls "$dir"/cpu-[0-9]*.pb.gz >/dev/null 2>&1; then
 	{
-		echo
-		echo "CPU profile (${profile}s of the window):"
-		go tool pprof -top -nodecount 25 "$dir/rtmpgate" "$dir/cpu.pb.gz" 2>/dev/null | sed -n '1,35p'
-		echo
-		echo "allocations over the window (objects):"
-		go tool pprof -top -nodecount 15 -sample_index=alloc_objects -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
-		echo
-		echo "allocations over the window (bytes):"
-		go tool pprof -top -nodecount 15 -sample_index=alloc_space -base "$dir/allocs0.pb.gz" "$dir/rtmpgate" "$dir/allocs1.pb.gz" 2>/dev/null | sed -n '1,25p'
+		for at in "${prof_ats[@]}"; do
+			[ -s "$dir/cpu-$at.pb.gz" ] || continue
+			echo
+			echo "CPU profile (${profile}s from ${at}s after the first publish):"
+			go tool pprof -top -nodecount 25 "$dir/rtmpgate" "$dir/cpu-$at.pb.gz" 2>/dev/null | sed -n '1,35p'
+			echo
+			echo "allocations over those ${profile}s (objects):"
+			go tool pprof -top -nodecount 15 -sample_index=alloc_objects -base "$dir/allocs-$at-0.pb.gz" "$dir/rtmpgate" "$dir/allocs-$at-1.pb.gz" 2>/dev/null | sed -n '1,25p'
+			echo
+			echo "allocations over those ${profile}s (bytes):"
+			go tool pprof -top -nodecount 15 -sample_index=alloc_space -base "$dir/allocs-$at-0.pb.gz" "$dir/rtmpgate" "$dir/allocs-$at-1.pb.gz" 2>/dev/null | sed -n '1,25p'
+		done
 		if [ -s "$dir/cpu-playlist.pb.gz" ]; then
 			echo
 			echo "CPU profile of the wrk playlist run (publishers still on):"
@@ -676,8 +705,8 @@ if [ "$profile" -gt 0 ] && [ -s "$dir/cpu.pb.gz" ]; then
 			go tool pprof -top -nodecount 20 "$dir/rtmpload" "$dir/rtmpload-rtmpgate.cpu.pb.gz" 2>/dev/null | sed -n '4,28p'
 		fi
 		echo
-		echo "heap in use at the window's end (bytes):"
-		go tool pprof -top -nodecount 12 -sample_index=inuse_space "$dir/rtmpgate" "$dir/heap.pb.gz" 2>/dev/null | sed -n '1,20p'
+		echo "heap in use at the last profile's end (bytes):"
+		go tool pprof -top -nodecount 12 -sample_index=inuse_space "$dir/rtmpgate" "$dir/heap-$prof_cur.pb.gz" 2>/dev/null | sed -n '1,20p'
 	} | tee -a "$dir/results.txt"
 fi
 

@@ -25,16 +25,17 @@ type clip struct {
 	nVideo, nAud int
 }
 
-func makeClip(t testing.TB, seconds int) clip {
+func makeClip(t testing.TB, seconds int, x264 ...string) clip {
 	t.Helper()
 	ffmpeg := testkit.NeedTool(t, "ffmpeg")
 	file := filepath.Join(t.TempDir(), "clip.flv")
-	testkit.Run(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+	args := []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p",
-		"-c:a", "aac", "-f", "flv", file)
+		"-c:v", "libx264", "-g", "60", "-bf", "2", "-pix_fmt", "yuv420p"}
+	args = append(args, x264...)
+	testkit.Run(t, ffmpeg, append(args, "-c:a", "aac", "-f", "flv", file)...)
 	tags := testkit.ReadFLV(t, file)
 	var c clip
 	for _, tag := range tags {
@@ -375,4 +376,77 @@ func probeTree(t *testing.T, ffprobe string, st *packager.Stream, c clip) {
 			t.Errorf("%s: ffprobe reads %d video and %d audio packets, source %d and %d", top, video, audio, c.nVideo, c.nAud)
 		}
 	}
+}
+
+// BenchmarkStreamFirstSegments measures what a new stream's first two segments
+// cost: a publish, its tracks and the first 4.5 s of the clip, then its end.
+// "rates" sends onMetaData's data rates (measured from the clip, as encoders
+// announce them), "none" sends none; B/stream is the memory made for it, most
+// of it segment buffers, which in a new gateway are all fresh pages.
+func BenchmarkStreamFirstSegments(b *testing.B) {
+	// About the bench-e2e clip's rate (~1.1 Mbit/s).
+	c := makeClip(b, 6, "-b:v", "1000k", "-minrate", "1000k", "-maxrate", "1000k", "-bufsize", "500k", "-x264-params", "nal-hrd=cbr")
+	var bytes [2]float64
+	for _, f := range c.frames {
+		bytes[endKind(f.Track.Kind())] += float64(len(f.Data))
+	}
+	secs := float64(c.frames[len(c.frames)-1].DTS) / 1000
+	var n int
+	for n < len(c.frames) && c.frames[n].DTS < 4500 {
+		n++
+	}
+	for _, tc := range []struct {
+		name string
+		md   remux.Metadata
+	}{
+		{"none", remux.Metadata{}},
+		{"rates", remux.Metadata{HasVideo: true, HasAudio: true, FrameRate: 30,
+			VideoBitrate: bytes[0] * 8 / 1000 / secs, AudioBitrate: bytes[1] * 8 / 1000 / secs}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			base := time.Now()
+			var mediaNow atomic.Int64
+			clock := func() time.Time { return base.Add(time.Duration(mediaNow.Load()) * time.Millisecond) }
+			h := packager.NewHub(packager.Config{WindowSegments: 6, Now: clock}, zerolog.Nop())
+			defer h.Close()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			f := new(remux.Frame)
+			for i := 0; b.Loop(); i++ {
+				w, err := h.Publish("live", "s"+strconv.Itoa(i), "127.0.0.1:1", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				md := tc.md
+				if err := w.WriteMetadata(&md); err != nil {
+					b.Fatal(err)
+				}
+				for _, tr := range c.tracks {
+					if err := w.WriteTrack(tr); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, fr := range c.frames[:n] {
+					*f = fr
+					mediaNow.Store(f.DTS)
+					if err := w.WriteFrame(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Close(nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/stream")
+			b.ReportMetric((bytes[0]+bytes[1])*8/1000/secs, "kbit/s")
+		})
+	}
+}
+
+func endKind(k remux.Kind) int {
+	if k == remux.KindVideo {
+		return 0
+	}
+	return 1
 }

@@ -533,9 +533,27 @@ func (s *session) openSegment(dts int64) {
 		s.buf, s.spare = s.spare, nil
 	}
 	if s.buf == nil {
-		s.buf = make([]byte, 0, bufSize(s.bufHint, 64<<10))
+		first := 64 << 10
+		if s.bufHint == 0 && s.mdSeen {
+			first = s.firstSegmentBytes(s.md.VideoBitrate+s.md.AudioBitrate, first)
+		}
+		s.buf = make([]byte, 0, bufSize(s.bufHint, first))
 	}
 	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
+}
+
+// firstSegmentBytes is a first segment's buffer size for kbps of media (the
+// data rates onMetaData announced, 0 when it did not): a segment target's worth
+// and a fifth (TS packets, a first GOP past the target), at least fallback and
+// at most MaxSegmentBytes. From fallback alone the buffers of a 1.1 Mbit/s
+// stream's first segment regrew six or seven times, each a copy into fresh
+// memory: ~2.3 MB made for 0.6 MB of segment.
+func (s *session) firstSegmentBytes(kbps float64, fallback int) int {
+	if !(kbps > 0) {
+		return fallback
+	}
+	n := kbps * 1000 / 8 * s.cfg.SegmentDuration.Seconds() * 1.2
+	return int(max(float64(fallback), min(n, float64(s.cfg.MaxSegmentBytes))))
 }
 
 // bufSize is the capacity for a segment buffer whose previous one held last

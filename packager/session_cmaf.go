@@ -68,6 +68,7 @@ type cmafTrack struct {
 
 	// Sizes of the track's last segment, for the next one's buffers and parts.
 	lastSize, lastParts, lastFrames int
+	firstSize                       int    // the first segment's buffer (firstSegmentBytes)
 	lastDur                         int64  // ms
 	spare                           []byte // the next segment's buffer, written once already (prepareSpares)
 }
@@ -100,7 +101,7 @@ func (c *cmafTrack) reserve(n int) {
 			c.buf, c.spare = c.spare, nil
 			return
 		}
-		c.buf = make([]byte, 0, max(bufSize(c.lastSize, 16<<10), n))
+		c.buf = make([]byte, 0, max(bufSize(c.lastSize, c.firstSize), n))
 		return
 	}
 	nb := make([]byte, len(c.buf), max(2*cap(c.buf), len(c.buf)+n))
@@ -128,7 +129,14 @@ func (s *session) newCMAF() [2]*initSeg {
 		}
 		fr.MaxBytes = s.cfg.MaxSegmentBytes
 		inits[i] = &initSeg{track: t, data: data}
-		s.cm[i] = cmafTrack{frag: fr, init: inits[i], seq: 1}
+		var kbps float64
+		if s.mdSeen {
+			kbps = s.md.AudioBitrate
+			if t.Kind() == remux.KindVideo {
+				kbps = s.md.VideoBitrate
+			}
+		}
+		s.cm[i] = cmafTrack{frag: fr, init: inits[i], seq: 1, firstSize: s.firstSegmentBytes(kbps, 16<<10)}
 	}
 	return inits
 }

@@ -65,7 +65,7 @@ type config struct {
 	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
-	GCPercent       int           `yaml:"gc_percent" help:"Go GC target: the heap may grow this many percent past the live bytes (segments) before a collection; the GOGC environment variable, when set, wins"`
+	GCPercent       int           `yaml:"gc_percent" help:"Go GC target: the heap may grow this many percent past the live bytes (segments) before a collection, and at least 32 MiB; the GOGC environment variable, when set, wins"`
 	HugePages       bool          `yaml:"huge_pages" help:"Linux, when the system's THP mode is madvise: map the heap the store will need (1.5x max_store_bytes, at most half the RAM) at start, untouched, and advise it and later heap growth MADV_HUGEPAGE; fewer, cheaper page faults for segment memory"`
 
 	DebugAddr string `yaml:"debug_addr" help:"when set, serves net/http/pprof on this address (keep it on loopback); empty: off"`

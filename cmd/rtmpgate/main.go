@@ -47,8 +47,10 @@ func main() {
 	}
 	if os.Getenv("GOGC") == "" {
 		// The heap is almost all segment bytes: pointer-free, so a collection is
-		// cheap, while the default GOGC=100 lets RSS reach twice the store.
+		// cheap, while the default GOGC=100 lets RSS reach twice the store. run
+		// paces it from there (startGCPacer).
 		debug.SetGCPercent(cfg.GCPercent)
+		paceGC = true
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,6 +59,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// paceGC is set by main when the collector is the gateway's to pace (no GOGC in
+// the environment); tests running the gateway in-process leave their own.
+var paceGC bool
 
 func newLogger(cfg config) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
@@ -89,6 +95,11 @@ func run(ctx context.Context, cfg config, listening func(rtmp, http net.Addr)) e
 	// it, which is what RSS reaches (docs/CONFIG.md, Memory).
 	stopHugeHeap := hugeheap.Advise(cfg.HugePages, g.maxStoreBytes*3/2, log)
 	defer stopHugeHeap()
+	if paceGC {
+		// After the heap mapped ahead is freed: its collection must not count as
+		// a heap the gateway needed.
+		defer startGCPacer(cfg.GCPercent, gcMinHeadroom)()
+	}
 
 	errc := g.serve()
 	if listening != nil {
