@@ -50,7 +50,7 @@ type obsClient struct {
 	Name              string   `json:"name"`
 	Version           string   `json:"version"`
 	SupportedCodecs   []string `json:"supported_codecs"`   // "h264", "h265", "av1"
-	SupportedEncoders []string `json:"supported_encoders"` // OBS encoder ids (OBS 32 on)
+	SupportedEncoders []string `json:"supported_encoders"` // OBS encoder ids (OBS after 32.0)
 }
 
 type obsGPU struct {
@@ -255,9 +255,9 @@ const obsSoftwareH264 = "obs_x264"
 var obsCodecName = map[string]string{"h264": "h264", "hevc": "h265", "av1": "av1"}
 
 // pickEncoder returns the OBS encoder id for codec on the client, or "" when
-// the client has none for it. A client that lists its encoders (OBS 32 on)
+// the client has none for it. A client that lists its encoders (OBS after 32.0)
 // gets the first hardware encoder it has; one that does not gets the H.264
-// hardware encoder its GPU and system imply (OBS 30 and 31 ids) and nothing
+// hardware encoder its GPU and system imply (ids OBS 30.2 to 32.0 have) and nothing
 // for HEVC or AV1, which not every GPU of a vendor encodes.
 func pickEncoder(req *obsRequest, codec string) string {
 	if len(req.Client.SupportedCodecs) > 0 && !contains(req.Client.SupportedCodecs, obsCodecName[codec]) {

@@ -70,7 +70,7 @@ func TestOBSClientConfiguration(t *testing.T) {
 			{"h264_texture_amf", 1920, 1080, 60000, 1001, 6000}, {"h264_texture_amf", 1280, 720, 60000, 1001, 3000},
 			{"h264_texture_amf", 640, 360, 60000, 2002, 800}}},
 		// The listed encoders; 7500 kbit/s leaves 720p and 360p; 5.1 audio kept.
-		{"obs32-linux-nvidia", false, 2, 6, []wantTrack{
+		{"obs-linux-nvidia-encoders", false, 2, 6, []wantTrack{
 			{"obs_nvenc_h264_tex", 1280, 720, 60, 1, 3000}, {"obs_nvenc_h264_tex", 640, 360, 60, 2, 800}}},
 		// VideoToolbox on Apple Silicon; a 4:3 canvas; two tracks asked.
 		{"obs31-macos-arm", false, 1, 2, []wantTrack{
@@ -135,9 +135,9 @@ func TestOBSCodecsAndEncoders(t *testing.T) {
 	cfg := obsConfig(t, "1080p 6M hevc", "720p 3000k av1", "480p 1.5M")
 	h := httpserve.New(newDemoHub(t, false, 0), httpserve.Config{OBS: cfg})
 	for name, want := range map[string][]string{
-		"obs32-linux-nvidia":   {"obs_nvenc_hevc_tex main 6000", "obs_nvenc_av1_tex main 3000", "obs_nvenc_h264_tex high 1500"},
-		"obs31-windows-amd":    {"h264_texture_amf high 6000", "h264_texture_amf high 3000", "h264_texture_amf high 1500"},
-		"obs30-windows-nvidia": {"jim_nvenc high 6000", "jim_nvenc high 3000", "jim_nvenc high 1500"},
+		"obs-linux-nvidia-encoders": {"obs_nvenc_hevc_tex main 6000", "obs_nvenc_av1_tex main 3000", "obs_nvenc_h264_tex high 1500"},
+		"obs31-windows-amd":         {"h264_texture_amf high 6000", "h264_texture_amf high 3000", "h264_texture_amf high 1500"},
+		"obs30-windows-nvidia":      {"jim_nvenc high 6000", "jim_nvenc high 3000", "jim_nvenc high 1500"},
 	} {
 		// The Linux request's 7500 kbit/s would drop renditions: lift it.
 		body := strings.Replace(testkit.OBSRequestBodies[name], `"maximum_aggregate_bitrate":7500`, `"maximum_aggregate_bitrate":null`, 1)
@@ -157,7 +157,7 @@ func TestOBSCodecsAndEncoders(t *testing.T) {
 	}
 	cfg.Encoder = "obs_x264"
 	h = httpserve.New(newDemoHub(t, false, 0), httpserve.Config{OBS: cfg})
-	_, got := askOBS(t, h, "h", testkit.OBSRequestBodies["obs32-linux-nvidia"])
+	_, got := askOBS(t, h, "h", testkit.OBSRequestBodies["obs-linux-nvidia-encoders"])
 	c, err := testkit.ParseOBSConfig(got, false, 2)
 	if err != nil {
 		t.Fatal(err)
