@@ -154,10 +154,13 @@ func (s *server) obsClientConfiguration(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	}
-	host, err := requestHost(r.Host)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	host := ""
+	if s.cfg.OBS.IngestURL == "" {
+		var err error
+		if host, err = requestHost(r.Host); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	resp := s.cfg.OBS.answer(&req, host)
 	if r.Method == http.MethodPost {
