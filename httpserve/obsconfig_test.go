@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -339,6 +340,31 @@ func TestOBSThroughGuard(t *testing.T) {
 			if rest, _ := io.ReadAll(br); len(rest) > 0 {
 				t.Errorf("lane %v %s: more after the answer: %q", lane, tc.name, rest)
 			}
+		}
+		// libcurl before 8.x waits for 100 Continue before sending a body over 1 KiB.
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, head+"Expect: 100-continue\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != http.StatusContinue {
+			t.Fatalf("lane %v: waiting client: %v %v", lane, res, err)
+		}
+		if _, err := io.WriteString(c, body); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("lane %v: waiting client: %v %v", lane, res, err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		c.Close()
+		if _, err := testkit.ParseOBSConfig(answer, true, 1); err != nil {
+			t.Errorf("lane %v: waiting client: %v", lane, err)
 		}
 		// A body longer than the route takes is refused before it is read.
 		got, _ := test.Exchange(t, addr, "POST "+httpserve.OBSConfigPath+" HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n{", "POST")
