@@ -17,10 +17,13 @@ import (
 //     drop Content-Length, ignore Transfer-Encoding on HTTP/1.0 or unfold the
 //     line, and a front end that reads the head otherwise would see another
 //     request hidden in the body;
-//   - ends the connection after a head that declares a body (no route takes
-//     one) or that it cannot make sense of: net/http answers that request and
-//     then reads end of stream, so no byte after the head is ever parsed as a
-//     request.
+//   - ends the connection after a head that declares a body or that it
+//     cannot make sense of: net/http answers that request and then reads end
+//     of stream, so no byte after the head is ever parsed as a request. A
+//     POST whose body is framed by one Content-Length of at most
+//     maxRequestBody bytes (the one route that takes a body, OBS's
+//     configuration request) has that many bytes passed after its head, and
+//     the connection ends after them; any other body is dropped.
 //
 // A head is what net/http reads as one: the lines up to the first empty one,
 // a line ending in LF with an optional CR before it (bare LF is accepted, as
@@ -35,6 +38,7 @@ type headCheck struct {
 	line     int  // start of the first line in buf[ok:] not yet ended
 	first    bool // buf[ok:] holds no ended line: the next ended one is a request line
 	end      bool // after buf[:ok], the connection reads as ended
+	body     int  // bytes of a passed body still to come after buf[:ok]
 	rejected string
 	counted  bool
 }
@@ -58,6 +62,10 @@ const (
 var rejectedHead = []byte("REJECTED / HTTP/rejected\r\n\r\n")
 
 const headCheckBuf = 4096
+
+// maxRequestBody is the longest request body the check passes (a POST with a
+// Content-Length); OBS's configuration request is about 2 KB.
+const maxRequestBody = 64 << 10
 
 func (h *headCheck) read(r io.Reader, p []byte) (int, error) {
 	for {
@@ -102,6 +110,10 @@ func (h *headCheck) read(r io.Reader, p []byte) (int, error) {
 
 // scan finds the heads ended in buf[ok:] and checks each.
 func (h *headCheck) scan() {
+	if h.body > 0 {
+		h.passBody()
+		return
+	}
 	for !h.end {
 		i := bytes.IndexByte(h.buf[h.line:], '\n')
 		if i < 0 {
@@ -119,8 +131,12 @@ func (h *headCheck) scan() {
 			}
 		}
 		head := h.buf[h.ok:h.line]
-		verdict, reason := checkHead(head)
+		verdict, reason, body := checkHead(head)
 		switch verdict {
+		case headBody:
+			h.ok, h.body = h.line, body
+			h.passBody()
+			return
 		case headReject:
 			h.rejected = reason
 			h.buf = append(h.buf[:h.ok], rejectedHead...)
@@ -133,23 +149,37 @@ func (h *headCheck) scan() {
 	}
 }
 
+// passBody marks as checked the bytes of a passed body that have arrived;
+// the connection ends after the last.
+func (h *headCheck) passBody() {
+	n := min(h.body, len(h.buf)-h.ok)
+	h.ok += n
+	h.line = h.ok
+	h.body -= n
+	if h.body == 0 {
+		h.end = true
+	}
+}
+
 type headVerdict int
 
 const (
 	headPass   headVerdict = iota // parsed as is; another head may follow
 	headLast                      // parsed as is; then the connection ends
 	headReject                    // replaced by rejectedHead; then the connection ends
+	headBody                      // parsed as is, its body passed; then the connection ends
 )
 
 // checkHead judges one whole head (the request line, field lines and the
-// empty line, each ending in LF).
-func checkHead(head []byte) (headVerdict, string) {
+// empty line, each ending in LF); for headBody, body is the body's length.
+func checkHead(head []byte) (verdict headVerdict, reason string, body int) {
 	reqLine, fields, _ := bytes.Cut(head, []byte("\n"))
 	reqLine = bytes.TrimSuffix(reqLine, []byte("\r"))
 	sp := bytes.LastIndexByte(reqLine, ' ')
 	odd := sp < 0 || bytes.Count(reqLine, []byte(" ")) != 2
 	proto := reqLine[sp+1:]
-	var cl, te, fold, body bool
+	var cl, te, fold, hasBody bool
+	clCount, clValue := 0, -1
 	for len(fields) > 0 {
 		var line []byte
 		line, fields, _ = bytes.Cut(fields, []byte("\n"))
@@ -169,22 +199,45 @@ func checkHead(head []byte) (headVerdict, string) {
 		switch {
 		case httpsyntax.EqualFold(name, "content-length"):
 			cl = true
-			if v := httpsyntax.TrimOWS(value); len(bytes.Trim(v, "0")) > 0 || len(v) == 0 {
-				body = true
+			clCount++
+			v := httpsyntax.TrimOWS(value)
+			if len(bytes.Trim(v, "0")) > 0 || len(v) == 0 {
+				hasBody = true
 			}
+			clValue = decimalUpTo(v, maxRequestBody)
 		case httpsyntax.EqualFold(name, "transfer-encoding"):
-			te, body = true, true
+			te, hasBody = true, true
 		}
 	}
 	switch {
 	case fold:
-		return headReject, rejectFold
+		return headReject, rejectFold, 0
 	case cl && te:
-		return headReject, rejectCLTE
+		return headReject, rejectCLTE, 0
 	case te && string(proto) != "HTTP/1.1":
-		return headReject, rejectTE10
-	case body || odd:
-		return headLast, ""
+		return headReject, rejectTE10, 0
+	case hasBody && !odd && clCount == 1 && clValue > 0 && bytes.HasPrefix(reqLine, []byte("POST ")):
+		return headBody, "", clValue
+	case hasBody || odd:
+		return headLast, "", 0
 	}
-	return headPass, ""
+	return headPass, "", 0
+}
+
+// decimalUpTo is v read as a decimal number of at most limit, or -1.
+func decimalUpTo(v []byte, limit int) int {
+	if len(v) == 0 || len(v) > 10 {
+		return -1
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > limit {
+		return -1
+	}
+	return n
 }

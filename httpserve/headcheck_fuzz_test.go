@@ -69,6 +69,10 @@ func FuzzHeadCheck(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody",
 		"GET / HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST /api/obs/client-configuration HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}GET /x HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST /api/obs/client-configuration HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n{}",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}GET /x HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n{}",
 	} {
 		f.Add([]byte(s), uint8(255))
 		f.Add([]byte(s), uint8(1))
@@ -103,13 +107,23 @@ func FuzzHeadCheck(f *testing.F) {
 			if c.scan(); c.ok != 0 || c.end {
 				t.Fatalf("net/http read %q as one head; the check ended one at %d", head, c.ok)
 			}
-			verdict, reason := checkHead(head)
+			verdict, reason, body := checkHead(head)
 			if verdict == headReject {
 				t.Fatalf("net/http read a head the check rejects (%s): %q", reason, head)
 			}
 			hasBody := req.ContentLength != 0 || len(req.TransferEncoding) > 0
-			if hasBody && verdict != headLast {
+			if hasBody && verdict != headLast && verdict != headBody {
 				t.Fatalf("a head with a body (%d, %v) not the last: %q", req.ContentLength, req.TransferEncoding, head)
+			}
+			if verdict == headBody {
+				// The body passed is net/http's body, nothing after it.
+				if req.ContentLength != int64(body) || len(req.TransferEncoding) > 0 || req.Method != http.MethodPost {
+					t.Fatalf("body of %d passed for a %s with Content-Length %d, %v: %q", body, req.Method, req.ContentLength, req.TransferEncoding, head)
+				}
+				if rest := len(passed) - end; rest > body || rest < body && len(in) > len(passed) {
+					t.Fatalf("%d bytes passed after a head with a body of %d (input %d, passed %d): %q", rest, body, len(in), len(passed), head)
+				}
+				return
 			}
 			if verdict == headLast {
 				if end != len(passed) {

@@ -89,6 +89,9 @@ type Config struct {
 	// believed for a client's address (access log, viewers estimate); see
 	// clientAddr.
 	TrustedProxies []netip.Prefix
+	// OBS, when set, is the ladder served to OBS Studio's multitrack video at
+	// OBSConfigPath (see obsconfig.go). Nil: that path is not served.
+	OBS *OBSConfig
 	// Now is the clock, for tests; time.Now if nil.
 	Now func() time.Time
 }
@@ -166,6 +169,10 @@ func New(hub Streams, cfg Config) http.Handler {
 	r.Get("/api/streams/{app}/{stream}", s.getStream)
 	r.Delete("/api/streams/{app}/{stream}", s.deleteStream)
 	r.Post("/api/streams/{app}/{stream}/reconnect", s.reconnectStream)
+	if cfg.OBS != nil {
+		r.Get(OBSConfigPath, s.obsClientConfiguration)
+		r.Post(OBSConfigPath, s.obsClientConfiguration)
+	}
 
 	static := staticFiles()
 	r.Method(http.MethodGet, "/", static)
@@ -201,7 +208,8 @@ const objectRoute = "/{app}/{stream}/*"
 // trees, no escaped path.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
-		// No route takes a body: answer, then close rather than read past it.
+		// A body is taken by one route only (OBSConfigPath), and the head
+		// check passes it and nothing after it: answer, then close.
 		w.Header()["Connection"] = connectionClose
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rtmpgate/rtmpgate/httpserve"
 )
 
 // config is every setting an operator can give. Each field's yaml tag is its name in
@@ -64,6 +66,12 @@ type config struct {
 
 	APIToken string `yaml:"api_token" help:"bearer token for the HTTP API's write methods (DELETE /api/streams/{app}/{stream} kicks a publisher); empty: the API is read-only"`
 
+	OBSLadder           []string      `yaml:"obs_ladder" help:"renditions OBS Studio's multitrack video is told to encode (POST /api/obs/client-configuration), highest first, comma-separated, each a size, a bitrate and optionally a frame-rate cap and a codec: 1080p 6000k,720p 3000k,360p 30fps 800k; off: the endpoint is not served"`
+	OBSKeyframeInterval time.Duration `yaml:"obs_keyframe_interval" help:"keyframe interval OBS is told to use, whole seconds, 1s to 10s; 0: segment_duration rounded up to whole seconds"`
+	OBSAudioBitrate     int           `yaml:"obs_audio_bitrate" help:"AAC bitrate OBS is told to use for each audio track, kbit/s"`
+	OBSIngestURL        string        `yaml:"obs_ingest_url" help:"rtmp://host[:port]/app OBS is told to publish to; empty: the host OBS sent the request to, the RTMP port and the app live"`
+	OBSEncoder          string        `yaml:"obs_encoder" help:"OBS encoder id every rendition is given (obs_x264, jim_nvenc, obs_nvenc_h264_tex...); auto: a hardware encoder the client has, else obs_x264"`
+
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"bound on a graceful shutdown"`
 	GCPercent       int           `yaml:"gc_percent" help:"Go GC target: the heap may grow this many percent past the live bytes (segments) before a collection, and at least 32 MiB; the GOGC environment variable, when set, wins"`
 	HugePages       bool          `yaml:"huge_pages" help:"Linux, when the system's THP mode is madvise: map the heap the store will need (1.5x max_store_bytes, at most half the RAM) at start, untouched, and advise it and later heap growth MADV_HUGEPAGE; fewer, cheaper page faults for segment memory"`
@@ -87,6 +95,7 @@ func defaultConfig() config {
 		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
 		HTTPIdleTimeout: 60 * time.Second, HTTPWriteTimeout: 10 * time.Second, HTTPMaxConns: 8192, HTTPMaxConnsPerIP: 128,
 		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 20 * time.Millisecond, HugePages: true,
+		OBSLadder: append([]string(nil), httpserve.DefaultOBSLadder...), OBSAudioBitrate: 160, OBSEncoder: "auto",
 	}
 }
 
@@ -251,6 +260,9 @@ func (c config) validate() error {
 	if err := validateVariants(c.Variants); err != nil {
 		return err
 	}
+	if _, err := c.obsConfig(0); err != nil {
+		return err
+	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return fmt.Errorf("config: api_token: %d bytes, want at least 16", len(c.APIToken))
 	}
@@ -327,4 +339,40 @@ func validateVariants(list []string) error {
 		seen[v] = true
 	}
 	return nil
+}
+
+// obsConfig is the ladder OBS's multitrack video is given, from the obs_*
+// settings, or nil when obs_ladder is off (or empty); rtmpPort is the port
+// the RTMP listener is bound to.
+func (c config) obsConfig(rtmpPort int) (*httpserve.OBSConfig, error) {
+	if len(c.OBSLadder) == 0 || len(c.OBSLadder) == 1 && strings.EqualFold(c.OBSLadder[0], "off") {
+		return nil, nil
+	}
+	ladder, err := httpserve.ParseOBSLadder(c.OBSLadder)
+	if err != nil {
+		return nil, fmt.Errorf("config: obs_ladder: %w", err)
+	}
+	keyint := c.OBSKeyframeInterval
+	if keyint == 0 {
+		keyint = min((c.SegmentDuration + time.Second - 1).Truncate(time.Second), 10*time.Second)
+	}
+	if keyint < time.Second || keyint > 10*time.Second || keyint%time.Second != 0 {
+		return nil, fmt.Errorf("config: obs_keyframe_interval: %s is not whole seconds from 1s to 10s", keyint)
+	}
+	if c.OBSAudioBitrate < 32 || c.OBSAudioBitrate > 512 {
+		return nil, fmt.Errorf("config: obs_audio_bitrate: %d is not 32 to 512 kbit/s", c.OBSAudioBitrate)
+	}
+	if c.OBSIngestURL != "" {
+		u, err := url.Parse(c.OBSIngestURL)
+		if err != nil || u.Scheme != "rtmp" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			strings.Trim(u.Path, "/") == "" || strings.Contains(strings.Trim(u.Path, "/"), "/") || strings.ContainsAny(c.OBSIngestURL, "<>\"' {}") {
+			return nil, fmt.Errorf("config: obs_ingest_url: %q is not rtmp://host[:port]/app", c.OBSIngestURL)
+		}
+	}
+	enc := c.OBSEncoder
+	if enc == "" || strings.ContainsAny(enc, "\"'<>{} /\\") || len(enc) > 100 {
+		return nil, fmt.Errorf("config: obs_encoder: %q is not auto or an OBS encoder id", enc)
+	}
+	return &httpserve.OBSConfig{Renditions: ladder, KeyframeInterval: keyint, AudioBitrate: c.OBSAudioBitrate,
+		IngestURL: c.OBSIngestURL, RTMPPort: rtmpPort, Encoder: enc}, nil
 }

@@ -148,6 +148,11 @@ func build(cfg config, log zerolog.Logger) (*servers, error) {
 	g.hub = packager.NewHub(hubConfig(cfg), log)
 	g.rtmp = ingestServer(cfg, g.hub, log)
 	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
+	rtmpPort := 0
+	if a, ok := g.rtmpLn.Addr().(*net.TCPAddr); ok {
+		rtmpPort = a.Port
+	}
+	obs, _ := cfg.obsConfig(rtmpPort) // validated
 	handler := httpserve.New(g.hub, httpserve.Config{
 		Logger: log, MaxStoreBytes: cfg.MaxStoreBytes, APIToken: cfg.APIToken,
 		MaxBlockingWait: cfg.HTTPMaxBlockingWait, PublicBaseURL: cfg.PublicBaseURL, TrustedProxies: proxies,
@@ -160,6 +165,7 @@ func build(cfg config, log zerolog.Logger) (*servers, error) {
 		},
 		Kick:      g.hub.Kick,
 		Reconnect: g.reconnect,
+		OBS:       obs,
 	})
 	g.http = newHTTPFront(httpLn, handler, cfg, proxies, log)
 	return g, nil
