@@ -50,10 +50,7 @@ func FuzzConn(f *testing.F) {
 		// The multitrack fixture in the two forms that pack several tracks
 		// into one message.
 		for _, form := range []uint8{rtmpclient.ManyTracks, rtmpclient.ManyTracksManyCodecs} {
-			var tags []fixture.Tag
-			for _, tg := range fixture.Tags(f, "multitrack-hevc-h264.flv") {
-				tags = append(tags, tg)
-			}
+			tags := fixture.Tags(f, "multitrack-hevc-h264.flv")
 			clip := make([]rtmpclient.Tag, len(tags))
 			for i, tg := range tags {
 				clip[i] = rtmpclient.Tag{Type: tg.Type, Timestamp: tg.TS, Body: tg.Body}
@@ -62,7 +59,7 @@ func FuzzConn(f *testing.F) {
 			if err != nil {
 				f.Fatal(err)
 			}
-			tags = tags[:0]
+			tags = nil
 			for _, tg := range packed {
 				tags = append(tags, fixture.Tag{Type: tg.Type, TS: tg.Timestamp, Body: tg.Body})
 			}
