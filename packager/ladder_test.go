@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
 	"github.com/rtmpgate/rtmpgate/remux"
@@ -205,4 +206,28 @@ func TestTrackOf(t *testing.T) {
 			t.Errorf("TrackOf(%q) = %q, %d, %v", name, base, id, ok)
 		}
 	}
+}
+
+// A rendition whose keyframes fall elsewhere (every 1.8 s against 2 s) is
+// cut at its own keyframes: the ladder says it is not aligned.
+func TestTrackLadderMisaligned(t *testing.T) {
+	h, _ := newHub(t, packager.Config{DisableLowLatency: true})
+	w := mustPublish(t, h, "live", "demo")
+	tw, err := w.(remux.TrackOpener).OpenTrack(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, w, media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 12000})
+	publish(t, tw, media{video: videoA, vStep: 40, gops: []int64{45}, until: 12000})
+	l, err := h.Ladder("live", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Alignment()
+	t.Logf("alignment %+v", a)
+	if a.Aligned || a.Compared == 0 || a.MaxOffset < 100*time.Millisecond {
+		t.Errorf("alignment %+v, want misaligned", a)
+	}
+	closeWriter(t, tw)
+	closeWriter(t, w)
 }
