@@ -77,7 +77,7 @@ func (s *server) streamEntry(st *packager.Stream, now time.Time, private bool) s
 	if snap.Live {
 		state = "live"
 	}
-	base := "/" + url.PathEscape(snap.App) + "/" + url.PathEscape(snap.Name) + "/"
+	base := "/" + url.PathEscape(snap.App) + "/" + escapeName(snap.Name) + "/"
 	e := streamJSON{
 		App: snap.App, Name: snap.Name, State: state, Since: snap.Since,
 		Tracks: make([]trackJSON, 0, len(snap.Tracks)), Segments: snap.Segments, Bytes: snap.Bytes,

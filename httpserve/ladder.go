@@ -3,6 +3,7 @@ package httpserve
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rtmpgate/rtmpgate/packager"
@@ -37,6 +38,45 @@ func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, 
 	}
 	l, err := s.hub.Ladder(app, name)
 	if err != nil {
+		return false
+	}
+	doc := l.Multivariant()
+	if doc == nil {
+		return false
+	}
+	s.writeDoc(w, r, s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc), packager.ContentTypePlaylist)
+	return true
+}
+
+// trackPath maps a path under a multitrack stream to its track rendition's
+// stream: "v1/v/index.m3u8" under demo is "v/index.m3u8" of demo/v1
+// (packager.TrackStreamName), while that stream is held. A stream's own
+// paths never start with "v" and a digit.
+func (s *server) trackPath(app, name, path string) (string, string) {
+	if len(path) < 3 || path[0] != 'v' || path[1] < '1' || path[1] > '9' {
+		return name, path
+	}
+	dir, rest, ok := strings.Cut(path, "/")
+	if !ok || rest == "" {
+		return name, path
+	}
+	member := name + "/" + dir
+	if _, id, ok := packager.TrackOf(member); !ok || id == 0 {
+		return name, path
+	}
+	if _, err := s.hub.Stream(app, member); err != nil {
+		return name, path
+	}
+	return member, rest
+}
+
+// serveTrackLadder answers the multivariant playlist of a stream published
+// with several video tracks (Enhanced RTMP multitrack): the ladder of its
+// renditions, which share its audio. It reports whether it answered: a
+// stream without track renditions has its own.
+func (s *server) serveTrackLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
+	l, err := s.hub.Ladder(app, name)
+	if err != nil || !l.Tracks {
 		return false
 	}
 	doc := l.Multivariant()
@@ -101,8 +141,15 @@ type ladderJSON struct {
 
 func (s *server) ladderEntry(app, name string) *ladderJSON {
 	base, ok := s.hub.LadderOf(name)
+	if tb, _, track := packager.TrackOf(name); track {
+		base, ok = tb, true // a rendition of a multitrack stream's ladder
+	}
 	if !ok {
-		return nil
+		l, err := s.hub.Ladder(app, name)
+		if err != nil || !l.Tracks {
+			return nil
+		}
+		base = name // a multitrack stream is its own ladder
 	}
 	lj := &ladderJSON{Name: base, Renditions: []string{}, AlignToleranceMs: packager.LadderAlignTolerance.Milliseconds()}
 	l, err := s.hub.Ladder(app, base)
@@ -110,7 +157,7 @@ func (s *server) ladderEntry(app, name string) *ladderJSON {
 		return lj // shadowed by a stream of the ladder's name
 	}
 	if l.Multivariant() != nil {
-		lj.HLS = "/" + url.PathEscape(app) + "/" + url.PathEscape(base) + "/" + packager.MultivariantPath
+		lj.HLS = "/" + url.PathEscape(app) + "/" + escapeName(base) + "/" + packager.MultivariantPath
 	}
 	for _, m := range l.Listed() {
 		lj.Renditions = append(lj.Renditions, m.Snapshot.Name)
@@ -118,4 +165,13 @@ func (s *server) ladderEntry(app, name string) *ladderJSON {
 	a := l.Alignment()
 	lj.Aligned, lj.MaxOffsetMs, lj.ComparedSegments = a.Aligned, a.MaxOffset.Milliseconds(), a.Compared
 	return lj
+}
+
+// escapeName escapes a stream name for a URL path, keeping the "/" of a
+// track rendition's name (demo/v1), which is served at that path.
+func escapeName(name string) string {
+	if base, id, ok := packager.TrackOf(name); ok {
+		return url.PathEscape(base) + "/v" + strconv.Itoa(int(id))
+	}
+	return url.PathEscape(name)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rtmpgate/rtmpgate/httpserve"
 	"github.com/rtmpgate/rtmpgate/internal/test"
 	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 // TestLadderRoutes serves a ladder of live/demo_hi and live/demo_lo: its
@@ -106,6 +107,106 @@ func TestLadderRoutes(t *testing.T) {
 		l := e.Ladder
 		if l == nil || l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || strings.Join(l.Renditions, ",") != "demo_hi,demo_lo" || !l.Aligned || l.Compared == 0 {
 			t.Errorf("API %s: ladder %+v", e.Name, l)
+		}
+	}
+}
+
+// TestTrackLadderRoutes serves a multitrack publish of live/demo: track 0
+// and the audio are the stream, track 1 the stream demo/v1 (OpenTrack). The
+// stream's multivariant playlist is the ladder of both sharing its audio,
+// track 1's files are under /live/demo/v1/, and the API names the ladder on
+// both with the rendition's URLs under the stream's.
+func TestTrackLadderRoutes(t *testing.T) {
+	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw, err := w.(remux.TrackOpener).OpenTrack(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tw.Close(nil); _ = w.Close(nil) })
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := *test.Video
+	small.Width, small.Height = 320, 180
+	must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}))
+	must(tw.WriteMetadata(&remux.Metadata{HasVideo: true}))
+	must(w.WriteTrack(test.Video))
+	must(w.WriteTrack(test.Audio))
+	must(tw.WriteTrack(&small))
+	for vdts, adts := int64(0), int64(0); vdts < 5000; vdts += 40 {
+		for ; adts <= vdts; adts += 21 {
+			must(w.WriteFrame(&remux.Frame{Track: test.Audio, DTS: adts, Key: true, Data: []byte{0x21, 0x10, 0x04}}))
+		}
+		key, nal := vdts%2000 == 0, byte(0x41)
+		if key {
+			nal = 0x65
+		}
+		for _, p := range []struct {
+			w   remux.Writer
+			tr  *remux.Track
+			pad int
+		}{{w, test.Video, 2000}, {tw, &small, 100}} {
+			data := make([]byte, 7+p.pad)
+			n := 3 + p.pad
+			copy(data, []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), nal, 0x88, 0x84})
+			must(p.w.WriteFrame(&remux.Frame{Track: p.tr, DTS: vdts, Key: key, Data: data}))
+		}
+	}
+	srv := httptest.NewServer(httpserve.New(hub, httpserve.Config{}))
+	t.Cleanup(srv.Close)
+
+	res, body := get(t, srv.URL+"/live/demo/index.m3u8", nil)
+	if res.StatusCode != http.StatusOK || strings.Count(body, "TYPE=AUDIO") != 1 || !strings.Contains(body, `URI="a/index.m3u8"`) ||
+		!strings.Contains(body, "RESOLUTION=320x180,FRAME-RATE=25.000,AUDIO=\"aac\",CLOSED-CAPTIONS=NONE\nv1/v/index.m3u8\n") ||
+		strings.Index(body, "\nv/index.m3u8\n") > strings.Index(body, "\nv1/v/index.m3u8\n") {
+		t.Fatalf("ladder: %d\n%s", res.StatusCode, body)
+	}
+	_, v1 := get(t, srv.URL+"/live/demo/v1/v/index.m3u8", nil)
+	seg := ""
+	for _, l := range strings.Split(v1, "\n") {
+		if strings.HasSuffix(l, ".m4s") && !strings.HasPrefix(l, "#") {
+			seg = l
+		}
+	}
+	for p, want := range map[string]int{
+		"/live/demo/v1/index.m3u8": 200, "/live/demo/v1/index.mpd": 200, "/live/demo/v1/v/" + seg: 200,
+		"/live/demo/v1/a/index.m3u8": 404, "/live/demo/v2/v/index.m3u8": 404, "/live/demo/v0/v/index.m3u8": 404,
+		"/live/demo/index.mpd": 200, "/live/demo/v/index.m3u8": 200,
+	} {
+		if res, _ := get(t, srv.URL+p, nil); res.StatusCode != want {
+			t.Errorf("%s: %d, want %d", p, res.StatusCode, want)
+		}
+	}
+	if seg == "" {
+		t.Fatalf("no segment in track 1's playlist:\n%s", v1)
+	}
+	_, body = get(t, srv.URL+"/api/streams", nil)
+	var list []struct {
+		Name     string `json:"name"`
+		Playback struct {
+			HLS string `json:"hls"`
+		} `json:"playback"`
+		Ladder *struct {
+			Name       string   `json:"name"`
+			HLS        string   `json:"hls"`
+			Renditions []string `json:"renditions"`
+		} `json:"ladder"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 2 {
+		t.Fatalf("API: %v %s", err, body)
+	}
+	for _, s := range list {
+		if s.Playback.HLS != "/live/"+s.Name+"/index.m3u8" || s.Ladder == nil || s.Ladder.Name != "demo" || s.Ladder.HLS != "/live/demo/index.m3u8" ||
+			strings.Join(s.Ladder.Renditions, " ") != "demo demo/v1" {
+			t.Errorf("API %s: %s", s.Name, body)
 		}
 	}
 }

@@ -24,6 +24,7 @@ func (s *server) objectRoute(w http.ResponseWriter, r *http.Request) {
 // gzip-compressed when accepted) and segments and init segments (immutable, never
 // compressed: media does not shrink and CDNs serve byte ranges of it).
 func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path string) {
+	name, path = s.trackPath(app, name, path)
 	st, err := s.hub.Stream(app, name)
 	if err != nil {
 		if errors.Is(err, packager.ErrNotFound) && s.serveLadder(w, r, app, name, path) {
@@ -34,6 +35,9 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 	}
 	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {
 		s.servePlaylist(w, r, st, path, nil)
+		return
+	}
+	if path == packager.MultivariantPath && s.serveTrackLadder(w, r, app, name, path) {
 		return
 	}
 	obj, ok := st.Object(path)

@@ -238,6 +238,7 @@ func (s *server) LaneTakes(r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return true // a HEAD never waits
 	}
+	name, path = s.trackPath(app, name, path)
 	st, err := s.hub.Stream(app, name)
 	if err != nil {
 		member, rest, ok := s.ladderFile(app, name, path)

@@ -95,6 +95,8 @@ type pubState struct {
 	tl            timeline
 	frame         remux.Frame // reused for every WriteFrame call
 	pkts          [flv.MaxTracks]flv.TrackPacket
+	md            remux.Metadata    // the last onMetaData, for renditions opened later
+	renditions    []*renditionTrack // the other video tracks served (multitrack), at most MaxTracks-1
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -260,10 +262,19 @@ func (c *conn) endPublish(cause error) {
 	ev.Int("frames", c.pub.frames).Int64("bytes", c.pub.bytes).
 		Int("early_frames_dropped", c.pub.early).
 		Int("unsupported_video", c.pub.unsupported[0]).Int("unsupported_audio", c.pub.unsupported[1]).
+		Int("renditions", len(c.pub.renditions)).
 		Int("other_tracks_dropped", c.pub.kinds[0].ignored+c.pub.kinds[1].ignored).
 		Int("key_flag_mismatches", c.pub.keyMismatch).
 		Int("ts_clamped", c.pub.tl.Clamped).Int("ts_jumps", c.pub.tl.Jumps).
 		Dur("duration", time.Since(c.pub.started)).Msg("unpublish")
+	// The renditions end first: they belong to this publish, whose Writer
+	// may not outlive them.
+	for _, r := range c.pub.renditions {
+		if err := c.safely(func() error { return r.w.Close(cause) }); err != nil {
+			c.log.Warn().Err(err).Uint8("track_id", r.id).Msg("rendition writer close")
+		}
+	}
+	c.pub.renditions = nil
 	if err := c.safely(func() error { return w.Close(cause) }); err != nil {
 		c.log.Warn().Err(err).Msg("writer close")
 	}

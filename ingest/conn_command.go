@@ -292,6 +292,12 @@ func (c *conn) data(p []byte) error {
 	if err := c.pub.writer.WriteMetadata(md); err != nil {
 		return fmt.Errorf("ingest: writer: metadata: %w", err)
 	}
+	c.pub.md = *md
+	for _, r := range c.pub.renditions {
+		if err := r.w.WriteMetadata(c.renditionMetadata()); err != nil {
+			return fmt.Errorf("ingest: rendition writer: metadata: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -15,8 +15,9 @@ import (
 )
 
 // servedTracks is how many Enhanced RTMP track ids of each kind a session
-// serves: track 0 only, until multitrack ladders (issue #17) give the others
-// somewhere to go. The per-track state is an array indexed by track id so that
+// serves in its own Writer: track 0. A multitrack publish's other video
+// tracks go to renditions of their own (renditionTrack); other audio tracks
+// are not served. The per-track state is an array indexed by track id so that
 // it can grow to flv.MaxTracks.
 const servedTracks = 1
 
@@ -37,8 +38,34 @@ const maxEarlyFrames = 300
 // kindState is the publish session's state for one kind (video or audio).
 type kindState struct {
 	tracks        [servedTracks]trackState
-	ignored       int  // packets of track ids past servedTracks, dropped
+	ignored       int  // packets of track ids not served, dropped
 	legacyRefused bool // a legacy codec id or sound format was refused (logged once)
+	// refused marks the track ids refused, each logged once: not served, too
+	// many tracks, a rendition that could not be opened; unstarted the video
+	// track ids whose packets came before a sequence start (logged once).
+	refused, unstarted trackSet
+}
+
+// trackSet is a set of track ids.
+type trackSet [256 / 64]uint64
+
+func (s *trackSet) has(id uint8) bool { return s[id/64]&(1<<(id%64)) != 0 }
+
+// mark adds id and reports whether it was there before.
+func (s *trackSet) mark(id uint8) (before bool) {
+	before = s.has(id)
+	s[id/64] |= 1 << (id % 64)
+	return before
+}
+
+// renditionTrack is a video track other than 0 of a multitrack publish,
+// served as a rendition of its own: its Writer (remux.TrackOpener), its
+// track state and its clock on the publish's timeline.
+type renditionTrack struct {
+	id    uint8
+	w     remux.Writer
+	st    trackState
+	clock trackClock
 }
 
 // track returns the state of track id, nil for a track this session does not
@@ -117,10 +144,17 @@ func (c *conn) media(m *rtmp.Message) error {
 func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPacket) error {
 	k := &c.pub.kinds[kindIndex(video)]
 	st := k.track(p.TrackID)
+	clock := &c.pub.tl.tracks[kindIndex(video)]
+	if st == nil && video {
+		r := c.rendition(p)
+		if r != nil {
+			w, st, clock = r.w, &r.st, &r.clock
+		}
+	}
 	if st == nil {
-		if k.ignored == 0 {
+		if !video && !k.refused.mark(p.TrackID) {
 			c.log.Info().Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).
-				Msg("multitrack: only track 0 of each kind is served, other tracks ignored")
+				Msg("multitrack: audio tracks other than 0 are not served, track ignored")
 		}
 		k.ignored++
 		return nil
@@ -132,7 +166,7 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 		}
 		return c.sequenceStart(w, video, st, p)
 	case flv.PacketFrame:
-		return c.codedFrame(w, video, ts, st, p)
+		return c.codedFrame(w, video, ts, st, clock, p)
 	case flv.PacketMetadata:
 		if video {
 			return c.colorMetadata(w, p.TrackID, st, p.Data)
@@ -150,6 +184,63 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 	// start replaces it. Command frames, metadata other than colorInfo and
 	// multichannel configuration change nothing the outputs use today.
 	return nil
+}
+
+// rendition returns the rendition of video track p.TrackID (not 0), opening
+// it at the track's first sequence start; nil for a track not served, which
+// is logged once: packets before its sequence start (dropped like early
+// frames, and counted), a track past Server.MaxTracks, a Writer that serves
+// no renditions, or a rendition the Handler refused (the store is full).
+func (c *conn) rendition(p *flv.TrackPacket) *renditionTrack {
+	for _, r := range c.pub.renditions {
+		if r.id == p.TrackID {
+			return r
+		}
+	}
+	k := &c.pub.kinds[0]
+	if k.refused.has(p.TrackID) {
+		return nil
+	}
+	if p.Type != flv.PacketSequenceHeader && p.Type != flv.PacketMPEG2TSSequenceStart {
+		if !k.unstarted.mark(p.TrackID) {
+			c.log.Info().Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Stringer("packet", p.Type).
+				Msg("multitrack: video track without a sequence start, its packets dropped until one comes")
+		}
+		return nil
+	}
+	opener, ok := c.pub.writer.(remux.TrackOpener)
+	var err error
+	switch {
+	case !ok:
+		err = errors.New("the publish serves one video track")
+	case len(c.pub.renditions)+1 >= orDefault(c.srv.MaxTracks, DefaultMaxTracks):
+		err = fmt.Errorf("more than %d video tracks (max_tracks)", orDefault(c.srv.MaxTracks, DefaultMaxTracks))
+	}
+	var w remux.Writer
+	if err == nil {
+		if w, err = opener.OpenTrack(p.TrackID); err == nil && w == nil {
+			err = errors.New("no writer")
+		}
+	}
+	if err != nil {
+		if !k.refused.mark(p.TrackID) {
+			c.log.Warn().Err(err).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: video track refused")
+		}
+		return nil
+	}
+	r := &renditionTrack{id: p.TrackID, w: w}
+	c.pub.renditions = append(c.pub.renditions, r)
+	c.log.Info().Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: video track served as a rendition")
+	if err := w.WriteMetadata(c.renditionMetadata()); err != nil {
+		c.log.Warn().Err(err).Uint8("track_id", p.TrackID).Msg("multitrack: rendition metadata")
+	}
+	return r
+}
+
+// renditionMetadata is what a rendition is told of the publish: video only
+// (it waits for no audio), at the publish's frame rate.
+func (c *conn) renditionMetadata() *remux.Metadata {
+	return &remux.Metadata{HasVideo: true, FrameRate: c.pub.md.FrameRate, Encoder: c.pub.md.Encoder}
 }
 
 var errMPEG2TSOnly = errors.New("sequence start by an MPEG-2 TS descriptor only, without a configuration record")
@@ -252,7 +343,7 @@ func (c *conn) announce(w remux.Writer, st *trackState, t *remux.Track) error {
 }
 
 // codedFrame hands a frame of an announced track to the Writer.
-func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState, p *flv.TrackPacket) error {
+func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState, clock *trackClock, p *flv.TrackPacket) error {
 	if st.started && p.FourCC != st.wire {
 		return protoErr(KindMedia, "%s track %d: coded frame of %v after a %v sequence start, without a new one", kindName(video), p.TrackID, p.FourCC, st.wire)
 	}
@@ -337,7 +428,7 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 			}
 		}
 	}
-	c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dts(kindIndex(video), ts), CTS: p.CTS, Key: key, Data: p.Data}
+	c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dtsOn(clock, ts), CTS: p.CTS, Key: key, Data: p.Data}
 	if err := w.WriteFrame(&c.pub.frame); err != nil {
 		return fmt.Errorf("ingest: writer: frame: %w", err)
 	}

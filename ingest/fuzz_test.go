@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
 )
 
@@ -46,11 +47,29 @@ func FuzzConn(f *testing.F) {
 		for _, name := range []string{"hevc-aac.flv", "av1-opus.flv", "vp9-opus.flv", "multitrack-h264.flv", "multitrack-hevc-h264.flv"} {
 			f.Add(chunkedTags(fixture.Tags(f, name), 3000))
 		}
+		// The multitrack fixture in the two forms that pack several tracks
+		// into one message.
+		for _, form := range []uint8{rtmpclient.ManyTracks, rtmpclient.ManyTracksManyCodecs} {
+			tags := fixture.Tags(f, "multitrack-hevc-h264.flv")
+			clip := make([]rtmpclient.Tag, len(tags))
+			for i, tg := range tags {
+				clip[i] = rtmpclient.Tag{Type: tg.Type, Timestamp: tg.TS, Body: tg.Body}
+			}
+			packed, err := rtmpclient.RepackMultitrack(clip, form)
+			if err != nil {
+				f.Fatal(err)
+			}
+			tags = nil
+			for _, tg := range packed {
+				tags = append(tags, fixture.Tag{Type: tg.Type, TS: tg.Timestamp, Body: tg.Body})
+			}
+			f.Add(chunkedTags(tags, 3000))
+		}
 	}
 	f.Fuzz(func(t *testing.T, tail []byte) {
 		var panics int
-		h := &newWriters{}
-		s := &Server{Handler: h, MaxMessageSize: 1 << 16, OnPanic: func() { panics++ }}
+		h := &newWriters{renditions: true}
+		s := &Server{Handler: h, MaxMessageSize: 1 << 16, MaxTracks: 3, OnPanic: func() { panics++ }}
 		rc := &replayConn{prefix: cp.data[:cp.mediaStart], body: tail, loops: 1}
 		done := make(chan struct{})
 		go func() {

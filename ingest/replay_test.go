@@ -95,10 +95,29 @@ func mallocs() uint64 {
 
 // newWriters hands out a new countingWriter per publish. It is used from one
 // connection goroutine and read after that goroutine ended.
-type newWriters struct{ writers []*countingWriter }
+// With renditions set, its writers serve a multitrack publish's other video
+// tracks (remux.TrackOpener) with countingWriters listed alike.
+type newWriters struct {
+	writers    []*countingWriter
+	renditions bool
+}
 
 func (h *newWriters) OnPublish(context.Context, PublishRequest) (remux.Writer, error) {
 	w := &countingWriter{}
 	h.writers = append(h.writers, w)
+	if h.renditions {
+		return openingWriter{w, h}, nil
+	}
 	return w, nil
+}
+
+type openingWriter struct {
+	*countingWriter
+	h *newWriters
+}
+
+func (w openingWriter) OpenTrack(uint8) (remux.Writer, error) {
+	r := &countingWriter{}
+	w.h.writers = append(w.h.writers, r)
+	return r, nil
 }

@@ -60,6 +60,7 @@ const (
 	DefaultMaxMessageSize   = 8 << 20
 	DefaultMaxChunkSize     = 1<<24 - 1 // no message is longer (24-bit length), so larger chunks mean nothing
 	DefaultMaxChunkStreams  = 64
+	DefaultMaxTracks        = 8
 	DefaultWindowAckSize    = 2_500_000
 	DefaultChunkSize        = 4096
 	DefaultMaxConns         = 1024
@@ -101,9 +102,14 @@ type Server struct {
 	// large chunk size costs no memory by itself. 0, above the limit, or the top
 	// bit set is a ProtocolError.
 	MaxChunkSize    int
-	MaxChunkStreams int    // default 64 chunk stream ids per connection; one more is a ProtocolError
-	WindowAckSize   uint32 // default 2_500_000, sent on connect; we acknowledge every window received
-	ChunkSize       int    // our outgoing chunk size, default 4096, sent on connect
+	MaxChunkStreams int // default 64 chunk stream ids per connection; one more is a ProtocolError
+	// MaxTracks bounds the video tracks of one Enhanced RTMP multitrack
+	// publish served as renditions, track 0 included (default 8): each other
+	// track is a stream of its own (remux.TrackOpener), and a track past the
+	// bound is refused with one log line, the others going on.
+	MaxTracks     int
+	WindowAckSize uint32 // default 2_500_000, sent on connect; we acknowledge every window received
+	ChunkSize     int    // our outgoing chunk size, default 4096, sent on connect
 	// MaxConns bounds concurrent connections (default 1024); connections past
 	// it are closed right after accept.
 	MaxConns int

@@ -49,8 +49,13 @@ type trackClock struct {
 }
 
 // dts maps a message timestamp of track (0 video, 1 audio) to the timeline.
-func (t *timeline) dts(track int, ts uint32) int64 {
-	c := &t.tracks[track]
+func (t *timeline) dts(track int, ts uint32) int64 { return t.dtsOn(&t.tracks[track], ts) }
+
+// dtsOn maps a message timestamp of the track whose clock is c to the
+// timeline: a multitrack publish's other video tracks keep clocks of their
+// own (their messages interleave with track 0's, a frame late or early) on
+// the shared offset.
+func (t *timeline) dtsOn(c *trackClock, ts uint32) int64 {
 	if !c.seen {
 		c.seen = true
 		c.last32 = ts

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -130,6 +131,17 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
+	sess, err := h.publish(app, name, remote, kick, nil, 0)
+	if err != nil {
+		return nil, err // not a nil *session in a non-nil interface
+	}
+	return sess, nil
+}
+
+// publish is Publish of a checked name; with parent set it is the publish
+// of parent's video track id (TrackStreamName), whose stream is told to
+// parent on creation and starts at parent's next media sequence number.
+func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id uint8) (*session, error) {
 	now := h.cfg.Now()
 	key := streamKey(app, name)
 
@@ -138,7 +150,12 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if parent != nil && h.streams[parent.key()] != parent {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("packager: publish %s: %w", key, ErrNotFound) // evicted meanwhile
+	}
 	st := h.streams[key]
+	created := st == nil
 	if st == nil {
 		if len(h.streams) >= h.cfg.MaxStreams && !h.evictOldestEndedLocked() {
 			h.mu.Unlock()
@@ -155,6 +172,17 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 		h.lastEpoch = epoch
 		st = newStream(h, app, name, now, epoch)
 		h.streams[key] = st
+		if parent != nil {
+			// The renditions of one publish are cut at the same instants:
+			// numbered alike, the same segment is the same media everywhere.
+			parent.mu.Lock()
+			st.nextSeq = parent.nextSeq
+			parent.mu.Unlock()
+		}
+	}
+	if parent != nil && !slices.Contains(parent.trackIDs, id) {
+		parent.trackIDs = append(parent.trackIDs, id)
+		slices.Sort(parent.trackIDs)
 	}
 	st.mu.Lock()
 	old := st.owner
@@ -176,7 +204,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	st.liveSince.Store(now.UnixNano())
 	// The new session's timestamps start over: its first segment is discontinuous
 	// with whatever the playlist holds.
-	republish := st.nextSeq > 0
+	republish := !created && st.nextSeq > 0
 	st.discNext = republish
 	st.open = nil // a superseded session's unfinished parts go with it
 	render := renderNone

@@ -3,6 +3,7 @@ package packager
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,23 +16,58 @@ import (
 // aligned: a few frames, since each publisher's start is taken on arrival.
 const LadderAlignTolerance = 100 * time.Millisecond
 
-// Ladder is the streams published under one name plus each of
-// Config.Variants' suffixes (live/demo_hi, live/demo_mid...), served together
-// at the name's multivariant playlist in nginx-rtmp's hls_variant style. It is
-// a view of its members at one instant.
+// Ladder is the renditions served together at one name's multivariant
+// playlist. Either the streams published under the name plus each of
+// Config.Variants' suffixes (live/demo_hi, live/demo_mid...), in nginx-rtmp's
+// hls_variant style; or, with Tracks set, the video tracks of a multitrack
+// publish of the name itself: the stream (its track 0 and its audio) and a
+// stream per other video track (TrackStreamName). It is a view of its
+// members at one instant.
 type Ladder struct {
 	App, Name string
+	// Tracks says the members are one publish's tracks, on one timeline,
+	// sharing the stream's own audio.
+	Tracks bool
 	// Members are the member streams held, live or lingering, in the order of
-	// Config.Variants.
+	// Config.Variants; or the stream first and then its track renditions by
+	// track id.
 	Members []LadderMember
 	doc     []byte
 }
 
 // LadderMember is one rendition of a ladder.
 type LadderMember struct {
-	Suffix   string
+	// Suffix is the variant suffix ("_hi"), or "" for a multitrack stream
+	// itself and "/v1" for its track 1.
+	Suffix string
+	// Prefix is where the member's files are relative to the ladder's
+	// multivariant playlist: "demo_hi/", or "" and "v1/" for a multitrack
+	// publish (URL-escaped, ending in "/" unless empty).
+	Prefix   string
 	Stream   *Stream
 	Snapshot *Snapshot
+}
+
+// TrackStreamName is the name of the stream serving video track id of a
+// multitrack publish of name: "demo/v1". No publisher can take it (a stream
+// name has no "/"), and httpserve serves it at /{app}/demo/v1/.
+func TrackStreamName(name string, id uint8) string {
+	return name + trackSuffix + strconv.Itoa(int(id))
+}
+
+const trackSuffix = "/v"
+
+// TrackOf splits a TrackStreamName into the stream's name and the track id.
+func TrackOf(name string) (base string, id uint8, ok bool) {
+	i := strings.LastIndex(name, trackSuffix)
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(name[i+len(trackSuffix):], 10, 8)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != name[i+len(trackSuffix):] {
+		return "", 0, false
+	}
+	return name[:i], uint8(n), true
 }
 
 // ladderCache keeps each ladder's last multivariant playlist with what it was
@@ -44,8 +80,9 @@ type ladderCache struct {
 }
 
 type ladderDoc struct {
-	from [][]byte
-	out  []byte
+	from   [][]byte
+	out    []byte
+	tracks bool
 }
 
 // LadderOf returns the ladder name a stream name belongs to under the
@@ -59,30 +96,51 @@ func (h *Hub) LadderOf(name string) (string, bool) {
 	return "", false
 }
 
-// Ladder returns the ladder app/name: ErrNotFound when no variants are
-// configured, when a stream of that very name exists (a plain stream wins
-// over a ladder of the same name) or when none of its members is held.
+// Ladder returns the ladder app/name. A stream of that very name is a
+// ladder only with track renditions of its current publish (multitrack,
+// Ladder.Tracks): a plain stream wins over a ladder of the same name.
+// Otherwise it is the ladder of Config.Variants' suffixes. ErrNotFound when
+// there is neither.
 func (h *Hub) Ladder(app, name string) (*Ladder, error) {
-	if len(h.cfg.Variants) == 0 {
-		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
-	}
 	l := &Ladder{App: app, Name: name}
 	h.mu.Lock()
-	if h.streams[streamKey(app, name)] == nil {
+	if st := h.streams[streamKey(app, name)]; st != nil {
+		if len(st.trackIDs) > 0 {
+			l.Tracks = true
+			l.Members = append(l.Members, LadderMember{Stream: st})
+			for _, id := range st.trackIDs {
+				if m := h.streams[streamKey(app, TrackStreamName(name, id))]; m != nil {
+					suf := trackSuffix + strconv.Itoa(int(id))
+					l.Members = append(l.Members, LadderMember{Suffix: suf, Prefix: suf[1:] + "/", Stream: m})
+				}
+			}
+		}
+	} else {
 		for _, suf := range h.cfg.Variants {
 			if st := h.streams[streamKey(app, name+suf)]; st != nil {
-				l.Members = append(l.Members, LadderMember{Suffix: suf, Stream: st})
+				l.Members = append(l.Members, LadderMember{Suffix: suf, Prefix: url.PathEscape(name+suf) + "/", Stream: st})
 			}
 		}
 	}
 	h.mu.Unlock()
-	if len(l.Members) == 0 {
-		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
-	}
 	for i := range l.Members {
 		l.Members[i].Snapshot = l.Members[i].Stream.Snapshot()
 	}
-	l.doc = h.ladders.render(streamKey(app, name), l.Listed())
+	if l.Tracks && l.Members[0].Snapshot.Live {
+		// Renditions left from an earlier publish of the stream are not
+		// this publish's tracks.
+		live := l.Members[:1]
+		for _, m := range l.Members[1:] {
+			if m.Snapshot.Live {
+				live = append(live, m)
+			}
+		}
+		l.Members = live
+	}
+	if len(l.Members) == 0 || l.Tracks && len(l.Members) < 2 {
+		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
+	}
+	l.doc = h.ladders.render(streamKey(app, name), l.Listed(), l.Tracks)
 	return l, nil
 }
 
@@ -102,19 +160,30 @@ func (l *Ladder) Listed() []LadderMember {
 	return live
 }
 
-func (c *ladderCache) render(key string, ms []LadderMember) []byte {
+func (c *ladderCache) render(key string, ms []LadderMember, tracks bool) []byte {
 	from := make([][]byte, len(ms))
 	rungs := make([]manifest.Rung, len(ms))
 	for i, m := range ms {
 		from[i] = m.Snapshot.docs.get().multivariant
-		rungs[i] = manifest.Rung{Prefix: url.PathEscape(m.Snapshot.Name) + "/", View: &m.Snapshot.view}
+		rungs[i] = manifest.Rung{Prefix: m.Prefix, View: &m.Snapshot.view}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d := c.doc[key]; d != nil && sameDocs(d.from, from) {
+	if d := c.doc[key]; d != nil && d.tracks == tracks && sameDocs(d.from, from) {
 		return d.out
 	}
-	out := manifest.Ladder(nil, rungs)
+	var out []byte
+	if tracks {
+		// ms[0] is the stream itself whenever it is listed: its audio is
+		// every variant's.
+		var audio manifest.Rung
+		if ms[0].Suffix == "" {
+			audio = rungs[0]
+		}
+		out = manifest.TrackLadder(nil, rungs, audio)
+	} else {
+		out = manifest.Ladder(nil, rungs)
+	}
 	if len(out) == 0 {
 		out = nil
 	}
@@ -127,7 +196,7 @@ func (c *ladderCache) render(key string, ms []LadderMember) []byte {
 			break
 		}
 	}
-	c.doc[key] = &ladderDoc{from: from, out: out}
+	c.doc[key] = &ladderDoc{from: from, out: out, tracks: tracks}
 	return out
 }
 

@@ -2,10 +2,13 @@ package packager_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtmpgate/rtmpgate/packager"
+	"github.com/rtmpgate/rtmpgate/remux"
 )
 
 func ladderURIs(t *testing.T, l *packager.Ladder) []string {
@@ -96,4 +99,135 @@ func TestLadderOff(t *testing.T) {
 	if _, ok := h.LadderOf("demo_hi"); ok {
 		t.Fatal("LadderOf without variants configured")
 	}
+}
+
+// TestTrackLadder publishes a multitrack stream as ingest does: the stream
+// itself (track 0 and the audio) and its video track 1 through OpenTrack,
+// fed frames of the same instants interleaved. The ladder is the stream's
+// own name, its variants share the stream's audio, and both renditions are
+// cut at the same instants with the same media sequence numbers.
+func TestTrackLadder(t *testing.T) {
+	for _, ll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "classic", true: "lowlatency"}[ll], func(t *testing.T) {
+			h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
+			w := mustPublish(t, h, "live", "demo")
+			if _, err := h.Ladder("live", "demo"); !errors.Is(err, packager.ErrNotFound) {
+				t.Fatalf("a plain stream is a ladder: %v", err)
+			}
+			tw, err := w.(remux.TrackOpener).OpenTrack(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.(remux.TrackOpener).OpenTrack(0); err == nil {
+				t.Fatal("track 0 opened as a rendition")
+			}
+			main := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 9000}
+			track := media{video: videoA, vStep: 40, gops: []int64{50}, until: 9000}
+			for _, p := range []struct {
+				w remux.Writer
+				m media
+			}{{w, main}, {tw, track}} {
+				if err := p.w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: p.m.audio != nil}); err != nil {
+					t.Fatal(err)
+				}
+				for _, tr := range []*remux.Track{p.m.video, p.m.audio} {
+					if tr != nil {
+						if err := p.w.WriteTrack(tr); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			mf, tf := main.frames(), track.frames()
+			for i, j := 0, 0; i < len(mf) || j < len(tf); {
+				if j < len(tf) && (i >= len(mf) || tf[j].DTS <= mf[i].DTS) {
+					writeFrames(t, tw, tf[j:j+1])
+					j++
+					continue
+				}
+				writeFrames(t, w, mf[i:i+1])
+				i++
+			}
+
+			l, err := h.Ladder("live", "demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mv := string(l.Multivariant())
+			if !l.Tracks || len(l.Members) != 2 || l.Members[1].Snapshot.Name != "demo/v1" || l.Members[1].Prefix != "v1/" {
+				t.Fatalf("ladder %+v", l)
+			}
+			// Ordered by bandwidth, which the fake muxer's bytes leave close.
+			if got := ladderURIs(t, l); len(got) != 2 || !slices.Contains(got, "v/index.m3u8") || !slices.Contains(got, "v1/v/index.m3u8") {
+				t.Fatalf("variants %v:\n%s", got, mv)
+			}
+			if strings.Count(mv, "TYPE=AUDIO") != 1 || !strings.Contains(mv, `GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="a/index.m3u8"`) ||
+				strings.Count(mv, `AUDIO="aac"`) != 2 || strings.Count(mv, `CODECS="avc1.640028,mp4a.40.2"`) != 1 || strings.Count(mv, `CODECS="avc1.64001f,mp4a.40.2"`) != 1 {
+				t.Errorf("not one audio group shared by both variants:\n%s", mv)
+			}
+			if a := l.Alignment(); !a.Aligned || a.Compared < 3 || a.MaxOffset != 0 {
+				t.Errorf("alignment %+v, want aligned", a)
+			}
+			// The same cuts, numbered alike.
+			own := parseFMP4Playlist(t, mustObject(t, l.Members[0].Snapshot, packager.VideoPlaylistPath))
+			v1 := parseFMP4Playlist(t, mustObject(t, l.Members[1].Snapshot, packager.VideoPlaylistPath))
+			if len(own.names) < 3 || len(own.names) != len(v1.names) {
+				t.Fatalf("track 0: %v; track 1: %v", own.names, v1.names)
+			}
+			for i := range own.names {
+				if msnOf(t, own.names[i]) != msnOf(t, v1.names[i]) || own.durs[i] != v1.durs[i] {
+					t.Errorf("segment %d: %s of %d ms against %s of %d ms", i, own.names[i], own.durs[i], v1.names[i], v1.durs[i])
+				}
+			}
+			if _, err := h.Stream("live", "demo/v1"); err != nil {
+				t.Fatal(err)
+			}
+
+			// Ended together, they stay a ladder; a new publish of the name
+			// without tracks is a plain stream again.
+			closeWriter(t, tw)
+			closeWriter(t, w)
+			if l, err := h.Ladder("live", "demo"); err != nil || len(l.Listed()) != 2 {
+				t.Fatalf("ended multitrack ladder: %v", err)
+			}
+			w2 := mustPublish(t, h, "live", "demo")
+			defer closeWriter(t, w2)
+			if _, err := h.Ladder("live", "demo"); !errors.Is(err, packager.ErrNotFound) {
+				t.Fatalf("a republish without tracks is still a ladder: %v", err)
+			}
+		})
+	}
+}
+
+func TestTrackOf(t *testing.T) {
+	for name, want := range map[string]uint8{"demo/v1": 1, "a/b/v255": 255, "demo/v0": 0, "demo/v01": 0, "demo/v256": 0, "/v1": 0, "demo_v1": 0} {
+		base, id, ok := packager.TrackOf(name)
+		if ok != (want > 0) || id != want || ok && packager.TrackStreamName(base, id) != name {
+			t.Errorf("TrackOf(%q) = %q, %d, %v", name, base, id, ok)
+		}
+	}
+}
+
+// A rendition whose keyframes fall elsewhere (every 1.8 s against 2 s) is
+// cut at its own keyframes: the ladder says it is not aligned.
+func TestTrackLadderMisaligned(t *testing.T) {
+	h, _ := newHub(t, packager.Config{DisableLowLatency: true})
+	w := mustPublish(t, h, "live", "demo")
+	tw, err := w.(remux.TrackOpener).OpenTrack(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, w, media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 12000})
+	publish(t, tw, media{video: videoA, vStep: 40, gops: []int64{45}, until: 12000})
+	l, err := h.Ladder("live", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Alignment()
+	t.Logf("alignment %+v", a)
+	if a.Aligned || a.Compared == 0 || a.MaxOffset < 100*time.Millisecond {
+		t.Errorf("alignment %+v, want misaligned", a)
+	}
+	closeWriter(t, tw)
+	closeWriter(t, w)
 }

@@ -60,6 +60,10 @@ type session struct {
 	firstSeg   bool     // the open segment is the first since that keyframe
 	dtsSeen    [2]bool
 	anchorDTS  int64 // the session's first DTS, paired with begin
+	// parent is the publish's own session when this one serves one of its
+	// other video tracks (OpenTrack): both take one anchor, so the same DTS
+	// has the same EXT-X-PROGRAM-DATE-TIME in every rendition.
+	parent *session
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
@@ -239,6 +243,28 @@ func (s *session) Close(cause error) error {
 	s.keyWait.release()
 	return err
 }
+
+// OpenTrack publishes video track id of this multitrack publish as the
+// stream TrackStreamName(name, id), a rendition of this stream's ladder
+// (Hub.Ladder). It counts against MaxStreams and the store's admission like
+// any publish. The caller closes it.
+func (s *session) OpenTrack(id uint8) (remux.Writer, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	st, ok := s.out.(*Stream)
+	if !ok || id == 0 {
+		return nil, fmt.Errorf("packager: %s: no rendition for video track %d", s.out.key(), id)
+	}
+	sess, err := st.hub.publish(st.app, TrackStreamName(st.name, id), s.remote, s.kick, st, id)
+	if err != nil {
+		return nil, err
+	}
+	sess.parent = s
+	return sess, nil
+}
+
+var _ remux.TrackOpener = (*session)(nil)
 
 func (s *session) announced(k remux.Kind) *remux.Track {
 	switch k {
@@ -523,6 +549,12 @@ func (s *session) frameDuration(k remux.Kind) int64 {
 func (s *session) openSegment(dts int64) {
 	if !s.anchored {
 		s.anchored, s.anchorDTS = true, dts
+		if p := s.parent; p != nil {
+			if !p.anchored {
+				p.anchored, p.anchorDTS = true, dts
+			}
+			s.begin, s.anchorDTS = p.begin, p.anchorDTS
+		}
 	}
 	s.open = true
 	s.segStart, s.segEnd, s.segFrames = dts, [2]int64{dts, dts}, 0

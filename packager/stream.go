@@ -56,6 +56,11 @@ type Stream struct {
 	// with one atomic add each, read by metrics at scrape time.
 	framesIn, bytesIn atomic.Int64
 
+	// trackIDs are the video track ids (1 up) whose renditions were ever
+	// published as streams of their own (TrackStreamName) by this stream's
+	// multitrack publishers, sorted; guarded by Hub.mu.
+	trackIDs []uint8
+
 	mu       sync.Mutex
 	owner    *session // the live session; nil when none
 	remote   string

@@ -191,3 +191,13 @@ type Writer interface {
 	// The partial segment is flushed and published. Close is called exactly once.
 	Close(cause error) error
 }
+
+// TrackOpener is implemented by a Writer that serves the other video tracks
+// of an Enhanced RTMP multitrack publish as renditions of its stream.
+// OpenTrack returns the Writer of video track id (1 to 255): a rendition of
+// its own, video only, fed on the publish's timeline (the same DTS for the
+// same instant as every track of the publish). Whoever opened it closes it,
+// no later than the publish's own Writer.
+type TrackOpener interface {
+	OpenTrack(id uint8) (Writer, error)
+}

@@ -161,6 +161,15 @@ type renamedWriter struct {
 
 func (w renamedWriter) PublicName() string { return w.public }
 
+// OpenTrack serves a multitrack publish's other video tracks under the
+// public name too.
+func (w renamedWriter) OpenTrack(id uint8) (remux.Writer, error) {
+	if o, ok := w.Writer.(remux.TrackOpener); ok {
+		return o.OpenTrack(id)
+	}
+	return nil, errors.New("the publish serves one video track")
+}
+
 // withPublishAuth wraps next when cfg asks for any publish check.
 func withPublishAuth(cfg config, next ingest.Handler) ingest.Handler {
 	auth := newPublishAuth(cfg.PublishKeys, cfg.PublishSecret)

@@ -48,6 +48,7 @@ type config struct {
 	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
 	MaxConnsPerIP    int           `yaml:"max_conns_per_ip" help:"RTMP connections at once from one IP address"`
 	MaxChunkStreams  int           `yaml:"max_chunk_streams" help:"RTMP chunk stream ids one connection may use"`
+	MaxTracks        int           `yaml:"max_tracks" help:"video tracks of one Enhanced RTMP multitrack publish served as renditions of its ladder, track 0 included; more are refused, the others go on"`
 	MaxSegmentBytes  int           `yaml:"max_segment_bytes" help:"bytes in one segment; a bigger one is cut early"`
 
 	HTTPMaxHeaderBytes    int           `yaml:"http_max_header_bytes" help:"largest HTTP request header accepted, bytes"`
@@ -91,7 +92,7 @@ func defaultConfig() config {
 		LowLatency: true, PartTarget: 200 * time.Millisecond,
 		HandshakeTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxMessageSize: 8 << 20,
 		WriteTimeout: 10 * time.Second, MaxConns: 1024, MaxConnsPerIP: 32,
-		MaxChunkStreams: 64, MaxSegmentBytes: 32 << 20,
+		MaxChunkStreams: 64, MaxTracks: 8, MaxSegmentBytes: 32 << 20,
 		HTTPMaxHeaderBytes: 16 << 10, HTTPReadHeaderTimeout: 10 * time.Second,
 		HTTPIdleTimeout: 60 * time.Second, HTTPWriteTimeout: 10 * time.Second, HTTPMaxConns: 8192, HTTPMaxConnsPerIP: 128,
 		ShutdownTimeout: 10 * time.Second, GCPercent: 12, ReadInterval: 20 * time.Millisecond, HugePages: true,
@@ -223,6 +224,7 @@ func (c config) validate() error {
 		{"max_conns", c.MaxConns > 0},
 		{"max_conns_per_ip", c.MaxConnsPerIP > 0},
 		{"max_chunk_streams", c.MaxChunkStreams >= 4},
+		{"max_tracks", c.MaxTracks >= 1 && c.MaxTracks <= 256},
 		{"max_segment_bytes", c.MaxSegmentBytes >= 64<<10},
 		{"http_max_header_bytes", c.HTTPMaxHeaderBytes >= 1<<10},
 		{"http_read_header_timeout", c.HTTPReadHeaderTimeout > 0},

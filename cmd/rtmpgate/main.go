@@ -218,6 +218,7 @@ func ingestServer(cfg config, hub *packager.Hub, log zerolog.Logger) *ingest.Ser
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerIP:    cfg.MaxConnsPerIP,
 		MaxChunkStreams:  cfg.MaxChunkStreams,
+		MaxTracks:        cfg.MaxTracks,
 	}
 }
 

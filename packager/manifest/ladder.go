@@ -5,9 +5,10 @@ import (
 	"strconv"
 )
 
-// Rung is one rendition of a ladder of separately published streams: its
-// View and the URI prefix of its files relative to the ladder's
-// multivariant playlist ("demo_hi/").
+// Rung is one rendition of a ladder: its View and the URI prefix of its
+// files relative to the ladder's multivariant playlist ("demo_hi/" for a
+// separately published key, "v1/" for a track of a multitrack publish, ""
+// for the publish's own track 0).
 type Rung struct {
 	Prefix string
 	View   *View
@@ -21,24 +22,59 @@ type Rung struct {
 // on separate timelines, so one rung's audio would not line up with another
 // rung's video, and a player switching variants switches audio with it. It
 // returns dst unchanged when no rung has video.
-func Ladder(dst []byte, rungs []Rung) []byte {
+func Ladder(dst []byte, rungs []Rung) []byte { return ladder(dst, rungs, nil) }
+
+// TrackLadder appends the fMP4 multivariant playlist of a ladder made of one
+// publish's video tracks (Enhanced RTMP multitrack): one variant per video
+// rung with a CMAF video track, ordered as Ladder orders them, all of them
+// referring to one audio rendition group ("aac"), the audio rung's audio
+// playlist. The tracks come over one connection on one timeline, so the one
+// audio track lines up with every video track and a variant switch keeps the
+// audio playing. A rung without audio of its own (a track rendition) is
+// announced with the shared audio's peak bitrate added to its own rates and
+// the audio's codec in CODECS. It returns dst unchanged when no rung has video.
+func TrackLadder(dst []byte, video []Rung, audio Rung) []byte {
+	return ladder(dst, video, &audio)
+}
+
+func lastCMAF(v *View) *Segment {
+	if v == nil {
+		return nil
+	}
+	for i := len(v.Window) - 1; i >= 0; i-- {
+		if seg := v.Window[i]; seg.HasCMAF() {
+			return seg
+		}
+	}
+	return nil
+}
+
+// ladder renders Ladder (shared nil) or TrackLadder.
+func ladder(dst []byte, rungs []Rung, shared *Rung) []byte {
 	type entry struct {
 		prefix string
 		inits  [2]*Init
 		rates  Rates
 	}
+	var sharedAudio *Init
+	var sharedRate int64
+	if shared != nil {
+		if seg := lastCMAF(shared.View); seg != nil && seg.Init[Audio] != nil {
+			sharedAudio, sharedRate = seg.Init[Audio], shared.View.Rates.Track[Audio]
+		}
+	}
 	var es []entry
 	for _, r := range rungs {
-		if r.View == nil {
-			continue
-		}
-		for i := len(r.View.Window) - 1; i >= 0; i-- {
-			if seg := r.View.Window[i]; seg.HasCMAF() {
-				if seg.Init[Video] != nil {
-					es = append(es, entry{r.Prefix, seg.Init, r.View.Rates})
+		if seg := lastCMAF(r.View); seg != nil && seg.Init[Video] != nil {
+			e := entry{r.Prefix, seg.Init, r.View.Rates}
+			if shared != nil {
+				if e.inits[Audio] == nil && sharedAudio != nil {
+					e.rates.Peak += sharedRate
+					e.rates.Avg += sharedRate
 				}
-				break
+				e.inits[Audio] = sharedAudio
 			}
+			es = append(es, e)
 		}
 	}
 	if len(es) == 0 {
@@ -51,8 +87,16 @@ func Ladder(dst []byte, rungs []Rung) []byte {
 		return es[i].prefix < es[j].prefix
 	})
 	b := append(dst, "#EXTM3U\n#EXT-X-VERSION:6\n"...)
+	if sharedAudio != nil {
+		b = append(b, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="`...)
+		b = strconv.AppendInt(b, int64(max(sharedAudio.Track.Channels, 1)), 10)
+		b = append(b, `",URI="`...)
+		b = appendURI(b, shared.Prefix)
+		b = append(b, AudioPlaylistPath...)
+		b = append(b, "\"\n"...)
+	}
 	for i, e := range es {
-		if a := e.inits[Audio]; a != nil {
+		if a := e.inits[Audio]; a != nil && shared == nil {
 			b = append(b, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac-`...)
 			b = strconv.AppendInt(b, int64(i), 10)
 			b = append(b, `",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="`...)
@@ -89,9 +133,13 @@ func Ladder(dst []byte, rungs []Rung) []byte {
 			b = strconv.AppendFloat(b, e.rates.FPS, 'f', 3, 64)
 		}
 		if a != nil {
-			b = append(b, `,AUDIO="aac-`...)
-			b = strconv.AppendInt(b, int64(i), 10)
-			b = append(b, '"')
+			if shared != nil {
+				b = append(b, `,AUDIO="aac"`...)
+			} else {
+				b = append(b, `,AUDIO="aac-`...)
+				b = strconv.AppendInt(b, int64(i), 10)
+				b = append(b, '"')
+			}
 		}
 		if e.rates.Captions {
 			b = append(b, `,CLOSED-CAPTIONS="cc-`...)

@@ -65,6 +65,64 @@ func TestLadderGolden(t *testing.T) {
 	}
 }
 
+// TestTrackLadderGolden: the renditions of one multitrack publish share the
+// stream's own audio: one group, every variant refers to it, and a rendition
+// without audio of its own is announced with the audio's peak added.
+func TestTrackLadderGolden(t *testing.T) {
+	own := rungView(1280, 720, 3_200_000, 2_900_000, 29.97, true, false)
+	own.Rates.Track[manifest.Audio] = 130_000
+	rungs := []manifest.Rung{
+		{Prefix: "", View: own},
+		{Prefix: "v2/", View: rungView(320, 180, 400_000, 350_000, 29.97, false, false)},
+		{Prefix: "v1/", View: rungView(640, 360, 1_100_000, 1_000_000, 29.97, false, true)},
+	}
+	got := manifest.TrackLadder(nil, rungs, rungs[0])
+	path := filepath.Join("testdata", "track_ladder.m3u8")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("track ladder differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+	checkTrackLadder(t, rungs, string(got))
+}
+
+// checkTrackLadder holds a TrackLadder over rungs, rungs[0] the audio, to
+// every variant listed and one audio group, rungs[0]'s, for all.
+func checkTrackLadder(t *testing.T, rungs []manifest.Rung, pl string) {
+	t.Helper()
+	n := 0
+	for _, r := range rungs {
+		if r.View == nil {
+			continue
+		}
+		for k := len(r.View.Window) - 1; k >= 0; k-- {
+			if seg := r.View.Window[k]; seg.HasCMAF() {
+				if seg.Init[manifest.Video] != nil {
+					n++
+				}
+				break
+			}
+		}
+	}
+	if got := strings.Count(pl, "#EXT-X-STREAM-INF:"); got != n {
+		t.Fatalf("%d variants, want %d:\n%s", got, n, pl)
+	}
+	groups := strings.Count(pl, "TYPE=AUDIO")
+	if groups > 1 || groups == 1 && (!strings.Contains(pl, `GROUP-ID="aac",`) || !strings.Contains(pl, `URI="`+rungs[0].Prefix+manifest.AudioPlaylistPath+`"`)) {
+		t.Fatalf("not one audio group, the first rung's:\n%s", pl)
+	}
+	if refs := strings.Count(pl, `,AUDIO="`); refs != groups*n || refs != strings.Count(pl, `,AUDIO="aac",`) {
+		t.Fatalf("%d variants refer to audio, want all %d to the one group:\n%s", refs, groups*n, pl)
+	}
+}
+
 // FuzzLadder renders ladders of up to four Views built as FuzzManifest builds
 // one and checks the multivariant playlist: one variant per rung with a
 // CMAF video track, highest BANDWIDTH first, each URI its rung's video
@@ -93,6 +151,9 @@ func FuzzLadder(f *testing.F) {
 			t.Fatalf("two renders differ:\n%s\n%s", out, again)
 		}
 		checkLadder(t, rungs, string(out))
+		if n > 0 {
+			checkTrackLadder(t, rungs, string(manifest.TrackLadder(nil, rungs, rungs[0])))
+		}
 	})
 }
 

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// multitrackCase is a multitrack fixture and the size of each video track.
+type multitrackCase struct {
+	file, key string
+	sizes     []string // RESOLUTION of video track 0, 1...
+	realtime  bool     // published in real time, to read the API while live
+}
+
+var multitrackCases = []multitrackCase{
+	{"multitrack-h264.flv", "mth264", []string{"1280x720", "640x360", "320x180"}, true},
+	{"multitrack-hevc-h264.flv", "mthevc", []string{"640x360", "320x180"}, false},
+}
+
+// TestMultitrackLadder publishes each Enhanced RTMP multitrack fixture
+// (FFmpeg 8's muxer: track 0 plain, the others OneTrack messages) unchanged
+// through a real RTMP connection. The stream's multivariant playlist is the
+// ladder of its video tracks, highest first, all referring to the one audio
+// rendition of the stream; every rendition decodes to all 150 frames with a
+// keyframe at each segment start, and the renditions are cut at the same
+// instants with the same media sequence numbers and program date times.
+// Each rendition is reachable on its own at /live/KEY/vN/, and the API names
+// the ladder, its renditions and their alignment.
+func TestMultitrackLadder(t *testing.T) {
+	g := startGateway(t, "-window-segments", "20")
+	for _, tc := range multitrackCases {
+		t.Run(tc.key, func(t *testing.T) {
+			c := enhancedClip(t, tc.file)
+			speed := 0.0
+			if tc.realtime {
+				speed = 1
+			}
+			published := make(chan error, 1)
+			go func() { published <- publishTags(g.ingestURL(tc.key), clipTags(c, 0, true), speed) }()
+			var want []string
+			for i := range tc.sizes {
+				if i == 0 {
+					want = append(want, "v/index.m3u8")
+				} else {
+					want = append(want, "v"+strconv.Itoa(i)+"/v/index.m3u8")
+				}
+			}
+			mvURL := g.streamURL(tc.key, "index.m3u8")
+			waitLadder(t, mvURL, want, 20*time.Second)
+			if tc.realtime {
+				multitrackAPI(t, g, tc)
+			}
+			if err := <-published; err != nil {
+				t.Fatal(err)
+			}
+			waitPlaylist(t, g.streamURL(tc.key, "v/index.m3u8"), 5*time.Second, ended)
+			body := waitLadder(t, mvURL, want, 5*time.Second)
+			t.Logf("ladder:\n%s", body)
+			vs, audio := parseLadder(body)
+			if len(audio) != 1 || audio["aac"] != "a/index.m3u8" {
+				t.Errorf("audio renditions %v, want the stream's own in one group", audio)
+			}
+			for i, v := range vs {
+				if v.attrs["RESOLUTION"] != tc.sizes[i] || v.attrs["AUDIO"] != "aac" || !strings.HasSuffix(v.attrs["CODECS"], ",mp4a.40.2") {
+					t.Errorf("variant %s: %v, want %s sharing the audio", v.uri, v.attrs, tc.sizes[i])
+				}
+				if i > 0 {
+					prev, _ := strconv.Atoi(vs[i-1].attrs["BANDWIDTH"])
+					if bw, _ := strconv.Atoi(v.attrs["BANDWIDTH"]); bw <= 0 || bw > prev {
+						t.Errorf("variant %s: BANDWIDTH %d after %d", v.uri, bw, prev)
+					}
+				}
+			}
+			a, _, _ := fetchTrack(t, g.streamURL(tc.key, "a/index.m3u8"), t.TempDir(), "a")
+			if m := probe(t, a, true); m.audioFrames < 270 || m.audioFrames > 284 {
+				t.Errorf("audio: %d decoded frames", m.audioFrames)
+			}
+
+			// Every rendition decodes whole, segment by segment on the same cuts.
+			type cut struct {
+				msn  int
+				uris []string
+				durs []float64
+				pdts []time.Time
+			}
+			var cuts []cut
+			for i, v := range vs {
+				u, _ := url.Parse(mvURL)
+				ref, _ := url.Parse(v.uri)
+				plURL := u.ResolveReference(ref).String()
+				whole, frags, pl := fetchTrack(t, plURL, t.TempDir(), "v")
+				m := probe(t, whole, true)
+				t.Logf("%s (%s): %d packets, %d decoded frames, %d segments from media sequence %d", v.uri, tc.sizes[i], len(m.video), m.videoFrames, len(frags), pl.mediaSequence)
+				if m.videoFrames != 150 || len(m.video) != 150 {
+					t.Errorf("%s: %d packets, %d decoded frames, want 150", v.uri, len(m.video), m.videoFrames)
+				}
+				for k, f := range frags {
+					if fm := probe(t, f, false); len(fm.video) == 0 || !fm.video[0].key {
+						t.Errorf("%s: segment %d does not start with a keyframe", v.uri, k)
+					}
+				}
+				var ct cut
+				ct.msn = pl.mediaSequence
+				for _, s := range pl.segments {
+					ct.uris = append(ct.uris, path.Base(s.uri))
+					ct.durs = append(ct.durs, s.duration)
+					ct.pdts = append(ct.pdts, s.programDate)
+				}
+				cuts = append(cuts, ct)
+			}
+			for i := 1; i < len(cuts); i++ {
+				if cuts[i].msn != cuts[0].msn || !slices.Equal(cuts[i].durs, cuts[0].durs) || !slices.EqualFunc(cuts[i].pdts, cuts[0].pdts, time.Time.Equal) {
+					t.Errorf("rendition %d cut otherwise than track 0: sequence %d %v %v, track 0 %d %v %v", i, cuts[i].msn, cuts[i].durs, cuts[i].pdts, cuts[0].msn, cuts[0].durs, cuts[0].pdts)
+				}
+				if len(cuts[i].uris) != 3 {
+					t.Errorf("rendition %d: %d segments, want 3 (a keyframe every 2 s)", i, len(cuts[i].uris))
+				}
+				// Segment names carry the media sequence number after the epoch.
+				for k := range cuts[i].uris {
+					_, a, _ := strings.Cut(cuts[i].uris[k], "-")
+					_, b, _ := strings.Cut(cuts[0].uris[k], "-")
+					if a != b {
+						t.Errorf("rendition %d segment %d: %s against %s", i, k, cuts[i].uris[k], cuts[0].uris[k])
+					}
+				}
+			}
+			// Each rendition on its own: its multivariant playlist, its MPD.
+			for i := 1; i < len(tc.sizes); i++ {
+				w, h, _ := strings.Cut(tc.sizes[i], "x")
+				for p, want := range map[string]string{"index.m3u8": "RESOLUTION=" + tc.sizes[i], "index.mpd": `width="` + w + `" height="` + h + `"`} {
+					u := g.streamURL(tc.key, "v"+strconv.Itoa(i)+"/"+p)
+					if code, b := httpGet(t, u); code != http.StatusOK || !strings.Contains(string(b), want) {
+						t.Errorf("%s: %d, want %s\n%s", u, code, want, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// multitrackAPI reads the API while the publish is live: the stream and
+// each rendition name the ladder, and the renditions' segments line up.
+func multitrackAPI(t *testing.T, g *gateway, tc multitrackCase) {
+	t.Helper()
+	var names []string
+	for i := range tc.sizes {
+		if i == 0 {
+			names = append(names, tc.key)
+		} else {
+			names = append(names, tc.key+"/v"+strconv.Itoa(i))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, b := httpGet(t, "http://"+g.httpAddr+"/api/streams")
+		var all []struct {
+			Name     string `json:"name"`
+			Playback struct {
+				HLS string `json:"hls"`
+			} `json:"playback"`
+			Ladder *struct {
+				Name        string   `json:"name"`
+				HLS         string   `json:"hls"`
+				Renditions  []string `json:"renditions"`
+				Aligned     bool     `json:"aligned"`
+				MaxOffsetMs int64    `json:"max_offset_ms"`
+				Compared    int      `json:"compared_segments"`
+			} `json:"ladder"`
+		}
+		if code != http.StatusOK || json.Unmarshal(b, &all) != nil {
+			t.Fatalf("API: %d %s", code, b)
+		}
+		ok := 0
+		for _, s := range all {
+			if !slices.Contains(names, s.Name) {
+				continue
+			}
+			l := s.Ladder
+			if s.Playback.HLS != "/live/"+s.Name+"/index.m3u8" || l == nil || l.Name != tc.key || l.HLS != "/live/"+tc.key+"/index.m3u8" || !slices.Equal(l.Renditions, names) {
+				t.Fatalf("API %s: %s", s.Name, b)
+			}
+			if l.Compared > 0 {
+				if !l.Aligned || l.MaxOffsetMs != 0 {
+					t.Errorf("API %s: renditions not aligned: %+v", s.Name, *l)
+				}
+				ok++
+			}
+		}
+		if ok == len(names) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API: no alignment compared within 5 s: %s", b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrowserSwitchesMultitrack plays the ladder of a multitrack publish
+// (the H.264 fixture looped in real time) with hls.js in Chromium through
+// ladder.mjs, as TestBrowserSwitchesLadder plays a ladder of keys: three
+// levels, a forced switch to the lowest and back to the highest, each shown
+// and played on, no stall longer than one segment.
+func TestBrowserSwitchesMultitrack(t *testing.T) {
+	webDir := requireWeb(t)
+	g := startGateway(t)
+	c := enhancedClip(t, "multitrack-h264.flv")
+	tags := clipTags(c, 0, true)
+	for loop := uint32(1); loop < 8; loop++ {
+		tags = append(tags, shiftAt(clipTags(c, loop*c.Period, false), time.Duration(loop*c.Period)*time.Millisecond)...)
+	}
+	published := make(chan error, 1)
+	go func() { published <- publishTags(g.ingestURL("demo"), tags, 1) }()
+	defer func() {
+		if err := <-published; err != nil {
+			t.Errorf("publish: %v", err)
+		}
+	}()
+	origin := "http://" + g.httpAddr
+	mvURL := origin + "/live/demo/index.m3u8"
+	waitLadder(t, mvURL, []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
+	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
+	if err := p.wait(t, 120*time.Second); err != nil {
+		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
+	}
+	var r struct {
+		Levels []struct {
+			Height  int    `json:"height"`
+			Bitrate int    `json:"bitrate"`
+			URL     string `json:"url"`
+		} `json:"levels"`
+		Switches []struct {
+			Level int     `json:"level"`
+			At    float64 `json:"at"`
+		} `json:"switches"`
+		Steps []struct {
+			Level    int     `json:"level"`
+			Switched bool    `json:"switched"`
+			Shown    bool    `json:"shown"`
+			Height   int     `json:"height"`
+			Advanced float64 `json:"advanced"`
+		} `json:"steps"`
+		Errors    []string `json:"errors"`
+		Waiting   int      `json:"waiting"`
+		StallMs   float64  `json:"stallMs"`
+		PageError string   `json:"pageerror"`
+	}
+	out := strings.TrimSpace(p.output.String())
+	if i := strings.LastIndex(out, "\n"); i >= 0 {
+		out = out[i+1:]
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
+		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
+	}
+	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%.0f ms)", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
+	if len(r.Levels) != 3 {
+		t.Fatalf("hls.js read %d levels, want 3", len(r.Levels))
+	}
+	if len(r.Steps) != 2 {
+		t.Fatalf("hls.js did not get to the switches: %d steps", len(r.Steps))
+	}
+	if r.StallMs >= 2000 {
+		t.Errorf("stalled %.0f ms over %d waits, a segment or more", r.StallMs, r.Waiting)
+	}
+	for i, want := range []int{180, 720} {
+		if s := r.Steps[i]; !s.Switched || !s.Shown || s.Height != want || s.Advanced < 1 {
+			t.Errorf("switch %d to %dp: %+v", i+1, want, s)
+		}
+	}
+}
