@@ -124,7 +124,7 @@ func TestVP9SizeChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.waitFrames(len(msgs)-1)
+	w.waitFrames(len(msgs) - 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var sizes []string
