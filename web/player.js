@@ -19,6 +19,11 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     return 0;
   };
   let engineObj = null;
+  // The video renditions the engine knows ({height, bitrate}), the one it plays
+  // (-1 while it chooses itself) and a way to pick one or go back to automatic.
+  let renditions = () => [];
+  let chosen = () => -1;
+  let choose = () => {};
   // How often playback ran dry or jumped: the figures low-latency tuning is judged by.
   let waiting = 0, seeks = 0;
   video.addEventListener('waiting', () => { waiting++; });
@@ -46,6 +51,16 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       wallLatency = latency; // dash.js measures against the wall clock (UTCTiming)
       destroy = () => player.reset();
       engineObj = player;
+      const reps = () => (player.getRepresentationsByType ? player.getRepresentationsByType('video') : null) || [];
+      let pick = -1;
+      renditions = () => reps().map(r => ({ height: r.height, bitrate: r.bandwidth }));
+      chosen = () => pick;
+      choose = i => {
+        const r = reps()[i];
+        pick = r ? i : -1;
+        player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: !r } } } });
+        if (r) player.setRepresentationForTypeById('video', r.id, true);
+      };
     }
   } else if (engine === 'shaka') {
     if (!window.shaka) {
@@ -65,6 +80,24 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       wallLatency = () => { const d = player.getPlayheadTimeAsDate(); return d ? (Date.now() - d.getTime()) / 1000 : null; };
       destroy = () => { player.destroy(); };
       engineObj = player;
+      // One entry per height and bitrate: Shaka's variants pair each video with each audio.
+      const variants = () => {
+        const seen = new Map();
+        for (const v of player.getVariantTracks()) {
+          const k = v.height + '/' + v.videoBandwidth;
+          if (!seen.has(k)) seen.set(k, v);
+        }
+        return [...seen.values()];
+      };
+      let pick = -1;
+      renditions = () => variants().map(v => ({ height: v.height, bitrate: v.videoBandwidth || v.bandwidth }));
+      chosen = () => pick;
+      choose = i => {
+        const v = variants()[i];
+        pick = v ? i : -1;
+        player.configure('abr.enabled', !v);
+        if (v) player.selectVariantTrack(v, true);
+      };
     }
   } else if (window.Hls && Hls.isSupported()) {
     // Low latency: blocking reloads and parts, aiming LL_TARGET behind the
@@ -135,6 +168,9 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
     hls.loadSource(src);
     hls.attachMedia(video);
     latency = () => hls.latency;
+    renditions = () => (hls.levels || []).map(l => ({ height: l.height, bitrate: l.bitrate }));
+    chosen = () => (hls.autoLevelEnabled ? -1 : hls.currentLevel);
+    choose = i => { hls.currentLevel = i >= 0 && i < hls.levels.length ? i : -1; };
     // The wall clock minus the playing frame's EXT-X-PROGRAM-DATE-TIME, which
     // rtmpgate anchors to the wall time the frame arrived: glass to glass but the encoder.
     wallLatency = () => hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null;
@@ -148,6 +184,9 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
   return {
     destroy,
     engine: () => engineObj,
+    renditions: () => renditions(),
+    chosen: () => chosen(),
+    choose: i => choose(i),
     stats() {
       const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : {};
       return {
@@ -166,4 +205,33 @@ function rtmpgatePlayer(video, src, engine, lowLatency, onError) {
       };
     },
   };
+}
+
+// renditionPicker keeps a <select> in step with a player's video renditions:
+// "auto" and one entry per rendition, highest first, hidden while there is only
+// one. It returns a function that stops it.
+function renditionPicker(select, getPlayer) {
+  let shown = '';
+  const refresh = () => {
+    const p = getPlayer();
+    const list = p ? p.renditions().map((r, i) => ({ i, r })).sort((a, b) => (b.r.bitrate || 0) - (a.r.bitrate || 0)) : [];
+    const key = JSON.stringify(list) + '|' + (p ? p.chosen() : -1);
+    if (key === shown) return;
+    shown = key;
+    (select.closest('label') || select).hidden = list.length < 2;
+    select.replaceChildren(new Option('auto', '-1'));
+    for (const { i, r } of list) {
+      const kbit = r.bitrate ? ' ' + Math.round(r.bitrate / 1000) + ' kbit/s' : '';
+      select.append(new Option((r.height ? r.height + 'p' : 'rendition ' + i) + kbit, String(i)));
+    }
+    select.value = String(p ? p.chosen() : -1);
+  };
+  select.addEventListener('change', () => {
+    const p = getPlayer();
+    if (p) p.choose(Number(select.value));
+    shown = '';
+  });
+  const timer = setInterval(refresh, 1000);
+  refresh();
+  return () => clearInterval(timer);
 }

@@ -274,4 +274,42 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 			t.Errorf("switch %d to %dp: %+v", i+1, want, s)
 		}
 	}
+	// The page's rendition picker lists the renditions, and a viewer's pick
+	// is what plays.
+	pk := startProcess(t, "node", webDir+"/test/picker.mjs", origin+"/play.html?engine=hls&src=/live/demo/index.m3u8")
+	if err := pk.wait(t, 90*time.Second); err != nil {
+		t.Fatalf("picker.mjs: %v\n%s", err, pk.output)
+	}
+	var pr struct {
+		Options []struct{ Value, Text string } `json:"options"`
+		Steps   []struct {
+			Want, Got int
+			Picked    string
+			Ms        int
+		} `json:"steps"`
+		Auto *struct {
+			Chosen int
+			Select string
+		} `json:"auto"`
+		PageError string `json:"pageerror"`
+	}
+	pout := strings.TrimSpace(pk.output.String())
+	if i := strings.LastIndex(pout, "\n"); i >= 0 {
+		pout = pout[i+1:]
+	}
+	if err := json.Unmarshal([]byte(pout), &pr); err != nil || pr.PageError != "" {
+		t.Fatalf("picker.mjs output: %v\n%s", err, pk.output)
+	}
+	t.Logf("page picker: options %+v, picks %+v, auto %+v", pr.Options, pr.Steps, pr.Auto)
+	if len(pr.Options) != 4 || len(pr.Steps) != 2 || pr.Auto == nil {
+		t.Fatalf("picker: %d options (want auto and 3), %d picks", len(pr.Options), len(pr.Steps))
+	}
+	for _, st := range pr.Steps {
+		if st.Got != st.Want {
+			t.Errorf("picked %dp, the video showed %dp", st.Want, st.Got)
+		}
+	}
+	if pr.Auto.Chosen != -1 || pr.Auto.Select != "-1" {
+		t.Errorf("after auto: player chose %d, picker says %q", pr.Auto.Chosen, pr.Auto.Select)
+	}
 }
