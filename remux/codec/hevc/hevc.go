@@ -332,7 +332,7 @@ func readVUIColour(r *bits.Reader, maxSub int) (vuiColour, bool) {
 	for range 6 { // log2_min_luma_coding_block_size_minus3 .. max_transform_hierarchy_depth_intra
 		r.UE()
 	}
-	if r.Flag() && r.Flag() { // scaling_list_enabled_flag, sps_scaling_list_data_present_flag
+	if scalingLists := r.Flag(); scalingLists && r.Flag() { // sps_scaling_list_data_present_flag
 		skipScalingListData(r)
 	}
 	r.Skip(2)     // amp_enabled_flag, sample_adaptive_offset_enabled_flag
