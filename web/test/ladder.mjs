@@ -6,8 +6,55 @@
 // With MODE drop it plays in automatic mode, prints {"onHeight":H} with the
 // height playing, and watches the player after the test ends that rendition's
 // publisher (afterDrop), with no forced switches.
-// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL [drop]
+// With MODE dash it plays the ladder's MPD with dash.js (default settings)
+// and forces the same two switches through setRepresentationForTypeById,
+// printing the same JSON: its video Representations as levels, each
+// QUALITY_CHANGE_RENDERED as a switch.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash]
 import { chromium } from 'playwright-core';
+
+// playDash runs in the page: dash.js plays the MPD, then is switched to the
+// lowest video Representation and back to the highest, each step judged as
+// hls.js's (switched to, shown at its height, playing on).
+async function playDash(src) {
+  const video = document.querySelector('video');
+  const player = dashjs.MediaPlayer().create();
+  player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+  const ev = dashjs.MediaPlayer.events;
+  const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0, stallMs: 0 };
+  player.on(ev.ERROR, e => r.errors.push(String(e.error && (e.error.message || e.error.code) || e.error)));
+  player.on(ev.QUALITY_CHANGE_RENDERED, e => {
+    if (e.mediaType === 'video' && e.newRepresentation) r.switches.push({ id: e.newRepresentation.id, level: r.levels.findIndex(l => l.id === e.newRepresentation.id), at: +video.currentTime.toFixed(2) });
+  });
+  let waitingSince = 0;
+  video.addEventListener('waiting', () => { r.waiting++; waitingSince = performance.now(); });
+  video.addEventListener('playing', () => { if (waitingSince) r.stallMs += performance.now() - waitingSince; waitingSince = 0; });
+  player.initialize(video, src, true);
+  const sleep = ms => new Promise(res => setTimeout(res, ms));
+  const until = async (ok, ms) => { for (let i = 0; i < ms / 100 && !ok(); i++) await sleep(100); return ok(); };
+  const reps = () => { try { return player.getRepresentationsByType('video') || []; } catch (e) { return []; } };
+  if (!await until(() => video.currentTime > 1 && reps().length > 0, 30000)) { r.currentTime = video.currentTime; return r; }
+  r.levels = reps().map(l => ({ id: l.id, height: l.height, bitrate: l.bandwidth, url: l.id }));
+  r.lowLatency = player.getLowLatencyModeEnabled ? player.getLowLatencyModeEnabled() : undefined;
+  player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
+  const step = async (level) => {
+    const before = r.switches.length;
+    player.setRepresentationForTypeById('video', r.levels[level].id);
+    const switched = await until(() => r.switches.slice(before).some(s => s.level === level), 30000);
+    const shown = await until(() => video.videoHeight === r.levels[level].height, 20000);
+    const t0 = video.currentTime;
+    await sleep(3000);
+    r.steps.push({ level, switched, shown, height: video.videoHeight, advanced: +(video.currentTime - t0).toFixed(2) });
+  };
+  const heights = r.levels.map(l => l.height);
+  await step(heights.indexOf(Math.min(...heights)));
+  await step(heights.indexOf(Math.max(...heights)));
+  if (waitingSince) r.stallMs += performance.now() - waitingSince;
+  r.stallMs = Math.round(r.stallMs);
+  r.currentTime = video.currentTime;
+  player.reset();
+  return r;
+}
 
 const [origin, src, mode] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -27,7 +74,12 @@ try {
     const h = /^ON-HEIGHT (\d+)$/.exec(m.text());
     if (h) console.log(JSON.stringify({ onHeight: Number(h[1]) }));
   });
-  const out = await page.evaluate(async ([src, drop]) => {
+  // LADDER_DEBUG=1: the page's console (dash.js at warning level) on stderr.
+  if (process.env.LADDER_DEBUG === '1') page.on('console', m => process.stderr.write(`${Date.now()} ${m.text()}\n`));
+  if (mode === 'dash') {
+    await page.addScriptTag({ url: origin + '/vendor/dash.all.min.js' });
+  }
+  const out = mode === 'dash' ? await page.evaluate(playDash, src) : await page.evaluate(async ([src, drop]) => {
     const video = document.querySelector('video');
     const hls = new Hls({ capLevelToPlayerSize: false });
     const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
