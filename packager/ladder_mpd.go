@@ -162,7 +162,8 @@ func (tl *ladderTimeline) advance(l *Ladder) bool {
 		views[m.Snapshot.Name] = &m.Snapshot.view
 	}
 	// The new Period starts once every member it presents has begun its
-	// own Period, and after everything the last one listed or promised.
+	// own Period, and once each of the last one's has begun its last segment
+	// there (closeAt).
 	var start int64
 	for _, ref := range cur {
 		start = max(start, tl.offset(views[ref.name], ref.period))
@@ -172,7 +173,7 @@ func (tl *ladderTimeline) advance(l *Ladder) bool {
 		start = max(start, last.start+1)
 		for _, ref := range last.members {
 			if v := views[ref.name]; v != nil {
-				start = max(start, tl.listedEnd(v, ref.period))
+				start = max(start, tl.closeAt(v, ref.period))
 			}
 		}
 		last.end = start
@@ -193,30 +194,35 @@ func (tl *ladderTimeline) offset(v *manifest.View, p *manifest.Period) int64 {
 	return v.AST.UnixMilli() - tl.ast.UnixMilli() + p.Start
 }
 
-// listedEnd is where the media of member Period p that v lists ends on the
-// ladder's timeline, ms, the segment being produced included when the
-// low-latency MPD addresses it by number already.
-func (tl *ladderTimeline) listedEnd(v *manifest.View, p *manifest.Period) int64 {
-	var end int64
+// closeAt is the earliest instant on the ladder's timeline, ms, at which a
+// Period presenting member Period p may end: 1 ms into the last segment v
+// lists of it, or into the segment being produced while the low-latency MPD
+// addresses p by number (it was promised by number there). That segment then
+// overlaps the next Period, as a Period's edge segments may; every member's
+// last segment reaching past the boundary means no Representation of the
+// closing Period has a gap before its end, a member that left included, and
+// the members still on start the next Period at the same segment.
+func (tl *ladderTimeline) closeAt(v *manifest.View, p *manifest.Period) int64 {
+	var start, end int64 = -1, -1
 	for _, seg := range v.Window {
 		if seg.Period != p {
 			continue
 		}
+		s, e := seg.DTS, seg.DTS+seg.Dur
 		for _, f := range seg.Frag {
 			if f != nil {
-				end = max(end, f.EPT+f.Dur)
+				s, e = min(s, f.EPT), max(e, f.EPT+f.Dur)
 			}
 		}
-		end = max(end, seg.DTS+seg.Dur)
+		start, end = max(start, s), max(end, e)
 	}
-	if end == 0 {
+	if end < 0 {
 		return 0
 	}
-	end = tl.offset(v, p) + end - p.PTO
 	if v.LowLatency && v.Live && !v.Ended && !v.DiscNext {
-		end += p.Dur
+		start = end
 	}
-	return end
+	return tl.offset(v, p) + start - p.PTO + 1
 }
 
 func sameRefs(a, b []ladderRef) bool {

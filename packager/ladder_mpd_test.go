@@ -24,8 +24,10 @@ type ladderMPD struct {
 			Reps  []struct {
 				ID  string `xml:"id,attr"`
 				Tpl struct {
-					Start uint64 `xml:"startNumber,attr"`
-					S     []struct {
+					Timescale uint64 `xml:"timescale,attr"`
+					PTO       uint64 `xml:"presentationTimeOffset,attr"`
+					Start     uint64 `xml:"startNumber,attr"`
+					S         []struct {
 						T uint64 `xml:"t,attr"`
 						D uint64 `xml:"d,attr"`
 						R int    `xml:"r,attr"`
@@ -53,7 +55,7 @@ func ladderSegs(t *testing.T, doc []byte, seen map[string]string) [][]string {
 		t.Fatal(err)
 	}
 	var reps [][]string
-	for _, p := range m.Periods {
+	for k, p := range m.Periods {
 		if old, ok := seen[p.ID]; ok && old != p.Start {
 			t.Errorf("Period %s start %s, was %s", p.ID, p.Start, old)
 		}
@@ -62,7 +64,7 @@ func ladderSegs(t *testing.T, doc []byte, seen map[string]string) [][]string {
 		for _, as := range p.Sets {
 			for _, r := range as.Reps {
 				ids = append(ids, r.ID)
-				n := r.Tpl.Start
+				n, end := r.Tpl.Start, uint64(0)
 				for _, s := range r.Tpl.S {
 					for k := 0; k <= s.R; k++ {
 						key := p.ID + " " + r.ID + " " + strconv.FormatUint(n, 10)
@@ -72,6 +74,15 @@ func ladderSegs(t *testing.T, doc []byte, seen map[string]string) [][]string {
 						}
 						seen[key] = val
 						n++
+						end = s.T + uint64(k+1)*s.D
+					}
+				}
+				// A closed Period: every Representation reaches its end, the
+				// one of a member that left included (no gap to stall on).
+				if k+1 < len(m.Periods) && r.Tpl.Timescale > 0 {
+					at := parseSec(p.Start) + (float64(end)-float64(r.Tpl.PTO))/float64(r.Tpl.Timescale)
+					if next := parseSec(m.Periods[k+1].Start); at < next {
+						t.Errorf("Period %s: %s ends at %.3f s, before the next Period at %.3f s", p.ID, r.ID, at, next)
 					}
 				}
 			}
@@ -148,4 +159,9 @@ func TestLadderMPD(t *testing.T) {
 		t.Fatalf("every member left, MPD still dynamic:\n%s", doc)
 	}
 	t.Logf("%d segments and Periods checked", len(seen))
+}
+
+func parseSec(d string) float64 {
+	f, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(d, "PT"), "S"), 64)
+	return f
 }

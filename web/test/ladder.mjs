@@ -10,13 +10,14 @@
 // and forces the same two switches through setRepresentationForTypeById,
 // printing the same JSON: its video Representations as levels, each
 // QUALITY_CHANGE_RENDERED as a switch.
-// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash]
+// MODE dash-drop is drop with dash.js.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash|dash-drop]
 import { chromium } from 'playwright-core';
 
 // playDash runs in the page: dash.js plays the MPD, then is switched to the
 // lowest video Representation and back to the highest, each step judged as
 // hls.js's (switched to, shown at its height, playing on).
-async function playDash(src) {
+async function playDash([src, drop]) {
   const video = document.querySelector('video');
   const player = dashjs.MediaPlayer().create();
   player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
@@ -36,6 +37,21 @@ async function playDash(src) {
   if (!await until(() => video.currentTime > 1 && reps().length > 0, 30000)) { r.currentTime = video.currentTime; return r; }
   r.levels = reps().map(l => ({ id: l.id, height: l.height, bitrate: l.bandwidth, url: l.id }));
   r.lowLatency = player.getLowLatencyModeEnabled ? player.getLowLatencyModeEnabled() : undefined;
+  if (drop) {
+    // As hls.js's drop mode: automatic quality, the Go test ends the
+    // publisher of the Representation playing once told its height.
+    await sleep(3000);
+    const h = video.videoHeight;
+    console.log('ON-HEIGHT ' + h);
+    const t0 = video.currentTime;
+    await until(() => video.videoHeight !== h && video.currentTime > t0 + 4, 40000);
+    r.afterDrop = { from: h, advanced: +(video.currentTime - t0).toFixed(2), height: video.videoHeight, ended: video.ended };
+    if (waitingSince) r.stallMs += performance.now() - waitingSince;
+    r.stallMs = Math.round(r.stallMs);
+    r.currentTime = video.currentTime;
+    player.reset();
+    return r;
+  }
   player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
   const step = async (level) => {
     const before = r.switches.length;
@@ -76,10 +92,10 @@ try {
   });
   // LADDER_DEBUG=1: the page's console (dash.js at warning level) on stderr.
   if (process.env.LADDER_DEBUG === '1') page.on('console', m => process.stderr.write(`${Date.now()} ${m.text()}\n`));
-  if (mode === 'dash') {
+  if (mode === 'dash' || mode === 'dash-drop') {
     await page.addScriptTag({ url: origin + '/vendor/dash.all.min.js' });
   }
-  const out = mode === 'dash' ? await page.evaluate(playDash, src) : await page.evaluate(async ([src, drop]) => {
+  const out = (mode || '').startsWith('dash') ? await page.evaluate(playDash, [src, mode === 'dash-drop']) : await page.evaluate(async ([src, drop]) => {
     const video = document.querySelector('video');
     const hls = new Hls({ capLevelToPlayerSize: false });
     const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
