@@ -114,7 +114,7 @@ func (s *server) ladderEntry(app, name string) *ladderJSON {
 	if l.Multivariant() != nil {
 		lj.HLS = "/" + url.PathEscape(app) + "/" + url.PathEscape(base) + "/" + packager.MultivariantPath
 	}
-	if l.MPD() != nil {
+	if s.hub.LadderMPD(l) != nil {
 		lj.DASH = "/" + url.PathEscape(app) + "/" + url.PathEscape(base) + "/" + packager.MPDPath
 	}
 	for _, m := range l.Listed() {

@@ -15,7 +15,7 @@ func (s *server) serveLadderMPD(w http.ResponseWriter, r *http.Request, app, nam
 	if err != nil {
 		return false
 	}
-	doc := l.MPD()
+	doc := s.hub.LadderMPD(l)
 	if doc == nil {
 		return false
 	}

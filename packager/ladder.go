@@ -25,7 +25,6 @@ type Ladder struct {
 	// Config.Variants.
 	Members []LadderMember
 	doc     []byte
-	hub     *Hub
 }
 
 // LadderMember is one rendition of a ladder.
@@ -67,7 +66,7 @@ func (h *Hub) Ladder(app, name string) (*Ladder, error) {
 	if len(h.cfg.Variants) == 0 {
 		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
 	}
-	l := &Ladder{App: app, Name: name, hub: h}
+	l := &Ladder{App: app, Name: name}
 	h.mu.Lock()
 	if h.streams[streamKey(app, name)] == nil {
 		for _, suf := range h.cfg.Variants {

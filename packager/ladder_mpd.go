@@ -77,16 +77,14 @@ func dropQuarterMap(m map[string]*ladderTimeline) {
 	}
 }
 
-// MPD is the ladder's DASH MPD: one Period per stretch of the ladder's life
-// with the same members live, each Representation a member's own track with
-// its own SegmentTemplate (see manifest.LadderMPD and docs/DESIGN.md, "Ladder
-// MPD"); nil while no listed member has a CMAF segment. Unchanged members
-// give the same slice.
-func (l *Ladder) MPD() []byte {
-	if l.hub == nil {
-		return nil
-	}
-	tl := l.hub.ladderMPDs.get(streamKey(l.App, l.Name))
+// LadderMPD is ladder l's DASH MPD: one Period per stretch of the ladder's
+// life with the same members live, each Representation a member's own track
+// with its own SegmentTemplate (see manifest.LadderMPD and docs/DESIGN.md,
+// "The ladder MPD"); nil while no listed member has a CMAF segment.
+// Unchanged members give the same slice. The hub keeps each ladder's
+// Periods across calls.
+func (h *Hub) LadderMPD(l *Ladder) []byte {
+	tl := h.ladderMPDs.get(streamKey(l.App, l.Name))
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	changed := tl.advance(l)

@@ -111,8 +111,8 @@ func TestLadderMPD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc := l.MPD()
-		if again := l.MPD(); &again[0] != &doc[0] {
+		doc := h.LadderMPD(l)
+		if again := h.LadderMPD(l); &again[0] != &doc[0] {
 			t.Error("an unchanged ladder's MPD rendered again")
 		}
 		return doc, ladderSegs(t, doc, seen)
