@@ -11,12 +11,13 @@ import (
 
 // serveLadder answers a request for app/name's files when no stream has that
 // name but a ladder of its variants does (packager.Hub.Ladder): the fMP4
-// multivariant playlist, and under each member's name its files (ladderFile).
-// Everything else of a ladder is 404, the MPD included: separately published
-// members have their own timelines, segment numbers and times, which one MPD
-// cannot present as Representations of one AdaptationSet. It reports whether
-// it answered.
+// multivariant playlist, the MPD (serveLadderMPD), and under each member's
+// name its files (ladderFile). Everything else of a ladder is 404. It reports
+// whether it answered.
 func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
+	if path == packager.MPDPath {
+		return s.serveLadderMPD(w, r, app, name)
+	}
 	if path != packager.MultivariantPath {
 		member, rest, ok := s.ladderFile(app, name, path)
 		if !ok {
@@ -124,9 +125,10 @@ func (s *server) ladderFile(app, name, path string) (member, rest string, ok boo
 // ladderJSON describes the ladder a stream is a rendition of.
 type ladderJSON struct {
 	Name string `json:"name"`
-	// HLS is the ladder's multivariant playlist; empty while a stream of the
-	// ladder's own name shadows it. A ladder has no MPD.
-	HLS string `json:"hls,omitempty"`
+	// HLS is the ladder's multivariant playlist and DASH its MPD; empty
+	// while a stream of the ladder's own name shadows it.
+	HLS  string `json:"hls,omitempty"`
+	DASH string `json:"dash,omitempty"`
 	// Renditions are the member streams the multivariant playlist lists.
 	Renditions []string `json:"renditions"`
 	// Aligned says whether the live renditions' segment boundaries start at
@@ -158,6 +160,9 @@ func (s *server) ladderEntry(app, name string) *ladderJSON {
 	}
 	if l.Multivariant() != nil {
 		lj.HLS = "/" + url.PathEscape(app) + "/" + escapeName(base) + "/" + packager.MultivariantPath
+	}
+	if s.hub.LadderMPD(l) != nil {
+		lj.DASH = "/" + url.PathEscape(app) + "/" + url.PathEscape(base) + "/" + packager.MPDPath
 	}
 	for _, m := range l.Listed() {
 		lj.Renditions = append(lj.Renditions, m.Snapshot.Name)

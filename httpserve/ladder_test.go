@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ import (
 )
 
 // TestLadderRoutes serves a ladder of live/demo_hi and live/demo_lo: its
-// multivariant playlist at live/demo (gzip and conditional requests as any
-// document), no MPD or other file under the ladder's name, each key's own
+// multivariant playlist and MPD at live/demo (gzip and conditional requests
+// as any document), no other file under the ladder's name, each key's own
 // files, and the API's ladder entry.
 func TestLadderRoutes(t *testing.T) {
 	hub := packager.NewHub(packager.Config{Variants: []string{"_hi", "_mid", "_lo"}}, zerolog.Nop())
@@ -43,7 +44,35 @@ func TestLadderRoutes(t *testing.T) {
 	if res, _ := get(t, srv.URL+"/live/demo/index.m3u8", map[string]string{"Accept-Encoding": "gzip"}); res.Header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("ladder not gzipped for a client that accepts it")
 	}
-	for _, p := range []string{"/live/demo/index.mpd", "/live/demo/ts/index.m3u8", "/live/demo/v/index.m3u8", "/live/other/index.m3u8"} {
+	// The ladder's MPD: the live members' Representations, their files
+	// under the ladder's name, the time source filled in as a stream's.
+	res, mpd := get(t, srv.URL+"/live/demo/index.mpd", nil)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != packager.ContentTypeMPD || res.Header.Get("Cache-Control") == "" {
+		t.Fatalf("ladder MPD: %d %s %q", res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Cache-Control"))
+	}
+	for _, want := range []string{`<Representation id="demo_hi/v"`, `<Representation id="demo_lo/v"`, `<Representation id="demo_hi/a"`, `value="/time"`} {
+		if !strings.Contains(mpd, want) {
+			t.Errorf("ladder MPD has no %s:\n%s", want, mpd)
+		}
+	}
+	if strings.Contains(mpd, "demo_mid") || strings.Index(mpd, "demo_hi/v") > strings.Index(mpd, "demo_lo/v") {
+		t.Errorf("ladder MPD lists the member that left, or not highest first:\n%s", mpd)
+	}
+	tpl := regexp.MustCompile(`initialization="([^"]+)" media="([^"]+)"[^>]* startNumber="(\d+)"`)
+	if m := tpl.FindAllStringSubmatch(mpd, -1); len(m) != 4 {
+		t.Errorf("ladder MPD: %d SegmentTemplates, want 4:\n%s", len(m), mpd)
+	}
+	for _, m := range tpl.FindAllStringSubmatch(mpd, -1) {
+		for _, u := range []string{m[1], strings.ReplaceAll(m[2], "$Number$", m[3])} {
+			if res, _ := get(t, srv.URL+"/live/demo/"+u, nil); res.StatusCode != http.StatusOK {
+				t.Errorf("ladder MPD's %s: %d", u, res.StatusCode)
+			}
+		}
+	}
+	if res, _ := get(t, srv.URL+"/live/demo/index.mpd", map[string]string{"If-None-Match": res.Header.Get("Etag")}); res.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET of an unchanged ladder MPD: %d", res.StatusCode)
+	}
+	for _, p := range []string{"/live/demo/ts/index.m3u8", "/live/demo/v/index.m3u8", "/live/other/index.m3u8"} {
 		if res, _ := get(t, srv.URL+p, nil); res.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", p, res.StatusCode)
 		}
@@ -95,6 +124,7 @@ func TestLadderRoutes(t *testing.T) {
 		Ladder *struct {
 			Name       string   `json:"name"`
 			HLS        string   `json:"hls"`
+			DASH       string   `json:"dash"`
 			Renditions []string `json:"renditions"`
 			Aligned    bool     `json:"aligned"`
 			Compared   int      `json:"compared_segments"`
@@ -105,7 +135,7 @@ func TestLadderRoutes(t *testing.T) {
 	}
 	for _, e := range list {
 		l := e.Ladder
-		if l == nil || l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || strings.Join(l.Renditions, ",") != "demo_hi,demo_lo" || !l.Aligned || l.Compared == 0 {
+		if l == nil || l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || l.DASH != "/live/demo/index.mpd" || strings.Join(l.Renditions, ",") != "demo_hi,demo_lo" || !l.Aligned || l.Compared == 0 {
 			t.Errorf("API %s: ladder %+v", e.Name, l)
 		}
 	}

@@ -38,6 +38,8 @@ type Streams interface {
 	// ladder a stream name belongs to.
 	Ladder(app, name string) (*packager.Ladder, error)
 	LadderOf(name string) (string, bool)
+	// LadderMPD is a ladder's DASH MPD, nil while it has nothing to list.
+	LadderMPD(l *packager.Ladder) []byte
 }
 
 // Config holds the HTTP surface's settings and the sources it reports on; the zero

@@ -33,7 +33,8 @@ type Hub struct {
 	// Segments published and their availability delays (noteSegment).
 	segAvail delayHistogram
 
-	ladders ladderCache // the multivariant playlists of Config.Variants' ladders
+	ladders    ladderCache     // the multivariant playlists of Config.Variants' ladders
+	ladderMPDs ladderTimelines // their MPDs' Periods
 
 	mu        sync.Mutex
 	streams   map[string]*Stream

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -103,8 +104,9 @@ func waitLadder(t *testing.T, u string, want []string, limit time.Duration) stri
 // TestLadder publishes live/demo_hi, _mid and _lo from three ffmpeg encoders
 // and judges the ladder at live/demo: its multivariant playlist (order,
 // attributes, each variant's playlists decode to the rendition published),
-// the API's ladder entry, a rendition dropping out and coming back, no MPD,
-// and a stream named demo itself taking the name over.
+// the API's ladder entry, a rendition dropping out and coming back, the
+// ladder's MPD polled through all of it (checkLadderMPD), and a stream named
+// demo itself taking the name over.
 func TestLadder(t *testing.T) {
 	g := startGateway(t, "-variants", "_hi,_mid,_lo")
 	pubs := map[string]*publisher{}
@@ -112,6 +114,8 @@ func TestLadder(t *testing.T) {
 		pubs[r.suffix] = publishLive(t, g, "demo"+r.suffix, r)
 	}
 	base := "http://" + g.httpAddr + "/live/demo/"
+	stopMPD := startLadderMPDPoller(base + "index.mpd")
+	defer stopMPD()
 	mvURL := base + "index.m3u8"
 	all := []string{"demo_hi/v/index.m3u8", "demo_mid/v/index.m3u8", "demo_lo/v/index.m3u8"}
 	body := waitLadder(t, mvURL, all, 30*time.Second)
@@ -171,6 +175,7 @@ func TestLadder(t *testing.T) {
 			Ladder *struct {
 				Name        string   `json:"name"`
 				HLS         string   `json:"hls"`
+				DASH        string   `json:"dash"`
 				Renditions  []string `json:"renditions"`
 				Aligned     bool     `json:"aligned"`
 				MaxOffsetMs int64    `json:"max_offset_ms"`
@@ -181,16 +186,16 @@ func TestLadder(t *testing.T) {
 			t.Fatalf("API demo%s: %d %s", r.suffix, code, b)
 		}
 		l := e.Ladder
-		if l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || len(l.Renditions) != 3 || l.Compared == 0 ||
+		if l.Name != "demo" || l.HLS != "/live/demo/index.m3u8" || l.DASH != "/live/demo/index.mpd" || len(l.Renditions) != 3 || l.Compared == 0 ||
 			l.Aligned != (l.MaxOffsetMs <= 100) {
 			t.Errorf("API demo%s: ladder %+v", r.suffix, *l)
 		}
 		t.Logf("demo%s: aligned %v, max offset %d ms over %d segment starts", r.suffix, l.Aligned, l.MaxOffsetMs, l.Compared)
 	}
 
-	// No combined MPD; each key keeps its own documents.
-	if code, _ := httpGet(t, base+"index.mpd"); code != http.StatusNotFound {
-		t.Errorf("ladder MPD: status %d, want 404", code)
+	// The ladder's MPD beside each key's own.
+	if code, _ := httpGet(t, base+"index.mpd"); code != http.StatusOK {
+		t.Errorf("ladder MPD: status %d", code)
 	}
 	if code, _ := httpGet(t, "http://"+g.httpAddr+"/live/demo_mid/index.mpd"); code != http.StatusOK {
 		t.Errorf("member MPD: status %d", code)
@@ -208,6 +213,31 @@ func TestLadder(t *testing.T) {
 	}
 	pubs["_mid"] = publishLive(t, g, "demo_mid", ladderRungs[1])
 	waitLadder(t, mvURL, all, 30*time.Second)
+	// The MPD: a Period without demo_mid, then one with it again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, b := httpGet(t, base+"index.mpd")
+		var m ladderMPDDoc
+		if code == http.StatusOK && xml.Unmarshal(b, &m) == nil && len(m.Periods) > 2 &&
+			strings.Contains(string(b[strings.LastIndex(string(b), "<Period "):]), `id="demo_mid/v"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ladder MPD without a Period where demo_mid is back:\n%s", b)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // a segment of it listed
+	v := stopMPD()
+	checkLadderMPD(t, base, v)
+	dropped, back := false, false
+	for _, ids := range v.members {
+		dropped = dropped || !strings.Contains(ids, "demo_mid/v") && strings.Contains(ids, "demo_hi/v")
+		back = back || dropped && strings.Contains(ids, "demo_mid/v")
+	}
+	if !dropped || !back {
+		t.Errorf("the ladder MPD's last Period did not lose demo_mid and get it back: %q", v.members)
+	}
 
 	// A stream named demo itself wins over the ladder.
 	publishFFmpeg(t, clip(t, "av"), g.ingestURL("demo"), true)
@@ -217,7 +247,8 @@ func TestLadder(t *testing.T) {
 // TestBrowserSwitchesLadder plays a three-rendition ladder with hls.js in
 // Chromium and forces a switch down to the lowest variant and back up to the
 // highest: each must be switched to (LEVEL_SWITCHED), shown (the picture's
-// height) and play on.
+// height) and play on. The aligned ladder's MPD is played the same way with
+// dash.js (QUALITY_CHANGE_RENDERED), on the same publishers.
 func TestBrowserSwitchesLadder(t *testing.T) {
 	t.Run("aligned", func(t *testing.T) { switchLadder(t, 0, true) })
 	// The lowest rendition's encoder starts 5 s after the others: its
@@ -317,66 +348,10 @@ func switchLadder(t *testing.T, lateLow time.Duration, page bool) {
 	}
 	mvURL := origin + "/live/demo/index.m3u8"
 	waitLadder(t, mvURL, []string{"demo_hi/v/index.m3u8", "demo_mid/v/index.m3u8", "demo_lo/v/index.m3u8"}, 30*time.Second)
-	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
-	if err := p.wait(t, 150*time.Second); err != nil {
-		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
-	}
-	var r struct {
-		Levels []struct {
-			Height  int    `json:"height"`
-			Bitrate int    `json:"bitrate"`
-			URL     string `json:"url"`
-		} `json:"levels"`
-		Switches []struct {
-			Level int     `json:"level"`
-			At    float64 `json:"at"`
-		} `json:"switches"`
-		Steps []struct {
-			Level    int     `json:"level"`
-			Switched bool    `json:"switched"`
-			Shown    bool    `json:"shown"`
-			Height   int     `json:"height"`
-			Advanced float64 `json:"advanced"`
-		} `json:"steps"`
-		Errors      []string `json:"errors"`
-		Waiting     int      `json:"waiting"`
-		StallMs     float64  `json:"stallMs"`
-		CurrentTime float64  `json:"currentTime"`
-		PageError   string   `json:"pageerror"`
-	}
-	out := strings.TrimSpace(p.output.String())
-	if i := strings.LastIndex(out, "\n"); i >= 0 {
-		out = out[i+1:]
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
-		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
-	}
-	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%.0f ms)", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
-	if len(r.Levels) != 3 {
-		t.Fatalf("hls.js read %d levels, want 3", len(r.Levels))
-	}
-	if len(r.Steps) != 2 {
-		t.Fatalf("hls.js did not get to the switches: %d steps", len(r.Steps))
-	}
-	// The issue's bar for an aligned ladder: every switch shown, no stall
-	// longer than one segment (2 s). Renditions cut at other instants (the
-	// misaligned case, which the API reports) promise no seamless switch: there
-	// the player must only play on after the switches.
-	judge := t.Errorf
-	if lateLow > 0 {
-		judge = t.Logf
-		if last := r.Steps[len(r.Steps)-1]; last.Advanced < 1 {
-			t.Errorf("the player stopped after the switches on a misaligned ladder: %+v", last)
-		}
-	}
-	if r.StallMs >= 2000 {
-		judge("stalled %.0f ms over %d waits, a segment or more", r.StallMs, r.Waiting)
-	}
-	for i, want := range []int{180, 720} {
-		s := r.Steps[i]
-		if !s.Switched || !s.Shown || s.Height != want || s.Advanced < 1 {
-			judge("switch %d to %dp: %+v", i+1, want, s)
-		}
+	playLadder(t, webDir, origin, mvURL, "hls.js", lateLow > 0)
+	if lateLow == 0 {
+		// dash.js, default settings, on the ladder's MPD: the same switches.
+		playLadder(t, webDir, origin, origin+"/live/demo/index.mpd", "dash.js", false)
 	}
 	if page {
 		pageShowsLadder(t, webDir, origin)
@@ -433,4 +408,76 @@ func pageShowsLadder(t *testing.T, webDir, origin string) {
 		t.Errorf("the page did not play the ladder: %+v", stats)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// playLadder plays src (a ladder's multivariant playlist with hls.js or its
+// MPD with dash.js) with ladder.mjs, forcing a switch down to the lowest
+// rendition and back up to the highest, and judges the run.
+func playLadder(t *testing.T, webDir, origin, src, player string, misaligned bool) {
+	t.Helper()
+	args := []string{webDir + "/test/ladder.mjs", origin, src}
+	if player == "dash.js" {
+		args = append(args, "dash")
+	}
+	p := startProcess(t, "node", args...)
+	if err := p.wait(t, 150*time.Second); err != nil {
+		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
+	}
+	var r struct {
+		Levels []struct {
+			Height  int    `json:"height"`
+			Bitrate int    `json:"bitrate"`
+			URL     string `json:"url"`
+		} `json:"levels"`
+		Switches []struct {
+			Level int     `json:"level"`
+			At    float64 `json:"at"`
+		} `json:"switches"`
+		Steps []struct {
+			Level    int     `json:"level"`
+			Switched bool    `json:"switched"`
+			Shown    bool    `json:"shown"`
+			Height   int     `json:"height"`
+			Advanced float64 `json:"advanced"`
+		} `json:"steps"`
+		Errors      []string `json:"errors"`
+		Waiting     int      `json:"waiting"`
+		StallMs     float64  `json:"stallMs"`
+		CurrentTime float64  `json:"currentTime"`
+		PageError   string   `json:"pageerror"`
+	}
+	out := strings.TrimSpace(p.output.String())
+	if i := strings.LastIndex(out, "\n"); i >= 0 {
+		out = out[i+1:]
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
+		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
+	}
+	t.Logf("%s: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%.0f ms)", player, r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
+	if len(r.Levels) != 3 {
+		t.Fatalf("%s read %d levels, want 3", player, len(r.Levels))
+	}
+	if len(r.Steps) != 2 {
+		t.Fatalf("%s did not get to the switches: %d steps", player, len(r.Steps))
+	}
+	// The issue's bar for an aligned ladder: every switch shown, no stall
+	// longer than one segment (2 s). Renditions cut at other instants (the
+	// misaligned case, which the API reports) promise no seamless switch: there
+	// the player must only play on after the switches.
+	judge := t.Errorf
+	if misaligned {
+		judge = t.Logf
+		if last := r.Steps[len(r.Steps)-1]; last.Advanced < 1 {
+			t.Errorf("the player stopped after the switches on a misaligned ladder: %+v", last)
+		}
+	}
+	if r.StallMs >= 2000 {
+		judge("%s stalled %.0f ms over %d waits, a segment or more", player, r.StallMs, r.Waiting)
+	}
+	for i, want := range []int{180, 720} {
+		s := r.Steps[i]
+		if !s.Switched || !s.Shown || s.Height != want || s.Advanced < 1 {
+			judge("%s switch %d to %dp: %+v", player, i+1, want, s)
+		}
+	}
 }

@@ -191,29 +191,58 @@ func appendAdaptationSet(b []byte, p *Period, i int, window []*Segment, r Rates,
 	b = append(b, TrackDir[i][:1]...)
 	b = append(b, '"')
 	b = appendIntAttr(b, "bandwidth", r.Track[i])
-	b = append(b, ">\n        <SegmentTemplate"...)
+	b = append(b, ">\n"...)
+	b = appendSegmentTemplate(b, segTemplate{p: p, i: i, pto: Ticks(p.PTO, t.Timescale), first: p.First, g: g}, window)
+	b = append(b, "      </Representation>\n"...)
+	return append(b, "    </AdaptationSet>\n"...)
+}
+
+// segTemplate is what appendSegmentTemplate writes for one track of a Period:
+// the stream's own MPD lists the Period as it is; a ladder's MPD presents it
+// from a later instant (pto) and within bounds (keep), under the member's
+// path (prefix).
+type segTemplate struct {
+	p      *Period
+	i      int    // Video or Audio
+	prefix string // the member's path before the track's, "" for the stream's own MPD
+	pto    uint64 // presentationTimeOffset, ticks
+	first  uint64 // startNumber when g.ok
+	g      grid
+	// keep, when set, selects the fragments the timeline lists.
+	keep func(*Fragment) bool
+}
+
+// appendSegmentTemplate writes the SegmentTemplate of track st.i of Period
+// st.p: by its nominal segment duration when st.g.ok, else a SegmentTimeline
+// of the window's fragments of the Period.
+func appendSegmentTemplate(b []byte, st segTemplate, window []*Segment) []byte {
+	p, i := st.p, st.i
+	in := p.Init[i]
+	t := in.Track
+	b = append(b, "        <SegmentTemplate"...)
 	b = appendIntAttr(b, "timescale", int64(t.Timescale))
 	b = append(b, ` presentationTimeOffset="`...)
-	b = strconv.AppendUint(b, Ticks(p.PTO, t.Timescale), 10)
+	b = strconv.AppendUint(b, st.pto, 10)
 	b = append(b, `" initialization="`...)
+	b = appendTemplatePath(b, st.prefix)
 	b = append(b, in.Path...)
 	b = append(b, `" media="`...)
+	b = appendTemplatePath(b, st.prefix)
 	b = append(b, TrackDir[i]...)
 	b = append(b, p.Epoch...)
 	b = append(b, `-$Number$.m4s"`...)
-	if g.ok {
+	if g := st.g; g.ok {
 		b = append(b, ` duration="`...)
 		b = strconv.AppendUint(b, Ticks(p.Dur, t.Timescale), 10)
 		b = append(b, `" startNumber="`...)
-		b = strconv.AppendUint(b, p.First, 10)
+		b = strconv.AppendUint(b, st.first, 10)
 		b = append(b, '"')
 		if g.ato > 0 {
 			b = append(b, ` availabilityTimeOffset="`...)
 			b = appendMillis(b, g.ato)
 			b = append(b, `" availabilityTimeComplete="false"`...)
 		}
-		b = append(b, "/>\n      </Representation>\n"...)
-		return append(b, "    </AdaptationSet>\n"...)
+		return append(b, "/>\n"...)
 	}
 	first := true
 	var (
@@ -240,7 +269,7 @@ func appendAdaptationSet(b []byte, p *Period, i int, window []*Segment, r Rates,
 	}
 	for _, seg := range window {
 		f := seg.Frag[i]
-		if seg.Period != p || f == nil {
+		if seg.Period != p || f == nil || st.keep != nil && !st.keep(f) {
 			continue
 		}
 		if first {
@@ -265,12 +294,35 @@ func appendAdaptationSet(b []byte, p *Period, i int, window []*Segment, r Rates,
 	}
 	if open {
 		emit()
-		b = append(b, "          </SegmentTimeline>\n        </SegmentTemplate>\n"...)
-	} else {
-		b = append(b, "/>\n"...)
+		return append(b, "          </SegmentTimeline>\n        </SegmentTemplate>\n"...)
 	}
-	b = append(b, "      </Representation>\n"...)
-	return append(b, "    </AdaptationSet>\n"...)
+	return append(b, "/>\n"...)
+}
+
+// appendTemplatePath writes a member's path into a SegmentTemplate URL
+// attribute: "$" doubled (a template identifier's delimiter) and XML's
+// specials escaped. Stream names are checked at publish; this only guards
+// the document's syntax.
+func appendTemplatePath(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '$':
+			b = append(b, "$$"...)
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '"':
+			b = append(b, "&quot;"...)
+		default:
+			if c >= 0x20 && c != 0x7f {
+				b = append(b, c)
+			}
+		}
+	}
+	return b
 }
 
 func appendIntAttr(b []byte, name string, v int64) []byte {

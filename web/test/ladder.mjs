@@ -6,8 +6,94 @@
 // With MODE drop it plays in automatic mode, prints {"onHeight":H} with the
 // height playing, and watches the player after the test ends that rendition's
 // publisher (afterDrop), with no forced switches.
-// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL [drop]
+// With MODE dash it plays the ladder's MPD with dash.js (default settings)
+// and forces the same two switches through setRepresentationForTypeById,
+// printing the same JSON: its video Representations as levels, each
+// QUALITY_CHANGE_RENDERED as a switch.
+// MODE dash-drop is drop with dash.js; dash-throttle lets dash.js choose while
+// the network is throttled to 600 kbit/s and lifted (Chrome DevTools
+// Protocol), reporting the heights at each change.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash|dash-drop|dash-throttle]
 import { chromium } from 'playwright-core';
+
+// playDash runs in the page: dash.js plays the MPD, then is switched to the
+// lowest video Representation and back to the highest, each step judged as
+// hls.js's (switched to, shown at its height, playing on).
+async function playDash([src, drop, throttle]) {
+  const video = document.querySelector('video');
+  const player = dashjs.MediaPlayer().create();
+  player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+  const ev = dashjs.MediaPlayer.events;
+  const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0, stallMs: 0 };
+  player.on(ev.ERROR, e => r.errors.push(String(e.error && (e.error.message || e.error.code) || e.error)));
+  player.on(ev.QUALITY_CHANGE_RENDERED, e => {
+    if (e.mediaType === 'video' && e.newRepresentation) r.switches.push({ id: e.newRepresentation.id, level: r.levels.findIndex(l => l.id === e.newRepresentation.id), at: +video.currentTime.toFixed(2) });
+  });
+  let waitingSince = 0;
+  video.addEventListener('waiting', () => { r.waiting++; waitingSince = performance.now(); });
+  video.addEventListener('playing', () => { if (waitingSince) r.stallMs += performance.now() - waitingSince; waitingSince = 0; });
+  player.initialize(video, src, true);
+  const sleep = ms => new Promise(res => setTimeout(res, ms));
+  const until = async (ok, ms) => { for (let i = 0; i < ms / 100 && !ok(); i++) await sleep(100); return ok(); };
+  const reps = () => { try { return player.getRepresentationsByType('video') || []; } catch (e) { return []; } };
+  if (!await until(() => video.currentTime > 1 && reps().length > 0, 30000)) { r.currentTime = video.currentTime; return r; }
+  r.levels = reps().map(l => ({ id: l.id, height: l.height, bitrate: l.bandwidth, url: l.id }));
+  r.lowLatency = player.getLowLatencyModeEnabled ? player.getLowLatencyModeEnabled() : undefined;
+  if (throttle) {
+    const t0 = performance.now();
+    const at = () => +((performance.now() - t0) / 1000).toFixed(1);
+    r.throttle = [];
+    await sleep(6000);
+    const h0 = video.videoHeight;
+    r.throttle.push({ at: at(), kbps: 600, height: h0 });
+    await window.rtmpgateThrottle(600);
+    await until(() => video.videoHeight > 0 && video.videoHeight < h0, 30000);
+    r.throttle.push({ at: at(), kbps: 0, height: video.videoHeight });
+    const h1 = video.videoHeight;
+    await window.rtmpgateThrottle(0);
+    await until(() => video.videoHeight > h1, 40000);
+    r.throttle.push({ at: at(), height: video.videoHeight });
+    await sleep(3000);
+    if (waitingSince) r.stallMs += performance.now() - waitingSince;
+    r.stallMs = Math.round(r.stallMs);
+    r.currentTime = video.currentTime;
+    player.reset();
+    return r;
+  }
+  if (drop) {
+    // As hls.js's drop mode: automatic quality, the Go test ends the
+    // publisher of the Representation playing once told its height.
+    await sleep(3000);
+    const h = video.videoHeight;
+    console.log('ON-HEIGHT ' + h);
+    const t0 = video.currentTime;
+    await until(() => video.videoHeight !== h && video.currentTime > t0 + 4, 40000);
+    r.afterDrop = { from: h, advanced: +(video.currentTime - t0).toFixed(2), height: video.videoHeight, ended: video.ended };
+    if (waitingSince) r.stallMs += performance.now() - waitingSince;
+    r.stallMs = Math.round(r.stallMs);
+    r.currentTime = video.currentTime;
+    player.reset();
+    return r;
+  }
+  player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
+  const step = async (level) => {
+    const before = r.switches.length;
+    player.setRepresentationForTypeById('video', r.levels[level].id);
+    const switched = await until(() => r.switches.slice(before).some(s => s.level === level), 30000);
+    const shown = await until(() => video.videoHeight === r.levels[level].height, 20000);
+    const t0 = video.currentTime;
+    await sleep(3000);
+    r.steps.push({ level, switched, shown, height: video.videoHeight, advanced: +(video.currentTime - t0).toFixed(2) });
+  };
+  const heights = r.levels.map(l => l.height);
+  await step(heights.indexOf(Math.min(...heights)));
+  await step(heights.indexOf(Math.max(...heights)));
+  if (waitingSince) r.stallMs += performance.now() - waitingSince;
+  r.stallMs = Math.round(r.stallMs);
+  r.currentTime = video.currentTime;
+  player.reset();
+  return r;
+}
 
 const [origin, src, mode] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -27,7 +113,21 @@ try {
     const h = /^ON-HEIGHT (\d+)$/.exec(m.text());
     if (h) console.log(JSON.stringify({ onHeight: Number(h[1]) }));
   });
-  const out = await page.evaluate(async ([src, drop]) => {
+  // LADDER_DEBUG=1: the page's console (dash.js at warning level) on stderr.
+  if (process.env.LADDER_DEBUG === '1') page.on('console', m => process.stderr.write(`${Date.now()} ${m.text()}\n`));
+  if (mode === 'dash' || mode === 'dash-drop' || mode === 'dash-throttle') {
+    await page.addScriptTag({ url: origin + '/vendor/dash.all.min.js' });
+  }
+  if (mode === 'dash-throttle') {
+    // Automatic quality under the network conditions Chrome DevTools Protocol
+    // sets: full speed, then 600 kbit/s until dash.js switches down (30 s at
+    // most), then full speed until it switches up again.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const net = kbps => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: kbps > 0 ? kbps * 125 : -1, uploadThroughput: -1 });
+    await page.exposeFunction('rtmpgateThrottle', net);
+  }
+  const out = (mode || '').startsWith('dash') ? await page.evaluate(playDash, [src, mode === 'dash-drop', mode === 'dash-throttle']) : await page.evaluate(async ([src, drop]) => {
     const video = document.querySelector('video');
     const hls = new Hls({ capLevelToPlayerSize: false });
     const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
