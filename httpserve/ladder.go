@@ -71,20 +71,23 @@ func (s *server) trackPath(app, name, path string) (string, string) {
 	return member, rest
 }
 
-// serveTrackLadder answers the multivariant playlist of a stream published
-// with several video tracks (Enhanced RTMP multitrack): the ladder of its
-// renditions, which share its audio. It reports whether it answered: a
-// stream without track renditions has its own.
+// serveTrackLadder answers the multivariant playlist or the MPD (path) of a
+// stream published with several video tracks (Enhanced RTMP multitrack): the
+// ladder of its renditions, which share its audio. It reports whether it
+// answered: a stream without track renditions has its own.
 func (s *server) serveTrackLadder(w http.ResponseWriter, r *http.Request, app, name, path string) bool {
 	l, err := s.hub.Ladder(app, name)
 	if err != nil || !l.Tracks {
 		return false
 	}
-	doc := l.Multivariant()
+	doc, ctype := l.Multivariant(), packager.ContentTypePlaylist
+	if path == packager.MPDPath {
+		doc, ctype = s.hub.LadderMPD(l), packager.ContentTypeMPD
+	}
 	if doc == nil {
 		return false
 	}
-	s.writeDoc(w, r, s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc), packager.ContentTypePlaylist)
+	s.writeDoc(w, r, s.docs.getKey(docKey{ladder: app + "/" + name, path: path}, doc), ctype)
 	return true
 }
 

@@ -199,6 +199,13 @@ func TestTrackLadderRoutes(t *testing.T) {
 		strings.Index(body, "\nv/index.m3u8\n") > strings.Index(body, "\nv1/v/index.m3u8\n") {
 		t.Fatalf("ladder: %d\n%s", res.StatusCode, body)
 	}
+	// The stream's MPD is the ladder's: a video Representation per track,
+	// track 1's files under v1/, the audio once.
+	res, body = get(t, srv.URL+"/live/demo/index.mpd", nil)
+	if res.StatusCode != http.StatusOK || strings.Count(body, `contentType="video"`) != 1 || strings.Count(body, "<Representation ") != 3 ||
+		!strings.Contains(body, `initialization="v1/v/init-`) || strings.Contains(body, "%2F") || !strings.Contains(body, `media="a/`) {
+		t.Fatalf("ladder MPD: %d\n%s", res.StatusCode, body)
+	}
 	_, v1 := get(t, srv.URL+"/live/demo/v1/v/index.m3u8", nil)
 	seg := ""
 	for _, l := range strings.Split(v1, "\n") {

@@ -37,7 +37,7 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 		s.servePlaylist(w, r, st, path, nil)
 		return
 	}
-	if path == packager.MultivariantPath && s.serveTrackLadder(w, r, app, name, path) {
+	if (path == packager.MultivariantPath || path == packager.MPDPath) && s.serveTrackLadder(w, r, app, name, path) {
 		return
 	}
 	obj, ok := st.Object(path)

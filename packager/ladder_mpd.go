@@ -1,7 +1,6 @@
 package packager
 
 import (
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -98,15 +97,17 @@ func (h *Hub) LadderMPD(l *Ladder) []byte {
 	}
 	d := &manifest.LadderDoc{AST: tl.ast, Aligned: aligned}
 	byName := make(map[string]*Snapshot, len(l.Members))
+	prefix := make(map[string]string, len(l.Members))
 	for _, m := range l.Members {
 		byName[m.Snapshot.Name] = m.Snapshot
+		prefix[m.Snapshot.Name] = m.Prefix
 		d.Live = d.Live || m.Snapshot.Live
 	}
 	for _, p := range tl.periods {
 		lp := manifest.LadderPeriod{ID: p.id, Start: p.start, End: p.end}
 		for _, ref := range p.members {
 			if snap := byName[ref.name]; snap != nil {
-				lp.Rungs = append(lp.Rungs, manifest.Rung{Prefix: url.PathEscape(ref.name) + "/", View: &snap.view})
+				lp.Rungs = append(lp.Rungs, manifest.Rung{Prefix: prefix[ref.name], View: &snap.view})
 				lp.Member = append(lp.Member, ref.period)
 			}
 		}

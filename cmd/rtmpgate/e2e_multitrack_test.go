@@ -213,7 +213,7 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 	g := startGateway(t)
 	c := enhancedClip(t, "multitrack-h264.flv")
 	tags := clipTags(c, 0, true)
-	for loop := uint32(1); loop < 8; loop++ {
+	for loop := uint32(1); loop < 11; loop++ {
 		tags = append(tags, shiftAt(clipTags(c, loop*c.Period, false), time.Duration(loop*c.Period)*time.Millisecond)...)
 	}
 	published := make(chan error, 1)
@@ -275,8 +275,19 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 		}
 	}
 	// The page's rendition picker lists the renditions, and a viewer's pick
-	// is what plays.
-	pk := startProcess(t, "node", webDir+"/test/picker.mjs", origin+"/play.html?engine=hls&src=/live/demo/index.m3u8")
+	// is what plays: hls.js on the multivariant playlist, dash.js on the
+	// stream's MPD, which is the ladder's.
+	for _, src := range []string{"engine=hls&src=/live/demo/index.m3u8", "engine=dash&src=/live/demo/index.mpd"} {
+		pickRendition(t, webDir, origin+"/play.html?"+src)
+	}
+}
+
+// pickRendition plays pageURL (a 720p/360p/180p ladder) in web/play.html and
+// drives its Rendition menu (web/test/picker.mjs): it must list auto and the
+// three renditions, show 180p and then 720p when picked, and go back to auto.
+func pickRendition(t *testing.T, webDir, pageURL string) {
+	t.Helper()
+	pk := startProcess(t, "node", webDir+"/test/picker.mjs", pageURL)
 	if err := pk.wait(t, 90*time.Second); err != nil {
 		t.Fatalf("picker.mjs: %v\n%s", err, pk.output)
 	}
@@ -293,14 +304,14 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 		} `json:"auto"`
 		PageError string `json:"pageerror"`
 	}
-	pout := strings.TrimSpace(pk.output.String())
-	if i := strings.LastIndex(pout, "\n"); i >= 0 {
-		pout = pout[i+1:]
+	out := strings.TrimSpace(pk.output.String())
+	if i := strings.LastIndex(out, "\n"); i >= 0 {
+		out = out[i+1:]
 	}
-	if err := json.Unmarshal([]byte(pout), &pr); err != nil || pr.PageError != "" {
+	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.PageError != "" {
 		t.Fatalf("picker.mjs output: %v\n%s", err, pk.output)
 	}
-	t.Logf("page picker: options %+v, picks %+v, auto %+v", pr.Options, pr.Steps, pr.Auto)
+	t.Logf("%s: picker options %+v, picks %+v, auto %+v", pageURL, pr.Options, pr.Steps, pr.Auto)
 	if len(pr.Options) != 4 || len(pr.Steps) != 2 || pr.Auto == nil {
 		t.Fatalf("picker: %d options (want auto and 3), %d picks", len(pr.Options), len(pr.Steps))
 	}
