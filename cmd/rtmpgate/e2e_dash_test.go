@@ -214,8 +214,15 @@ func (v *mpdValidator) errorf(format string, args ...any) {
 func (v *mpdValidator) poll(stop <-chan struct{}) {
 	v.periodStart, v.grids, v.explicit, v.nominal = map[string]string{}, map[string]gridTpl{}, map[segID]span{}, map[segID]span{}
 	v.gridOf, v.urls, v.raws = map[segID]gridTpl{}, map[string]bool{}, map[string][]byte{}
+	pollDoc(v.url, "MPD", 150*time.Millisecond, stop, v.errorf, v.check)
+}
+
+// pollDoc GETs url every interval until stop and hands each 200 answer's body
+// to check with the time it was asked; a 404 (nothing published yet) is
+// skipped, any other failure reported to errorf with what (the document's name).
+func pollDoc(url, what string, every time.Duration, stop <-chan struct{}, errorf func(string, ...any), check func(time.Time, []byte)) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(150 * time.Millisecond)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -224,21 +231,21 @@ func (v *mpdValidator) poll(stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		at := time.Now()
-		res, err := client.Get(v.url)
+		res, err := client.Get(url)
 		if err != nil {
-			v.errorf("GET MPD: %v", err)
+			errorf("GET %s: %v", what, err)
 			continue
 		}
 		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 		res.Body.Close()
 		if res.StatusCode == http.StatusNotFound {
-			continue // not published yet
-		}
-		if err != nil || res.StatusCode != http.StatusOK {
-			v.errorf("GET MPD: status %d, %v", res.StatusCode, err)
 			continue
 		}
-		v.check(at, body)
+		if err != nil || res.StatusCode != http.StatusOK {
+			errorf("GET %s: status %d, %v", what, res.StatusCode, err)
+			continue
+		}
+		check(at, body)
 	}
 }
 

@@ -250,6 +250,18 @@ func startProcess(t testing.TB, name string, args ...string) *publisher {
 	return p
 }
 
+// lastJSON decodes the last line the process printed (the web/test scripts'
+// result) into v; false with the reason logged when it is not JSON.
+func (p *publisher) lastJSON(t testing.TB, v any) bool {
+	t.Helper()
+	out := strings.TrimSpace(p.output.String())
+	if err := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n")+1:]), v); err != nil {
+		t.Errorf("%s output: %v\n%s", p.cmd.Path, err, tail(out, 20))
+		return false
+	}
+	return true
+}
+
 // wait returns the process's exit error, failing the test if it runs past limit.
 func (p *publisher) wait(t testing.TB, limit time.Duration) error {
 	t.Helper()

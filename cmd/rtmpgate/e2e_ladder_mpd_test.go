@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -82,32 +81,7 @@ func (v *ladderMPDPoller) errorf(format string, args ...any) {
 
 func (v *ladderMPDPoller) poll(stop <-chan struct{}) {
 	v.starts, v.reps, v.raws = map[string]string{}, map[ladderRepKey]*ladderRepSegs{}, map[string][]byte{}
-	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		at := time.Now()
-		res, err := client.Get(v.url)
-		if err != nil {
-			v.errorf("GET ladder MPD: %v", err)
-			continue
-		}
-		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		res.Body.Close()
-		if res.StatusCode == http.StatusNotFound {
-			continue // no member has a segment yet
-		}
-		if err != nil || res.StatusCode != http.StatusOK {
-			v.errorf("GET ladder MPD: status %d, %v", res.StatusCode, err)
-			continue
-		}
-		v.check(at, body)
-	}
+	pollDoc(v.url, "ladder MPD", 250*time.Millisecond, stop, v.errorf, v.check)
 }
 
 // check applies the rules to one ladder MPD fetched at at: a Period's start

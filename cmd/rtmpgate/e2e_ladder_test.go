@@ -310,8 +310,8 @@ func dropLadder(t *testing.T) {
 		Waiting int      `json:"waiting"`
 		StallMs float64  `json:"stallMs"`
 	}
-	if err := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n")+1:]), &r); err != nil || r.AfterDrop == nil {
-		t.Fatalf("ladder.mjs output: %v\n%s", err, out)
+	if !p.lastJSON(t, &r) || r.AfterDrop == nil {
+		t.Fatalf("ladder.mjs: no result after the drop\n%s", out)
 	}
 	a := r.AfterDrop
 	t.Logf("after the %dp publisher left: played %.2f s more at %dp, ended %v; errors %v, stalls %d (%.0f ms)", a.From, a.Advanced, a.Height, a.Ended, r.Errors, r.Waiting, r.StallMs)
@@ -446,12 +446,8 @@ func playLadder(t *testing.T, webDir, origin, src, player string, misaligned boo
 		CurrentTime float64  `json:"currentTime"`
 		PageError   string   `json:"pageerror"`
 	}
-	out := strings.TrimSpace(p.output.String())
-	if i := strings.LastIndex(out, "\n"); i >= 0 {
-		out = out[i+1:]
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
-		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
+	if !p.lastJSON(t, &r) || r.PageError != "" {
+		t.Fatalf("ladder.mjs: page error %q", r.PageError)
 	}
 	t.Logf("%s: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%.0f ms)", player, r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
 	if len(r.Levels) != 3 {

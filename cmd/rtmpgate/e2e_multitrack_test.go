@@ -226,54 +226,7 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 	origin := "http://" + g.httpAddr
 	mvURL := origin + "/live/demo/index.m3u8"
 	waitLadder(t, mvURL, []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
-	p := startProcess(t, "node", webDir+"/test/ladder.mjs", origin, mvURL)
-	if err := p.wait(t, 120*time.Second); err != nil {
-		t.Fatalf("ladder.mjs: %v\n%s", err, p.output)
-	}
-	var r struct {
-		Levels []struct {
-			Height  int    `json:"height"`
-			Bitrate int    `json:"bitrate"`
-			URL     string `json:"url"`
-		} `json:"levels"`
-		Switches []struct {
-			Level int     `json:"level"`
-			At    float64 `json:"at"`
-		} `json:"switches"`
-		Steps []struct {
-			Level    int     `json:"level"`
-			Switched bool    `json:"switched"`
-			Shown    bool    `json:"shown"`
-			Height   int     `json:"height"`
-			Advanced float64 `json:"advanced"`
-		} `json:"steps"`
-		Errors    []string `json:"errors"`
-		Waiting   int      `json:"waiting"`
-		StallMs   float64  `json:"stallMs"`
-		PageError string   `json:"pageerror"`
-	}
-	out := strings.TrimSpace(p.output.String())
-	if i := strings.LastIndex(out, "\n"); i >= 0 {
-		out = out[i+1:]
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.PageError != "" {
-		t.Fatalf("ladder.mjs output: %v\n%s", err, p.output)
-	}
-	t.Logf("hls.js: levels %+v, switches %+v, steps %+v, errors %v, stalls %d (%.0f ms)", r.Levels, r.Switches, r.Steps, r.Errors, r.Waiting, r.StallMs)
-	if len(r.Levels) != 3 {
-		t.Fatalf("hls.js read %d levels, want 3", len(r.Levels))
-	}
-	if len(r.Steps) != 2 {
-		t.Fatalf("hls.js did not get to the switches: %d steps", len(r.Steps))
-	}
-	if r.StallMs >= 2000 {
-		t.Errorf("stalled %.0f ms over %d waits, a segment or more", r.StallMs, r.Waiting)
-	}
-	for i, want := range []int{180, 720} {
-		if s := r.Steps[i]; !s.Switched || !s.Shown || s.Height != want || s.Advanced < 1 {
-			t.Errorf("switch %d to %dp: %+v", i+1, want, s)
-		}
-	}
+	playLadder(t, webDir, origin, mvURL, "hls.js", false)
 	// The page's rendition picker lists the renditions, and a viewer's pick
 	// is what plays: hls.js on the multivariant playlist, dash.js on the
 	// stream's MPD, which is the ladder's.
@@ -304,12 +257,8 @@ func pickRendition(t *testing.T, webDir, pageURL string) {
 		} `json:"auto"`
 		PageError string `json:"pageerror"`
 	}
-	out := strings.TrimSpace(pk.output.String())
-	if i := strings.LastIndex(out, "\n"); i >= 0 {
-		out = out[i+1:]
-	}
-	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.PageError != "" {
-		t.Fatalf("picker.mjs output: %v\n%s", err, pk.output)
+	if !pk.lastJSON(t, &pr) || pr.PageError != "" {
+		t.Fatalf("picker.mjs: page error %q", pr.PageError)
 	}
 	t.Logf("%s: picker options %+v, picks %+v, auto %+v", pageURL, pr.Options, pr.Steps, pr.Auto)
 	if len(pr.Options) != 4 || len(pr.Steps) != 2 || pr.Auto == nil {

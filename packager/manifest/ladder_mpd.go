@@ -135,15 +135,7 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 	if len(ps) == 0 {
 		return dst
 	}
-	b := append(dst, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
-	b = append(b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`...)
-	if d.Live {
-		b = append(b, ` type="dynamic"`...)
-	} else {
-		b = append(b, ` type="static"`...)
-	}
-	b = appendTimeAttr(b, "availabilityStartTime", d.AST)
-	b = appendTimeAttr(b, "publishTime", now)
+	b := appendMPDStart(dst, d.Live, d.AST, now)
 	switch {
 	case !d.Live:
 		var end int64

@@ -34,15 +34,7 @@ func MPD(b []byte, v *View) []byte {
 		}
 	}
 	target := v.Target * 1000
-	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
-	b = append(b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`...)
-	if v.Ended {
-		b = append(b, ` type="static"`...)
-	} else {
-		b = append(b, ` type="dynamic"`...)
-	}
-	b = appendTimeAttr(b, "availabilityStartTime", v.AST)
-	b = appendTimeAttr(b, "publishTime", now)
+	b = appendMPDStart(b, !v.Ended, v.AST, now)
 	if v.Ended {
 		var end int64
 		if n := len(periods); n > 0 {
@@ -358,4 +350,18 @@ func appendFrameRate(b []byte, fps float64) []byte {
 	}
 	b = strconv.AppendInt(b, int64(fps*1000+0.5), 10)
 	return append(b, "/1000"...)
+}
+
+// appendMPDStart appends the XML declaration and the MPD element's opening up
+// to its publishTime, shared by a stream's MPD and a ladder's.
+func appendMPDStart(b []byte, dynamic bool, ast, now time.Time) []byte {
+	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
+	b = append(b, `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"`...)
+	if dynamic {
+		b = append(b, ` type="dynamic"`...)
+	} else {
+		b = append(b, ` type="static"`...)
+	}
+	b = appendTimeAttr(b, "availabilityStartTime", ast)
+	return appendTimeAttr(b, "publishTime", now)
 }
