@@ -20,10 +20,10 @@ const (
 )
 
 // serverCapsEx is what the server states in capsEx: it sends
-// NetConnection.Connect.ReconnectRequest, parses ModEx and applies
-// TimestampOffsetNano. Multitrack is parsed but only track 0 of each kind is
-// served, so it is not announced: a client would send renditions for nothing.
-const serverCapsEx = capsExReconnect | capsExModEx | capsExTimestampNanoOffset
+// NetConnection.Connect.ReconnectRequest, takes multitrack (every video track
+// a rendition of the stream's ladder; audio tracks other than 0 are not served
+// yet), parses ModEx and applies TimestampOffsetNano.
+const serverCapsEx = capsExReconnect | capsExMultitrack | capsExModEx | capsExTimestampNanoOffset
 
 // The FourCCs the outputs carry, as the connect _result states them.
 var (

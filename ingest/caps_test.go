@@ -40,7 +40,7 @@ func TestConnectCaps(t *testing.T) {
 	if m, _ := amap.(rtmp.Object); len(m) != 5 || m[1].Key != "Opus" || m[2].Key != "fLaC" || m[3].Key != "ac-3" || m[4].Key != "ec-3" {
 		t.Errorf("audioFourCcInfoMap %v", amap)
 	}
-	if caps, _ := props.Get("capsEx"); caps != float64(capsExReconnect|capsExModEx|capsExTimestampNanoOffset) {
+	if caps, _ := props.Get("capsEx"); caps != float64(capsExReconnect|capsExMultitrack|capsExModEx|capsExTimestampNanoOffset) {
 		t.Errorf("capsEx %v", caps)
 	}
 	if code := rtmp.StatusCode(res); code != "NetConnection.Connect.Success" {
