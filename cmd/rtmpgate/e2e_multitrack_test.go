@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmpgate/rtmpgate/internal/fixture"
 )
 
 // multitrackCase is a multitrack fixture and the size of each video track.
@@ -56,11 +60,13 @@ func TestMultitrackLadder(t *testing.T) {
 			waitLadder(t, mvURL, want, 20*time.Second)
 			if tc.realtime {
 				multitrackAPI(t, g, tc)
+				checkTrackLadderMPD(t, g, tc, "live")
 			}
 			if err := <-published; err != nil {
 				t.Fatal(err)
 			}
 			waitPlaylist(t, g.streamURL(tc.key, "v/index.m3u8"), 5*time.Second, ended)
+			checkTrackLadderMPD(t, g, tc, "ended")
 			body := waitLadder(t, mvURL, want, 5*time.Second)
 			t.Logf("ladder:\n%s", body)
 			vs, audio := parseLadder(body)
@@ -142,6 +148,37 @@ func TestMultitrackLadder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkTrackLadderMPD holds the stream's MPD, the ladder's, to the ISO/IEC
+// 23009-1 schema and to its shape: a video Representation per track (each
+// under its own path), the audio once.
+func checkTrackLadderMPD(t *testing.T, g *gateway, tc multitrackCase, when string) {
+	t.Helper()
+	code, body := httpGet(t, g.streamURL(tc.key, "index.mpd"))
+	if code != http.StatusOK {
+		t.Fatalf("%s ladder MPD: %d", when, code)
+	}
+	file := filepath.Join(t.TempDir(), "ladder.mpd")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.ValidateMPD(t, file); err != nil {
+		t.Errorf("%s ladder MPD: %v\n%s", when, err, body)
+	}
+	mpd := string(body)
+	if n := strings.Count(mpd, `mimeType="video/mp4"`); n < 1 || strings.Count(mpd, `mimeType="audio/mp4"`) != 1 {
+		t.Errorf("%s ladder MPD: %d video AdaptationSets and not one audio one:\n%s", when, n, mpd)
+	}
+	for i := range tc.sizes {
+		dir := "v/"
+		if i > 0 {
+			dir = "v" + strconv.Itoa(i) + "/v/"
+		}
+		if !strings.Contains(mpd, `initialization="`+dir+`init-`) {
+			t.Errorf("%s ladder MPD lacks track %d (%s):\n%s", when, i, dir, mpd)
+		}
 	}
 }
 
