@@ -160,12 +160,7 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 	b = appendDurAttr(b, "maxSegmentDuration", maxDur)
 	b = append(b, ">\n"...)
 	if ll != nil {
-		part := ll.PartTarget.Milliseconds()
-		b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
-		b = appendIntAttr(b, "target", latencyTarget(ll))
-		b = appendIntAttr(b, "min", 2*part)
-		b = appendIntAttr(b, "max", latencyTarget(ll)+2*part)
-		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
+		b = appendServiceDescription(b, ll)
 	}
 	for _, pe := range ps {
 		b = append(b, `  <Period id="`...)

@@ -58,17 +58,7 @@ func MPD(b []byte, v *View) []byte {
 	b = appendDurAttr(b, "maxSegmentDuration", maxDur)
 	b = append(b, ">\n"...)
 	if lowLatency(v) {
-		// DASH-IF low-latency: the latency the service aims at and how far
-		// players may speed up or slow down to hold it.
-		part := v.PartTarget.Milliseconds()
-		b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
-		b = appendIntAttr(b, "target", latencyTarget(v))
-		b = appendIntAttr(b, "min", 2*part)
-		// max: dash.js seeks back to the target once the latency passes it by
-		// (max - target + 500 ms), so a player that joined a segment early or
-		// stalled is put back in one seek rather than seconds of catch-up.
-		b = appendIntAttr(b, "max", latencyTarget(v)+2*part)
-		b = append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
+		b = appendServiceDescription(b, v)
 	}
 	for _, p := range periods {
 		g := grid{ok: gridded(v, p)}
@@ -364,4 +354,19 @@ func appendMPDStart(b []byte, dynamic bool, ast, now time.Time) []byte {
 	}
 	b = appendTimeAttr(b, "availabilityStartTime", ast)
 	return appendTimeAttr(b, "publishTime", now)
+}
+
+// appendServiceDescription appends the DASH-IF low-latency ServiceDescription
+// for v's part target: the latency the service aims at and how far players
+// may speed up or slow down to hold it.
+func appendServiceDescription(b []byte, v *View) []byte {
+	part := v.PartTarget.Milliseconds()
+	b = append(b, `  <ServiceDescription id="0">`+"\n"+`    <Latency referenceId="0"`...)
+	b = appendIntAttr(b, "target", latencyTarget(v))
+	b = appendIntAttr(b, "min", 2*part)
+	// max: dash.js seeks back to the target once the latency passes it by
+	// (max - target + 500 ms), so a player that joined a segment early or
+	// stalled is put back in one seek rather than seconds of catch-up.
+	b = appendIntAttr(b, "max", latencyTarget(v)+2*part)
+	return append(b, `/>`+"\n"+`    <PlaybackRate min="0.95" max="1.10"/>`+"\n  </ServiceDescription>\n"...)
 }
