@@ -168,11 +168,16 @@ func unadvised(advised [][2]uintptr, lo, hi uintptr) (fresh, rest [][2]uintptr) 
 }
 
 // heapMapping parses one /proc/self/maps line and reports whether it is a
-// writable private anonymous mapping, with its bounds.
+// writable private anonymous mapping, with its bounds. Since Go 1.25 the
+// runtime names its mappings ("[anon: Go: heap]") where the kernel has
+// CONFIG_ANON_VMA_NAME; elsewhere they have no name at all.
 func heapMapping(line string) (lo, hi uintptr, ok bool) {
 	fields := strings.Fields(line)
 	// address perms offset dev inode [path]
-	if len(fields) != 5 || fields[1] != "rw-p" || fields[4] != "0" {
+	if len(fields) < 5 || fields[1] != "rw-p" || fields[4] != "0" {
+		return 0, 0, false
+	}
+	if len(fields) > 5 && !strings.HasPrefix(fields[5], "[anon:") {
 		return 0, 0, false
 	}
 	from, to, found := strings.Cut(fields[0], "-")

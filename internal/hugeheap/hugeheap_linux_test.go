@@ -24,7 +24,10 @@ func TestHeapMappingLines(t *testing.T) {
 	}{
 		{"c000000000-c004000000 rw-p 00000000 00:00 0 ", 0xc000000000, 0xc004000000, true},
 		{"23f0b6c00000-23f0b7400000 rw-p 00000000 00:00 0", 0x23f0b6c00000, 0x23f0b7400000, true},
-		{"c004000000-c008000000 ---p 00000000 00:00 0 ", 0, 0, false},                      // reserved, not mapped
+		{"c004000000-c008000000 ---p 00000000 00:00 0 ", 0, 0, false}, // reserved, not mapped
+		{"c000000000-c004000000 rw-p 00000000 00:00 0                          [anon: Go: heap]", 0xc000000000, 0xc004000000, true},
+		{"c004000000-c008000000 ---p 00000000 00:00 0                          [anon: Go: heap reservation]", 0, 0, false},
+		{"7f00000000-7f00001000 rw-p 00000000 00:00 0   [stack]", 0, 0, false},
 		{"7f00000000-7f00001000 rw-p 00000000 00:00 0   [heap]", 0, 0, false},              // brk, not Go's
 		{"7f00000000-7f00001000 rw-p 00001000 08:01 1234 /usr/lib/libc.so.6", 0, 0, false}, // a file
 		{"7f00000000-7f00001000 rw-s 00000000 00:01 9 /dev/zero (deleted)", 0, 0, false},
@@ -87,6 +90,9 @@ func TestHugeHeapAdvisesTheGrowingHeap(t *testing.T) {
 			t.Fatalf("in a fresh process: %v\n%s", err, out)
 		}
 		return
+	}
+	if thpMode() == "" {
+		t.Skip("this kernel has no transparent huge pages: MADV_HUGEPAGE is refused, and Advise does nothing")
 	}
 	h := newHugeHeap()
 	h.grown()
