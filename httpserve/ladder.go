@@ -51,10 +51,11 @@ func (s *server) serveLadder(w http.ResponseWriter, r *http.Request, app, name, 
 
 // trackPath maps a path under a multitrack stream to its track rendition's
 // stream: "v1/v/index.m3u8" under demo is "v/index.m3u8" of demo/v1
-// (packager.TrackStreamName), while that stream is held. A stream's own
-// paths never start with "v" and a digit.
+// (packager.TrackStreamName), "a1/a/index.m3u8" is "a/index.m3u8" of demo/a1
+// (packager.AudioTrackStreamName), while that stream is held. A stream's own
+// paths never start with "v" or "a" and a digit.
 func (s *server) trackPath(app, name, path string) (string, string) {
-	if len(path) < 3 || path[0] != 'v' || path[1] < '1' || path[1] > '9' {
+	if len(path) < 3 || path[0] != 'v' && path[0] != 'a' || path[1] < '1' || path[1] > '9' {
 		return name, path
 	}
 	dir, rest, ok := strings.Cut(path, "/")
@@ -62,7 +63,7 @@ func (s *server) trackPath(app, name, path string) (string, string) {
 		return name, path
 	}
 	member := name + "/" + dir
-	if _, id, ok := packager.TrackOf(member); !ok || id == 0 {
+	if _, id, _, ok := packager.AnyTrackOf(member); !ok || id == 0 {
 		return name, path
 	}
 	if _, err := s.hub.Stream(app, member); err != nil {
@@ -146,7 +147,7 @@ type ladderJSON struct {
 
 func (s *server) ladderEntry(app, name string) *ladderJSON {
 	base, ok := s.hub.LadderOf(name)
-	if tb, _, track := packager.TrackOf(name); track {
+	if tb, _, _, track := packager.AnyTrackOf(name); track {
 		base, ok = tb, true // a rendition of a multitrack stream's ladder
 	}
 	if !ok {
@@ -176,9 +177,12 @@ func (s *server) ladderEntry(app, name string) *ladderJSON {
 }
 
 // escapeName escapes a stream name for a URL path, keeping the "/" of a
-// track rendition's name (demo/v1), which is served at that path.
+// track rendition's name (demo/v1, demo/a1), which is served at that path.
 func escapeName(name string) string {
-	if base, id, ok := packager.TrackOf(name); ok {
+	if base, id, audio, ok := packager.AnyTrackOf(name); ok {
+		if audio {
+			return url.PathEscape(base) + "/a" + strconv.Itoa(int(id))
+		}
 		return url.PathEscape(base) + "/v" + strconv.Itoa(int(id))
 	}
 	return url.PathEscape(name)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -289,16 +291,80 @@ func (c *conn) data(p []byte) error {
 	if v, ok := props.Get("encoder"); ok {
 		md.Encoder, _ = v.(string)
 	}
+	md.AudioLabels = audioLabels(props)
 	if err := c.pub.writer.WriteMetadata(md); err != nil {
 		return fmt.Errorf("ingest: writer: metadata: %w", err)
 	}
 	c.pub.md = *md
 	for _, r := range c.pub.renditions {
-		if err := r.w.WriteMetadata(c.renditionMetadata()); err != nil {
+		if err := r.w.WriteMetadata(c.renditionMetadata(r.video)); err != nil {
 			return fmt.Errorf("ingest: rendition writer: metadata: %w", err)
 		}
 	}
 	return nil
+}
+
+// maxLabel bounds a track label's name, language and role, as read.
+const maxLabel = 64
+
+// audioLabels reads onMetaData's audioTrackIdInfoMap (Enhanced RTMP v2,
+// "Enhancing onMetaData": an object or ECMA array keyed by track id, each
+// value an object of the ways the track differs from the default). The
+// specification names no label fields, so the ones encoders and tools use
+// for a track's title and language are read: name, title or label; language
+// or lang; role or kind. Entries that name nothing, keys that are no track
+// id and values of other types are skipped; at most 256 are kept, by id.
+func audioLabels(props rtmp.Object) []remux.TrackLabel {
+	v, ok := props.Get("audioTrackIdInfoMap")
+	if !ok {
+		return nil
+	}
+	var entries []rtmp.Property
+	switch m := v.(type) {
+	case rtmp.Object:
+		entries = m
+	case rtmp.ECMAArray:
+		entries = m
+	default:
+		return nil
+	}
+	var out []remux.TrackLabel
+	for _, e := range entries {
+		id, err := strconv.ParseUint(e.Key, 10, 8)
+		if err != nil || len(out) >= 256 {
+			continue
+		}
+		var info rtmp.Object
+		switch t := e.Value.(type) {
+		case rtmp.Object:
+			info = t
+		case rtmp.ECMAArray:
+			info = rtmp.Object(t)
+		default:
+			continue
+		}
+		str := func(keys ...string) string {
+			for _, k := range keys {
+				if v, ok := info.Get(k); ok {
+					if s, ok := v.(string); ok && s != "" {
+						return truncate(s, maxLabel)
+					}
+				}
+			}
+			return ""
+		}
+		l := remux.TrackLabel{ID: uint8(id), Name: str("name", "title", "label"), Language: str("language", "lang"), Role: str("role", "kind")}
+		if l.Name == "" && l.Language == "" && l.Role == "" {
+			continue
+		}
+		if i := slices.IndexFunc(out, func(o remux.TrackLabel) bool { return o.ID == l.ID }); i >= 0 {
+			out[i] = l
+			continue
+		}
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b remux.TrackLabel) int { return int(a.ID) - int(b.ID) })
+	return out
 }
 
 // metadataFourCC reads a videocodecid or audiocodecid that holds a FourCC

@@ -15,9 +15,9 @@ import (
 )
 
 // servedTracks is how many Enhanced RTMP track ids of each kind a session
-// serves in its own Writer: track 0. A multitrack publish's other video
-// tracks go to renditions of their own (renditionTrack); other audio tracks
-// are not served. The per-track state is an array indexed by track id so that
+// serves in its own Writer: track 0. A multitrack publish's other tracks,
+// video and audio, go to renditions of their own (renditionTrack). The
+// per-track state is an array indexed by track id so that
 // it can grow to flv.MaxTracks.
 const servedTracks = 1
 
@@ -40,9 +40,9 @@ type kindState struct {
 	tracks        [servedTracks]trackState
 	ignored       int  // packets of track ids not served, dropped
 	legacyRefused bool // a legacy codec id or sound format was refused (logged once)
-	// refused marks the track ids refused, each logged once: not served, too
-	// many tracks, a rendition that could not be opened; unstarted the video
-	// track ids whose packets came before a sequence start (logged once).
+	// refused marks the track ids refused, each logged once: too many
+	// tracks, a rendition that could not be opened; unstarted the track ids
+	// whose packets came before a sequence start (logged once).
 	refused, unstarted trackSet
 }
 
@@ -58,11 +58,13 @@ func (s *trackSet) mark(id uint8) (before bool) {
 	return before
 }
 
-// renditionTrack is a video track other than 0 of a multitrack publish,
-// served as a rendition of its own: its Writer (remux.TrackOpener), its
-// track state and its clock on the publish's timeline.
+// renditionTrack is a track other than 0 of a multitrack publish, served
+// as a rendition of its own: its Writer (remux.TrackOpener or
+// remux.AudioTrackOpener), its track state and its clock on the publish's
+// timeline.
 type renditionTrack struct {
 	id    uint8
+	video bool
 	w     remux.Writer
 	st    trackState
 	clock trackClock
@@ -145,19 +147,13 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 	k := &c.pub.kinds[kindIndex(video)]
 	st := k.track(p.TrackID)
 	clock := &c.pub.tl.tracks[kindIndex(video)]
-	if st == nil && video {
-		r := c.rendition(p)
-		if r != nil {
-			w, st, clock = r.w, &r.st, &r.clock
-		}
-	}
 	if st == nil {
-		if !video && !k.refused.mark(p.TrackID) {
-			c.log.Info().Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).
-				Msg("multitrack: audio tracks other than 0 are not served, track ignored")
+		r := c.rendition(video, p)
+		if r == nil {
+			k.ignored++
+			return nil
 		}
-		k.ignored++
-		return nil
+		w, st, clock = r.w, &r.st, &r.clock
 	}
 	switch p.Type {
 	case flv.PacketSequenceHeader:
@@ -186,60 +182,78 @@ func (c *conn) trackPacket(w remux.Writer, video bool, ts uint32, p *flv.TrackPa
 	return nil
 }
 
-// rendition returns the rendition of video track p.TrackID (not 0), opening
-// it at the track's first sequence start; nil for a track not served, which
-// is logged once: packets before its sequence start (dropped like early
-// frames, and counted), a track past Server.MaxTracks, a Writer that serves
-// no renditions, or a rendition the Handler refused (the store is full).
-func (c *conn) rendition(p *flv.TrackPacket) *renditionTrack {
+// rendition returns the rendition of track p.TrackID (not 0) of a kind,
+// opening it at the track's first sequence start; nil for a track not
+// served, which is logged once: packets before its sequence start (dropped
+// like early frames, and counted), a track past Server.MaxTracks, a Writer
+// that serves no renditions of that kind, or a rendition the Handler refused
+// (the store is full).
+func (c *conn) rendition(video bool, p *flv.TrackPacket) *renditionTrack {
+	n := 0
 	for _, r := range c.pub.renditions {
-		if r.id == p.TrackID {
-			return r
+		if r.video == video {
+			if r.id == p.TrackID {
+				return r
+			}
+			n++
 		}
 	}
-	k := &c.pub.kinds[0]
+	k := &c.pub.kinds[kindIndex(video)]
 	if k.refused.has(p.TrackID) {
 		return nil
 	}
-	if p.Type != flv.PacketSequenceHeader && p.Type != flv.PacketMPEG2TSSequenceStart {
+	if p.Type != flv.PacketSequenceHeader && p.Type != flv.PacketMPEG2TSSequenceStart && !(!video && isFrameDescribed(p.FourCC)) {
 		if !k.unstarted.mark(p.TrackID) {
-			c.log.Info().Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Stringer("packet", p.Type).
-				Msg("multitrack: video track without a sequence start, its packets dropped until one comes")
+			c.log.Info().Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Stringer("packet", p.Type).
+				Msg("multitrack: track without a sequence start, its packets dropped until one comes")
 		}
 		return nil
 	}
-	opener, ok := c.pub.writer.(remux.TrackOpener)
-	var err error
+	var (
+		w   remux.Writer
+		err error
+	)
+	limit := orDefault(c.srv.MaxTracks, DefaultMaxTracks)
 	switch {
-	case !ok:
-		err = errors.New("the publish serves one video track")
-	case len(c.pub.renditions)+1 >= orDefault(c.srv.MaxTracks, DefaultMaxTracks):
-		err = fmt.Errorf("more than %d video tracks (max_tracks)", orDefault(c.srv.MaxTracks, DefaultMaxTracks))
-	}
-	var w remux.Writer
-	if err == nil {
-		if w, err = opener.OpenTrack(p.TrackID); err == nil && w == nil {
-			err = errors.New("no writer")
+	case n+1 >= limit:
+		err = fmt.Errorf("more than %d %s tracks (max_tracks)", limit, kindName(video))
+	case video:
+		if o, ok := c.pub.writer.(remux.TrackOpener); ok {
+			w, err = o.OpenTrack(p.TrackID)
+		} else {
+			err = errors.New("the publish serves one video track")
 		}
+	default:
+		if o, ok := c.pub.writer.(remux.AudioTrackOpener); ok {
+			w, err = o.OpenAudioTrack(p.TrackID)
+		} else {
+			err = errors.New("the publish serves one audio track")
+		}
+	}
+	if err == nil && w == nil {
+		err = errors.New("no writer")
 	}
 	if err != nil {
 		if !k.refused.mark(p.TrackID) {
-			c.log.Warn().Err(err).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: video track refused")
+			c.log.Warn().Err(err).Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: track refused")
 		}
 		return nil
 	}
-	r := &renditionTrack{id: p.TrackID, w: w}
+	r := &renditionTrack{id: p.TrackID, video: video, w: w}
 	c.pub.renditions = append(c.pub.renditions, r)
-	c.log.Info().Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: video track served as a rendition")
-	if err := w.WriteMetadata(c.renditionMetadata()); err != nil {
-		c.log.Warn().Err(err).Uint8("track_id", p.TrackID).Msg("multitrack: rendition metadata")
+	c.log.Info().Str("track", kindName(video)).Uint8("track_id", p.TrackID).Stringer("fourcc", p.FourCC).Msg("multitrack: track served as a rendition")
+	if err := w.WriteMetadata(c.renditionMetadata(video)); err != nil {
+		c.log.Warn().Err(err).Str("track", kindName(video)).Uint8("track_id", p.TrackID).Msg("multitrack: rendition metadata")
 	}
 	return r
 }
 
-// renditionMetadata is what a rendition is told of the publish: video only
-// (it waits for no audio), at the publish's frame rate.
-func (c *conn) renditionMetadata() *remux.Metadata {
+// renditionMetadata is what a rendition is told of the publish: one kind
+// only (it waits for no other track), at the publish's frame rate.
+func (c *conn) renditionMetadata(video bool) *remux.Metadata {
+	if !video {
+		return &remux.Metadata{HasAudio: true, Encoder: c.pub.md.Encoder}
+	}
 	return &remux.Metadata{HasVideo: true, FrameRate: c.pub.md.FrameRate, Encoder: c.pub.md.Encoder}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
@@ -17,14 +18,32 @@ import (
 )
 
 // trackWriter is a recWriter that serves a multitrack publish's other video
-// tracks (remux.TrackOpener) as recWriters of their own, refusing ids in
-// refuse.
+// tracks (remux.TrackOpener) and audio tracks (remux.AudioTrackOpener) as
+// recWriters of their own, refusing ids in refuse (video) and refuseAudio.
 type trackWriter struct {
 	*recWriter
-	mu     sync.Mutex
-	opened map[uint8]*recWriter
-	order  []uint8
-	refuse map[uint8]bool
+	mu          sync.Mutex
+	opened      map[uint8]*recWriter
+	order       []uint8
+	refuse      map[uint8]bool
+	audio       map[uint8]*recWriter
+	audioOrder  []uint8
+	refuseAudio map[uint8]bool
+}
+
+func (w *trackWriter) OpenAudioTrack(id uint8) (remux.Writer, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refuseAudio[id] {
+		return nil, errors.New("refused by the test")
+	}
+	if w.audio[id] != nil {
+		return nil, errors.New("opened twice")
+	}
+	r := &recWriter{closed: make(chan struct{})}
+	w.audio[id] = r
+	w.audioOrder = append(w.audioOrder, id)
+	return r, nil
 }
 
 func (w *trackWriter) OpenTrack(id uint8) (remux.Writer, error) {
@@ -43,12 +62,14 @@ func (w *trackWriter) OpenTrack(id uint8) (remux.Writer, error) {
 }
 
 type trackHandler struct {
-	got    chan *trackWriter
-	refuse map[uint8]bool
+	got         chan *trackWriter
+	refuse      map[uint8]bool
+	refuseAudio map[uint8]bool
 }
 
 func (h *trackHandler) OnPublish(_ context.Context, req PublishRequest) (remux.Writer, error) {
-	w := &trackWriter{recWriter: &recWriter{req: req, closed: make(chan struct{})}, opened: map[uint8]*recWriter{}, refuse: h.refuse}
+	w := &trackWriter{recWriter: &recWriter{req: req, closed: make(chan struct{})}, opened: map[uint8]*recWriter{}, refuse: h.refuse,
+		audio: map[uint8]*recWriter{}, refuseAudio: h.refuseAudio}
 	h.got <- w
 	return w, nil
 }
@@ -88,15 +109,18 @@ func publishTags(t *testing.T, addr, name string, meta []byte, tags []rtmpclient
 // repacked into each AvMultitrackType form, track 0 included: track 0 and
 // audio track 0 go to the publish's Writer, every other video track to a
 // rendition Writer of its own (OpenTrack) with its size, all 150 frames,
-// keyframes on the same frames and the very DTS of track 0's, and every
-// rendition is closed with the publish. Audio track 1 is not served.
+// keyframes on the same frames and the very DTS of track 0's, audio track 1
+// to an audio-only rendition Writer (OpenAudioTrack) with as many frames at
+// the DTS of audio track 0's, and every rendition is closed with the
+// publish.
 func TestMultitrackRenditions(t *testing.T) {
 	for _, tc := range []struct {
-		file  string
-		sizes [][2]int // per video track id
+		file   string
+		sizes  [][2]int // per video track id
+		audios int      // audio tracks
 	}{
-		{"multitrack-h264.flv", [][2]int{{1280, 720}, {640, 360}, {320, 180}}},
-		{"multitrack-hevc-h264.flv", [][2]int{{640, 360}, {320, 180}}},
+		{"multitrack-h264.flv", [][2]int{{1280, 720}, {640, 360}, {320, 180}}, 2},
+		{"multitrack-hevc-h264.flv", [][2]int{{640, 360}, {320, 180}}, 1},
 	} {
 		dir := fixture.Dir()
 		if dir == "" {
@@ -192,14 +216,42 @@ func TestMultitrackRenditions(t *testing.T) {
 				for _, id := range w.order {
 					check(int(id), w.opened[id], false)
 				}
+				if want := []uint8{1}[:tc.audios-1]; !slices.Equal(w.audioOrder, want) {
+					t.Fatalf("audio renditions opened for tracks %v, want %v", w.audioOrder, want)
+				}
+				audioDTS := func(r *recWriter) []int64 {
+					var dts []int64
+					for _, f := range r.frames {
+						if f.Track == remux.TrackAudio {
+							dts = append(dts, f.DTS)
+						}
+					}
+					return dts
+				}
+				main := audioDTS(w.recWriter)
+				for _, id := range w.audioOrder {
+					r := w.audio[id]
+					r.wait(t)
+					r.mu.Lock()
+					if len(r.tracks) != 1 || r.tracks[0].ID != remux.TrackAudio || r.tracks[0].Codec != remux.CodecAAC || r.tracks[0].SampleRate != 48000 {
+						t.Errorf("audio track %d: tracks %+v, want one AAC 48 kHz", id, r.tracks)
+					}
+					if len(r.metadata) == 0 || r.metadata[0].HasVideo || !r.metadata[0].HasAudio {
+						t.Errorf("audio track %d: metadata %+v", id, r.metadata)
+					}
+					if got := audioDTS(r); len(got) != len(r.frames) || len(main) < 270 || !slices.Equal(got, main) {
+						t.Errorf("audio track %d: %d frames (%d audio), track 0 %d: DTS differ", id, len(r.frames), len(got), len(main))
+					}
+					r.mu.Unlock()
+				}
 			})
 		}
 	}
 }
 
-// A rendition the Writer refuses, a video track past MaxTracks and packets
-// of a track id before its sequence start: that track is dropped, the
-// others are served whole.
+// A rendition the Writer refuses, a track past MaxTracks and packets of a
+// track id before its sequence start, video or audio: that track is
+// dropped with one log line, the others are served whole.
 func TestMultitrackRefused(t *testing.T) {
 	dir := fixture.Dir()
 	if dir == "" {
@@ -209,45 +261,65 @@ func TestMultitrackRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Track 2's sequence start is left out: its frames come without one.
-	var tags []rtmpclient.Tag
+	// Video track 2's sequence start is left out: its frames come without
+	// one; and in audioTags audio track 1's.
+	var tags, audioTags []rtmpclient.Tag
 	for _, tag := range clip.Tags {
 		if tag.Type == rtmpclient.TagVideo && len(tag.Body) > 6 && tag.Body[0]&0x0f == 6 && tag.Body[1] == rtmpclient.OneTrack<<4|rtmpclient.ExSequenceStart && tag.Body[6] == 2 {
 			continue
 		}
 		tags = append(tags, tag)
 	}
+	for _, tag := range clip.Tags {
+		// ExHeader audio (sound format 9), Multitrack (5), OneTrack sequence start (0) of track 1.
+		if tag.Type == rtmpclient.TagAudio && len(tag.Body) > 6 && tag.Body[0] == 0x95 && tag.Body[1] == rtmpclient.OneTrack<<4 && tag.Body[6] == 1 {
+			continue
+		}
+		audioTags = append(audioTags, tag)
+	}
+	if len(audioTags) != len(clip.Tags)-1 {
+		t.Fatalf("%d audio sequence starts of track 1 left out, want 1", len(clip.Tags)-len(audioTags))
+	}
 	for _, tc := range []struct {
-		name     string
-		max      int
-		refuse   map[uint8]bool
-		tags     []rtmpclient.Tag
-		wantOpen []uint8
+		name        string
+		max         int
+		refuse      map[uint8]bool
+		refuseAudio map[uint8]bool
+		tags        []rtmpclient.Tag
+		wantOpen    []uint8
+		wantAudio   []uint8
+		wantLog     string // logged once
 	}{
-		{"max_tracks", 2, nil, clip.Tags, []uint8{1}},
-		{"writer refuses", 0, map[uint8]bool{1: true}, clip.Tags, []uint8{2}},
-		{"no sequence start", 0, nil, tags, []uint8{1}},
+		{"max_tracks", 2, nil, nil, clip.Tags, []uint8{1}, []uint8{1}, "more than 2 video tracks"},
+		{"max_tracks 1", 1, nil, nil, clip.Tags, nil, nil, "more than 1 audio tracks"},
+		{"writer refuses", 0, map[uint8]bool{1: true}, nil, clip.Tags, []uint8{2}, []uint8{1}, "refused by the test"},
+		{"writer refuses audio", 0, nil, map[uint8]bool{1: true}, clip.Tags, []uint8{1, 2}, nil, "refused by the test"},
+		{"no sequence start", 0, nil, nil, tags, []uint8{1}, []uint8{1}, "track=video track_id=2"},
+		{"audio without sequence start", 0, nil, nil, audioTags, []uint8{1, 2}, nil, "track=audio track_id=1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &trackHandler{got: make(chan *trackWriter, 1), refuse: tc.refuse}
-			addr := startServer(t, &Server{Handler: h, Logger: testLogger(t), MaxTracks: tc.max})
+			h := &trackHandler{got: make(chan *trackWriter, 1), refuse: tc.refuse, refuseAudio: tc.refuseAudio}
+			logs := &logLines{t: t}
+			addr := startServer(t, &Server{Handler: h, Logger: zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true}), MaxTracks: tc.max})
 			publishTags(t, addr, "mt", clip.Meta, tc.tags)
 			w := <-h.got
 			w.wait(t)
 			if w.cause != nil {
 				t.Fatalf("publish ended by %v", w.cause)
 			}
-			if !slices.Equal(w.order, tc.wantOpen) {
-				t.Fatalf("opened %v, want %v", w.order, tc.wantOpen)
+			if !slices.Equal(w.order, tc.wantOpen) || !slices.Equal(w.audioOrder, tc.wantAudio) {
+				t.Fatalf("opened video %v audio %v, want %v and %v", w.order, w.audioOrder, tc.wantOpen, tc.wantAudio)
 			}
-			n := 0
+			n, a := 0, 0
 			for _, f := range w.frames {
 				if f.Track == remux.TrackVideo {
 					n++
+				} else {
+					a++
 				}
 			}
-			if n != 150 {
-				t.Errorf("track 0: %d frames", n)
+			if n != 150 || a < 270 {
+				t.Errorf("track 0: %d video frames, %d audio frames", n, a)
 			}
 			for _, id := range w.order {
 				r := w.opened[id]
@@ -256,6 +328,43 @@ func TestMultitrackRefused(t *testing.T) {
 					t.Errorf("track %d: %d frames", id, len(r.frames))
 				}
 			}
+			for _, id := range w.audioOrder {
+				r := w.audio[id]
+				r.wait(t)
+				if len(r.frames) != a {
+					t.Errorf("audio track %d: %d frames, track 0 %d", id, len(r.frames), a)
+				}
+			}
+			if got := logs.count(tc.wantLog); got != 1 {
+				t.Errorf("%d log lines with %q, want 1", got, tc.wantLog)
+			}
 		})
 	}
+}
+
+// logLines is a log sink for the test's log that counts lines too.
+type logLines struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.lines = append(l.lines, string(p))
+	l.mu.Unlock()
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (l *logLines) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"syscall"
 	"testing"
@@ -323,7 +324,7 @@ func TestControlAndCommands(t *testing.T) {
 		defer w.mu.Unlock()
 		want0 := remux.Metadata{HasVideo: true, Width: 1280, Height: 720, FrameRate: 29.97, VideoBitrate: 2500, Encoder: "obs-output module"}
 		want1 := remux.Metadata{HasAudio: true, AudioBitrate: 160}
-		if w.metadata[0] != want0 || w.metadata[1] != want1 {
+		if !reflect.DeepEqual(w.metadata[0], want0) || !reflect.DeepEqual(w.metadata[1], want1) {
 			t.Fatalf("metadata %+v, want %+v and %+v", w.metadata, want0, want1)
 		}
 	})

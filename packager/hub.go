@@ -132,7 +132,7 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	sess, err := h.publish(app, name, remote, kick, nil, 0)
+	sess, err := h.publish(app, name, remote, kick, nil, 0, false)
 	if err != nil {
 		return nil, err // not a nil *session in a non-nil interface
 	}
@@ -140,9 +140,10 @@ func (h *Hub) Publish(app, name, remote string, kick func()) (remux.Writer, erro
 }
 
 // publish is Publish of a checked name; with parent set it is the publish
-// of parent's video track id (TrackStreamName), whose stream is told to
-// parent on creation and starts at parent's next media sequence number.
-func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id uint8) (*session, error) {
+// of parent's video track id (TrackStreamName), or audio track id with audio
+// (AudioTrackStreamName), whose stream is told to parent on creation and
+// starts at parent's next media sequence number.
+func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id uint8, audio bool) (*session, error) {
 	now := h.cfg.Now()
 	key := streamKey(app, name)
 
@@ -181,9 +182,15 @@ func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id 
 			parent.mu.Unlock()
 		}
 	}
-	if parent != nil && !slices.Contains(parent.trackIDs, id) {
-		parent.trackIDs = append(parent.trackIDs, id)
-		slices.Sort(parent.trackIDs)
+	if parent != nil {
+		ids := &parent.trackIDs
+		if audio {
+			ids = &parent.audioIDs
+		}
+		if !slices.Contains(*ids, id) {
+			*ids = append(*ids, id)
+			slices.Sort(*ids)
+		}
 	}
 	st.mu.Lock()
 	old := st.owner

@@ -46,7 +46,15 @@ type LadderMember struct {
 	Prefix   string
 	Stream   *Stream
 	Snapshot *Snapshot
+	// Audio is set on a multitrack publish's audio renditions, the stream
+	// itself (track 0) included, when it has more than one audio track:
+	// which track the member's audio is and its label.
+	Audio *manifest.AudioLabel
 }
+
+// AudioOnly reports whether m is an audio track's rendition of a
+// multitrack publish (it has no video).
+func (m *LadderMember) AudioOnly() bool { return m.Audio != nil && m.Audio.ID > 0 }
 
 // TrackStreamName is the name of the stream serving video track id of a
 // multitrack publish of name: "demo/v1". No publisher can take it (a stream
@@ -55,16 +63,42 @@ func TrackStreamName(name string, id uint8) string {
 	return name + trackSuffix + strconv.Itoa(int(id))
 }
 
-const trackSuffix = "/v"
+// AudioTrackStreamName is the name of the stream serving audio track id of
+// a multitrack publish of name: "demo/a1", served at /{app}/demo/a1/.
+func AudioTrackStreamName(name string, id uint8) string {
+	return name + audioTrackSuffix + strconv.Itoa(int(id))
+}
+
+const (
+	trackSuffix      = "/v"
+	audioTrackSuffix = "/a"
+)
 
 // TrackOf splits a TrackStreamName into the stream's name and the track id.
-func TrackOf(name string) (base string, id uint8, ok bool) {
-	i := strings.LastIndex(name, trackSuffix)
+func TrackOf(name string) (base string, id uint8, ok bool) { return trackOf(name, trackSuffix) }
+
+// AudioTrackOf splits an AudioTrackStreamName into the stream's name and the
+// audio track id.
+func AudioTrackOf(name string) (base string, id uint8, ok bool) {
+	return trackOf(name, audioTrackSuffix)
+}
+
+// AnyTrackOf is TrackOf or AudioTrackOf, whichever applies.
+func AnyTrackOf(name string) (base string, id uint8, audio, ok bool) {
+	if base, id, ok = TrackOf(name); ok {
+		return base, id, false, true
+	}
+	base, id, ok = AudioTrackOf(name)
+	return base, id, ok, ok
+}
+
+func trackOf(name, suffix string) (base string, id uint8, ok bool) {
+	i := strings.LastIndex(name, suffix)
 	if i <= 0 {
 		return "", 0, false
 	}
-	n, err := strconv.ParseUint(name[i+len(trackSuffix):], 10, 8)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != name[i+len(trackSuffix):] {
+	n, err := strconv.ParseUint(name[i+len(suffix):], 10, 8)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != name[i+len(suffix):] {
 		return "", 0, false
 	}
 	return name[:i], uint8(n), true
@@ -83,6 +117,21 @@ type ladderDoc struct {
 	from   [][]byte
 	out    []byte
 	tracks bool
+	labels string
+}
+
+// audioLabel is audio track id's label from the current publish's
+// metadata; a label with the id alone when it said nothing.
+func (st *Stream) audioLabel(id uint8) *manifest.AudioLabel {
+	l := &manifest.AudioLabel{ID: int(id)}
+	if p := st.labels.Load(); p != nil {
+		for _, t := range *p {
+			if t.ID == id {
+				l.Name, l.Language, l.Role = t.Name, t.Language, t.Role
+			}
+		}
+	}
+	return l
 }
 
 // LadderOf returns the ladder name a stream name belongs to under the
@@ -115,6 +164,19 @@ func (h *Hub) Ladder(app, name string) (*Ladder, error) {
 				}
 			}
 		}
+		if len(st.audioIDs) > 0 {
+			if !l.Tracks {
+				l.Tracks = true
+				l.Members = append(l.Members, LadderMember{Stream: st})
+			}
+			l.Members[0].Audio = st.audioLabel(0)
+			for _, id := range st.audioIDs {
+				if m := h.streams[streamKey(app, AudioTrackStreamName(name, id))]; m != nil {
+					suf := audioTrackSuffix + strconv.Itoa(int(id))
+					l.Members = append(l.Members, LadderMember{Suffix: suf, Prefix: suf[1:] + "/", Stream: m, Audio: st.audioLabel(id)})
+				}
+			}
+		}
 	} else {
 		for _, suf := range h.cfg.Variants {
 			if st := h.streams[streamKey(app, name+suf)]; st != nil {
@@ -136,6 +198,17 @@ func (h *Hub) Ladder(app, name string) (*Ladder, error) {
 			}
 		}
 		l.Members = live
+	}
+	if l.Tracks {
+		audio := 0
+		for _, m := range l.Members[1:] {
+			if m.AudioOnly() {
+				audio++
+			}
+		}
+		if audio == 0 {
+			l.Members[0].Audio = nil // one audio track (the others left): named as a single one
+		}
 	}
 	if len(l.Members) == 0 || l.Tracks && len(l.Members) < 2 {
 		return nil, fmt.Errorf("packager: %s/%s: %w", app, name, ErrNotFound)
@@ -163,24 +236,31 @@ func (l *Ladder) Listed() []LadderMember {
 func (c *ladderCache) render(key string, ms []LadderMember, tracks bool) []byte {
 	from := make([][]byte, len(ms))
 	rungs := make([]manifest.Rung, len(ms))
+	var labels string // the audio labels, which change no member's documents
 	for i, m := range ms {
+		if m.Audio != nil {
+			labels += fmt.Sprintf("%#v", *m.Audio)
+		}
 		from[i] = m.Snapshot.docs.get().multivariant
-		rungs[i] = manifest.Rung{Prefix: m.Prefix, View: &m.Snapshot.view}
+		rungs[i] = manifest.Rung{Prefix: m.Prefix, View: &m.Snapshot.view, Audio: m.Audio}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d := c.doc[key]; d != nil && d.tracks == tracks && sameDocs(d.from, from) {
+	if d := c.doc[key]; d != nil && d.tracks == tracks && d.labels == labels && sameDocs(d.from, from) {
 		return d.out
 	}
 	var out []byte
 	if tracks {
 		// ms[0] is the stream itself whenever it is listed: its audio is
-		// every variant's.
-		var audio manifest.Rung
-		if ms[0].Suffix == "" {
-			audio = rungs[0]
+		// every variant's default, and the audio tracks' renditions the
+		// alternatives.
+		var audio []manifest.Rung
+		for i, m := range ms {
+			if i == 0 && m.Suffix == "" || m.AudioOnly() {
+				audio = append(audio, rungs[i])
+			}
 		}
-		out = manifest.TrackLadder(nil, rungs, audio)
+		out = manifest.TrackLadder(nil, rungs, audio...)
 	} else {
 		out = manifest.Ladder(nil, rungs)
 	}
@@ -196,7 +276,7 @@ func (c *ladderCache) render(key string, ms []LadderMember, tracks bool) []byte 
 			break
 		}
 	}
-	c.doc[key] = &ladderDoc{from: from, out: out, tracks: tracks}
+	c.doc[key] = &ladderDoc{from: from, out: out, tracks: tracks, labels: labels}
 	return out
 }
 
@@ -241,7 +321,10 @@ func (l *Ladder) Alignment() Alignment {
 	var a Alignment
 	for _, m := range l.Members {
 		w := m.Snapshot.view.Window
-		if !m.Snapshot.Live || len(w) == 0 {
+		if !m.Snapshot.Live || len(w) == 0 || m.AudioOnly() {
+			// An audio track's rendition starts its segments with the audio
+			// frame nearest each cut, up to half a frame off: the switches
+			// compared here are between video renditions.
 			continue
 		}
 		if ref == nil {

@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -27,7 +28,20 @@ type ladderTimeline struct {
 	// The last render and what it was rendered from.
 	from    [][]byte
 	aligned bool
+	labels  string // the members' audio labels (ladderLabels)
 	out     []byte
+}
+
+// ladderLabels renders the audio labels of l's members for comparison: they
+// change no member's documents.
+func ladderLabels(l *Ladder) string {
+	var s string
+	for _, m := range l.Members {
+		if m.Audio != nil {
+			s += fmt.Sprintf("%#v", *m.Audio)
+		}
+	}
+	return s
 }
 
 type ladderPeriod struct {
@@ -92,22 +106,27 @@ func (h *Hub) LadderMPD(l *Ladder) []byte {
 		from[i] = m.Snapshot.docs.get().mpd
 	}
 	aligned := l.Alignment().Aligned
-	if !changed && tl.out != nil && aligned == tl.aligned && sameDocs(tl.from, from) {
+	if !changed && tl.out != nil && aligned == tl.aligned && sameDocs(tl.from, from) && ladderLabels(l) == tl.labels {
 		return tl.out
 	}
 	d := &manifest.LadderDoc{AST: tl.ast, Aligned: aligned}
 	byName := make(map[string]*Snapshot, len(l.Members))
 	prefix := make(map[string]string, len(l.Members))
+	audio := make(map[string]*manifest.AudioLabel, len(l.Members))
+	labels := ladderLabels(l)
 	for _, m := range l.Members {
 		byName[m.Snapshot.Name] = m.Snapshot
 		prefix[m.Snapshot.Name] = m.Prefix
+		if m.Audio != nil {
+			audio[m.Snapshot.Name] = m.Audio
+		}
 		d.Live = d.Live || m.Snapshot.Live
 	}
 	for _, p := range tl.periods {
 		lp := manifest.LadderPeriod{ID: p.id, Start: p.start, End: p.end}
 		for _, ref := range p.members {
 			if snap := byName[ref.name]; snap != nil {
-				lp.Rungs = append(lp.Rungs, manifest.Rung{Prefix: prefix[ref.name], View: &snap.view})
+				lp.Rungs = append(lp.Rungs, manifest.Rung{Prefix: prefix[ref.name], View: &snap.view, Audio: audio[ref.name]})
 				lp.Member = append(lp.Member, ref.period)
 			}
 		}
@@ -117,7 +136,7 @@ func (h *Hub) LadderMPD(l *Ladder) []byte {
 	if len(out) == 0 {
 		out = nil
 	}
-	tl.from, tl.aligned, tl.out = from, aligned, out
+	tl.from, tl.aligned, tl.out, tl.labels = from, aligned, out, labels
 	return out
 }
 

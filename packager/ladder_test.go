@@ -231,3 +231,81 @@ func TestTrackLadderMisaligned(t *testing.T) {
 	closeWriter(t, tw)
 	closeWriter(t, w)
 }
+
+// TestTrackLadderAudio publishes a multitrack stream with a second audio
+// track as ingest does (OpenAudioTrack) and GOPs of 3 s against a 2 s
+// target: the audio rendition is cut where the stream cuts (not at its own
+// target), numbered alike; the multivariant playlist lists both audio tracks
+// in the one group, the metadata's label on track 1, and the MPD has an
+// audio AdaptationSet per track.
+func TestTrackLadderAudio(t *testing.T) {
+	for _, ll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "classic", true: "lowlatency"}[ll], func(t *testing.T) {
+			h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
+			w := mustPublish(t, h, "live", "demo")
+			aw, err := w.(remux.AudioTrackOpener).OpenAudioTrack(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.(remux.AudioTrackOpener).OpenAudioTrack(0); err == nil {
+				t.Fatal("audio track 0 opened as a rendition")
+			}
+			md := &remux.Metadata{HasVideo: true, HasAudio: true, AudioLabels: []remux.TrackLabel{{ID: 1, Name: "Commentary", Language: "en", Role: "commentary"}}}
+			for _, err := range []error{w.WriteMetadata(md), w.WriteTrack(videoB), w.WriteTrack(audioA), aw.WriteMetadata(&remux.Metadata{HasAudio: true}), aw.WriteTrack(audioA)} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{75}, until: 12000}.frames()
+			af := media{audio: audioA, until: 12000}.frames()
+			for i, j := 0, 0; i < len(mf) || j < len(af); {
+				if j < len(af) && (i >= len(mf) || af[j].DTS < mf[i].DTS) {
+					writeFrames(t, aw, af[j:j+1])
+					j++
+					continue
+				}
+				writeFrames(t, w, mf[i:i+1])
+				i++
+			}
+			l, err := h.Ladder("live", "demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !l.Tracks || len(l.Members) != 2 || l.Members[1].Snapshot.Name != "demo/a1" || l.Members[1].Prefix != "a1/" {
+				t.Fatalf("ladder %+v", l)
+			}
+			mv := string(l.Multivariant())
+			for _, want := range []string{
+				`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="Audio 1",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="a/index.m3u8"`,
+				`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="Commentary",LANGUAGE="en",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="a1/a/index.m3u8"`,
+			} {
+				if !strings.Contains(mv, want) {
+					t.Errorf("multivariant playlist lacks %s:\n%s", want, mv)
+				}
+			}
+			if n := strings.Count(mv, "#EXT-X-STREAM-INF:"); n != 1 || strings.Count(mv, `AUDIO="aac"`) != 1 {
+				t.Errorf("%d variants, want 1 referring to the group:\n%s", n, mv)
+			}
+			own := parseFMP4Playlist(t, mustObject(t, l.Members[0].Snapshot, packager.AudioPlaylistPath))
+			a1 := parseFMP4Playlist(t, mustObject(t, l.Members[1].Snapshot, packager.AudioPlaylistPath))
+			if len(own.names) < 3 || len(own.names) != len(a1.names) {
+				t.Fatalf("track 0: %v %v; audio track 1: %v %v", own.names, own.durs, a1.names, a1.durs)
+			}
+			t.Logf("track 0's audio %v %v, audio track 1 %v %v", own.names, own.durs, a1.names, a1.durs)
+			for i := range own.names {
+				if d := own.durs[i] - a1.durs[i]; msnOf(t, own.names[i]) != msnOf(t, a1.names[i]) || d < -22 || d > 22 || a1.durs[i] < 2900 {
+					t.Errorf("segment %d: %s of %d ms against %s of %d ms", i, own.names[i], own.durs[i], a1.names[i], a1.durs[i])
+				}
+			}
+			mpd := string(h.LadderMPD(l))
+			if strings.Count(mpd, `contentType="audio"`) != 2 || !strings.Contains(mpd, `lang="en">`) ||
+				!strings.Contains(mpd, "<Label>Commentary</Label>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"commentary\"/>") ||
+				!strings.Contains(mpd, "<Label>Audio 1</Label>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>") ||
+				!strings.Contains(mpd, `initialization="a1/a/init-`) {
+				t.Errorf("MPD without an audio AdaptationSet per track:\n%s", mpd)
+			}
+			closeWriter(t, aw)
+			closeWriter(t, w)
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,12 @@ type session struct {
 	// other video tracks (OpenTrack): both take one anchor, so the same DTS
 	// has the same EXT-X-PROGRAM-DATE-TIME in every rendition.
 	parent *session
+	// follows marks an audio track's rendition: it cuts its segments where
+	// parent cuts its own (see followCut) instead of on its own rules, so that
+	// it is numbered and timed like the video it plays beside.
+	follows     bool
+	followed    int64 // the parent's segment start this rendition last cut at
+	followedSet bool
 
 	cm      [2]cmafTrack // per track of the set, indexed by vIdx and aIdx
 	held    *segment     // closed, waiting for its fragments' ends (see cmafTrack)
@@ -119,6 +126,10 @@ func (s *session) WriteMetadata(m *remux.Metadata) error {
 		return nil
 	}
 	s.md, s.mdSeen = *m, true
+	if st, ok := s.out.(*Stream); ok && s.parent == nil {
+		labels := m.AudioLabels
+		st.labels.Store(&labels)
+	}
 	if !s.started && s.ready() {
 		return s.startMux()
 	}
@@ -256,7 +267,7 @@ func (s *session) OpenTrack(id uint8) (remux.Writer, error) {
 	if !ok || id == 0 {
 		return nil, fmt.Errorf("packager: %s: no rendition for video track %d", s.out.key(), id)
 	}
-	sess, err := st.hub.publish(st.app, TrackStreamName(st.name, id), s.remote, s.kick, st, id)
+	sess, err := st.hub.publish(st.app, TrackStreamName(st.name, id), s.remote, s.kick, st, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +275,32 @@ func (s *session) OpenTrack(id uint8) (remux.Writer, error) {
 	return sess, nil
 }
 
-var _ remux.TrackOpener = (*session)(nil)
+// OpenAudioTrack publishes audio track id of this multitrack publish as the
+// stream AudioTrackStreamName(name, id), an audio rendition of this stream's
+// ladder. Its segments are cut where this session cuts its own (follows), so
+// every rendition of the ladder has the same segments by number. It counts
+// against MaxStreams and the store's admission like any publish. The caller
+// closes it.
+func (s *session) OpenAudioTrack(id uint8) (remux.Writer, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	st, ok := s.out.(*Stream)
+	if !ok || id == 0 {
+		return nil, fmt.Errorf("packager: %s: no rendition for audio track %d", s.out.key(), id)
+	}
+	sess, err := st.hub.publish(st.app, AudioTrackStreamName(st.name, id), s.remote, s.kick, st, id, true)
+	if err != nil {
+		return nil, err
+	}
+	sess.parent, sess.follows = s, true
+	return sess, nil
+}
+
+var (
+	_ remux.TrackOpener      = (*session)(nil)
+	_ remux.AudioTrackOpener = (*session)(nil)
+)
 
 func (s *session) announced(k remux.Kind) *remux.Track {
 	switch k {
@@ -340,6 +376,11 @@ func (s *session) startMux() error {
 		Video:    s.video != nil,
 		// Low-latency DASH addresses segments by a nominal duration: cut on its grid.
 		Grid: !s.cfg.DisableLowLatency,
+	}
+	if s.follows {
+		// The parent's cuts are this rendition's (followCut): the segmenter
+		// only enforces the caps.
+		s.seg.Target, s.seg.Grid = math.MaxInt64, false
 	}
 	s.awaitKey = s.video != nil
 	s.logTracks("tracks known")
@@ -427,12 +468,26 @@ func (s *session) frame(f *remux.Frame) error {
 		s.dropped++
 		return nil
 	}
+	followed := false
+	if s.follows {
+		var wait bool
+		if followed, wait = s.followCut(f); wait {
+			s.dropped++
+			return nil
+		}
+		if followed {
+			s.seg.Reset()
+		}
+	}
 	if s.open && len(s.buf) >= s.cfg.MaxSegmentBytes {
 		s.seg.Reset() // the TS outgrew the cap before the media count did: cut here
 	}
 	s.settle(f)
 	if d := s.seg.Push(f); d.Cuts() {
 		s.regridNext = d.Regrid
+		if followed {
+			s.regridNext = s.parent.segRegrid
+		}
 		if s.open {
 			s.closeSegment(f.DTS, false)
 		}
@@ -462,6 +517,28 @@ func (s *session) frame(f *remux.Frame) error {
 		s.segEnd[i] = end
 	}
 	return nil
+}
+
+// followCut reports whether audio frame f of a follower starts its next
+// segment: the parent opened a segment since this rendition last followed
+// one, and f starts at or after the parent's cut, less half a frame (the
+// frame nearest the cut opens the segment). wait reports that the parent has
+// not opened its first segment yet: frames before it are dropped, as the
+// parent drops its own audio before its first keyframe, so that segment n of
+// every rendition is the same instant's.
+func (s *session) followCut(f *remux.Frame) (cut, wait bool) {
+	p := s.parent
+	if p == nil || !p.anchored {
+		return false, p != nil
+	}
+	if !p.open || s.followedSet && p.segStart == s.followed {
+		return false, false
+	}
+	if f.DTS+s.frameDuration(remux.KindAudio)/2 < p.segStart && s.open {
+		return false, false
+	}
+	s.followed, s.followedSet = p.segStart, true
+	return s.open, false
 }
 
 // inOrder reports whether f may be muxed after its track's previous frame.

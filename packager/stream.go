@@ -60,6 +60,11 @@ type Stream struct {
 	// published as streams of their own (TrackStreamName) by this stream's
 	// multitrack publishers, sorted; guarded by Hub.mu.
 	trackIDs []uint8
+	// audioIDs are the same for audio tracks (AudioTrackStreamName).
+	audioIDs []uint8
+	// labels are the audio tracks' labels of the current publish's metadata
+	// (remux.Metadata.AudioLabels), for the ladder's renditions.
+	labels atomic.Pointer[[]remux.TrackLabel]
 
 	mu       sync.Mutex
 	owner    *session // the live session; nil when none

@@ -176,6 +176,20 @@ type Metadata struct {
 	// VideoFourCC and AudioFourCC are set when videocodecid / audiocodecid hold
 	// an Enhanced RTMP FourCC ("hvc1", "Opus") rather than a legacy FLV codec id.
 	VideoFourCC, AudioFourCC string
+	// AudioLabels are what onMetaData's audioTrackIdInfoMap (Enhanced RTMP
+	// v2) says of the audio tracks a player chooses between, by track id;
+	// only tracks with an entry that names something are listed.
+	AudioLabels []TrackLabel
+}
+
+// TrackLabel describes one audio track of a multitrack publish for a
+// viewer choosing between them. The specification defines no such fields:
+// they are read from the keys encoders and operators use (see ingest).
+type TrackLabel struct {
+	ID       uint8
+	Name     string // a human-readable name ("English", "Commentary")
+	Language string // a BCP 47 language tag ("en", "pt-BR")
+	Role     string // a DASH role: "main", "alternate", "commentary", "dub"...
 }
 
 // Writer consumes one publish session. All methods are called from one goroutine
@@ -200,4 +214,14 @@ type Writer interface {
 // no later than the publish's own Writer.
 type TrackOpener interface {
 	OpenTrack(id uint8) (Writer, error)
+}
+
+// AudioTrackOpener is implemented by a Writer that serves the other audio
+// tracks of an Enhanced RTMP multitrack publish as renditions of its stream.
+// OpenAudioTrack returns the Writer of audio track id (1 to 255): an
+// audio-only rendition cut where the publish's own segments are cut, fed on
+// the publish's timeline. Whoever opened it closes it, no later than the
+// publish's own Writer.
+type AudioTrackOpener interface {
+	OpenAudioTrack(id uint8) (Writer, error)
 }

@@ -170,6 +170,15 @@ func (w renamedWriter) OpenTrack(id uint8) (remux.Writer, error) {
 	return nil, errors.New("the publish serves one video track")
 }
 
+// OpenAudioTrack serves a multitrack publish's other audio tracks under the
+// public name too.
+func (w renamedWriter) OpenAudioTrack(id uint8) (remux.Writer, error) {
+	if o, ok := w.Writer.(remux.AudioTrackOpener); ok {
+		return o.OpenAudioTrack(id)
+	}
+	return nil, errors.New("the publish serves one audio track")
+}
+
 // withPublishAuth wraps next when cfg asks for any publish check.
 func withPublishAuth(cfg config, next ingest.Handler) ingest.Handler {
 	auth := newPublishAuth(cfg.PublishKeys, cfg.PublishSecret)

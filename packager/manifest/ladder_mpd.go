@@ -47,6 +47,19 @@ type ladderRep struct {
 	bw     int64
 	offset int64 // the member's Period start on the ladder's timeline, ms
 	family string
+	// label is the audio track of a multitrack publish the rep is (Rung.Audio):
+	// such reps each have an AdaptationSet of their own.
+	label *AudioLabel
+}
+
+// setKey is what puts reps in one AdaptationSet: kind, codec family and,
+// for a multitrack publish's audio tracks, the track.
+func (r ladderRep) setKey() (int, string, int) {
+	id := -1
+	if r.label != nil && r.i == Audio {
+		id = r.label.ID
+	}
+	return r.i, r.family, id
 }
 
 // LadderMPD appends the DASH MPD of a ladder of separately published streams
@@ -106,7 +119,7 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 				if in == nil || in.Track == nil {
 					continue
 				}
-				rep := ladderRep{rung: r, p: p, i: i, bw: v.Rates.Track[i], offset: offset, family: codecFamily(in.Track.CodecString)}
+				rep := ladderRep{rung: r, p: p, i: i, bw: v.Rates.Track[i], offset: offset, family: codecFamily(in.Track.CodecString), label: r.Audio}
 				if !pe.last || !gridded(v, p) {
 					if _, ok := listed(rep, lp); !ok {
 						continue
@@ -123,6 +136,11 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 				}
 				if x.family != y.family {
 					return x.family < y.family
+				}
+				_, _, xa := x.setKey()
+				_, _, ya := y.setKey()
+				if xa != ya {
+					return xa < ya
 				}
 				if x.bw != y.bw {
 					return x.bw > y.bw
@@ -171,7 +189,7 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 		set := 0
 		for j := 0; j < len(pe.reps); {
 			k := j + 1
-			for k < len(pe.reps) && pe.reps[k].i == pe.reps[j].i && pe.reps[k].family == pe.reps[j].family {
+			for k < len(pe.reps) && sameSet(pe.reps[k], pe.reps[j]) {
 				k++
 			}
 			b = appendLadderSet(b, d, pe.lp, pe.reps[j:k], set, pe.last, ll != nil)
@@ -182,6 +200,12 @@ func LadderMPD(dst []byte, d *LadderDoc) []byte {
 	}
 	b = append(b, "  "+utcTiming+"\n"...)
 	return append(b, "</MPD>\n"...)
+}
+
+func sameSet(a, b ladderRep) bool {
+	ai, af, aid := a.setKey()
+	bi, bf, bid := b.setKey()
+	return ai == bi && af == bf && aid == bid
 }
 
 // findPeriod returns p when v's window holds a segment of it.
@@ -242,6 +266,33 @@ func keeper(rep ladderRep, lp *LadderPeriod) func(*Fragment) bool {
 	}
 }
 
+// validRole reports whether r is a urn:mpeg:dash:role:2011 value an audio
+// track may take (ISO/IEC 23009-1 5.8.5.5) other than main.
+func validRole(r string) bool {
+	switch r {
+	case "alternate", "supplementary", "commentary", "dub", "description", "emergency", "enhanced-audio-intelligibility":
+		return true
+	}
+	return false
+}
+
+// appendXMLText appends s escaped as XML character data.
+func appendXMLText(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '&':
+			b = append(b, "&amp;"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
 func appendLadderSet(b []byte, d *LadderDoc, lp *LadderPeriod, reps []ladderRep, id int, last, ll bool) []byte {
 	i := reps[0].i
 	b = append(b, `    <AdaptationSet id="`...)
@@ -267,9 +318,38 @@ func appendLadderSet(b []byte, d *LadderDoc, lp *LadderPeriod, reps []ladderRep,
 		b = appendIntAttr(b, "maxHeight", int64(h))
 		b = append(b, ">\n"...)
 	} else {
-		b = append(b, ` lang="und">`+"\n"...)
+		b = append(b, ` lang="`...)
+		if l := reps[0].label; l != nil && l.Language != "" && ValidLanguage(l.Language) {
+			b = append(b, l.Language...)
+		} else {
+			b = append(b, "und"...)
+		}
+		b = append(b, "\">\n"...)
 	}
-	b = append(b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>`+"\n"...)
+	role := "main"
+	if l := reps[0].label; l != nil && i == Audio {
+		// A multitrack publish's audio track: named for a viewer's choice,
+		// track 0 the main one (DASH-IF IOP 3.9.4.2), the others what
+		// their metadata says or alternates.
+		b = append(b, `      <Label>`...)
+		if name := quotedText(l.Name); name != "" {
+			b = appendXMLText(b, name)
+		} else {
+			b = append(b, "Audio "...)
+			b = strconv.AppendInt(b, int64(l.ID+1), 10)
+		}
+		b = append(b, "</Label>\n"...)
+		switch {
+		case l.ID == 0:
+		case validRole(l.Role):
+			role = l.Role
+		default:
+			role = "alternate"
+		}
+	}
+	b = append(b, `      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="`...)
+	b = append(b, role...)
+	b = append(b, `"/>`+"\n"...)
 	for _, rep := range reps {
 		in := rep.p.Init[i]
 		t := in.Track
