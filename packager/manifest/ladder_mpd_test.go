@@ -135,6 +135,57 @@ func TestLadderMPDGolden(t *testing.T) {
 	}
 }
 
+// TestLadderMPDAudioGolden: a multitrack publish's ladder with two audio
+// tracks has an audio AdaptationSet per track, each with its language (und
+// when unknown or malformed), a Label and a Role: main for track 0, the
+// metadata's for another when it is a DASH role, else alternate.
+func TestLadderMPDAudioGolden(t *testing.T) {
+	own := memberView("eown", 0, 1000, 0, 3, track(1280, 720, "avc1.64001f"), true, false, 2_500_000)
+	v1 := memberView("ev1", 0, 1000, 0, 3, track(640, 360, "avc1.64001e"), false, false, 900_000)
+	a1 := memberView("ea1", 0, 1000, 0, 3, nil, true, false, 0)
+	a2 := memberView("ea2", 0, 1000, 0, 3, nil, true, false, 0)
+	rungs := []manifest.Rung{
+		{Prefix: "", View: own, Audio: &manifest.AudioLabel{ID: 0, Language: "en"}},
+		{Prefix: "v1/", View: v1},
+		{Prefix: "a2/", View: a2, Audio: &manifest.AudioLabel{ID: 2, Name: "Fans <&>", Language: "es_ES", Role: "cheering"}},
+		{Prefix: "a1/", View: a1, Audio: &manifest.AudioLabel{ID: 1, Name: "Commentary", Language: "de", Role: "commentary"}},
+	}
+	d := &manifest.LadderDoc{AST: ladderAST, Live: true, Aligned: true, Periods: []manifest.LadderPeriod{
+		{ID: "l0-1000", Start: 1000, Rungs: rungs, Member: []*manifest.Period{own.Window[0].Period, v1.Window[0].Period, a2.Window[0].Period, a1.Window[0].Period}},
+	}}
+	got := manifest.LadderMPD(nil, d)
+	path := filepath.Join("testdata", "ladder-audio.mpd")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("ladder MPD differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+	checkLadderMPD(t, d, got)
+	if err := fixture.ValidateMPD(t, path); err != nil {
+		t.Fatal(err)
+	}
+	s := string(got)
+	for _, want := range []string{
+		`contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="en">` + "\n      <Label>Audio 1</Label>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n      <Representation id=\"a\"",
+		`lang="de">` + "\n      <Label>Commentary</Label>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"commentary\"/>\n      <Representation id=\"a1/a\"",
+		`lang="und">` + "\n      <Label>Fans &lt;&amp;&gt;</Label>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"alternate\"/>\n      <Representation id=\"a2/a\"",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %s", want)
+		}
+	}
+	if n := strings.Count(s, `contentType="audio"`); n != 3 {
+		t.Errorf("%d audio AdaptationSets, want 3", n)
+	}
+}
+
 // FuzzLadderMPD renders ladders of up to four Views built as FuzzManifest
 // builds one, in up to three Periods each presenting some of the rungs' own
 // Periods, and checks the MPD: well-formed, pure and appending, Periods in
@@ -155,6 +206,10 @@ func FuzzLadderMPD(f *testing.F) {
 		for i := range rungs {
 			chunk := data[i*len(data)/max(n, 1) : (i+1)*len(data)/max(n, 1)]
 			rungs[i] = manifest.Rung{Prefix: "s" + strconv.Itoa(i) + "/", View: buildView(chunk)}
+			if len(chunk) > 0 && chunk[0]&4 != 0 {
+				// A multitrack publish's audio track, labelled from the data.
+				rungs[i].Audio = &manifest.AudioLabel{ID: i, Name: string(chunk[:min(len(chunk), 3)]), Language: string(chunk[len(chunk)/2:]), Role: []string{"commentary", "main", "x"}[int(chunk[0])%3]}
+			}
 		}
 		d := &manifest.LadderDoc{AST: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), Live: live, Aligned: aligned}
 		for k := 0; k < np; k++ {

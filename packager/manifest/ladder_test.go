@@ -93,6 +93,89 @@ func TestTrackLadderGolden(t *testing.T) {
 	checkTrackLadder(t, rungs, string(got))
 }
 
+// TestTrackLadderAudioGolden: a multitrack publish with three audio tracks,
+// labelled by its metadata or not, lists each in the one group, track 0
+// first and the default, with unique NAMEs, LANGUAGE when well formed, and
+// the largest audio peak in the video-only variants' BANDWIDTH.
+func TestTrackLadderAudioGolden(t *testing.T) {
+	own := rungView(1280, 720, 3_200_000, 2_900_000, 29.97, true, false)
+	own.Rates.Track[manifest.Audio] = 130_000
+	v1 := rungView(640, 360, 1_100_000, 1_000_000, 29.97, false, false)
+	a1 := rungView(0, 0, 200_000, 190_000, 0, true, false)
+	a1.Window[0].Init[manifest.Video] = nil
+	a1.Rates.Track[manifest.Audio] = 200_000
+	a2 := rungView(0, 0, 64_000, 60_000, 0, true, false)
+	a2.Window[0].Init[manifest.Video] = nil
+	a2.Rates.Track[manifest.Audio] = 64_000
+	a3 := rungView(0, 0, 64_000, 60_000, 0, true, false)
+	a3.Window[0].Init[manifest.Video] = nil
+	a3.Rates.Track[manifest.Audio] = 64_000
+	rungs := []manifest.Rung{
+		{Prefix: "", View: own, Audio: &manifest.AudioLabel{ID: 0, Name: "English", Language: "en"}},
+		{Prefix: "v1/", View: v1},
+		{Prefix: "a2/", View: a2, Audio: &manifest.AudioLabel{ID: 2, Language: "en_US!"}}, // no name, a malformed language
+		{Prefix: "a1/", View: a1, Audio: &manifest.AudioLabel{ID: 1, Name: "Director's \"commentary\"\n", Language: "pt-BR", Role: "commentary"}},
+		{Prefix: "a3/", View: a3, Audio: &manifest.AudioLabel{ID: 3, Name: "English"}}, // a name taken
+	}
+	got := manifest.TrackLadder(nil, rungs, rungs[0], rungs[2], rungs[3], rungs[4])
+	path := filepath.Join("testdata", "track_ladder_audio.m3u8")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("track ladder differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+	pl := string(got)
+	checkTrackAudio(t, pl)
+	for _, want := range []string{
+		`NAME="English",LANGUAGE="en",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="a/index.m3u8"`,
+		`NAME="Director's commentary",LANGUAGE="pt-BR",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="a1/a/index.m3u8"`,
+		`NAME="Audio 3",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="a2/a/index.m3u8"`,
+		`NAME="English 4",DEFAULT=NO`,
+		// v1 announces its rates plus the largest audio's peak, own the difference to it.
+		`BANDWIDTH=1300000,AVERAGE-BANDWIDTH=1200000`, `BANDWIDTH=3270000,AVERAGE-BANDWIDTH=2970000`,
+	} {
+		if !strings.Contains(pl, want) {
+			t.Errorf("no %s:\n%s", want, pl)
+		}
+	}
+}
+
+var mediaNameRe = regexp.MustCompile(`NAME="([^"]*)"`)
+
+// checkTrackAudio holds a TrackLadder's audio group to RFC 8216bis 4.4.6.1:
+// unique NAMEs, at most one DEFAULT=YES (the first), every variant
+// referring to the group.
+func checkTrackAudio(t *testing.T, pl string) {
+	t.Helper()
+	names := map[string]bool{}
+	defaults := 0
+	for i, l := range strings.Split(pl, "\n") {
+		if !strings.HasPrefix(l, "#EXT-X-MEDIA:TYPE=AUDIO,") {
+			continue
+		}
+		m := mediaNameRe.FindStringSubmatch(l)
+		if m == nil || m[1] == "" || names[m[1]] {
+			t.Fatalf("line %d: NAME missing or repeated:\n%s", i, pl)
+		}
+		names[m[1]] = true
+		if strings.Contains(l, "DEFAULT=YES") {
+			if defaults++; len(names) != 1 {
+				t.Fatalf("line %d: a default after the first rendition:\n%s", i, pl)
+			}
+		}
+	}
+	if len(names) > 0 && defaults != 1 {
+		t.Fatalf("%d defaults:\n%s", defaults, pl)
+	}
+}
+
 // checkTrackLadder holds a TrackLadder over rungs, rungs[0] the audio, to
 // every variant listed and one audio group, rungs[0]'s, for all.
 func checkTrackLadder(t *testing.T, rungs []manifest.Rung, pl string) {
@@ -153,6 +236,17 @@ func FuzzLadder(f *testing.F) {
 		checkLadder(t, rungs, string(out))
 		if n > 0 {
 			checkTrackLadder(t, rungs, string(manifest.TrackLadder(nil, rungs, rungs[0])))
+			// The same rungs as one publish's audio tracks, labelled from
+			// the data: names may repeat or be empty, languages malformed.
+			for i := range rungs {
+				var b byte
+				if len(data) > i {
+					b = data[len(data)-1-i]
+				}
+				rungs[i].Audio = &manifest.AudioLabel{ID: i, Name: []string{"", "a", "A\"\n", "a 2"}[b%4], Language: []string{"", "en", "x-", "de-CH"}[b/4%4]}
+			}
+			pl := string(manifest.TrackLadder(nil, rungs, rungs...))
+			checkTrackAudio(t, pl)
 		}
 	})
 }
