@@ -20,9 +20,9 @@ const (
 )
 
 // serverCapsEx is what the server states in capsEx: it sends
-// NetConnection.Connect.ReconnectRequest, takes multitrack (every video track
-// a rendition of the stream's ladder; audio tracks other than 0 are not served
-// yet), parses ModEx and applies TimestampOffsetNano.
+// NetConnection.Connect.ReconnectRequest, takes multitrack (every video and
+// audio track a rendition of the stream's ladder), parses ModEx and applies
+// TimestampOffsetNano.
 const serverCapsEx = capsExReconnect | capsExMultitrack | capsExModEx | capsExTimestampNanoOffset
 
 // The FourCCs the outputs carry, as the connect _result states them.

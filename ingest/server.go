@@ -103,10 +103,11 @@ type Server struct {
 	// bit set is a ProtocolError.
 	MaxChunkSize    int
 	MaxChunkStreams int // default 64 chunk stream ids per connection; one more is a ProtocolError
-	// MaxTracks bounds the video tracks of one Enhanced RTMP multitrack
-	// publish served as renditions, track 0 included (default 8): each other
-	// track is a stream of its own (remux.TrackOpener), and a track past the
-	// bound is refused with one log line, the others going on.
+	// MaxTracks bounds the video tracks, and apart the audio tracks, of one
+	// Enhanced RTMP multitrack publish served as renditions, track 0 included
+	// (default 8): each other track is a stream of its own
+	// (remux.TrackOpener, remux.AudioTrackOpener), and a track past the bound
+	// is refused with one log line, the others going on.
 	MaxTracks     int
 	WindowAckSize uint32 // default 2_500_000, sent on connect; we acknowledge every window received
 	ChunkSize     int    // our outgoing chunk size, default 4096, sent on connect

@@ -48,7 +48,7 @@ type config struct {
 	MaxConns         int           `yaml:"max_conns" help:"RTMP connections at once, all addresses"`
 	MaxConnsPerIP    int           `yaml:"max_conns_per_ip" help:"RTMP connections at once from one IP address"`
 	MaxChunkStreams  int           `yaml:"max_chunk_streams" help:"RTMP chunk stream ids one connection may use"`
-	MaxTracks        int           `yaml:"max_tracks" help:"video tracks of one Enhanced RTMP multitrack publish served as renditions of its ladder, track 0 included; more are refused, the others go on"`
+	MaxTracks        int           `yaml:"max_tracks" help:"video tracks, and audio tracks, of one Enhanced RTMP multitrack publish served as renditions of its ladder, track 0 included; more of a kind are refused, the others go on"`
 	MaxSegmentBytes  int           `yaml:"max_segment_bytes" help:"bytes in one segment; a bigger one is cut early"`
 
 	HTTPMaxHeaderBytes    int           `yaml:"http_max_header_bytes" help:"largest HTTP request header accepted, bytes"`

@@ -147,3 +147,18 @@ func FuzzBoxes(f *testing.F) {
 		}
 	})
 }
+
+// ToneLevels finds the tone a sine carries and not another.
+func TestToneLevels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ffmpeg")
+	}
+	ffmpeg := testkit.NeedTool(t, "ffmpeg")
+	path := t.TempDir() + "/sine.m4a"
+	testkit.Run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000:duration=2", "-c:a", "aac", path)
+	lv, secs := testkit.ToneLevels(t, path, 440, 660)
+	t.Logf("440 Hz %.3f, 660 Hz %.3f over %.2f s", lv[0], lv[1], secs)
+	if lv[1] < 0.8 || lv[0] > 0.05 || secs < 1.9 {
+		t.Errorf("levels %v over %.2f s, want 660 Hz alone", lv, secs)
+	}
+}
