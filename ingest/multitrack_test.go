@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/rtmpgate/rtmpgate/ingest/flv"
+	"github.com/rtmpgate/rtmpgate/ingest/rtmp"
 	"github.com/rtmpgate/rtmpgate/ingest/rtmpclient"
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
 	"github.com/rtmpgate/rtmpgate/remux"
@@ -367,4 +368,43 @@ func (l *logLines) count(sub string) int {
 		}
 	}
 	return n
+}
+
+// TestMultitrackAudioLabels publishes the two-audio-track fixture with an
+// onMetaData of our own whose audioTrackIdInfoMap labels both audio tracks
+// (an ECMA array of objects, as the specification shows it; key spellings
+// vary by tool): the publish's Writer is told each label, entries that name
+// nothing or are no track id are skipped, and audio track 1 is served.
+func TestMultitrackAudioLabels(t *testing.T) {
+	dir := fixture.Dir()
+	if dir == "" {
+		t.Skip("no fixtures")
+	}
+	clip, err := rtmpclient.ReadFLV(filepath.Join(dir, "multitrack-h264.flv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := rtmp.ECMAArray{
+		{Key: "0", Value: rtmp.Object{{Key: "language", Value: "en"}, {Key: "title", Value: "Stadium"}}},
+		{Key: "1", Value: rtmp.Object{{Key: "lang", Value: "de"}, {Key: "name", Value: "Kommentar"}, {Key: "role", Value: "commentary"}, {Key: "audiodatarate", Value: 96.0}}},
+		{Key: "2", Value: rtmp.Object{{Key: "audiodatarate", Value: 96.0}}}, // names nothing
+		{Key: "x", Value: rtmp.Object{{Key: "name", Value: "no track"}}},
+		{Key: "3", Value: "not an object"},
+	}
+	md := rtmp.AppendAMF0(nil, "onMetaData")
+	md = rtmp.AppendAMF0(md, rtmp.ECMAArray{{Key: "videocodecid", Value: 7.0}, {Key: "audiocodecid", Value: 10.0}, {Key: "audioTrackIdInfoMap", Value: info}})
+	h := &trackHandler{got: make(chan *trackWriter, 1)}
+	addr := startServer(t, &Server{Handler: h, Logger: testLogger(t)})
+	publishTags(t, addr, "mt", md, clip.Tags)
+	w := <-h.got
+	w.wait(t)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := []remux.TrackLabel{{ID: 0, Name: "Stadium", Language: "en"}, {ID: 1, Name: "Kommentar", Language: "de", Role: "commentary"}}
+	if len(w.metadata) != 1 || !slices.Equal(w.metadata[0].AudioLabels, want) {
+		t.Fatalf("metadata %+v, want labels %+v", w.metadata, want)
+	}
+	if !slices.Equal(w.audioOrder, []uint8{1}) {
+		t.Fatalf("audio renditions %v", w.audioOrder)
+	}
 }
