@@ -96,7 +96,8 @@ func mallocs() uint64 {
 // newWriters hands out a new countingWriter per publish. It is used from one
 // connection goroutine and read after that goroutine ended.
 // With renditions set, its writers serve a multitrack publish's other video
-// tracks (remux.TrackOpener) with countingWriters listed alike.
+// and audio tracks (remux.TrackOpener, remux.AudioTrackOpener) with
+// countingWriters listed alike.
 type newWriters struct {
 	writers    []*countingWriter
 	renditions bool
@@ -121,3 +122,5 @@ func (w openingWriter) OpenTrack(uint8) (remux.Writer, error) {
 	w.h.writers = append(w.h.writers, r)
 	return r, nil
 }
+
+func (w openingWriter) OpenAudioTrack(id uint8) (remux.Writer, error) { return w.OpenTrack(id) }
