@@ -30,101 +30,166 @@ func FuzzSession(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 40, 1, 6, 0, 21, 0, 4, 0, 40, 0, 5, 7, 208, 1, 6, 0, 21, 0, 7, 0, 0, 0, 4, 0, 40, 1})
 	f.Add([]byte{3, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 1, 4, 127, 255, 0, 1, 0, 0, 0, 4, 128, 0, 1, 4, 0, 40, 255, 6, 0, 0, 0})
 	f.Add([]byte{2, 0, 0, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 3, 232, 0, 6, 255, 0, 0, 6, 0, 21, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		h, c := newHub(t, packager.Config{WindowSegments: 3, MaxSegmentBytes: 4096, TrackWait: 200 * time.Millisecond, MaxStoreBytes: 1 << 16})
-		w, err := h.Publish("live", "f", "fuzz", nil)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzSession(t, data, 1<<16) })
+}
+
+// FuzzSessionFollower is FuzzSession with a store that admits the audio
+// rendition (a multitrack publish's audio track 1) beside the publish: it
+// gets every audio frame and cuts where the publish cuts, whatever the
+// timestamps and keyframes, and its playlists stay valid.
+func FuzzSessionFollower(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 40, 1, 6, 0, 21, 0, 4, 0, 40, 0, 5, 7, 208, 1, 6, 0, 21, 0, 7, 0, 0, 0, 4, 0, 40, 1})
+	f.Add([]byte{3, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 1, 4, 127, 255, 0, 1, 0, 0, 0, 4, 128, 0, 1, 4, 0, 40, 255, 6, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 0, 21, 0, 6, 3, 232, 0, 6, 255, 0, 0, 6, 0, 21, 0})
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzSession(t, data, 64<<20) })
+}
+
+func fuzzSession(t *testing.T, data []byte, storeBytes int64) {
+	h, c := newHub(t, packager.Config{WindowSegments: 3, MaxSegmentBytes: 4096, TrackWait: 200 * time.Millisecond, MaxStoreBytes: storeBytes})
+	w, err := h.Publish("live", "f", "fuzz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		dts     int64
+		payload = make([]byte, 1024)
+		lastMSN int64
+		lastDS  int64
+		closed  bool
+		hist    = newMPDHistory()
+		aMSN    int64 // the audio rendition's
+	)
+	// An audio rendition (a multitrack publish's audio track 1) gets
+	// every audio frame too and follows the publish's cuts; the store
+	// may refuse it.
+	openAudio := func() remux.Writer {
+		aw, err := w.(remux.AudioTrackOpener).OpenAudioTrack(1)
+		if err != nil {
+			return nil
+		}
+		if err := aw.WriteMetadata(&remux.Metadata{HasAudio: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := aw.WriteTrack(audioA); err != nil {
+			t.Fatal(err)
+		}
+		return aw
+	}
+	aw := openAudio()
+	check := func() {
+		st, err := h.Stream("live", "f")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var (
-			dts     int64
-			payload = make([]byte, 1024)
-			lastMSN int64
-			lastDS  int64
-			closed  bool
-			hist    = newMPDHistory()
-		)
-		check := func() {
-			st, err := h.Stream("live", "f")
-			if err != nil {
-				t.Fatal(err)
+		snap := st.Snapshot()
+		held := snap.Bytes
+		if ast, err := h.Stream("live", "f/a1"); err == nil {
+			held += ast.Snapshot().Bytes
+		}
+		if held != h.StoreBytes() {
+			t.Fatalf("streams' bytes %d, store bytes %d", held, h.StoreBytes())
+		}
+		if snap.TSPlaylist == nil {
+			return
+		}
+		p := parsePlaylist(t, snap.TSPlaylist)
+		if p.msn < lastMSN || p.discSeq < lastDS {
+			t.Fatalf("sequence went back: msn %d -> %d, disc %d -> %d", lastMSN, p.msn, lastDS, p.discSeq)
+		}
+		lastMSN, lastDS = p.msn, p.discSeq
+		if p.ended != closed {
+			t.Fatalf("ENDLIST %v after close %v", p.ended, closed)
+		}
+		var msns []uint64
+		for _, s := range p.segs {
+			if _, ok := st.Object("ts/" + s.name); !ok {
+				t.Fatalf("listed segment %s not served", s.name)
 			}
-			snap := st.Snapshot()
-			if snap.Bytes != h.StoreBytes() {
-				t.Fatalf("stream bytes %d, store bytes %d", snap.Bytes, h.StoreBytes())
+			msns = append(msns, msnOf(t, s.name))
+		}
+		checkCMAFObjects(t, st, msns)
+		if _, ok := st.Object(packager.MPDPath); ok {
+			hist.check(t, parseMPD(t, st))
+		}
+		if ast, err := h.Stream("live", "f/a1"); err == nil && ast.Snapshot().TSPlaylist != nil {
+			p := parsePlaylist(t, ast.Snapshot().TSPlaylist)
+			if p.msn < aMSN {
+				t.Fatalf("audio rendition: sequence went back: msn %d -> %d", aMSN, p.msn)
 			}
-			if snap.TSPlaylist == nil {
-				return
-			}
-			p := parsePlaylist(t, snap.TSPlaylist)
-			if p.msn < lastMSN || p.discSeq < lastDS {
-				t.Fatalf("sequence went back: msn %d -> %d, disc %d -> %d", lastMSN, p.msn, lastDS, p.discSeq)
-			}
-			lastMSN, lastDS = p.msn, p.discSeq
-			if p.ended != closed {
-				t.Fatalf("ENDLIST %v after close %v", p.ended, closed)
-			}
+			aMSN = p.msn
 			var msns []uint64
 			for _, s := range p.segs {
-				if _, ok := st.Object("ts/" + s.name); !ok {
-					t.Fatalf("listed segment %s not served", s.name)
+				if _, ok := ast.Object("ts/" + s.name); !ok {
+					t.Fatalf("audio rendition: listed segment %s not served", s.name)
 				}
 				msns = append(msns, msnOf(t, s.name))
 			}
-			checkCMAFObjects(t, st, msns)
-			if _, ok := st.Object(packager.MPDPath); ok {
-				hist.check(t, parseMPD(t, st))
-			}
+			checkCMAFObjects(t, ast, msns)
 		}
-		for n := 0; len(data) >= 4 && n < maxFuzzOps; n++ {
-			op, a, b, x := data[0]%8, data[1], data[2], data[3]
-			data = data[4:]
-			step := int64(int16(binary.BigEndian.Uint16([]byte{a, b})))
-			fr := remux.Frame{Key: x&1 != 0, Data: payload[:int(x>>1)*8]}
-			var err error
-			switch op {
-			case 0:
-				err = w.WriteTrack(videoA)
-			case 1:
-				err = w.WriteTrack(videoB)
-			case 2:
-				err = w.WriteTrack(audioA)
-			case 3:
-				err = w.WriteMetadata(&remux.Metadata{HasVideo: a&1 != 0, HasAudio: a&2 != 0, FrameRate: float64(b)})
-			case 4, 5:
-				dts += step
-				fr.Track, fr.DTS = videoA, dts
-				hist.lax = hist.lax || len(fr.Data) == 0
-				err = w.WriteFrame(&fr)
-			case 6:
-				dts += step
-				fr.Track, fr.DTS = audioA, dts
-				hist.lax = hist.lax || len(fr.Data) == 0
-				err = w.WriteFrame(&fr)
-			case 7:
-				if err := w.Close(nil); err != nil {
+	}
+	for n := 0; len(data) >= 4 && n < maxFuzzOps; n++ {
+		op, a, b, x := data[0]%8, data[1], data[2], data[3]
+		data = data[4:]
+		step := int64(int16(binary.BigEndian.Uint16([]byte{a, b})))
+		fr := remux.Frame{Key: x&1 != 0, Data: payload[:int(x>>1)*8]}
+		var err error
+		switch op {
+		case 0:
+			err = w.WriteTrack(videoA)
+		case 1:
+			err = w.WriteTrack(videoB)
+		case 2:
+			err = w.WriteTrack(audioA)
+		case 3:
+			err = w.WriteMetadata(&remux.Metadata{HasVideo: a&1 != 0, HasAudio: a&2 != 0, FrameRate: float64(b)})
+		case 4, 5:
+			dts += step
+			fr.Track, fr.DTS = videoA, dts
+			hist.lax = hist.lax || len(fr.Data) == 0
+			err = w.WriteFrame(&fr)
+		case 6:
+			dts += step
+			fr.Track, fr.DTS = audioA, dts
+			hist.lax = hist.lax || len(fr.Data) == 0
+			err = w.WriteFrame(&fr)
+			if aw != nil && err == nil {
+				af := fr
+				err = aw.WriteFrame(&af)
+			}
+		case 7:
+			if aw != nil {
+				if err := aw.Close(nil); err != nil {
 					t.Fatal(err)
 				}
-				closed = true
-				check()
-				c.Advance(time.Second)
-				if w, err = h.Publish("live", "f", "fuzz", nil); err != nil {
-					t.Fatal(err)
-				}
-				closed = false
-				dts = 0
 			}
-			if err != nil {
-				t.Fatalf("op %d: %v", op, err)
+			if err := w.Close(nil); err != nil {
+				t.Fatal(err)
 			}
+			closed = true
 			check()
+			c.Advance(time.Second)
+			if w, err = h.Publish("live", "f", "fuzz", nil); err != nil {
+				t.Fatal(err)
+			}
+			closed = false
+			dts = 0
+			aw = openAudio()
 		}
-		if err := w.Close(nil); err != nil {
+		if err != nil {
+			t.Fatalf("op %d: %v", op, err)
+		}
+		check()
+	}
+	if aw != nil {
+		if err := aw.Close(nil); err != nil {
 			t.Fatal(err)
 		}
-		closed = true
-		check()
-	})
+	}
+	if err := w.Close(nil); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	check()
 }
 
 // mpdHistory remembers what MPDs listed: a Period's start, each SegmentTimeline
