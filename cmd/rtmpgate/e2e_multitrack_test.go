@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,29 +15,44 @@ import (
 	"time"
 
 	"github.com/rtmpgate/rtmpgate/internal/fixture"
+	"github.com/rtmpgate/rtmpgate/internal/testkit"
 )
 
-// multitrackCase is a multitrack fixture and the size of each video track.
+// multitrackCase is a multitrack fixture, the size of each video track and
+// the tone of each audio track.
 type multitrackCase struct {
 	file, key string
-	sizes     []string // RESOLUTION of video track 0, 1...
-	realtime  bool     // published in real time, to read the API while live
+	sizes     []string  // RESOLUTION of video track 0, 1...
+	tones     []float64 // the sine of audio track 0, 1..., Hz
+	realtime  bool      // published in real time, to read the API while live
 }
 
 var multitrackCases = []multitrackCase{
-	{"multitrack-h264.flv", "mth264", []string{"1280x720", "640x360", "320x180"}, true},
-	{"multitrack-hevc-h264.flv", "mthevc", []string{"640x360", "320x180"}, false},
+	{"multitrack-h264.flv", "mth264", []string{"1280x720", "640x360", "320x180"}, []float64{440, 660}, true},
+	{"multitrack-hevc-h264.flv", "mthevc", []string{"640x360", "320x180"}, []float64{440}, false},
+}
+
+// audioDir is where audio track i of a multitrack publish is served,
+// relative to the stream: its own "a/" for track 0, "aN/a/" for track N.
+func audioDir(i int) string {
+	if i == 0 {
+		return "a/"
+	}
+	return "a" + strconv.Itoa(i) + "/a/"
 }
 
 // TestMultitrackLadder publishes each Enhanced RTMP multitrack fixture
 // (FFmpeg 8's muxer: track 0 plain, the others OneTrack messages) unchanged
 // through a real RTMP connection. The stream's multivariant playlist is the
 // ladder of its video tracks, highest first, all referring to the one audio
-// rendition of the stream; every rendition decodes to all 150 frames with a
+// group of the stream's audio tracks (track 0 the default, track 1 of the
+// H.264 fixture at a1/); every rendition decodes to all 150 frames with a
 // keyframe at each segment start, and the renditions are cut at the same
-// instants with the same media sequence numbers and program date times.
-// Each rendition is reachable on its own at /live/KEY/vN/, and the API names
-// the ladder, its renditions and their alignment.
+// instants with the same media sequence numbers and program date times;
+// each audio track decodes whole and carries its own tone (440 Hz, 660 Hz),
+// cut where the video is. Each rendition is reachable on its own at
+// /live/KEY/vN/ and /live/KEY/aN/, and the API names the ladder, its
+// renditions and their alignment.
 func TestMultitrackLadder(t *testing.T) {
 	g := startGateway(t, "-window-segments", "20")
 	for _, tc := range multitrackCases {
@@ -69,9 +85,22 @@ func TestMultitrackLadder(t *testing.T) {
 			checkTrackLadderMPD(t, g, tc, "ended")
 			body := waitLadder(t, mvURL, want, 5*time.Second)
 			t.Logf("ladder:\n%s", body)
-			vs, audio := parseLadder(body)
-			if len(audio) != 1 || audio["aac"] != "a/index.m3u8" {
-				t.Errorf("audio renditions %v, want the stream's own in one group", audio)
+			vs, _ := parseLadder(body)
+			renditions := audioRenditions(body)
+			if len(renditions) != len(tc.tones) {
+				t.Fatalf("%d audio renditions, want %d", len(renditions), len(tc.tones))
+			}
+			for i, r := range renditions {
+				name, def := "audio", "YES"
+				if len(tc.tones) > 1 {
+					name = "Audio " + strconv.Itoa(i+1) // FFmpeg 8 sends no audioTrackIdInfoMap
+				}
+				if i > 0 {
+					def = "NO"
+				}
+				if r["GROUP-ID"] != "aac" || r["URI"] != audioDir(i)+"index.m3u8" || r["NAME"] != name || r["DEFAULT"] != def || r["AUTOSELECT"] != "YES" || r["CHANNELS"] != "1" {
+					t.Errorf("audio rendition %d: %v", i, r)
+				}
 			}
 			for i, v := range vs {
 				if v.attrs["RESOLUTION"] != tc.sizes[i] || v.attrs["AUDIO"] != "aac" || !strings.HasSuffix(v.attrs["CODECS"], ",mp4a.40.2") {
@@ -84,9 +113,21 @@ func TestMultitrackLadder(t *testing.T) {
 					}
 				}
 			}
-			a, _, _ := fetchTrack(t, g.streamURL(tc.key, "a/index.m3u8"), t.TempDir(), "a")
-			if m := probe(t, a, true); m.audioFrames < 270 || m.audioFrames > 284 {
-				t.Errorf("audio: %d decoded frames", m.audioFrames)
+			var audioPls []mediaPlaylist
+			for i, hz := range tc.tones {
+				a, _, pl := fetchTrack(t, g.streamURL(tc.key, audioDir(i)+"index.m3u8"), t.TempDir(), "a")
+				m := probe(t, a, true)
+				lv, secs := testkit.ToneLevels(t, a, tc.tones...)
+				t.Logf("audio track %d: %d decoded frames, %.2f s, tone levels %v at %v Hz, %d segments from %d", i, m.audioFrames, secs, lv, tc.tones, len(pl.segments), pl.mediaSequence)
+				if m.audioFrames < 270 || m.audioFrames > 284 {
+					t.Errorf("audio track %d: %d decoded frames", i, m.audioFrames)
+				}
+				for k, l := range lv {
+					if k == i && l < 0.8 || k != i && l > 0.05 {
+						t.Errorf("audio track %d: level %.3f at %v Hz, want its own %v Hz alone", i, l, tc.tones[k], hz)
+					}
+				}
+				audioPls = append(audioPls, pl)
 			}
 
 			// Every rendition decodes whole, segment by segment on the same cuts.
@@ -137,6 +178,26 @@ func TestMultitrackLadder(t *testing.T) {
 					}
 				}
 			}
+			// The audio tracks are cut where the video is: the same media
+			// sequence numbers, and program date times within an audio frame
+			// (21.3 ms at 48 kHz); durations within two, since both ends of a
+			// segment may be a frame off (track 0's first segment starts
+			// with the audio frame before the first keyframe).
+			for i, pl := range audioPls {
+				if pl.mediaSequence != cuts[0].msn || len(pl.segments) != len(cuts[0].durs) {
+					t.Errorf("audio track %d: %d segments from %d, video %d from %d", i, len(pl.segments), pl.mediaSequence, len(cuts[0].durs), cuts[0].msn)
+					continue
+				}
+				var offs []string
+				for k, seg := range pl.segments {
+					dd, dp := seg.duration-cuts[0].durs[k], seg.programDate.Sub(cuts[0].pdts[k])
+					offs = append(offs, strconv.FormatInt(dp.Milliseconds(), 10)+"/"+strconv.FormatFloat(dd*1000, 'f', 0, 64))
+					if dd < -0.043 || dd > 0.043 || dp < -22*time.Millisecond || dp > 22*time.Millisecond {
+						t.Errorf("audio track %d segment %d: %.3f s at %v, video %.3f s at %v", i, k, seg.duration, seg.programDate, cuts[0].durs[k], cuts[0].pdts[k])
+					}
+				}
+				t.Logf("audio track %d against the video, per segment: start/duration differences, ms: %v", i, offs)
+			}
 			// Each rendition on its own: its multivariant playlist, its MPD.
 			for i := 1; i < len(tc.sizes); i++ {
 				w, h, _ := strings.Cut(tc.sizes[i], "x")
@@ -147,13 +208,21 @@ func TestMultitrackLadder(t *testing.T) {
 					}
 				}
 			}
+			for i := 1; i < len(tc.tones); i++ {
+				for p, want := range map[string]string{"index.m3u8": `CODECS="mp4a.40.2"`, "index.mpd": `contentType="audio"`} {
+					u := g.streamURL(tc.key, "a"+strconv.Itoa(i)+"/"+p)
+					if code, b := httpGet(t, u); code != http.StatusOK || !strings.Contains(string(b), want) || strings.Contains(string(b), "video") {
+						t.Errorf("%s: %d, want %s and no video\n%s", u, code, want, b)
+					}
+				}
+			}
 		})
 	}
 }
 
 // checkTrackLadderMPD holds the stream's MPD, the ladder's, to the ISO/IEC
 // 23009-1 schema and to its shape: a video Representation per track (each
-// under its own path), the audio once.
+// under its own path), an audio AdaptationSet per audio track.
 func checkTrackLadderMPD(t *testing.T, g *gateway, tc multitrackCase, when string) {
 	t.Helper()
 	code, body := httpGet(t, g.streamURL(tc.key, "index.mpd"))
@@ -168,8 +237,16 @@ func checkTrackLadderMPD(t *testing.T, g *gateway, tc multitrackCase, when strin
 		t.Errorf("%s ladder MPD: %v\n%s", when, err, body)
 	}
 	mpd := string(body)
-	if n := strings.Count(mpd, `mimeType="video/mp4"`); n < 1 || strings.Count(mpd, `mimeType="audio/mp4"`) != 1 {
-		t.Errorf("%s ladder MPD: %d video AdaptationSets and not one audio one:\n%s", when, n, mpd)
+	if n := strings.Count(mpd, `mimeType="video/mp4"`); n < 1 || strings.Count(mpd, `mimeType="audio/mp4"`) != len(tc.tones) {
+		t.Errorf("%s ladder MPD: %d video AdaptationSets and not %d audio ones:\n%s", when, n, len(tc.tones), mpd)
+	}
+	for i := range tc.tones {
+		if !strings.Contains(mpd, `initialization="`+audioDir(i)+`init-`) {
+			t.Errorf("%s ladder MPD lacks audio track %d (%s):\n%s", when, i, audioDir(i), mpd)
+		}
+		if len(tc.tones) > 1 && !strings.Contains(mpd, "<Label>Audio "+strconv.Itoa(i+1)+"</Label>") {
+			t.Errorf("%s ladder MPD: audio track %d has no Label:\n%s", when, i, mpd)
+		}
 	}
 	for i := range tc.sizes {
 		dir := "v/"
@@ -193,6 +270,9 @@ func multitrackAPI(t *testing.T, g *gateway, tc multitrackCase) {
 		} else {
 			names = append(names, tc.key+"/v"+strconv.Itoa(i))
 		}
+	}
+	for i := 1; i < len(tc.tones); i++ {
+		names = append(names, tc.key+"/a"+strconv.Itoa(i))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -240,11 +320,27 @@ func multitrackAPI(t *testing.T, g *gateway, tc multitrackCase) {
 	}
 }
 
+// audioRenditions are the EXT-X-MEDIA TYPE=AUDIO entries of a multivariant
+// playlist, in order, as attribute maps.
+func audioRenditions(body string) []map[string]string {
+	var out []map[string]string
+	for _, l := range strings.Split(body, "\n") {
+		if a, ok := strings.CutPrefix(l, "#EXT-X-MEDIA:"); ok {
+			if m := parseAttrs(a); m["TYPE"] == "AUDIO" {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // TestBrowserSwitchesMultitrack plays the ladder of a multitrack publish
 // (the H.264 fixture looped in real time) with hls.js in Chromium through
 // ladder.mjs, as TestBrowserSwitchesLadder plays a ladder of keys: three
 // levels, a forced switch to the lowest and back to the highest, each shown
-// and played on, no stall longer than one segment.
+// and played on, no stall longer than one segment. Before that, hls.js is
+// switched to the second audio track (audiotrack.mjs) and must fetch it from
+// its own rendition and play its 660 Hz tone.
 func TestBrowserSwitchesMultitrack(t *testing.T) {
 	webDir := requireWeb(t)
 	g := startGateway(t)
@@ -263,12 +359,67 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 	origin := "http://" + g.httpAddr
 	mvURL := origin + "/live/demo/index.m3u8"
 	waitLadder(t, mvURL, []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
+	pickAudioTrack(t, webDir, origin, mvURL)
 	playLadder(t, webDir, origin, mvURL, "hls.js", false)
 	// The page's rendition picker lists the renditions, and a viewer's pick
 	// is what plays: hls.js on the multivariant playlist, dash.js on the
 	// stream's MPD, which is the ladder's.
 	for _, src := range []string{"engine=hls&src=/live/demo/index.m3u8", "engine=dash&src=/live/demo/index.mpd"} {
 		pickRendition(t, webDir, origin+"/play.html?"+src)
+	}
+}
+
+// pickAudioTrack plays the multitrack ladder mvURL (the H.264 fixture: audio
+// tracks of 440 and 660 Hz) with hls.js through web/test/audiotrack.mjs and
+// switches to the second audio track: hls.js must list both tracks, track 0
+// the default, switch, load the new track's fragments from a1/, play on
+// without a stall longer than a segment, and the page must hear 440 Hz
+// before and 660 Hz after (the loudest bin of a Web Audio analyser, 3 Hz
+// wide).
+func pickAudioTrack(t *testing.T, webDir, origin, mvURL string) {
+	t.Helper()
+	start := time.Now()
+	p := startProcess(t, "node", webDir+"/test/audiotrack.mjs", origin, mvURL)
+	if err := p.wait(t, 90*time.Second); err != nil {
+		t.Fatalf("audiotrack.mjs: %v\n%s", err, p.output)
+	}
+	var r struct {
+		Tracks []struct {
+			Name, Lang, URL string
+			Default         bool
+		} `json:"tracks"`
+		Switched     bool     `json:"switched"`
+		FragsAfter   []string `json:"fragsAfter"`
+		ContextState string   `json:"contextState"`
+		Before       struct {
+			Track int     `json:"track"`
+			Hz    float64 `json:"hz"`
+		} `json:"before"`
+		After struct {
+			Track    int     `json:"track"`
+			Hz       float64 `json:"hz"`
+			Advanced float64 `json:"advanced"`
+		} `json:"after"`
+		Errors    []string `json:"errors"`
+		StallMs   float64  `json:"stallMs"`
+		PageError string   `json:"pageerror"`
+	}
+	if !p.lastJSON(t, &r) || r.PageError != "" {
+		t.Fatalf("audiotrack.mjs: page error %q\n%s", r.PageError, p.output)
+	}
+	t.Logf("audio tracks %+v; switched %v, fragments after %v, heard %.0f Hz on track %d then %.0f Hz on track %d (audio context %s), advanced %.2f s, stalls %.0f ms, errors %v (%.1f s)",
+		r.Tracks, r.Switched, r.FragsAfter, r.Before.Hz, r.Before.Track, r.After.Hz, r.After.Track, r.ContextState, r.After.Advanced, r.StallMs, r.Errors, time.Since(start).Seconds())
+	if len(r.Tracks) != 2 || !r.Tracks[0].Default || r.Tracks[1].Default || r.Tracks[0].Name == r.Tracks[1].Name || !strings.HasSuffix(r.Tracks[1].URL, "/live/demo/a1/a/index.m3u8") {
+		t.Fatalf("hls.js audio tracks %+v, want track 0 the default and a1/ the second", r.Tracks)
+	}
+	if !r.Switched || r.After.Track != 1 || len(r.FragsAfter) == 0 || !strings.HasPrefix(r.FragsAfter[len(r.FragsAfter)-1], "a1/a/") {
+		t.Errorf("hls.js did not switch to a1/: switched %v, track %d, fragments %v", r.Switched, r.After.Track, r.FragsAfter)
+	}
+	if r.After.Advanced < 3 || r.StallMs > 2000 {
+		t.Errorf("after the switch: advanced %.2f s in 4 s, stalls %.0f ms", r.After.Advanced, r.StallMs)
+	}
+	if math.Abs(r.Before.Hz-440) > 6 || math.Abs(r.After.Hz-660) > 6 {
+		t.Errorf("heard %.0f Hz before the switch and %.0f Hz after, want 440 and 660", r.Before.Hz, r.After.Hz)
 	}
 }
 
