@@ -96,7 +96,7 @@ type pubState struct {
 	frame         remux.Frame // reused for every WriteFrame call
 	pkts          [flv.MaxTracks]flv.TrackPacket
 	md            remux.Metadata    // the last onMetaData, for renditions opened later
-	renditions    []*renditionTrack // the other video tracks served (multitrack), at most MaxTracks-1
+	renditions    []*renditionTrack // the other video and audio tracks served (multitrack), at most MaxTracks-1 of each
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
