@@ -247,3 +247,96 @@ func TestTrackLadderRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackLadderAudioRoutes serves a multitrack publish of live/demo with
+// one video track and two audio tracks: audio track 1 is the stream
+// demo/a1 (OpenAudioTrack), the stream's multivariant playlist lists both
+// audio tracks in its one group, its MPD an AdaptationSet each, track 1's
+// files are under /live/demo/a1/, and the API names it a rendition.
+func TestTrackLadderAudioRoutes(t *testing.T) {
+	hub := packager.NewHub(packager.Config{}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	w, err := hub.Publish("live", "demo", "127.0.0.1:5000", func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := w.(remux.AudioTrackOpener).OpenAudioTrack(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = aw.Close(nil); _ = w.Close(nil) })
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true, AudioLabels: []remux.TrackLabel{{ID: 1, Name: "Español", Language: "es"}}}))
+	must(aw.WriteMetadata(&remux.Metadata{HasAudio: true}))
+	must(w.WriteTrack(test.Video))
+	must(w.WriteTrack(test.Audio))
+	must(aw.WriteTrack(test.Audio))
+	for vdts, adts := int64(0), int64(0); vdts < 5000; vdts += 40 {
+		for ; adts <= vdts; adts += 21 {
+			must(w.WriteFrame(&remux.Frame{Track: test.Audio, DTS: adts, Key: true, Data: []byte{0x21, 0x10, 0x04}}))
+			must(aw.WriteFrame(&remux.Frame{Track: test.Audio, DTS: adts, Key: true, Data: []byte{0x21, 0x10, 0x05}}))
+		}
+		key, nal := vdts%2000 == 0, byte(0x41)
+		if key {
+			nal = 0x65
+		}
+		must(w.WriteFrame(&remux.Frame{Track: test.Video, DTS: vdts, Key: key, Data: []byte{0, 0, 0, 3, nal, 0x88, 0x84}}))
+	}
+	srv := httptest.NewServer(httpserve.New(hub, httpserve.Config{}))
+	t.Cleanup(srv.Close)
+
+	res, body := get(t, srv.URL+"/live/demo/index.m3u8", nil)
+	if res.StatusCode != http.StatusOK || strings.Count(body, "TYPE=AUDIO") != 2 || strings.Count(body, "#EXT-X-STREAM-INF") != 1 ||
+		!strings.Contains(body, `NAME="Audio 1",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="a/index.m3u8"`) ||
+		!strings.Contains(body, `NAME="Español",LANGUAGE="es",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="a1/a/index.m3u8"`) {
+		t.Fatalf("ladder: %d\n%s", res.StatusCode, body)
+	}
+	res, body = get(t, srv.URL+"/live/demo/index.mpd", nil)
+	if res.StatusCode != http.StatusOK || strings.Count(body, `contentType="audio"`) != 2 || !strings.Contains(body, `lang="es">`) ||
+		!strings.Contains(body, "<Label>Español</Label>") || !strings.Contains(body, `initialization="a1/a/init-`) {
+		t.Fatalf("ladder MPD: %d\n%s", res.StatusCode, body)
+	}
+	_, a1 := get(t, srv.URL+"/live/demo/a1/a/index.m3u8", nil)
+	seg := ""
+	for _, l := range strings.Split(a1, "\n") {
+		if strings.HasSuffix(l, ".m4s") && !strings.HasPrefix(l, "#") {
+			seg = l
+		}
+	}
+	if seg == "" {
+		t.Fatalf("no segment in audio track 1's playlist:\n%s", a1)
+	}
+	for p, want := range map[string]int{
+		"/live/demo/a1/index.m3u8": 200, "/live/demo/a1/index.mpd": 200, "/live/demo/a1/a/" + seg: 200, "/live/demo/a1/ts/index.m3u8": 200,
+		"/live/demo/a1/v/index.m3u8": 404, "/live/demo/a2/a/index.m3u8": 404, "/live/demo/a0/a/index.m3u8": 404,
+		"/live/demo/a/index.m3u8": 200,
+	} {
+		if res, _ := get(t, srv.URL+p, nil); res.StatusCode != want {
+			t.Errorf("%s: %d, want %d", p, res.StatusCode, want)
+		}
+	}
+	_, body = get(t, srv.URL+"/api/streams", nil)
+	var list []struct {
+		Name     string `json:"name"`
+		Playback struct {
+			HLS string `json:"hls"`
+		} `json:"playback"`
+		Ladder *struct {
+			Name       string   `json:"name"`
+			Renditions []string `json:"renditions"`
+		} `json:"ladder"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 2 {
+		t.Fatalf("API: %v %s", err, body)
+	}
+	for _, s := range list {
+		if s.Playback.HLS != "/live/"+s.Name+"/index.m3u8" || s.Ladder == nil || s.Ladder.Name != "demo" || strings.Join(s.Ladder.Renditions, " ") != "demo demo/a1" {
+			t.Errorf("API %s: %s", s.Name, body)
+		}
+	}
+}
