@@ -31,8 +31,10 @@ try {
       r.tracks = d.audioTracks.map(t => ({ name: t.name, lang: t.lang || '', default: !!t.default, url: t.url }));
     });
     hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, d) => { if (d.id === 1) switched = true; });
+    // Low-latency playlists load parts: their URL is the part's.
     hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
-      if (switched && d.frag.type === 'audio') r.fragsAfter.push(d.frag.url.replace(/^.*\/live\/[^/]+\//, ''));
+      const url = (d.part && d.part.url) || d.frag.url || '';
+      if (switched && d.frag.type === 'audio') r.fragsAfter.push(url.replace(/^.*\/live\/[^/]+\//, ''));
     });
     hls.on(Hls.Events.ERROR, (_, d) => r.errors.push(d.details + (d.fatal ? ' (fatal)' : '')));
     let waitingSince = 0;
