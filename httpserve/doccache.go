@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/internal/mapcap"
 	"github.com/rtmpgate/rtmpgate/packager"
 )
 
@@ -96,20 +97,7 @@ func (c *docCache) getKey(key docKey, src []byte) *doc {
 
 // shrinkLocked drops a quarter of the entries, whichever map iteration yields:
 // entries of evicted streams are never looked up again and go this way.
-func (c *docCache) shrinkLocked() { dropQuarter(c.entries) }
-
-// dropQuarter deletes a quarter of m's entries, whichever map iteration yields:
-// the caches' bound, where entries of evicted streams are never asked for again.
-func dropQuarter[K comparable, V any](m map[K]V) {
-	n := len(m) / 4
-	for k := range m {
-		if n <= 0 {
-			break
-		}
-		delete(m, k)
-		n--
-	}
-}
+func (c *docCache) shrinkLocked() { mapcap.DropQuarter(c.entries) }
 
 // timePlaceholder is the MPD's UTCTiming values as the packager writes them.
 var timePlaceholder = []byte(`"` + packager.OriginPlaceholder + `/time"`)
@@ -198,7 +186,7 @@ func (c *immCache) get(st *packager.Stream, path string, obj packager.Object) *i
 	key := immKey{st, strings.Clone(path)} // path is a slice of the request's
 	c.mu.Lock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
-		dropQuarter(c.entries)
+		mapcap.DropQuarter(c.entries)
 	}
 	c.entries[key] = e
 	c.mu.Unlock()

@@ -416,21 +416,25 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 			}
 		}
 		// The bitstream says what a sync sample is; encoders set the FLV frame
-		// type loosely for these codecs.
+		// type loosely for these codecs. A VP9 frame header is read once here,
+		// for the key flag and for the size a key frame may change.
 		var err error
-		if key, err = flv.IsKey(t, p.Data); err != nil {
+		var f vp9.Frame
+		if t.Codec == remux.CodecVP9 {
+			f, err = vp9.ParseFrame(p.Data)
+			key = f.Key
+		} else {
+			key, err = flv.IsKey(t, p.Data)
+		}
+		if err != nil {
 			return &ProtocolError{Kind: KindMedia, Err: fmt.Errorf("video frame at %d ms: %w", ts, err)}
 		}
 		if key != p.Key {
 			c.pub.keyMismatch++
 		}
-	default:
-		key = true
-	}
-	if t.Codec == remux.CodecVP9 && key {
-		// VP9 may change its frame size at any key frame without a new
-		// vpcC: the outputs need a new init segment with the new size.
-		if f, err := vp9.ParseFrame(p.Data); err == nil && f.Key && (f.Width != t.Width || f.Height != t.Height) {
+		if f.Key && (f.Width != t.Width || f.Height != t.Height) {
+			// VP9 may change its frame size at any key frame without a new
+			// vpcC: the outputs need a new init segment with the new size.
 			if err := st.change(true, p.TrackID, "VP9 frame size"); err != nil {
 				return err
 			}
@@ -441,6 +445,8 @@ func (c *conn) codedFrame(w remux.Writer, video bool, ts uint32, st *trackState,
 				return err
 			}
 		}
+	default:
+		key = true
 	}
 	c.pub.frame = remux.Frame{Track: t, DTS: c.pub.tl.dtsOn(clock, ts), CTS: p.CTS, Key: key, Data: p.Data}
 	if err := w.WriteFrame(&c.pub.frame); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtmpgate/rtmpgate/internal/mapcap"
 	"github.com/rtmpgate/rtmpgate/packager/manifest"
 )
 
@@ -71,23 +72,12 @@ func (c *ladderTimelines) get(key string) *ladderTimeline {
 	tl := c.m[key]
 	if tl == nil {
 		if len(c.m) >= maxLadderDocs {
-			dropQuarterMap(c.m)
+			mapcap.DropQuarter(c.m)
 		}
 		tl = &ladderTimeline{}
 		c.m[key] = tl
 	}
 	return tl
-}
-
-func dropQuarterMap(m map[string]*ladderTimeline) {
-	n := len(m) / 4
-	for k := range m {
-		if n <= 0 {
-			break
-		}
-		delete(m, k)
-		n--
-	}
 }
 
 // LadderMPD is ladder l's DASH MPD: one Period per stretch of the ladder's

@@ -223,6 +223,7 @@ func Advise(on bool, reserve int64, log zerolog.Logger) (stop func()) {
 		log.Warn().Str("go", runtime.Version()).Strs("checked", checkedGo).Msg("heap huge pages: not advised on a Go release this was not checked on")
 		return func() {}
 	}
+	began := time.Now()
 	h := newHugeHeap()
 	reserve = reserveBytes(reserve)
 	var ahead []byte
@@ -250,7 +251,7 @@ func Advise(on bool, reserve int64, log zerolog.Logger) (stop func()) {
 		defer wg.Done()
 		h.run(done, log)
 	}()
-	log.Info().Str("thp", mode).Str("heap", fmt.Sprintf("%#x", h.lo)).Int64("reserve", reserve).Int("advised", advised).Msg("heap huge pages: advising the Go heap")
+	log.Info().Str("thp", mode).Str("heap", fmt.Sprintf("%#x", h.lo)).Int64("reserve", reserve).Int("advised", advised).Dur("took", time.Since(began)).Msg("heap huge pages: advising the Go heap")
 	var once sync.Once
 	return func() {
 		once.Do(func() { close(done) })
