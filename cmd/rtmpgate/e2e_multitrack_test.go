@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -335,37 +336,49 @@ func audioRenditions(body string) []map[string]string {
 }
 
 // TestBrowserSwitchesMultitrack plays the ladder of a multitrack publish
-// (the H.264 fixture looped in real time) with hls.js in Chromium through
-// ladder.mjs, as TestBrowserSwitchesLadder plays a ladder of keys: three
-// levels, a forced switch to the lowest and back to the highest, each shown
-// and played on, no stall longer than one segment. Before that, hls.js is
-// switched to the second audio track (audiotrack.mjs) and must fetch it from
-// its own rendition and play its 660 Hz tone.
+// (the H.264 fixture looped in real time, published to a low-latency gateway
+// and to a classic one at once) as TestBrowserSwitchesLadder plays a ladder
+// of keys: hls.js and dash.js, each in classic and in low-latency mode, left
+// to choose while the network is throttled and lifted (playABR). Before that,
+// hls.js is switched to the second audio track (audiotrack.mjs) and must
+// fetch it from its own rendition and play its 660 Hz tone.
 func TestBrowserSwitchesMultitrack(t *testing.T) {
 	webDir := requireWeb(t)
-	g := startGateway(t)
+	ll := startGateway(t)
+	classic := startGateway(t, "-low-latency=false")
 	c := enhancedClip(t, "multitrack-h264.flv")
 	tags := clipTags(c, 0, true)
-	for loop := uint32(1); loop < 11; loop++ {
+	for loop := uint32(1); loop < 20; loop++ {
 		tags = append(tags, shiftAt(clipTags(c, loop*c.Period, false), time.Duration(loop*c.Period)*time.Millisecond)...)
 	}
-	published := make(chan error, 1)
-	go func() { published <- publishTags(g.ingestURL("demo"), tags, 1) }()
+	// The publishers run until the test is done with them.
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	published := make(chan error, 2)
+	for _, g := range []*gateway{ll, classic} {
+		go func() { published <- publishTagsCtx(ctx, g.ingestURL("demo"), tags, 1) }()
+	}
 	defer func() {
-		if err := <-published; err != nil {
-			t.Errorf("publish: %v", err)
+		cancel()
+		for range 2 {
+			if err := <-published; err != nil && ctx.Err() == nil {
+				t.Errorf("publish: %v", err)
+			}
 		}
 	}()
-	origin := "http://" + g.httpAddr
-	mvURL := origin + "/live/demo/index.m3u8"
-	waitLadder(t, mvURL, []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
-	pickAudioTrack(t, webDir, origin, mvURL)
-	playLadder(t, webDir, origin, mvURL, "hls.js", false)
+	llOrigin, classicOrigin := "http://"+ll.httpAddr, "http://"+classic.httpAddr
+	for _, o := range []string{llOrigin, classicOrigin} {
+		waitLadder(t, o+"/live/demo/index.m3u8", []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
+	}
+	mvURL := llOrigin + "/live/demo/index.m3u8"
+	pickAudioTrack(t, webDir, llOrigin, mvURL)
+	kbps, good, bws := throttleKbps(t, mvURL)
+	t.Logf("BANDWIDTH %v: %d kbit/s throttled to %d kbit/s", bws, good, kbps)
+	playABR(t, webDir, kbps, good, segmentSeconds(t, firstVariant(t, mvURL)), ladderHeights(t, mvURL), 2, abrCases(llOrigin, classicOrigin, "/live/demo/"))
 	// The page's rendition picker lists the renditions, and a viewer's pick
 	// is what plays: hls.js on the multivariant playlist, dash.js on the
 	// stream's MPD, which is the ladder's.
 	for _, src := range []string{"engine=hls&src=/live/demo/index.m3u8", "engine=dash&src=/live/demo/index.mpd"} {
-		pickRendition(t, webDir, origin+"/play.html?"+src)
+		pickRendition(t, webDir, llOrigin+"/play.html?"+src)
 	}
 }
 

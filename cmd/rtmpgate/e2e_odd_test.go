@@ -113,6 +113,11 @@ func publishOdd(t *testing.T, u string, tags []oddTag, speed float64) {
 func publishTags(u string, tags []oddTag, speed float64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	return publishTagsCtx(ctx, u, tags, speed)
+}
+
+// publishTagsCtx is publishTags until ctx ends, which closes the connection.
+func publishTagsCtx(ctx context.Context, u string, tags []oddTag, speed float64) error {
 	p, err := rtmpclient.Dial(ctx, u, rtmpclient.Options{})
 	if err != nil {
 		return err

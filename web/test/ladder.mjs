@@ -10,16 +10,15 @@
 // and forces the same two switches through setRepresentationForTypeById,
 // printing the same JSON: its video Representations as levels, each
 // QUALITY_CHANGE_RENDERED as a switch.
-// MODE dash-drop is drop with dash.js; dash-throttle lets dash.js choose while
-// the network is throttled to 600 kbit/s and lifted (Chrome DevTools
-// Protocol), reporting the heights at each change.
-// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash|dash-drop|dash-throttle]
+// MODE dash-drop is drop with dash.js. Switching left to the players while
+// the network is throttled is abr.mjs's.
+// Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash|dash-drop]
 import { chromium } from 'playwright-core';
 
 // playDash runs in the page: dash.js plays the MPD, then is switched to the
 // lowest video Representation and back to the highest, each step judged as
 // hls.js's (switched to, shown at its height, playing on).
-async function playDash([src, drop, throttle]) {
+async function playDash([src, drop]) {
   const video = document.querySelector('video');
   const player = dashjs.MediaPlayer().create();
   player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
@@ -39,27 +38,6 @@ async function playDash([src, drop, throttle]) {
   if (!await until(() => video.currentTime > 1 && reps().length > 0, 30000)) { r.currentTime = video.currentTime; return r; }
   r.levels = reps().map(l => ({ id: l.id, height: l.height, bitrate: l.bandwidth, url: l.id }));
   r.lowLatency = player.getLowLatencyModeEnabled ? player.getLowLatencyModeEnabled() : undefined;
-  if (throttle) {
-    const t0 = performance.now();
-    const at = () => +((performance.now() - t0) / 1000).toFixed(1);
-    r.throttle = [];
-    await sleep(6000);
-    const h0 = video.videoHeight;
-    r.throttle.push({ at: at(), kbps: 600, height: h0 });
-    await window.rtmpgateThrottle(600);
-    await until(() => video.videoHeight > 0 && video.videoHeight < h0, 30000);
-    r.throttle.push({ at: at(), kbps: 0, height: video.videoHeight });
-    const h1 = video.videoHeight;
-    await window.rtmpgateThrottle(0);
-    await until(() => video.videoHeight > h1, 40000);
-    r.throttle.push({ at: at(), height: video.videoHeight });
-    await sleep(3000);
-    if (waitingSince) r.stallMs += performance.now() - waitingSince;
-    r.stallMs = Math.round(r.stallMs);
-    r.currentTime = video.currentTime;
-    player.reset();
-    return r;
-  }
   if (drop) {
     // As hls.js's drop mode: automatic quality, the Go test ends the
     // publisher of the Representation playing once told its height.
@@ -115,19 +93,10 @@ try {
   });
   // LADDER_DEBUG=1: the page's console (dash.js at warning level) on stderr.
   if (process.env.LADDER_DEBUG === '1') page.on('console', m => process.stderr.write(`${Date.now()} ${m.text()}\n`));
-  if (mode === 'dash' || mode === 'dash-drop' || mode === 'dash-throttle') {
+  if (mode === 'dash' || mode === 'dash-drop') {
     await page.addScriptTag({ url: origin + '/vendor/dash.all.min.js' });
   }
-  if (mode === 'dash-throttle') {
-    // Automatic quality under the network conditions Chrome DevTools Protocol
-    // sets: full speed, then 600 kbit/s until dash.js switches down (30 s at
-    // most), then full speed until it switches up again.
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('Network.enable');
-    const net = kbps => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: kbps > 0 ? kbps * 125 : -1, uploadThroughput: -1 });
-    await page.exposeFunction('rtmpgateThrottle', net);
-  }
-  const out = (mode || '').startsWith('dash') ? await page.evaluate(playDash, [src, mode === 'dash-drop', mode === 'dash-throttle']) : await page.evaluate(async ([src, drop]) => {
+  const out = (mode || '').startsWith('dash') ? await page.evaluate(playDash, [src, mode === 'dash-drop']) : await page.evaluate(async ([src, drop]) => {
     const video = document.querySelector('video');
     const hls = new Hls({ capLevelToPlayerSize: false });
     const r = { levels: [], switches: [], steps: [], errors: [], waiting: 0 };
