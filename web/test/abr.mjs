@@ -1,9 +1,10 @@
 // Lets stock players choose the rendition of a live ladder while the network
 // changes under them: each case plays its source in a page of its own (one
-// headless Chromium, cases at once), and after SETTLE s the script throttles
-// that page's network through the Chrome DevTools Protocol
-// (Network.emulateNetworkConditions) until the picture's height falls, then
-// lifts the throttle until it rises again, and plays on for a few seconds.
+// headless Chromium, PARALLEL cases at once), and once it has played the top
+// rendition a while the script throttles that page's network through the
+// Chrome DevTools Protocol (Network.emulateNetworkConditions) until the
+// picture's height falls, then lifts the throttle until it rises again, and
+// plays on for a few seconds.
 // It prints one JSON line per case:
 //   {name, lowLatency (what the player says it runs in), heights: [{height, at}]
 //    (every change of the displayed picture's height, s since the page
@@ -30,8 +31,8 @@
 //            when the MPD says so (availabilityTimeComplete="false"), so the
 //            mode is the MPD's (rtmpgate's low_latency setting)
 //   Shaka    classic: new shaka.Player()               lowLatency: streaming.lowLatencyMode
-// From the environment: SETTLE (6), TOP (20), DOWN_WITHIN (30), UP_WITHIN (40)
-// and PLAYON (4) seconds, TOP_HEIGHT (the top rendition's height: the
+// From the environment: SETTLE (4), TOP (20), STEADY (4), DOWN_WITHIN (30),
+// UP_WITHIN (40) and PLAYON (4) seconds, TOP_HEIGHT (the top rendition's height: the
 // throttle waits up to TOP s for it after SETTLE) and PARALLEL (cases at a
 // time; all when 0).
 import { chromium } from 'playwright-core';
@@ -41,7 +42,7 @@ const kbps = Number(kbpsArg), good = Number(goodArg || 0);
 const cases = JSON.parse(casesArg || '[]');
 const env = (k, d) => Number(process.env[k] || d) * 1000;
 const top = Number(process.env.TOP_HEIGHT || 0), topWithin = env('TOP', 20), parallel = Number(process.env.PARALLEL || 0);
-const settle = env('SETTLE', 6), downWithin = env('DOWN_WITHIN', 30), upWithin = env('UP_WITHIN', 40), playOn = env('PLAYON', 4);
+const settle = env('SETTLE', 4), steady = env('STEADY', 4), downWithin = env('DOWN_WITHIN', 30), upWithin = env('UP_WITHIN', 40), playOn = env('PLAYON', 4);
 const vendor = { hls: '/vendor/hls.min.js', dash: '/vendor/dash.all.min.js', shaka: '/vendor/shaka-player.compiled.js' };
 
 // embed is the page of one case: the player, and window.abr, what it saw.
@@ -141,10 +142,12 @@ async function run(browser, c, i) {
     if (!await until(async () => await ev(() => window.abr.currentTime()) > 1, 30000)) {
       return { ...out, ...await ev(() => window.abr.result()), notStarted: true };
     }
-    // SETTLE s of playing, and on until the top rendition shows (TOP more
-    // at most), so that a fall is the throttle's doing.
+    // SETTLE s of playing, on until the top rendition shows (TOP more at
+    // most), so that a fall is the throttle's doing, and STEADY s more at it,
+    // so that the player has its buffer back after that switch.
     await sleep(settle);
     await until(async () => await ev(() => window.abr.height()) >= top, topWithin);
+    await sleep(steady);
     const h0 = await ev(() => window.abr.height());
     out.throttledAt = await ev(() => window.abr.at());
     await net(kbps);
