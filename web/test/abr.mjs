@@ -22,7 +22,7 @@
 // a segment being produced in under a millisecond, which dash.js's
 // low-latency estimate (moof to mdat time per chunk) cannot measure: it then
 // sees only the rate the chunks are produced at, as on no real network.
-// CASES_JSON is an array of {name, engine: "hls"|"dash"|"shaka", mode:
+// CASES_JSON is an array of {name, engine: "hls"|"dash", mode:
 // "classic"|"lowLatency", src (the URL of a multivariant playlist or MPD; the
 // page is served from its origin)}. The players run at their
 // defaults, except what makes the mode:
@@ -30,7 +30,6 @@
 //   dash.js  both: MediaPlayer().create(); dash.js runs low latency by itself
 //            when the MPD says so (availabilityTimeComplete="false"), so the
 //            mode is the MPD's (rtmpgate's low_latency setting)
-//   Shaka    classic: new shaka.Player()               lowLatency: streaming.lowLatencyMode
 // From the environment: SETTLE (4), TOP (20), STEADY (4), DOWN_WITHIN (30),
 // UP_WITHIN (40) and PLAYON (4) seconds, TOP_HEIGHT (the top rendition's height: the
 // throttle waits up to TOP s for it after SETTLE) and PARALLEL (cases at a
@@ -43,7 +42,7 @@ const cases = JSON.parse(casesArg || '[]');
 const env = (k, d) => Number(process.env[k] || d) * 1000;
 const top = Number(process.env.TOP_HEIGHT || 0), topWithin = env('TOP', 20), parallel = Number(process.env.PARALLEL || 0);
 const settle = env('SETTLE', 4), steady = env('STEADY', 4), downWithin = env('DOWN_WITHIN', 30), upWithin = env('UP_WITHIN', 40), playOn = env('PLAYON', 4);
-const vendor = { hls: '/vendor/hls.min.js', dash: '/vendor/dash.all.min.js', shaka: '/vendor/shaka-player.compiled.js' };
+const vendor = { hls: '/vendor/hls.min.js', dash: '/vendor/dash.all.min.js' };
 
 // embed is the page of one case: the player, and window.abr, what it saw.
 function embed(c) {
@@ -62,14 +61,6 @@ function embed(c) {
       player.initialize(video, SRC, true);
       lowLatency = () => player.getLowLatencyModeEnabled();
       estimate = () => player.getAverageThroughput('video');`,
-    shaka: `shaka.polyfill.installAll();
-      const player = new shaka.Player();
-      ${ll ? 'player.configure({ streaming: { lowLatencyMode: true } });' : ''}
-      player.addEventListener('adaptation', e => r.switches.push({ height: e.newTrack && e.newTrack.height, at: at() }));
-      player.addEventListener('error', e => (e.detail.severity === 2 ? r.fatal : r.errors).push('shaka ' + e.detail.code + ' at ' + at()));
-      player.attach(video).then(() => player.load(SRC)).catch(e => r.fatal.push('shaka load ' + (e.code || e)));
-      lowLatency = () => !!player.getConfiguration().streaming.lowLatencyMode;
-      estimate = () => player.getStats().estimatedBandwidth / 1000;`,
   }[c.engine];
   return `<!doctype html><meta charset="utf-8"><title>${c.name}</title>
 <video id="video" muted autoplay playsinline width="640" height="360"></video>
