@@ -148,7 +148,9 @@ async function run(browser, c, i) {
     }
     out.liftedAt = await ev(() => window.abr.at());
     await net(good);
-    if (await until(async () => await ev(() => window.abr.height()) > low, upWithin)) {
+    // Up: any rise above the lowest height since the throttle (a player may
+    // go on down after the lift before it climbs).
+    if (await until(async () => { const h = await ev(() => window.abr.height()); if (h > 0 && h < low) low = h; return h > low; }, upWithin)) {
       out.upAt = await ev(() => window.abr.at());
       const ct = await ev(() => window.abr.currentTime());
       await sleep(playOn);
