@@ -249,3 +249,13 @@ func estimates(es []*int) string {
 	}
 	return strings.TrimSpace(b.String())
 }
+
+// waitJoinable waits until the first variant of the classic gateway's
+// multivariant playlist at mvURL lists three segments: dash.js plays a
+// classic MPD suggestedPresentationDelay (three target durations) behind the
+// live edge, and on a younger stream it starts at the edge and stalls for
+// reasons of its start, not of switching.
+func waitJoinable(t *testing.T, mvURL string) {
+	t.Helper()
+	waitPlaylist(t, firstVariant(t, mvURL), 15*time.Second, func(pl mediaPlaylist) bool { return len(pl.segments) >= 3 })
+}

@@ -292,6 +292,7 @@ func throttleLadder(t *testing.T) {
 	for _, o := range []string{llOrigin, classicOrigin} {
 		waitLadder(t, o+"/live/demo/index.m3u8", all, 30*time.Second)
 	}
+	waitJoinable(t, classicOrigin+"/live/demo/index.m3u8")
 	mvURL := llOrigin + "/live/demo/index.m3u8"
 	kbps, good, bws := throttleKbps(t, mvURL)
 	t.Logf("BANDWIDTH %v: %d kbit/s throttled to %d kbit/s", bws, good, kbps)

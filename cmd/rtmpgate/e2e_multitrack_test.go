@@ -369,6 +369,7 @@ func TestBrowserSwitchesMultitrack(t *testing.T) {
 	for _, o := range []string{llOrigin, classicOrigin} {
 		waitLadder(t, o+"/live/demo/index.m3u8", []string{"v/index.m3u8", "v1/v/index.m3u8", "v2/v/index.m3u8"}, 20*time.Second)
 	}
+	waitJoinable(t, classicOrigin+"/live/demo/index.m3u8")
 	mvURL := llOrigin + "/live/demo/index.m3u8"
 	pickAudioTrack(t, webDir, llOrigin, mvURL)
 	kbps, good, bws := throttleKbps(t, mvURL)
