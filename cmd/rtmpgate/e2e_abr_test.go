@@ -79,7 +79,7 @@ func abrCases(llOrigin, classicOrigin, path string) []abrCase {
 		// the response's total size (bytesLoaded < bytesTotal), which a
 		// segment still being produced has not got, and its estimate changes
 		// only when a request ends, so it finishes the top rendition's
-		// segments at the throttled rate (7.6 to 8.2 s). No origin can
+		// segments at the throttled rate (6.7 to 8.2 s). No origin can
 		// shorten that without more keyframes; these stalls are logged, and
 		// the switches themselves are held to the bar.
 		{"hls.js low-latency", "hls", "lowLatency", llOrigin + path + "index.m3u8", true},
