@@ -360,3 +360,95 @@ func TestRenditionReportsGroupedLadder(t *testing.T) {
 		t.Errorf("demo_mid's audio reports %v, want %s", uris, want)
 	}
 }
+
+// writeInterleaved writes the feeds' frames interleaved by DTS.
+func writeInterleaved(t *testing.T, feeds ...feed) {
+	t.Helper()
+	idx := make([]int, len(feeds))
+	for {
+		best := -1
+		for i, fd := range feeds {
+			if idx[i] < len(fd.frames) && (best < 0 || fd.frames[idx[i]].DTS < feeds[best].frames[idx[best]].DTS) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		writeFrames(t, feeds[best].w, feeds[best].frames[idx[best]:idx[best]+1])
+		idx[best]++
+	}
+}
+
+// TestRenditionReportsMembership: a key of a variants ladder that is also a
+// multitrack publish reports its track rendition and the other key; a key
+// whose publisher left is no longer reported, and is again once it is back,
+// as is a key published later.
+func TestRenditionReportsMembership(t *testing.T) {
+	h, _ := newHub(t, packager.Config{Variants: []string{"_hi", "_mid", "_lo"}})
+	hi := mustPublish(t, h, "live", "demo_hi")
+	tw, err := hi.(remux.TrackOpener).OpenTrack(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := mustPublish(t, h, "live", "demo_lo")
+	main := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 8300}
+	track := media{video: videoA, vStep: 40, gops: []int64{50}, until: 8300}
+	start := func(w remux.Writer, m media) {
+		if err := w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: m.audio != nil}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range []*remux.Track{m.video, m.audio} {
+			if tr != nil {
+				if err := w.WriteTrack(tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	start(hi, main)
+	start(tw, track)
+	start(lo, main)
+	writeInterleaved(t, feed{hi, main.frames()}, feed{tw, track.frames()}, feed{lo, main.frames()})
+	uris := func(name, path string) string {
+		var out []string
+		for _, r := range parseReports(mustObject(t, mustStream(t, h, "live", name).Snapshot(), path)) {
+			out = append(out, r.uri)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct{ name, path, want string }{
+		{"demo_hi", packager.VideoPlaylistPath, "../a/index.m3u8 ../v1/v/index.m3u8 ../../demo_lo/v/index.m3u8 ../../demo_lo/a/index.m3u8"},
+		{"demo_hi/v1", packager.VideoPlaylistPath, "../../v/index.m3u8 ../../a/index.m3u8"},
+		{"demo_lo", packager.AudioPlaylistPath, "../v/index.m3u8 ../../demo_hi/v/index.m3u8 ../../demo_hi/a/index.m3u8"},
+	} {
+		if got := uris(c.name, c.path); got != c.want {
+			t.Errorf("%s %s reports %s, want %s", c.name, c.path, got, c.want)
+		}
+	}
+
+	closeWriter(t, lo)
+	more := func(m media) media { m.start, m.until = 8300, 10300; return m }
+	writeInterleaved(t, feed{hi, more(main).frames()}, feed{tw, more(track).frames()})
+	if got, want := uris("demo_hi", packager.VideoPlaylistPath), "../a/index.m3u8 ../v1/v/index.m3u8"; got != want {
+		t.Errorf("demo_lo left: demo_hi reports %s, want %s", got, want)
+	}
+
+	// demo_mid is a new stream: the others' peers are looked up again.
+	lo, mid := mustPublish(t, h, "live", "demo_lo"), mustPublish(t, h, "live", "demo_mid")
+	start(lo, main)
+	start(mid, main)
+	back := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 4300}
+	later := func(m media) media { m.start, m.until = 10300, 14600; return m }
+	loFrames := back.frames()
+	for i := range loFrames {
+		loFrames[i].DTS += 10300 // on the publish's clock, to interleave
+	}
+	writeInterleaved(t, feed{hi, later(main).frames()}, feed{tw, later(track).frames()}, feed{lo, loFrames}, feed{mid, loFrames})
+	if got, want := uris("demo_hi", packager.VideoPlaylistPath), "../a/index.m3u8 ../v1/v/index.m3u8 ../../demo_mid/v/index.m3u8 ../../demo_mid/a/index.m3u8 ../../demo_lo/v/index.m3u8 ../../demo_lo/a/index.m3u8"; got != want {
+		t.Errorf("demo_lo back, demo_mid new: demo_hi reports %s, want %s", got, want)
+	}
+	for _, w := range []remux.Writer{mid, lo, tw, hi} {
+		closeWriter(t, w)
+	}
+}
