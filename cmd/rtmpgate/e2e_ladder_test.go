@@ -174,8 +174,9 @@ func TestLadder(t *testing.T) {
 		for _, r := range ladderRungs {
 			pls = append(pls, root+"demo"+r.suffix+"/v/index.m3u8", root+"demo"+r.suffix+"/a/index.m3u8")
 		}
+		began := time.Now()
 		n := checkRenditionReports(t, pls, 3*time.Second)
-		t.Logf("%d rendition reports of %d playlists under %s resolve to a listed part", n, len(pls), root)
+		t.Logf("%d rendition reports of %d playlists under %s resolve to a listed part (checked in %v)", n, len(pls), root, time.Since(began).Round(time.Millisecond))
 	}
 
 	// The API: every member names its ladder and says whether segment

@@ -85,8 +85,9 @@ func TestMultitrackLadder(t *testing.T) {
 				for i := range tc.tones {
 					pls = append(pls, g.streamURL(tc.key, audioDir(i)+"index.m3u8"))
 				}
+				began := time.Now()
 				n := checkRenditionReports(t, pls, 3*time.Second)
-				t.Logf("live: %d rendition reports of %d playlists resolve to a listed part", n, len(pls))
+				t.Logf("live: %d rendition reports of %d playlists resolve to a listed part (checked in %v)", n, len(pls), time.Since(began).Round(time.Millisecond))
 			}
 			if err := <-published; err != nil {
 				t.Fatal(err)
