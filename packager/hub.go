@@ -36,6 +36,11 @@ type Hub struct {
 	ladders    ladderCache     // the multivariant playlists of Config.Variants' ladders
 	ladderMPDs ladderTimelines // their MPDs' Periods
 
+	// members counts changes of the stream set and of multitrack streams'
+	// track ids, which are what a ladder's membership is made of; bumped
+	// under mu (see Stream.ladderReports).
+	members atomic.Uint64
+
 	mu        sync.Mutex
 	streams   map[string]*Stream
 	lastEpoch int64
@@ -174,6 +179,7 @@ func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id 
 		h.lastEpoch = epoch
 		st = newStream(h, app, name, now, epoch)
 		h.streams[key] = st
+		h.members.Add(1)
 		if parent != nil {
 			// The renditions of one publish are cut at the same instants:
 			// numbered alike, the same segment is the same media everywhere.
@@ -190,6 +196,7 @@ func (h *Hub) publish(app, name, remote string, kick func(), parent *Stream, id 
 		if !slices.Contains(*ids, id) {
 			*ids = append(*ids, id)
 			slices.Sort(*ids)
+			h.members.Add(1)
 		}
 	}
 	st.mu.Lock()
@@ -350,6 +357,7 @@ func (h *Hub) evictLocked(key string, st *Stream, reason string) {
 	freed := st.bytes
 	st.evictLocked()
 	delete(h.streams, key)
+	h.members.Add(1)
 	st.log.Info().Str("reason", reason).Int64("bytes", freed).Dur("ended_for", h.cfg.Now().Sub(st.endedAt)).Msg("evicted")
 }
 

@@ -78,6 +78,7 @@ type docCell struct {
 	view *manifest.View
 	full bool
 	base *docCell
+	src  *Stream // whose state it is: the ladder's rendition reports come from it
 	r    renders
 }
 
@@ -94,14 +95,25 @@ func (d *docCell) get() *renders {
 }
 
 func (d *docCell) render() {
+	v := d.view
+	if d.src != nil && v.LowLatency && v.Live && !v.Ended {
+		// The other renditions' last parts as published now: a report
+		// never runs ahead of what its playlist lists, and the cached
+		// document only falls behind it, which players tolerate.
+		if rs := d.src.ladderReports(); len(rs) > 0 {
+			withReports := *v
+			withReports.Reports = rs
+			v = &withReports
+		}
+	}
 	if d.full {
-		d.r = renderCMAF(d.view)
+		d.r = renderCMAF(v)
 	} else {
 		var base renders
 		if d.base != nil {
 			base = *d.base.get()
 		}
-		d.r = renderMedia(d.view, base)
+		d.r = renderMedia(v, base)
 	}
 	d.base = nil
 }
@@ -129,7 +141,7 @@ func renderMedia(v *manifest.View, r renders) renders {
 		}
 		size := 256 + 180*len(v.Window)
 		if v.LowLatency {
-			size += 80 * manifest.PartSegments * int(v.SegmentDuration/v.PartTarget)
+			size += 80*manifest.PartSegments*int(v.SegmentDuration/v.PartTarget) + 80*len(v.Reports)
 		}
 		r.media[i] = manifest.MediaPlaylist(make([]byte, 0, size), v, i)
 		if v.LowLatency && manifest.Skippable(v) > 0 {

@@ -65,6 +65,9 @@ type Stream struct {
 	// labels are the audio tracks' labels of the current publish's metadata
 	// (remux.Metadata.AudioLabels), for the ladder's renditions.
 	labels atomic.Pointer[[]remux.TrackLabel]
+	// peers are the other media playlists of the ladder the stream belongs
+	// to, as of a Hub.members count (Stream.ladderReports).
+	peers atomic.Pointer[ladderPeers]
 
 	mu       sync.Mutex
 	owner    *session // the live session; nil when none
@@ -310,12 +313,12 @@ func (s *Stream) publishLocked(render int) {
 		s.plTime = cfg.Now()
 		s.rates = measure(s.window)
 		s.listed = manifest.Listed(&snap.view, true)
-		snap.cell.view, snap.cell.full = &snap.view, true
+		snap.cell.view, snap.cell.full, snap.cell.src = &snap.view, true, s
 		s.docs, s.full = &snap.cell, &snap.cell
 	case renderParts:
 		s.plTime = cfg.Now()
 		s.listed = manifest.Listed(&snap.view, false)
-		snap.cell.view, snap.cell.base = &snap.view, s.full
+		snap.cell.view, snap.cell.base, snap.cell.src = &snap.view, s.full, s
 		s.docs = &snap.cell
 	}
 	snap.view.PublishTime, snap.view.Rates = s.plTime, s.rates

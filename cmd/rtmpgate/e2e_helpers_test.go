@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -504,5 +505,62 @@ rtmp {
 			t.Fatalf("nginx did not listen on %d\n%s", rtmpPort, ngx.output)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var (
+	reportRe = regexp.MustCompile(`(?m)^#EXT-X-RENDITION-REPORT:URI="([^"]+)",LAST-MSN=(\d+),LAST-PART=(\d+)$`)
+	llPartRe = regexp.MustCompile(`(?m)^#EXT-X-PART:[^\n]*URI="[^"]*-(\d+\.\d+)\.m4s"`)
+)
+
+// checkRenditionReports fetches the LL-HLS media playlists of one ladder
+// (pls, absolute URLs) while it is live and checks their rendition reports:
+// each of pls reports every other one (polled for up to limit, while the
+// last renditions start), and every report's URI, resolved against the
+// playlist, answers 200 with the reported part LAST-MSN.LAST-PART listed,
+// fetched after the report: a player's blocking request there would
+// answer at once. It returns how many reports it checked.
+func checkRenditionReports(t *testing.T, pls []string, limit time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		checked, missing := 0, []string(nil)
+		for _, pl := range pls {
+			code, body := httpGet(t, pl)
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d", pl, code)
+			}
+			base, _ := url.Parse(pl)
+			reported := map[string]bool{}
+			for _, m := range reportRe.FindAllStringSubmatch(string(body), -1) {
+				ref, err := url.Parse(m[1])
+				if err != nil {
+					t.Fatalf("%s: report URI %q: %v", pl, m[1], err)
+				}
+				u := base.ResolveReference(ref).String()
+				reported[u] = true
+				code, peer := httpGet(t, u)
+				listed := false
+				for _, p := range llPartRe.FindAllStringSubmatch(string(peer), -1) {
+					listed = listed || p[1] == m[2]+"."+m[3]
+				}
+				if code != http.StatusOK || !listed {
+					t.Fatalf("%s reports %s at part %s.%s: %d, part listed %v:\n%s", pl, u, m[2], m[3], code, listed, peer)
+				}
+				checked++
+			}
+			for _, o := range pls {
+				if o != pl && !reported[o] {
+					missing = append(missing, pl+" lacks "+o)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return checked
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rendition reports missing: %v", missing)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

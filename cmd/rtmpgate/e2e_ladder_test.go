@@ -124,8 +124,9 @@ func waitLadder(t *testing.T, u string, want []string, limit time.Duration) stri
 // and judges the ladder at live/demo: its multivariant playlist (order,
 // attributes, each variant's playlists decode to the rendition published),
 // the API's ladder entry, a rendition dropping out and coming back, the
-// ladder's MPD polled through all of it (checkLadderMPD), and a stream named
-// demo itself taking the name over.
+// ladder's MPD polled through all of it (checkLadderMPD), the members'
+// rendition reports of each other, and a stream named demo itself taking
+// the name over.
 func TestLadder(t *testing.T) {
 	g := startGateway(t, "-variants", "_hi,_mid,_lo")
 	pubs := map[string]*publisher{}
@@ -183,6 +184,18 @@ func TestLadder(t *testing.T) {
 		if len(doc.Streams) != 1 || doc.Streams[0].Width != r.width || doc.Streams[0].Height != r.height {
 			t.Errorf("ffprobe %s: %+v, want one %dx%d video stream", v.uri, doc.Streams, r.width, r.height)
 		}
+	}
+
+	// Each member's LL-HLS playlists report the others' at listed parts,
+	// from the ladder's URLs and from the members' own alike.
+	for _, root := range []string{base, "http://" + g.httpAddr + "/live/"} {
+		var pls []string
+		for _, r := range ladderRungs {
+			pls = append(pls, root+"demo"+r.suffix+"/v/index.m3u8", root+"demo"+r.suffix+"/a/index.m3u8")
+		}
+		began := time.Now()
+		n := checkRenditionReports(t, pls, 3*time.Second)
+		t.Logf("%d rendition reports of %d playlists under %s resolve to a listed part (checked in %v)", n, len(pls), root, time.Since(began).Round(time.Millisecond))
 	}
 
 	// The API: every member names its ladder and says whether segment

@@ -53,7 +53,8 @@ func audioDir(i int) string {
 // each audio track decodes whole and carries its own tone (440 Hz, 660 Hz),
 // cut where the video is. Each rendition is reachable on its own at
 // /live/KEY/vN/ and /live/KEY/aN/, and the API names the ladder, its
-// renditions and their alignment.
+// renditions and their alignment. While live, each rendition's LL-HLS
+// playlist reports every other one at a part that playlist lists.
 func TestMultitrackLadder(t *testing.T) {
 	g := startGateway(t, "-window-segments", "20")
 	for _, tc := range multitrackCases {
@@ -78,6 +79,16 @@ func TestMultitrackLadder(t *testing.T) {
 			if tc.realtime {
 				multitrackAPI(t, g, tc)
 				checkTrackLadderMPD(t, g, tc, "live")
+				var pls []string
+				for _, p := range want {
+					pls = append(pls, g.streamURL(tc.key, p))
+				}
+				for i := range tc.tones {
+					pls = append(pls, g.streamURL(tc.key, audioDir(i)+"index.m3u8"))
+				}
+				began := time.Now()
+				n := checkRenditionReports(t, pls, 3*time.Second)
+				t.Logf("live: %d rendition reports of %d playlists resolve to a listed part (checked in %v)", n, len(pls), time.Since(began).Round(time.Millisecond))
 			}
 			if err := <-published; err != nil {
 				t.Fatal(err)

@@ -69,6 +69,7 @@ type llOptions struct {
 	reportMSN  uint64 // its last segment with parts, and the last part's index
 	reportPart int
 	reportOK   bool
+	reports    []Report // the ladder's other streams' media playlists
 }
 
 func appendLLPlaylist(b []byte, rendition int, target int64, discSeq uint64, segs []*Segment, ended bool, ll *llOptions) []byte {
@@ -207,6 +208,15 @@ func appendOpen(b []byte, rendition int, curInit *Init, ll *llOptions) []byte {
 		b = strconv.AppendInt(b, int64(ll.reportPart), 10)
 		b = append(b, '\n')
 	}
+	for _, r := range ll.reports {
+		b = append(b, "#EXT-X-RENDITION-REPORT:URI=\""...)
+		b = append(b, r.URI...)
+		b = append(b, "\",LAST-MSN="...)
+		b = strconv.AppendUint(b, r.MSN, 10)
+		b = append(b, ",LAST-PART="...)
+		b = strconv.AppendInt(b, int64(r.Part), 10)
+		b = append(b, '\n')
+	}
 	return b
 }
 
@@ -251,6 +261,7 @@ func llOptionsOf(v *View, i int) llOptions {
 		open:       v.Open,
 		live:       v.Live && !v.Ended,
 		report:     -1,
+		reports:    v.Reports,
 	}
 	if !v.Live {
 		ll.open = nil
@@ -260,13 +271,22 @@ func llOptionsOf(v *View, i int) llOptions {
 		return ll
 	}
 	ll.report = j
-	if o := ll.open; o != nil && len(o.Parts[j]) > 0 {
-		ll.reportMSN, ll.reportPart, ll.reportOK = v.NextMSN, len(o.Parts[j])-1, true
-	} else if n := len(v.Window); n > 0 {
-		seg := v.Window[n-1]
-		ll.reportMSN, ll.reportPart, ll.reportOK = seg.Seq, len(seg.Parts[j])-1, len(seg.Parts[j]) > 0
-	}
+	ll.reportMSN, ll.reportPart, ll.reportOK = LastPart(v, j)
 	return ll
+}
+
+// LastPart is the last part rendition i of v lists in its LL-HLS playlist:
+// the segment's media sequence number and the part's index, the values of
+// a rendition report of it. ok is false when it lists none.
+func LastPart(v *View, i int) (msn uint64, part int, ok bool) {
+	if o := v.Open; v.Live && o != nil && len(o.Parts[i]) > 0 {
+		return v.NextMSN, len(o.Parts[i]) - 1, true
+	}
+	if n := len(v.Window); n > 0 {
+		seg := v.Window[n-1]
+		return seg.Seq, len(seg.Parts[i]) - 1, len(seg.Parts[i]) > 0
+	}
+	return 0, 0, false
 }
 
 // Skippable is how many of the window's oldest segments a delta update may

@@ -64,6 +64,19 @@ type View struct {
 	PartTarget time.Duration
 	// SegmentDuration is the configured segment duration; it sizes buffers only.
 	SegmentDuration time.Duration
+	// Reports are the rendition reports of the other streams' media
+	// playlists of the ladder the stream belongs to, appended to its LL-HLS
+	// media playlists after the report of its own other track; none for a
+	// stream of no ladder.
+	Reports []Report
+}
+
+// Report is an EXT-X-RENDITION-REPORT (RFC 8216bis 4.4.5.4): another media
+// playlist of the same multivariant playlist, with its last part.
+type Report struct {
+	URI  string // relative to the reporting playlist
+	MSN  uint64 // LAST-MSN
+	Part int    // LAST-PART
 }
 
 // Segment is one listed media segment: the MPEG-TS segment and, cut at the same
