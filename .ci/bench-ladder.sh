@@ -150,7 +150,8 @@ for ((i = 1; i <= end_s; i++)); do
 		for g in "${gws[@]}"; do rx0[$g]=$(metric "${gw_http[$g]}" rtmpgate_rtmp_bytes_received_total); done
 		if [ "$profile" -gt 0 ]; then
 			curl -s -o "$dir/cpu-L.pb.gz" "http://${gw_debug[L]}/debug/pprof/profile?seconds=$profile" &
-			pids+=("$!")
+			prof_pid=$!
+			pids+=("$prof_pid")
 		fi
 	fi
 done
@@ -239,7 +240,7 @@ for g in "${gws[@]}"; do
 	curl -s "http://${gw_http[$g]}/api/streams" >"$dir/streams-$g.json" || true
 	api[$g]=$(jq -r '[(if type == "array" then . else .streams end)[] | .bytes] | add // 0' "$dir/streams-$g.json" 2>/dev/null || echo 0)
 done
-if [ "$profile" -gt 0 ]; then wait; fi
+if [ -n "${prof_pid:-}" ]; then wait "$prof_pid" || true; fi
 
 # --- publishers' verdict -------------------------------------------------------------------
 for p in "${load_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
@@ -282,7 +283,7 @@ status=0
 	fi
 	row "  CPU seconds over the window" "${cpu[L]}" "${cpu[S]:-}"
 	row "  MB received over the window (RTMP)" "${mb[L]}" "${mb[S]:-}"
-	row "  CPU seconds per MB received" "$(div "${cpu[L]}" "${mb[L]}" %.4f)" "$(div "${cpu[S]:-0}" "${mb[S]:-0}" %.4f)"
+	row "  CPU ms per MB received" "$(div "$(div "${cpu[L]}" 0.001 %.0f)" "${mb[L]}" %.3f)" "$(div "$(div "${cpu[S]:-0}" 0.001 %.0f)" "${mb[S]:-0}" %.3f)"
 	row "  cores busy" "$(div "${cpu[L]}" "$elapsed")" "$(div "${cpu[S]:-0}" "$elapsed")"
 	row "  Mbit/s received" "$(div "${mb[L]}" "$elapsed" | awk '{ printf "%.1f", $1 * 8 }')" "$(div "${mb[S]:-0}" "$elapsed" | awk '{ printf "%.1f", $1 * 8 }')"
 	row "  RSS at window end (kB)" "${rss[L]}" "${rss[S]:-}"
