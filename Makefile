@@ -98,4 +98,4 @@ bench-ladder:
 	bash .ci/bench-ladder.sh
 
 bench-ladder-go:
-	$(GO) test -run '^$$' -bench 'ConnFramesLadder' -benchtime 20000x -count 3 ./ingest/
+	$(GO) test -run '^$$' -bench 'ConnFramesLadder' -benchtime 200000x -count 3 -benchmem ./ingest/
