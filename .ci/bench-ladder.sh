@@ -89,7 +89,7 @@ metric() { # http name: the metric's value summed over its series
 }
 
 # --- gateways ------------------------------------------------------------------------
-# L serves the ladders; S (compare) the singles. Each renditon is a stream of its
+# L serves the ladders; S (compare) the singles. Each rendition is a stream of its
 # own in the hub, so the stream bound counts 3 per ladder; the store is sized for
 # ~6 Mbit/s a ladder (TS and CMAF, the window and RFC 8216's retention).
 declare -A gw_pid gw_rtmp gw_http gw_debug
@@ -299,8 +299,6 @@ status=0
 		echo
 		echo "gateway $g documents (kind, fetched, valid both times, advancing in 6 s):"
 		sort "$dir/check-$g.txt" | sed 's/^/  /'
-		awk '$2 != $3 || $2 != $4 { exit 1 }' "$dir/check-$g.txt" || status=1
-		[ "${fail[$g]}" = 0 ] && [ "${disc[$g]}" = 0 ] || status=1
 	done
 	echo
 	echo "cores busy by 10 s from the first publish:"
@@ -315,7 +313,6 @@ if [ "$profile" -gt 0 ] && [ -s "$dir/cpu-L.pb.gz" ]; then
 		go tool pprof -top -nodecount 30 "$dir/rtmpgate" "$dir/cpu-L.pb.gz" 2>/dev/null | sed -n '1,40p'
 	} | tee -a "$dir/results.txt"
 fi
-# status is set inside the pipeline's subshell: judge again outside it.
 for g in "${gws[@]}"; do
 	awk '$2 != $3 || $2 != $4 { exit 1 }' "$dir/check-$g.txt" || status=1
 	[ "${fail[$g]}" = 0 ] && [ "${disc[$g]}" = 0 ] || status=1
