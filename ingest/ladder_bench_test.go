@@ -27,7 +27,8 @@ import (
 // muxers, store, playlists; renditions opened with OpenTrack), its clock
 // following the media. The singles carry the audio three times, so ns/KB
 // (per 1000 message payload bytes) is the figure to compare; allocs/frame is
-// counted from the first looped frame.
+// counted from the first looped frame. The "interleaved" runs alternate the
+// two in rounds and report their ns/KB and its ratio, ladder over singles.
 func BenchmarkConnFramesLadder(b *testing.B) {
 	cp := loadCapture(b)
 	dir := testkit.LadderClips(b)
@@ -68,6 +69,29 @@ func BenchmarkConnFramesLadder(b *testing.B) {
 				b.ReportMetric(float64(allocs)/float64(frames), "allocs/frame")
 			})
 		}
+		// The two one after the other see different load on a shared
+		// machine: interleaved, in rounds, their ratio is of the same moments.
+		b.Run(sink+"/interleaved", func(b *testing.B) {
+			const rounds = 4
+			loops := (b.N/ladder[0].frames)/rounds + 1
+			var elapsed [2]time.Duration
+			var bytes [2]int
+			b.ResetTimer()
+			for range rounds {
+				for k, replays := range [][]*ladderReplay{ladder, singles} {
+					for _, r := range replays {
+						e, _, _ := r.run(b, sink == "packager", loops)
+						elapsed[k] += e
+						bytes[k] += loops * r.bytes
+					}
+				}
+			}
+			b.StopTimer()
+			perKB := func(k int) float64 { return float64(elapsed[k].Nanoseconds()) * 1000 / float64(bytes[k]) }
+			b.ReportMetric(perKB(0), "ladder-ns/KB")
+			b.ReportMetric(perKB(1), "singles-ns/KB")
+			b.ReportMetric(perKB(0)/perKB(1), "ladder/singles")
+		})
 	}
 }
 
