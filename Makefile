@@ -98,4 +98,5 @@ bench-ladder:
 	bash .ci/bench-ladder.sh
 
 bench-ladder-go:
-	$(GO) test -run '^$$' -bench 'ConnFramesLadder' -benchtime 200000x -count 3 -benchmem ./ingest/
+	$(GO) test -run '^$$' -bench 'ConnFramesLadder/.*/(multitrack|singles)' -benchtime 200000x -count 3 -benchmem ./ingest/
+	$(GO) test -run '^$$' -bench 'ConnFramesLadder/.*/interleaved' -benchtime 400000x -count 5 ./ingest/
