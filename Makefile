@@ -87,3 +87,16 @@ soak:
 .PHONY: bench-e2e
 bench-e2e:
 	bash .ci/bench-e2e.sh
+
+# The ladder benchmark (issue 17; not part of `make test`): one Enhanced RTMP
+# multitrack ladder (1080p/720p/360p, ~6 Mbit/s, made by testdata/make-ladder.sh)
+# against the same renditions as three single streams, two gateways in one run
+# (MODE=compare), or N ladders on one gateway (MODE=scale N=100); see
+# .ci/bench-ladder.sh. The Go side: `make bench-ladder-go`.
+.PHONY: bench-ladder bench-ladder-go
+bench-ladder:
+	bash .ci/bench-ladder.sh
+
+bench-ladder-go:
+	$(GO) test -run '^$$' -bench 'ConnFramesLadder/.*/(multitrack|singles)' -benchtime 200000x -count 3 -benchmem ./ingest/
+	$(GO) test -run '^$$' -bench 'ConnFramesLadder/.*/interleaved' -benchtime 400000x -count 5 ./ingest/

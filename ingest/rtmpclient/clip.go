@@ -224,3 +224,23 @@ func everyPacket(typ uint8, body []byte, is func(flv.PacketType) bool) bool {
 var onMetaData = []byte{0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'}
 
 func isOnMetaData(body []byte) bool { return bytes.HasPrefix(body, onMetaData) }
+
+// FLVFile writes tags as an FLV file (audio and video flags set, correct
+// previous-tag sizes); meta, when not nil, goes first as the onMetaData
+// script tag's body. Tag.Config is not written: ParseFLV derives it.
+func FLVFile(meta []byte, tags []Tag) []byte {
+	b := []byte{'F', 'L', 'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0}
+	add := func(typ uint8, ts uint32, body []byte) {
+		n := len(body)
+		b = append(b, typ, byte(n>>16), byte(n>>8), byte(n), byte(ts>>16), byte(ts>>8), byte(ts), byte(ts>>24), 0, 0, 0)
+		b = append(b, body...)
+		b = binary.BigEndian.AppendUint32(b, uint32(11+n))
+	}
+	if meta != nil {
+		add(TagScript, 0, meta)
+	}
+	for _, t := range tags {
+		add(t.Type, t.Timestamp, t.Body)
+	}
+	return b
+}

@@ -77,18 +77,9 @@ func sameMessage(a, b *flv.TrackPacket, form uint8) bool {
 // share packet type and frame type (and FourCC unless ManyTracksManyCodecs).
 func multitrackBody(form uint8, pkts []flv.TrackPacket) (body []byte, config bool, err error) {
 	p0 := &pkts[0]
-	var pt byte
-	switch p0.Type {
-	case flv.PacketSequenceHeader:
-		pt, config = ExSequenceStart, true
-	case flv.PacketFrame:
-		pt = ExCodedFrames
-	case flv.PacketEndOfSequence:
-		pt = ExSequenceEnd
-	case flv.PacketMetadata:
-		pt, config = ExMetadata, true
-	default:
-		return nil, false, fmt.Errorf("%v packet: no multitrack form", p0.Type)
+	pt, config, err := exPacketType(p0.Type)
+	if err != nil {
+		return nil, false, err
 	}
 	b := []byte{0x80 | p0.FrameType&7<<4 | exMultitrack, form<<4 | pt}
 	if form != ManyTracksManyCodecs {
@@ -112,6 +103,22 @@ func multitrackBody(form uint8, pkts []flv.TrackPacket) (body []byte, config boo
 		b = append(b, p.Data...)
 	}
 	return b, config, nil
+}
+
+// exPacketType is the Enhanced RTMP VideoPacketType of a packet, and whether
+// it is codec setup.
+func exPacketType(t flv.PacketType) (pt byte, config bool, err error) {
+	switch t {
+	case flv.PacketSequenceHeader:
+		return ExSequenceStart, true, nil
+	case flv.PacketFrame:
+		return ExCodedFrames, false, nil
+	case flv.PacketEndOfSequence:
+		return ExSequenceEnd, false, nil
+	case flv.PacketMetadata:
+		return ExMetadata, true, nil
+	}
+	return 0, false, fmt.Errorf("%v packet: no Enhanced RTMP form", t)
 }
 
 func appendFourCC(b []byte, f flv.FourCC) []byte {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -61,4 +62,26 @@ func MakeClips(dir string, seconds int) error {
 		return fmt.Errorf("make-clips.sh: %v: %s", err, out)
 	}
 	return nil
+}
+
+// LadderClips makes (once, cached under the module's tmp/ladder, which git
+// ignores) the three-rendition ladder of testdata/make-ladder.sh: r0.flv,
+// r1.flv and r2.flv (1080p, 720p, 360p, each with the same audio) and
+// ladder.flv (the three as one Enhanced RTMP multitrack publish), ~6 Mbit/s in
+// all, 10 s. It returns the directory. The first call encodes 10 s of 1080p
+// with libx264: run it under the heavy-test lock. RTMPGATE_LADDER_DIR names
+// a directory of such clips made otherwise (make-ladder.sh with other rates).
+func LadderClips(tb testing.TB) string {
+	tb.Helper()
+	if dir := os.Getenv("RTMPGATE_LADDER_DIR"); dir != "" {
+		return dir
+	}
+	NeedTools(tb, "ffmpeg", "go")
+	root, err := ModuleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(root, "tmp", "ladder")
+	Run(tb, "bash", filepath.Join(root, "testdata", "make-ladder.sh"), dir)
+	return dir
 }
