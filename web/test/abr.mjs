@@ -34,7 +34,7 @@
 // UP_WITHIN (40) and PLAYON (4) seconds, TOP_HEIGHT (the top rendition's height: the
 // throttle waits up to TOP s for it after SETTLE) and PARALLEL (cases at a
 // time; all when 0).
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [kbpsArg, casesArg, goodArg] = process.argv.slice(2);
 const kbps = Number(kbpsArg), good = Number(goodArg || 0);
@@ -164,14 +164,7 @@ async function run(browser, c, i) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium({ background: true });
 try {
   // PARALLEL cases at a time (all when 0).
   const n = parallel > 0 ? parallel : cases.length;

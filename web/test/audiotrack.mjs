@@ -6,16 +6,10 @@
 // stalls, and the dominant frequency of what the page heard before and after
 // (Web Audio AnalyserNode on the media element, Hz).
 // Usage: node audiotrack.mjs ORIGIN MULTIVARIANT_URL
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [origin, src] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('pageerror', e => console.log(JSON.stringify({ pageerror: String(e) })));

@@ -13,7 +13,7 @@
 // MODE dash-drop is drop with dash.js. Switching left to the players while
 // the network is throttled is abr.mjs's.
 // Usage: node ladder.mjs ORIGIN MULTIVARIANT_URL|MPD_URL [drop|dash|dash-drop]
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 // playDash runs in the page: dash.js plays the MPD, then is switched to the
 // lowest video Representation and back to the highest, each step judged as
@@ -74,13 +74,7 @@ async function playDash([src, drop]) {
 }
 
 const [origin, src, mode] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('pageerror', e => console.log(JSON.stringify({ pageerror: String(e) })));

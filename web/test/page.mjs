@@ -1,16 +1,10 @@
 // Drives the status page like a person: waits for a stream to be listed, clicks one
 // of its play buttons, and prints the player's state once a second as JSON lines.
 // Usage: node page.mjs PAGE_URL APP/STREAM KIND SECONDS SCREENSHOT.png [PHONE_SCREENSHOT.png]
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [pageURL, stream, kind, secondsArg, screenshot, phoneShot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', e => console.log(JSON.stringify({ pageerror: String(e) })));

@@ -3,16 +3,10 @@
 // lowest, then the highest, then "auto", and prints one JSON line with the
 // options and, per pick, the height the video showed and how long that took.
 // Usage: node picker.mjs PAGE_URL
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [pageURL] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium();
 const out = { options: [], steps: [], auto: null, pageerror: '' };
 try {
   const page = await browser.newPage();

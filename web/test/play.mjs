@@ -6,18 +6,12 @@
 // rate changes) and every HTTP request that finished that second with its
 // timing (start, first byte, end, in ms of page time, and bytes), from the
 // browser's Resource Timing: what low-latency tuning is judged by.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [pageURL, secondsArg, screenshot] = process.argv.slice(2);
 const seconds = Number(secondsArg || 10);
 const trace = process.env.PLAY_TRACE === '1';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium();
 
 // Runs in the page before its scripts: keeps every request's timing (the default
 // buffer holds 250) and hooks the engine once play.html has made it.

@@ -21,7 +21,7 @@
 // hls.js or dash.js aims at), stalls (times playback
 // stopped advancing for 250 ms or more while not paused, after it first advanced),
 // stalledMs (their total), longestStallMs, errors}.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const [origin, secondsArg, casesArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 20);
@@ -100,14 +100,7 @@ window.playerStats = () => {
 </script>`;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launchChromium({ background: true });
 try {
   const pages = await Promise.all(cases.map(async (c, i) => {
     // A context per page, as a viewer has a browser of their own: pages of one
