@@ -55,6 +55,9 @@ type viewer struct {
 	client *http.Client
 	stats  *viewerStats
 	buf    []byte
+	// lastHeaders describes the last response that announced an empty or
+	// unframed body.
+	lastHeaders string
 	// endWait is how long after its publisher left the playlist must show
 	// ENDLIST; endWithin unless a test shortens it.
 	endWait time.Duration
@@ -223,6 +226,11 @@ func (v *viewer) playlist(ctx context.Context) (mediaPlaylist, int, error) {
 	}
 	v.stats.playlists.Add(1)
 	pl, err := parsePlaylist(body)
+	if err != nil && len(body) == 0 {
+		// Seen once in 200 publishers' worth of polls, cause unknown: the
+		// headers say which layer answered.
+		err = fmt.Errorf("%w (%s)", err, v.lastHeaders)
+	}
 	return pl, code, err
 }
 
@@ -260,6 +268,11 @@ func (v *viewer) get(ctx context.Context, u string, keep bool) (int, []byte, err
 		return 0, nil, err
 	}
 	defer res.Body.Close()
+	if keep && res.ContentLength <= 0 {
+		v.lastHeaders = fmt.Sprintf("%s %s, %d headers: Content-Length %q Content-Type %q Content-Encoding %q Etag %q",
+			res.Proto, res.Status, len(res.Header), res.Header.Get("Content-Length"), res.Header.Get("Content-Type"),
+			res.Header.Get("Content-Encoding"), res.Header.Get("Etag"))
+	}
 	if v.buf == nil {
 		v.buf = make([]byte, 32<<10)
 	}
