@@ -135,6 +135,7 @@ func runGateway(t testing.TB, cmd *exec.Cmd) *gateway {
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	listening := make(chan map[string]any, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -158,12 +159,16 @@ func runGateway(t testing.TB, cmd *exec.Cmd) *gateway {
 	case ev := <-listening:
 		g.rtmpAddr, _ = ev["rtmp"].(string)
 		g.httpAddr, _ = ev["http"].(string)
+		if d := time.Since(started); d > 5*time.Second {
+			t.Logf("SLOW START: the gateway took %v to listen\n%s", d.Round(time.Millisecond), g.logs)
+		}
 	case <-g.exited:
 		t.Fatalf("gateway exited at start: %v\n%s", g.exitErr, g.logs)
-	case <-time.After(30 * time.Second):
-		// A start takes 0.1 s (0.4 s with both cores busy); twice a loaded
-		// machine (fuzzers and browsers beside the tests) took over 10 s
-		// after the connection budget, where the heap is mapped ahead.
+	case <-time.After(2 * time.Minute):
+		// A start takes 0.1 s (0.4 s with both cores busy), but in three CI
+		// runs of 2026-12-07 one start stalled over 10 s and one over 30 s
+		// between the connection budget and the heap adviser's log line
+		// (docs/RELIABILITY.md, open): such a start is reported, not failed.
 		_ = g.cmd.Process.Kill()
 		t.Fatalf("gateway did not report its listeners\n%s", g.logs)
 	}
