@@ -118,9 +118,13 @@ func (h *hugeHeap) scan() (int, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		lo, hi, ok := heapMapping(sc.Text())
-		if !ok || lo < h.lo || hi > h.hi {
+		if !ok || hi <= h.lo || lo >= h.hi {
 			continue
 		}
+		// The kernel merges the heap's first mapping with runtime metadata
+		// the runtime happens to map right below it (same flags, adjacent):
+		// only the part in the heap's range is the heap's.
+		lo, hi = max(lo, h.lo), min(hi, h.hi)
 		var fresh [][2]uintptr
 		fresh, before = unadvised(before, lo, hi)
 		if len(fresh) == 0 {
