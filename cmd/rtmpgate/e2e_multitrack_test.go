@@ -424,6 +424,7 @@ func pickAudioTrack(t *testing.T, webDir, origin, mvURL string) {
 			Track    int     `json:"track"`
 			Hz       float64 `json:"hz"`
 			Advanced float64 `json:"advanced"`
+			WallMs   float64 `json:"wallMs"`
 		} `json:"after"`
 		Errors    []string `json:"errors"`
 		StallMs   float64  `json:"stallMs"`
@@ -432,8 +433,8 @@ func pickAudioTrack(t *testing.T, webDir, origin, mvURL string) {
 	if !p.lastJSON(t, &r) || r.PageError != "" {
 		t.Fatalf("audiotrack.mjs: page error %q\n%s", r.PageError, p.output)
 	}
-	t.Logf("audio tracks %+v; switched %v, %d fragments or parts after (%v), heard %.0f Hz on track %d then %.0f Hz on track %d (audio context %s), advanced %.2f s, stalls %.0f ms, errors %v (%.1f s)",
-		r.Tracks, r.Switched, len(r.FragsAfter), r.FragsAfter[:min(len(r.FragsAfter), 2)], r.Before.Hz, r.Before.Track, r.After.Hz, r.After.Track, r.ContextState, r.After.Advanced, r.StallMs, r.Errors, time.Since(start).Seconds())
+	t.Logf("audio tracks %+v; switched %v, %d fragments or parts after (%v), heard %.0f Hz on track %d then %.0f Hz on track %d (audio context %s), advanced %.2f s in %.1f s, stalls %.0f ms after the switch, errors %v (%.1f s)",
+		r.Tracks, r.Switched, len(r.FragsAfter), r.FragsAfter[:min(len(r.FragsAfter), 2)], r.Before.Hz, r.Before.Track, r.After.Hz, r.After.Track, r.ContextState, r.After.Advanced, r.After.WallMs/1000, r.StallMs, r.Errors, time.Since(start).Seconds())
 	if len(r.Tracks) != 2 || !r.Tracks[0].Default || r.Tracks[1].Default || r.Tracks[0].Name == r.Tracks[1].Name || !strings.HasSuffix(r.Tracks[1].URL, "/live/demo/a1/a/index.m3u8") {
 		t.Fatalf("hls.js audio tracks %+v, want track 0 the default and a1/ the second", r.Tracks)
 	}
@@ -446,8 +447,11 @@ func pickAudioTrack(t *testing.T, webDir, origin, mvURL string) {
 	if !r.Switched || r.After.Track != 1 || from < 2 || from != len(r.FragsAfter) {
 		t.Errorf("hls.js did not switch to a1/: switched %v, track %d, fragments %q", r.Switched, r.After.Track, r.FragsAfter)
 	}
-	if r.After.Advanced < 3 || r.StallMs > 2000 {
-		t.Errorf("after the switch: advanced %.2f s in 4 s, stalls %.0f ms", r.After.Advanced, r.StallMs)
+	// hls.js flushes the old track's audio at the switch and loads the new
+	// one from the play position: one wait for the new playlist and a part is
+	// expected, bounded here by a segment (2 s) and the playlist's load.
+	if r.After.Advanced < 3 || r.StallMs > 3000 {
+		t.Errorf("after the switch: advanced %.2f s in %.1f s, stalls %.0f ms", r.After.Advanced, r.After.WallMs/1000, r.StallMs)
 	}
 	if math.Abs(r.Before.Hz-440) > 6 || math.Abs(r.After.Hz-660) > 6 {
 		t.Errorf("heard %.0f Hz before the switch and %.0f Hz after, want 440 and 660", r.Before.Hz, r.After.Hz)

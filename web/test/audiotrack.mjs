@@ -56,13 +56,19 @@ try {
     await sleep(1500);
     r.contextState = ctx.state;
     r.before = { track: hls.audioTrack, hz: peak() };
+    // Stalls count from the switch on: the start-up wait is not the switch's.
+    r.stallMs = 0;
+    if (waitingSince) waitingSince = performance.now();
     hls.audioTrack = 1;
     r.switched = await until(() => switched, 20000);
-    // Until an audio fragment of the new track has played: a few seconds.
+    // hls.js flushes the old track's audio and loads the new one from the
+    // play position; judge what plays once 3 s of media have played after two
+    // of its fragments loaded, sampling the last of them (wall time bounded).
     await until(() => r.fragsAfter.length >= 2, 20000);
     const t0 = video.currentTime;
-    await sleep(4000);
-    r.after = { track: hls.audioTrack, hz: peak(), advanced: +(video.currentTime - t0).toFixed(2) };
+    const started = performance.now();
+    await until(() => video.currentTime - t0 >= 3, 12000);
+    r.after = { track: hls.audioTrack, hz: peak(), advanced: +(video.currentTime - t0).toFixed(2), wallMs: Math.round(performance.now() - started) };
     if (waitingSince) r.stallMs += performance.now() - waitingSince;
     r.stallMs = Math.round(r.stallMs);
     r.currentTime = video.currentTime;
