@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/rtmpgate/rtmpgate/remux"
+
+	"github.com/rtmpgate/rtmpgate/internal/bits"
 )
 
 // maxASC bounds the AudioSpecificConfig we copy. AAC configs are 2 to 7 bytes;
@@ -34,18 +36,18 @@ func parseASC(asc []byte) (*remux.Track, error) {
 	if len(asc) > maxASC {
 		return nil, malformedf("AudioSpecificConfig of %d bytes > limit %d", len(asc), maxASC)
 	}
-	r := newBitReader(asc)
+	r := bits.New(asc)
 	aot := audioObjectType(&r)
 	rate := samplingFrequency(&r)
-	chanCfg := r.bits(4)
-	if r.err != nil {
-		return nil, malformedf("AudioSpecificConfig truncated: %v", r.err)
+	chanCfg := r.Bits(4)
+	if r.Err() != nil {
+		return nil, malformedf("AudioSpecificConfig truncated: %v", r.Err())
 	}
 	if aot == 5 || aot == 29 {
 		samplingFrequency(&r) // extensionSamplingFrequency
 		core := audioObjectType(&r)
-		if r.err != nil {
-			return nil, malformedf("AudioSpecificConfig SBR extension truncated: %v", r.err)
+		if r.Err() != nil {
+			return nil, malformedf("AudioSpecificConfig SBR extension truncated: %v", r.Err())
 		}
 		if !aacCoreObjectType(core) {
 			return nil, unsupportedf("AAC audio object type %d inside SBR", core)
@@ -89,21 +91,21 @@ func parseASC(asc []byte) (*remux.Track, error) {
 func aacCoreObjectType(aot int) bool { return aot >= 1 && aot <= 4 }
 
 // audioObjectType reads GetAudioObjectType(): 5 bits, 31 escaping to 32 + 6 bits.
-func audioObjectType(r *bitReader) int {
-	aot := int(r.bits(5))
+func audioObjectType(r *bits.Reader) int {
+	aot := int(r.Bits(5))
 	if aot == 31 {
-		aot = 32 + int(r.bits(6))
+		aot = 32 + int(r.Bits(6))
 	}
 	return aot
 }
 
 // samplingFrequency reads a samplingFrequencyIndex and, for index 15, the
 // explicit 24-bit frequency. It returns -index for a reserved index.
-func samplingFrequency(r *bitReader) int {
-	idx := int(r.bits(4))
+func samplingFrequency(r *bits.Reader) int {
+	idx := int(r.Bits(4))
 	switch {
 	case idx == 15:
-		return int(r.bits(24))
+		return int(r.Bits(24))
 	case idx < len(sampleRates):
 		return sampleRates[idx]
 	}

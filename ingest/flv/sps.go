@@ -1,6 +1,10 @@
 package flv
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rtmpgate/rtmpgate/internal/bits"
+)
 
 // maxSPS bounds the SPS we unescape; real ones are well under 1 KiB.
 const maxSPS = 4096
@@ -39,42 +43,42 @@ func parseSPS(nal []byte) (sps, error) {
 		return s, malformedf("SPS RBSP of %d bytes: need at least 3", len(rbsp))
 	}
 	s.profile, s.constraints, s.level = rbsp[0], rbsp[1], rbsp[2]
-	r := newBitReader(rbsp[3:])
+	r := bits.New(rbsp[3:])
 	fail := func(field string) (sps, error) {
-		return sps{}, malformedf("SPS %s: %v", field, r.err)
+		return sps{}, malformedf("SPS %s: %v", field, r.Err())
 	}
 	bad := func(field string, v any) (sps, error) {
 		return sps{}, malformedf("SPS %s %v: out of range", field, v)
 	}
 
-	if s.id = r.ue(); r.err != nil {
+	if s.id = r.UE(); r.Err() != nil {
 		return fail("seq_parameter_set_id")
 	} else if s.id > 31 {
 		return bad("seq_parameter_set_id", s.id)
 	}
 	s.chromaFormat = 1
 	if highProfile(s.profile) {
-		if s.chromaFormat = r.ue(); s.chromaFormat > 3 {
+		if s.chromaFormat = r.UE(); s.chromaFormat > 3 {
 			return bad("chroma_format_idc", s.chromaFormat)
 		}
 		if s.chromaFormat == 3 {
-			s.separateColourPlane = r.flag()
+			s.separateColourPlane = r.Flag()
 		}
-		if v := r.ue(); v > 6 {
+		if v := r.UE(); v > 6 {
 			return bad("bit_depth_luma_minus8", v)
 		}
-		if v := r.ue(); v > 6 {
+		if v := r.UE(); v > 6 {
 			return bad("bit_depth_chroma_minus8", v)
 		}
-		r.flag() // qpprime_y_zero_transform_bypass_flag
-		scalingMatrix := r.flag()
+		r.Flag() // qpprime_y_zero_transform_bypass_flag
+		scalingMatrix := r.Flag()
 		if scalingMatrix {
 			lists := 8
 			if s.chromaFormat == 3 {
 				lists = 12
 			}
 			for i := 0; i < lists; i++ {
-				if !r.flag() {
+				if !r.Flag() {
 					continue
 				}
 				size := 16
@@ -86,47 +90,47 @@ func parseSPS(nal []byte) (sps, error) {
 				}
 			}
 		}
-		if r.err != nil {
+		if r.Err() != nil {
 			return fail("high profile fields")
 		}
 	}
-	if v := r.ue(); v > 12 {
+	if v := r.UE(); v > 12 {
 		return bad("log2_max_frame_num_minus4", v)
 	}
-	switch pocType := r.ue(); pocType {
+	switch pocType := r.UE(); pocType {
 	case 0:
-		if v := r.ue(); v > 12 {
+		if v := r.UE(); v > 12 {
 			return bad("log2_max_pic_order_cnt_lsb_minus4", v)
 		}
 	case 1:
-		r.flag() // delta_pic_order_always_zero_flag
-		r.se()   // offset_for_non_ref_pic
-		r.se()   // offset_for_top_to_bottom_field
-		n := r.ue()
+		r.Flag() // delta_pic_order_always_zero_flag
+		r.SE()   // offset_for_non_ref_pic
+		r.SE()   // offset_for_top_to_bottom_field
+		n := r.UE()
 		if n > 255 {
 			return bad("num_ref_frames_in_pic_order_cnt_cycle", n)
 		}
-		for i := uint32(0); i < n && r.err == nil; i++ {
-			r.se() // offset_for_ref_frame
+		for i := uint32(0); i < n && r.Err() == nil; i++ {
+			r.SE() // offset_for_ref_frame
 		}
 	case 2:
 	default:
 		return bad("pic_order_cnt_type", pocType)
 	}
-	r.ue()   // max_num_ref_frames
-	r.flag() // gaps_in_frame_num_value_allowed_flag
-	widthMBs := uint64(r.ue()) + 1
-	heightMapUnits := uint64(r.ue()) + 1
-	s.frameMBsOnly = r.flag()
+	r.UE()   // max_num_ref_frames
+	r.Flag() // gaps_in_frame_num_value_allowed_flag
+	widthMBs := uint64(r.UE()) + 1
+	heightMapUnits := uint64(r.UE()) + 1
+	s.frameMBsOnly = r.Flag()
 	if !s.frameMBsOnly {
-		r.flag() // mb_adaptive_frame_field_flag
+		r.Flag() // mb_adaptive_frame_field_flag
 	}
-	r.flag() // direct_8x8_inference_flag
+	r.Flag() // direct_8x8_inference_flag
 	var cropL, cropR, cropT, cropB uint64
-	if r.flag() { // frame_cropping_flag
-		cropL, cropR, cropT, cropB = uint64(r.ue()), uint64(r.ue()), uint64(r.ue()), uint64(r.ue())
+	if r.Flag() { // frame_cropping_flag
+		cropL, cropR, cropT, cropB = uint64(r.UE()), uint64(r.UE()), uint64(r.UE()), uint64(r.UE())
 	}
-	if r.err != nil {
+	if r.Err() != nil {
 		return fail("picture size")
 	}
 	fieldFactor := uint64(2)
@@ -170,13 +174,13 @@ func highProfile(p byte) bool {
 }
 
 // skipScalingList reads a scaling_list() (H.264 7.3.2.1.1.1) to move past it.
-func skipScalingList(r *bitReader, size int) error {
+func skipScalingList(r *bits.Reader, size int) error {
 	last, next := int64(8), int64(8)
 	for j := 0; j < size; j++ {
 		if next != 0 {
-			delta := r.se()
-			if r.err != nil {
-				return r.err
+			delta := r.SE()
+			if r.Err() != nil {
+				return r.Err()
 			}
 			if delta < -128 || delta > 127 {
 				return fmt.Errorf("delta_scale %d out of range", delta)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/rtmpgate/rtmpgate/internal/bits"
 )
 
-// bitWriter builds bit strings for the SPS tests: the inverse of bitReader.
+// bitWriter builds bit strings for the SPS tests: the inverse of bits.Reader.
 type bitWriter struct {
 	buf  []byte
 	nbit int
@@ -267,25 +269,25 @@ func TestBitReaderExpGolomb(t *testing.T) {
 	for _, v := range signed {
 		w.se(v)
 	}
-	r := newBitReader(w.buf)
+	r := bits.New(w.buf)
 	for _, v := range values {
-		if got := r.ue(); uint64(got) != v || r.err != nil {
-			t.Errorf("ue = %d (%v), want %d", got, r.err, v)
+		if got := r.UE(); uint64(got) != v || r.Err() != nil {
+			t.Errorf("ue = %d (%v), want %d", got, r.Err(), v)
 		}
 	}
 	for _, v := range signed {
-		if got := r.se(); got != v || r.err != nil {
-			t.Errorf("se = %d (%v), want %d", got, r.err, v)
+		if got := r.SE(); got != v || r.Err() != nil {
+			t.Errorf("se = %d (%v), want %d", got, r.Err(), v)
 		}
 	}
-	if r.left() >= 8 {
-		t.Errorf("%d bits left", r.left())
+	if r.Left() >= 8 {
+		t.Errorf("%d bits left", r.Left())
 	}
-	r.bits(8)
-	if r.err == nil {
+	r.Bits(8)
+	if r.Err() == nil {
 		t.Error("read past the end without an error")
 	}
-	if r.ue(); r.err == nil || r.bits(1) != 0 {
+	if r.UE(); r.Err() == nil || r.Bits(1) != 0 {
 		t.Error("reader did not stay failed")
 	}
 }

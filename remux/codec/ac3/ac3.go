@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/bits"
+	"github.com/rtmpgate/rtmpgate/internal/bits"
 )
 
 // ErrMalformed is wrapped by the errors for a frame that breaks TS 102 366.

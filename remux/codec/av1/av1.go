@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/bits"
+	"github.com/rtmpgate/rtmpgate/internal/bits"
 )
 
 // ErrMalformed is wrapped by every parse error of this package.

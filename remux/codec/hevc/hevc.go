@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rtmpgate/rtmpgate/remux/codec/internal/bits"
+	"github.com/rtmpgate/rtmpgate/internal/bits"
 )
 
 // Limits on an hvcC. Real records hold 3 to 5 arrays (VPS, SPS, PPS, SEI) of one

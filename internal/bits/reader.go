@@ -1,5 +1,5 @@
-// Package bits reads big-endian bit fields and exp-Golomb codes for the codec
-// packages. Every read is bounds-checked: after the first failure the reader
+// Package bits reads big-endian bit fields and exp-Golomb codes for the FLV and
+// codec parsers. Every read is bounds-checked: after the first failure the reader
 // stays failed, so a parser reads several fields and checks Err once.
 package bits
 
