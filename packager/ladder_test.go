@@ -309,3 +309,82 @@ func TestTrackLadderAudio(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackLadderAudioLate opens an audio track's rendition mid-stream, and
+// its first frames come after the stream has cut another segment: the
+// rendition's segments must still carry the numbers of the segments they play
+// beside, its first one that of the segment its first frame falls in.
+func TestTrackLadderAudioLate(t *testing.T) {
+	for _, ll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "classic", true: "lowlatency"}[ll], func(t *testing.T) {
+			h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
+			w := mustPublish(t, h, "live", "demo")
+			for _, err := range []error{w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}), w.WriteTrack(videoB), w.WriteTrack(audioA)} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{75}, until: 18000}.frames()
+			i := 0
+			for ; i < len(mf) && mf[i].DTS < 7000; i++ {
+				writeFrames(t, w, mf[i:i+1])
+			}
+			aw, err := w.(remux.AudioTrackOpener).OpenAudioTrack(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := aw.WriteMetadata(&remux.Metadata{HasAudio: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := aw.WriteTrack(audioA); err != nil {
+				t.Fatal(err)
+			}
+			// The stream cuts at 9 s before the track's first frame, at 9.5 s.
+			for ; i < len(mf) && mf[i].DTS < 9500; i++ {
+				writeFrames(t, w, mf[i:i+1])
+			}
+			af := media{audio: audioA, start: 9500, until: 18000}.frames()
+			for j := 0; i < len(mf) || j < len(af); {
+				if j < len(af) && (i >= len(mf) || af[j].DTS < mf[i].DTS) {
+					writeFrames(t, aw, af[j:j+1])
+					j++
+					continue
+				}
+				writeFrames(t, w, mf[i:i+1])
+				i++
+			}
+			l, err := h.Ladder("live", "demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Members) != 2 {
+				t.Fatalf("ladder %+v", l)
+			}
+			own := parseFMP4Playlist(t, mustObject(t, l.Members[0].Snapshot, packager.AudioPlaylistPath))
+			a1 := parseFMP4Playlist(t, mustObject(t, l.Members[1].Snapshot, packager.AudioPlaylistPath))
+			t.Logf("track 0's audio %v %v, audio track 1 %v %v", own.names, own.durs, a1.names, a1.durs)
+			durs := map[uint64]int64{}
+			for k, name := range own.names {
+				durs[msnOf(t, name)] = own.durs[k]
+			}
+			if len(a1.names) < 2 {
+				t.Fatalf("audio track 1 lists %d segments", len(a1.names))
+			}
+			// Its first segment starts at 9.5 s in the stream's segment of 9 to 12 s.
+			if first, want := msnOf(t, a1.names[0]), msnOf(t, own.names[len(own.names)-len(a1.names)]); first != want || a1.durs[0] > 2600 {
+				t.Errorf("audio track 1's first segment %s of %d ms, want number %d (9.5 to 12 s)", a1.names[0], a1.durs[0], want)
+			}
+			if last, want := msnOf(t, a1.names[len(a1.names)-1]), msnOf(t, own.names[len(own.names)-1]); last != want {
+				t.Errorf("audio track 1's last segment is number %d, the stream's %d", last, want)
+			}
+			for k := 1; k < len(a1.names); k++ {
+				d, ok := durs[msnOf(t, a1.names[k])]
+				if !ok || d-a1.durs[k] < -22 || d-a1.durs[k] > 22 {
+					t.Errorf("audio track 1's segment %s of %d ms: the stream's of that number %d ms (listed %v)", a1.names[k], a1.durs[k], d, ok)
+				}
+			}
+			closeWriter(t, aw)
+			closeWriter(t, w)
+		})
+	}
+}

@@ -624,6 +624,9 @@ func (s *session) frameDuration(k remux.Kind) int64 {
 }
 
 func (s *session) openSegment(dts int64) {
+	if !s.anchored && s.follows {
+		s.numberLikeParent()
+	}
 	if !s.anchored {
 		s.anchored, s.anchorDTS = true, dts
 		if p := s.parent; p != nil {
@@ -649,6 +652,25 @@ func (s *session) openSegment(dts int64) {
 		s.buf = make([]byte, 0, bufSize(s.bufHint, first))
 	}
 	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
+}
+
+// numberLikeParent gives an audio track's rendition, before its first
+// segment, the number of the parent's segment that it plays beside: the one
+// the parent is producing, which comes after a closed one still held. A track
+// that opens mid-stream would otherwise keep the number the parent had when
+// the track was announced.
+func (s *session) numberLikeParent() {
+	p := s.parent
+	ps, ok := p.out.(*Stream)
+	st, ok2 := s.out.(*Stream)
+	if !ok || !ok2 || !p.open {
+		return
+	}
+	n := ps.nextNumber()
+	if p.held != nil {
+		n++
+	}
+	st.numberFrom(s, n)
 }
 
 // firstSegmentBytes is a first segment's buffer size for kbps of media (the

@@ -350,6 +350,24 @@ func (s *Stream) setOpen(sess *session, o *openSeg) {
 	s.publishLocked(renderParts)
 }
 
+// nextNumber is the media sequence number the next segment added will get.
+func (s *Stream) nextNumber() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextSeq
+}
+
+// numberFrom makes n the number of sess's first segment, when the stream lists
+// no segment and none is being produced: HLS numbers a playlist's segments
+// consecutively, so a stream with segments continues their numbers.
+func (s *Stream) numberFrom(sess *session, n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == sess && len(s.window) == 0 && s.open == nil {
+		s.nextSeq = n
+	}
+}
+
 // addSegment appends a closed segment for session sess and returns the fixed
 // target duration. ok is false when sess no longer owns the stream.
 func (s *Stream) addSegment(sess *session, seg *segment) (target int64, ok bool) {
