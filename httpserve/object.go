@@ -30,7 +30,9 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, app, name, path 
 		if errors.Is(err, packager.ErrNotFound) && s.serveLadder(w, r, app, name, path) {
 			return
 		}
-		s.stream(w, r, app, name) // answers the error
+		// Answered from this lookup's error: looking the stream up again could
+		// find it just published and answer nothing (an empty 200).
+		s.lookupFailed(w, r, err)
 		return
 	}
 	if path == packager.VideoPlaylistPath || path == packager.AudioPlaylistPath {

@@ -288,14 +288,11 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "not found", http.StatusNotFound)
 }
 
-func (s *server) stream(w http.ResponseWriter, r *http.Request, app, name string) (*packager.Stream, bool) {
-	st, err := s.hub.Stream(app, name)
-	if err != nil {
-		if !errors.Is(err, packager.ErrNotFound) {
-			s.cfg.Logger.Error().Err(err).Msg("stream lookup")
-		}
-		notFound(w, r)
-		return nil, false
+// lookupFailed answers a stream lookup's error: 404, and a log line when the
+// error is other than the stream not existing.
+func (s *server) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, packager.ErrNotFound) {
+		s.cfg.Logger.Error().Err(err).Msg("stream lookup")
 	}
-	return st, true
+	notFound(w, r)
 }

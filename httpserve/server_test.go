@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +172,39 @@ func TestFastPathLeavesOthersToChi(t *testing.T) {
 		if res.StatusCode != tc.status || !strings.Contains(body, tc.body) {
 			t.Errorf("%s: %d, want %d and a body with %q: %.80s", tc.path, res.StatusCode, tc.status, tc.body, body)
 		}
+	}
+}
+
+// publishedMeanwhile is a registry whose stream appears between a request's
+// first lookup and any later one, as a publish that starts mid-request does.
+type publishedMeanwhile struct {
+	*packager.Hub
+	misses atomic.Int32
+}
+
+func (p *publishedMeanwhile) Stream(app, name string) (*packager.Stream, error) {
+	if p.misses.Add(-1) >= 0 {
+		return nil, packager.ErrNotFound
+	}
+	return p.Hub.Stream(app, name)
+}
+
+// TestStreamPublishedMidRequest: a request that found no stream answers 404
+// even when the stream exists by the time it answers (it answered an empty
+// 200: a second lookup found the stream and nothing was written).
+func TestStreamPublishedMidRequest(t *testing.T) {
+	reg := &publishedMeanwhile{Hub: newDemoHub(t, false, 0)}
+	srv := httptest.NewServer(httpserve.New(reg, httpserve.Config{}))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"ts/index.m3u8", "v/index.m3u8", "index.m3u8", "index.mpd", "ts/init.ts"} {
+		reg.misses.Store(1)
+		res, body := get(t, srv.URL+"/live/demo/"+path, nil)
+		if res.StatusCode != http.StatusNotFound || body == "" {
+			t.Errorf("%s while the stream was not found: %d %q, want 404", path, res.StatusCode, body)
+		}
+	}
+	reg.misses.Store(0)
+	if res, body := get(t, srv.URL+"/live/demo/ts/index.m3u8", nil); res.StatusCode != http.StatusOK || !strings.HasPrefix(body, "#EXTM3U") {
+		t.Errorf("ts/index.m3u8 once found: %d %q", res.StatusCode, body)
 	}
 }
