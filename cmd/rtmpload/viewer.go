@@ -227,8 +227,8 @@ func (v *viewer) playlist(ctx context.Context) (mediaPlaylist, int, error) {
 	v.stats.playlists.Add(1)
 	pl, err := parsePlaylist(body)
 	if err != nil && len(body) == 0 {
-		// Seen once in 200 publishers' worth of polls, cause unknown: the
-		// headers say which layer answered.
+		// A gateway that answers nothing sends an empty 200 (a lookup race did
+		// once, docs/RELIABILITY.md): the headers say which layer answered.
 		err = fmt.Errorf("%w (%s)", err, v.lastHeaders)
 	}
 	return pl, code, err
