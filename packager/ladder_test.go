@@ -258,15 +258,7 @@ func TestTrackLadderAudio(t *testing.T) {
 			}
 			mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{75}, until: 12000}.frames()
 			af := media{audio: audioA, until: 12000}.frames()
-			for i, j := 0, 0; i < len(mf) || j < len(af); {
-				if j < len(af) && (i >= len(mf) || af[j].DTS < mf[i].DTS) {
-					writeFrames(t, aw, af[j:j+1])
-					j++
-					continue
-				}
-				writeFrames(t, w, mf[i:i+1])
-				i++
-			}
+			interleave(t, w, mf, aw, af)
 			l, err := h.Ladder("live", "demo")
 			if err != nil {
 				t.Fatal(err)
@@ -344,15 +336,7 @@ func TestTrackLadderAudioLate(t *testing.T) {
 				writeFrames(t, w, mf[i:i+1])
 			}
 			af := media{audio: audioA, start: 9500, until: 18000}.frames()
-			for j := 0; i < len(mf) || j < len(af); {
-				if j < len(af) && (i >= len(mf) || af[j].DTS < mf[i].DTS) {
-					writeFrames(t, aw, af[j:j+1])
-					j++
-					continue
-				}
-				writeFrames(t, w, mf[i:i+1])
-				i++
-			}
+			interleave(t, w, mf[i:], aw, af)
 			l, err := h.Ladder("live", "demo")
 			if err != nil {
 				t.Fatal(err)
@@ -386,5 +370,20 @@ func TestTrackLadderAudioLate(t *testing.T) {
 			closeWriter(t, aw)
 			closeWriter(t, w)
 		})
+	}
+}
+
+// interleave writes mf to w and af to aw in decode-time order, as one
+// connection's multitrack messages arrive.
+func interleave(t *testing.T, w remux.Writer, mf []remux.Frame, aw remux.Writer, af []remux.Frame) {
+	t.Helper()
+	for i, j := 0, 0; i < len(mf) || j < len(af); {
+		if j < len(af) && (i >= len(mf) || af[j].DTS < mf[i].DTS) {
+			writeFrames(t, aw, af[j:j+1])
+			j++
+			continue
+		}
+		writeFrames(t, w, mf[i:i+1])
+		i++
 	}
 }
