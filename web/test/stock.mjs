@@ -20,7 +20,8 @@
 // timeline, which rtmpgate anchors to the frame's arrival), target (the latency
 // hls.js or dash.js aims at), stalls (times playback
 // stopped advancing for 250 ms or more while not paused, after it first advanced),
-// stalledMs (their total), longestStallMs, errors}.
+// stalledMs (their total), longestStallMs, errors, buffered (the media element's
+// buffered ranges), notes (hls.js's last non-fatal errors, flushes and loads)}.
 import { launchChromium } from './browser.mjs';
 
 const [origin, secondsArg, casesArg] = process.argv.slice(2);
@@ -38,7 +39,9 @@ function embed(engine, mode, src, settings) {
   const set = settings ? JSON.stringify(settings) : null;
   const start = {
     hls: `const hls = new Hls(${set || (ll ? '{ lowLatencyMode: true }' : '')});
-      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) fail('hls.js ' + d.type + ' ' + d.details); });
+      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) fail('hls.js ' + d.type + ' ' + d.details); else note('error ' + d.details); });
+      hls.on(Hls.Events.BUFFER_FLUSHING, (_, d) => note('flush ' + d.type + ' ' + d.startOffset.toFixed(2) + '-' + d.endOffset.toFixed(2)));
+      hls.on(Hls.Events.FRAG_LOADED, (_, d) => note('loaded ' + d.frag.type + ' ' + d.frag.sn + (d.part ? '.' + d.part.index : '')));
       hls.loadSource(SRC); hls.attachMedia(video);
       latency = () => hls.latency;
       target = () => hls.targetLatency;
@@ -67,6 +70,10 @@ const SRC = ${JSON.stringify(src)};
 const video = document.getElementById('video');
 const errors = [];
 const fail = m => errors.push(String(m));
+// The player's last events, for the test's log when a case fails.
+const notes = [];
+const note = m => { notes.push(video.currentTime.toFixed(2) + '@' + (performance.now() / 1000).toFixed(2) + ' ' + m); if (notes.length > 60) notes.shift(); };
+const ranges = r => Array.from({ length: r.length }, (_, i) => r.start(i).toFixed(2) + '-' + r.end(i).toFixed(2)).join(' ');
 let latency = () => null, target = () => null, playingDate = () => null, wall = null;
 let stalls = 0, stalledMs = 0, longestStallMs = 0, lastCT = -1, since = 0, started = false;
 // Every 50 ms: playback that does not advance for 250 ms, not paused, is a stall.
@@ -95,7 +102,8 @@ window.playerStats = () => {
     height: video.videoHeight, paused: video.paused,
     latency: Number.isFinite(lat) ? lat : null, target: Number.isFinite(tl) ? tl : null, wallLatency: Number.isFinite(wl) ? wl : null,
     stalls: stalls + (open ? 1 : 0), stalledMs: Math.round(stalledMs + open),
-    longestStallMs: Math.round(Math.max(longestStallMs, open)), errors };
+    longestStallMs: Math.round(Math.max(longestStallMs, open)), errors,
+    buffered: ranges(video.buffered), notes: notes.slice(-20) };
 };
 </script>`;
 }
