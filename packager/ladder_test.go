@@ -2,6 +2,7 @@ package packager_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -385,5 +386,70 @@ func interleave(t *testing.T, w remux.Writer, mf []remux.Frame, aw remux.Writer,
 		}
 		writeFrames(t, w, mf[i:i+1])
 		i++
+	}
+}
+
+// TestTrackLadderVideoLate opens a video track's rendition mid-stream, its
+// first keyframe 3 s and a cut of the stream's later, written before and after
+// the stream's own keyframe of that instant: the rendition's segments must
+// carry the numbers of the stream's segments of the same instants.
+func TestTrackLadderVideoLate(t *testing.T) {
+	for _, ll := range []bool{false, true} {
+		for _, trackFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("lowlatency=%v/trackfirst=%v", ll, trackFirst), func(t *testing.T) {
+				h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
+				w := mustPublish(t, h, "live", "demo")
+				for _, err := range []error{w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}), w.WriteTrack(videoB), w.WriteTrack(audioA)} {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 16000}.frames()
+				i := 0
+				for ; mf[i].DTS < 5000; i++ {
+					writeFrames(t, w, mf[i:i+1])
+				}
+				tw, err := w.(remux.TrackOpener).OpenTrack(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, err := range []error{tw.WriteMetadata(&remux.Metadata{HasVideo: true}), tw.WriteTrack(videoA)} {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				for ; mf[i].DTS < 8000; i++ {
+					writeFrames(t, w, mf[i:i+1])
+				}
+				tf := media{video: videoA, vStep: 40, gops: []int64{50}, start: 8000, until: 16000}.frames()
+				for j := 0; i < len(mf) || j < len(tf); {
+					if j < len(tf) && (i >= len(mf) || tf[j].DTS < mf[i].DTS || trackFirst && tf[j].DTS == mf[i].DTS) {
+						writeFrames(t, tw, tf[j:j+1])
+						j++
+						continue
+					}
+					writeFrames(t, w, mf[i:i+1])
+					i++
+				}
+				l, err := h.Ladder("live", "demo")
+				if err != nil || len(l.Members) != 2 {
+					t.Fatalf("ladder %+v: %v", l, err)
+				}
+				own := parseFMP4Playlist(t, mustObject(t, l.Members[0].Snapshot, packager.VideoPlaylistPath))
+				v1 := parseFMP4Playlist(t, mustObject(t, l.Members[1].Snapshot, packager.VideoPlaylistPath))
+				t.Logf("track 0 %v %v, track 1 %v %v", own.names, own.durs, v1.names, v1.durs)
+				// 2 s segments: the stream's segment n starts at 2n s, the rendition's first at 8 s.
+				for k, name := range v1.names {
+					if got, want := msnOf(t, name), uint64(4+k); got != want || v1.durs[k] != 2000 {
+						t.Errorf("track 1's segment %d is %s of %d ms, want number %d", k, name, v1.durs[k], want)
+					}
+				}
+				if len(v1.names) < 3 || msnOf(t, v1.names[len(v1.names)-1]) != msnOf(t, own.names[len(own.names)-1]) {
+					t.Errorf("track 1 lists %v, the stream %v", v1.names, own.names)
+				}
+				closeWriter(t, tw)
+				closeWriter(t, w)
+			})
+		}
 	}
 }

@@ -491,6 +491,9 @@ func (s *session) frame(f *remux.Frame) error {
 		if s.open {
 			s.closeSegment(f.DTS, false)
 		}
+		if !s.anchored && s.parent != nil {
+			s.numberLikeParent(f)
+		}
 		s.openSegment(f.DTS)
 		s.settle(f) // f is the first frame of its track after the cut
 	}
@@ -624,9 +627,6 @@ func (s *session) frameDuration(k remux.Kind) int64 {
 }
 
 func (s *session) openSegment(dts int64) {
-	if !s.anchored && s.follows {
-		s.numberLikeParent()
-	}
 	if !s.anchored {
 		s.anchored, s.anchorDTS = true, dts
 		if p := s.parent; p != nil {
@@ -654,12 +654,14 @@ func (s *session) openSegment(dts int64) {
 	s.buf = s.mux.AppendSegmentStart(s.buf[:0])
 }
 
-// numberLikeParent gives an audio track's rendition, before its first
-// segment, the number of the parent's segment that it plays beside: the one
-// the parent is producing, which comes after a closed one still held. A track
-// that opens mid-stream would otherwise keep the number the parent had when
-// the track was announced.
-func (s *session) numberLikeParent() {
+// numberLikeParent gives a rendition of one of the parent's other tracks,
+// before its first segment, the number of the parent's segment that segment
+// plays beside: the one the parent is producing (which comes after a closed
+// one still held), or for a video track whose first keyframe f the parent has
+// not reached yet, the next one when the parent's own keyframe there will cut
+// (a copy of its segmenter is asked). A track that opens mid-stream would
+// otherwise keep the number the parent had when the track was announced.
+func (s *session) numberLikeParent(f *remux.Frame) {
 	p := s.parent
 	ps, ok := p.out.(*Stream)
 	st, ok2 := s.out.(*Stream)
@@ -669,6 +671,12 @@ func (s *session) numberLikeParent() {
 	n := ps.nextNumber()
 	if p.held != nil {
 		n++
+	}
+	if !s.follows && f.DTS > p.segStart {
+		probe := p.seg
+		if probe.Push(&remux.Frame{Track: f.Track, DTS: f.DTS, CTS: f.CTS, Key: f.Key}).Cuts() {
+			n++
+		}
 	}
 	st.numberFrom(s, n)
 }
