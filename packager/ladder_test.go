@@ -310,18 +310,8 @@ func TestTrackLadderAudio(t *testing.T) {
 func TestTrackLadderAudioLate(t *testing.T) {
 	for _, ll := range []bool{false, true} {
 		t.Run(map[bool]string{false: "classic", true: "lowlatency"}[ll], func(t *testing.T) {
-			h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
-			w := mustPublish(t, h, "live", "demo")
-			for _, err := range []error{w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}), w.WriteTrack(videoB), w.WriteTrack(audioA)} {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{75}, until: 18000}.frames()
+			h, w, mf := publishUntil(t, ll, 75, 18000, 7000)
 			i := 0
-			for ; i < len(mf) && mf[i].DTS < 7000; i++ {
-				writeFrames(t, w, mf[i:i+1])
-			}
 			aw, err := w.(remux.AudioTrackOpener).OpenAudioTrack(1)
 			if err != nil {
 				t.Fatal(err)
@@ -397,18 +387,8 @@ func TestTrackLadderVideoLate(t *testing.T) {
 	for _, ll := range []bool{false, true} {
 		for _, trackFirst := range []bool{false, true} {
 			t.Run(fmt.Sprintf("lowlatency=%v/trackfirst=%v", ll, trackFirst), func(t *testing.T) {
-				h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
-				w := mustPublish(t, h, "live", "demo")
-				for _, err := range []error{w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}), w.WriteTrack(videoB), w.WriteTrack(audioA)} {
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
-				mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{50}, until: 16000}.frames()
+				h, w, mf := publishUntil(t, ll, 50, 16000, 5000)
 				i := 0
-				for ; mf[i].DTS < 5000; i++ {
-					writeFrames(t, w, mf[i:i+1])
-				}
 				tw, err := w.(remux.TrackOpener).OpenTrack(1)
 				if err != nil {
 					t.Fatal(err)
@@ -452,4 +432,24 @@ func TestTrackLadderVideoLate(t *testing.T) {
 			})
 		}
 	}
+}
+
+// publishUntil publishes live/demo on a new hub (classic or low-latency): 25
+// fps video in GOPs of gop frames and audio, until ms, of which it writes the
+// frames before at; it returns the rest.
+func publishUntil(t *testing.T, ll bool, gop, until, at int64) (*packager.Hub, remux.Writer, []remux.Frame) {
+	t.Helper()
+	h, _ := newHub(t, packager.Config{DisableLowLatency: !ll})
+	w := mustPublish(t, h, "live", "demo")
+	for _, err := range []error{w.WriteMetadata(&remux.Metadata{HasVideo: true, HasAudio: true}), w.WriteTrack(videoB), w.WriteTrack(audioA)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mf := media{video: videoB, audio: audioA, vStep: 40, gops: []int64{gop}, until: until}.frames()
+	i := 0
+	for ; i < len(mf) && mf[i].DTS < at; i++ {
+		writeFrames(t, w, mf[i:i+1])
+	}
+	return h, w, mf[i:]
 }
