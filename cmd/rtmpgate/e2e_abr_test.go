@@ -29,6 +29,18 @@ type abrStall struct {
 	Ms int     `json:"ms"`
 }
 
+// abrStalls are a page's stalls or freezes, in the order they ended.
+type abrStalls []abrStall
+
+// String sums them up for the log: how many, their total and the longest, ms.
+func (l abrStalls) String() string {
+	total, longest := 0, 0
+	for _, st := range l {
+		total, longest = total+st.Ms, max(longest, st.Ms)
+	}
+	return fmt.Sprintf("%d (%d ms, longest %d: %v)", len(l), total, longest, []abrStall(l))
+}
+
 // abrResult is what abr.mjs prints for a case (times in s since its page
 // loaded, 0 when it did not happen).
 type abrResult struct {
@@ -45,14 +57,8 @@ type abrResult struct {
 	LiftedAt        float64          `json:"liftedAt"`
 	UpAt            float64          `json:"upAt"`
 	AdvancedAfterUp float64          `json:"advancedAfterUp"`
-	StallList       []abrStall       `json:"stallList"`
-	FreezeList      []abrStall       `json:"freezeList"`
-	Stalls          int              `json:"stalls"`
-	StalledMs       int              `json:"stalledMs"`
-	LongestStallMs  int              `json:"longestStallMs"`
-	Frozen          int              `json:"frozen"`
-	FrozenMs        int              `json:"frozenMs"`
-	LongestFrozenMs int              `json:"longestFrozenMs"`
+	StallList       abrStalls        `json:"stallList"`
+	FreezeList      abrStalls        `json:"freezeList"`
 	Fatal           []string         `json:"fatal"`
 	Errors          []string         `json:"errors"`
 	NotStarted      bool             `json:"notStarted"`
@@ -167,9 +173,9 @@ func playABR(t *testing.T, webDir string, kbps, good int, segment float64, heigh
 		if r.LowLatency != nil {
 			ll = strconv.FormatBool(*r.LowLatency)
 		}
-		t.Logf("%s (low latency %s): heights %s; throttled at %.1f s, down after %.1f s, lifted at %.1f s, up after %.1f s, %.1f s played in 4 s after; stalls %d (%d ms, longest %d: %v), freezes %d (%d ms, longest %d: %v); player switches %v; estimates (kbit/s, 1 s apart) %v; errors %v %v",
+		t.Logf("%s (low latency %s): heights %s; throttled at %.1f s, down after %.1f s, lifted at %.1f s, up after %.1f s, %.1f s played in 4 s after; stalls %v, freezes %v; player switches %v; estimates (kbit/s, 1 s apart) %v; errors %v %v",
 			c.Name, ll, strings.Join(hs, " "), r.ThrottledAt, r.DownAt-r.ThrottledAt, r.LiftedAt, r.UpAt-r.LiftedAt, r.AdvancedAfterUp,
-			r.Stalls, r.StalledMs, r.LongestStallMs, r.StallList, r.Frozen, r.FrozenMs, r.LongestFrozenMs, r.FreezeList, r.Switches, estimates(r.Estimates), r.Fatal, r.Errors)
+			r.StallList, r.FreezeList, r.Switches, estimates(r.Estimates), r.Fatal, r.Errors)
 		switch {
 		case r.PageError != "":
 			t.Errorf("%s: %s", c.Name, r.PageError)

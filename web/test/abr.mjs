@@ -9,9 +9,8 @@
 //   {name, lowLatency (what the player says it runs in), heights: [{height, at}]
 //    (every change of the displayed picture's height, s since the page
 //    loaded), throttledAt, downAt, liftedAt, upAt (s since the page loaded; 0
-//    when it did not happen), switches (the player's own switch events), stalls,
-//    stalledMs, longestStallMs, stallList [{at, ms}] ('waiting' to 'playing'),
-//    frozen, frozenMs, longestFrozenMs, freezeList (currentTime still for
+//    when it did not happen), switches (the player's own switch events),
+//    stallList [{at, ms}] ('waiting' to 'playing'), freezeList (currentTime still for
 //    250 ms or more, not paused, once playing), advancedAfterUp (s of media played in the PLAYON s after the
 //    up-switch), estimates (the player's bandwidth estimate each second,
 //    kbit/s), fatal (errors the player gave up on), errors (those it
@@ -71,11 +70,11 @@ const SRC = ${JSON.stringify(c.src)};
 const video = document.getElementById('video');
 const t0 = performance.now();
 const at = () => +((performance.now() - t0) / 1000).toFixed(2);
-const r = { heights: [], estimates: [], switches: [], fatal: [], errors: [], stalls: 0, stalledMs: 0, longestStallMs: 0, stallList: [], freezeList: [], frozen: 0, frozenMs: 0, longestFrozenMs: 0 };
+const r = { heights: [], estimates: [], switches: [], fatal: [], errors: [], stallList: [], freezeList: [] };
 let lowLatency = () => null, estimate = () => null;
 let waitingSince = 0, lastCT = -1, since = 0, started = false, lastH = 0;
-const endStall = () => { const d = performance.now() - waitingSince; r.stalls++; r.stalledMs += d; r.longestStallMs = Math.max(r.longestStallMs, d); r.stallList.push({ at: +((waitingSince - t0) / 1000).toFixed(2), ms: Math.round(d) }); waitingSince = 0; };
-const endFreeze = (now) => { const d = now - since; r.frozen++; r.frozenMs += d; r.longestFrozenMs = Math.max(r.longestFrozenMs, d); r.freezeList.push({ at: +((since - t0) / 1000).toFixed(2), ms: Math.round(d) }); };
+const endStall = () => { const d = performance.now() - waitingSince; r.stallList.push({ at: +((waitingSince - t0) / 1000).toFixed(2), ms: Math.round(d) }); waitingSince = 0; };
+const endFreeze = (now) => { const d = now - since; r.freezeList.push({ at: +((since - t0) / 1000).toFixed(2), ms: Math.round(d) }); };
 video.addEventListener('waiting', () => { if (!waitingSince) waitingSince = performance.now(); });
 video.addEventListener('playing', () => { if (waitingSince) endStall(); });
 video.addEventListener('error', () => r.fatal.push('video element: ' + (video.error && video.error.message)));
@@ -102,8 +101,7 @@ window.abr = {
     const now = performance.now();
     if (started && since && now - since >= 250) { endFreeze(now); since = now; }
     let ll = null; try { ll = lowLatency(); } catch (e) { /* not known */ }
-    return { ...r, lowLatency: ll, stalledMs: Math.round(r.stalledMs), longestStallMs: Math.round(r.longestStallMs),
-      frozenMs: Math.round(r.frozenMs), longestFrozenMs: Math.round(r.longestFrozenMs), currentTime: video.currentTime };
+    return { ...r, lowLatency: ll, currentTime: video.currentTime };
   },
 };
 </script>`;
